@@ -1,0 +1,1 @@
+"""The analysis pipeline: decode -> render -> metadata -> labels -> result."""

@@ -1,0 +1,143 @@
+"""Analyse one file: the pure use case behind the CLI, the processor and the local worker.
+
+``analyze_file`` never writes anywhere: it returns the result value and the encoded images;
+callers decide where they go.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from pydicom.dataset import Dataset
+
+from dicomlens.domain.results import AnalysisResult, Finding
+from dicomlens.imaging.decode import DecodedImage, read_image
+from dicomlens.imaging.limits import ImagingLimits
+from dicomlens.imaging.metadata import phi_fields, summarize
+from dicomlens.imaging.output import PREVIEW_MAX, THUMBNAIL_MAX, display_size, to_png
+from dicomlens.imaging.render import CT_PRESETS, render
+from dicomlens.imaging.tag_labels import tag_labels
+
+
+@dataclass(frozen=True, kw_only=True)
+class AnalysisOptions:
+    """What to produce besides the preview and the thumbnail."""
+
+    limits: ImagingLimits = field(default_factory=ImagingLimits)
+    window_presets: bool = False
+    png_compress_level: int = 1
+
+
+@dataclass(frozen=True, kw_only=True)
+class Analysis:
+    """The result value and the derived images, keyed by file name (``preview.png`` ...)."""
+
+    result: AnalysisResult
+    images: dict[str, bytes]
+
+
+def analyze_file(path: Path, options: AnalysisOptions | None = None) -> Analysis:
+    """Analyse the file at ``path``.
+
+    Raises :class:`~dicomlens.domain.errors.DicomlensError` when the file cannot be read;
+    a file without pixel data (SR, RT plan, waveform) is not an error: its result has
+    ``has_image=False`` and no images.
+    """
+    options = options or AnalysisOptions()
+    image = read_image(path, limits=options.limits)
+    summary = summarize(image)
+    phi = phi_fields(image.dataset)
+    labels = tag_labels(summary)
+    if not image.has_image:
+        return Analysis(
+            result=AnalysisResult(
+                kind=image.kind, has_image=False, summary=summary, phi=phi, labels=labels,
+                findings=(Finding(kind="no-image", message="the file holds no pixel data"),),
+            ),
+            images={},
+        )
+    rendered = render(image)
+    rows, columns = rendered.pixels.shape[:2]
+    aspect = _pixel_aspect(image.dataset)
+    preview_size = display_size(rows, columns, aspect, PREVIEW_MAX)
+    level = options.png_compress_level
+    images = {
+        "preview.png": to_png(rendered.pixels, size=preview_size, compress_level=level),
+        "thumbnail.png": to_png(
+            rendered.pixels, size=display_size(rows, columns, aspect, THUMBNAIL_MAX), compress_level=level
+        ),
+    }
+    presets: tuple[str, ...] = ()
+    if _is_ct_grayscale(image):
+        presets = tuple(CT_PRESETS)
+        if options.window_presets:
+            for name in presets:
+                picture = render(image, preset=name).pixels
+                images[f"window-{name}.png"] = to_png(picture, size=preview_size, compress_level=level)
+    result = AnalysisResult(
+        kind=image.kind,
+        has_image=True,
+        summary=summary,
+        phi=phi,
+        labels=labels,
+        findings=_findings(image),
+        representative_frame=image.frame_index,
+        window=rendered.window,
+        preview_size=preview_size,
+        window_presets=presets,
+    )
+    return Analysis(result=result, images=images)
+
+
+def _pixel_aspect(ds: Dataset | None) -> tuple[float, float]:
+    if ds is None:
+        return (1.0, 1.0)
+    ratio = ds.get("PixelAspectRatio")
+    try:
+        if ratio is not None and len(ratio) == 2:
+            return (float(ratio[0]), float(ratio[1]))
+    except (TypeError, ValueError):
+        pass
+    summary_spacing = ds.get("PixelSpacing")
+    try:
+        if summary_spacing is not None and len(summary_spacing) == 2:
+            row, col = float(summary_spacing[0]), float(summary_spacing[1])
+            if math.isfinite(row) and math.isfinite(col):
+                return (row, col)
+    except (TypeError, ValueError):
+        pass
+    return (1.0, 1.0)
+
+
+def _is_ct_grayscale(image: DecodedImage) -> bool:
+    ds = image.dataset
+    return (
+        ds is not None
+        and str(ds.get("Modality", "")).upper() == "CT"
+        and image.pixels is not None
+        and image.pixels.ndim == 2
+    )
+
+
+def _findings(image: DecodedImage) -> tuple[Finding, ...]:
+    findings: list[Finding] = []
+    ds = image.dataset
+    if image.frame_count > 1:
+        findings.append(
+            Finding(
+                kind="multi-frame",
+                message=f"{image.frame_count} frames; the preview shows frame {image.frame_index} (0-based)",
+            )
+        )
+    if ds is not None and str(ds.get("BurnedInAnnotation", "")).strip().upper() == "YES":
+        findings.append(
+            Finding(
+                kind="burned-in-annotation-declared",
+                message="the file declares burned-in annotation (may show patient data)",
+                confidence=1.0,
+                source="dicom-tags",
+            )
+        )
+    return tuple(findings)

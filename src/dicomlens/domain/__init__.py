@@ -1,0 +1,1 @@
+"""Plain-Python domain: errors, jobs and their transitions, analysis results, object keys."""

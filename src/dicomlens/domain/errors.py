@@ -1,0 +1,51 @@
+"""Errors with stable codes.
+
+Every failure a user can see carries an :class:`ErrorCode` (stable, machine-readable)
+and a human message. Adapters translate vendor exceptions into :class:`DicomlensError`
+with ``raise ... from exc``; one mapping (in the handlers) turns codes into HTTP statuses.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class ErrorCode(StrEnum):
+    """Stable error codes. Never rename one: clients and stored jobs depend on them."""
+
+    NOT_AN_IMAGE = "NOT_AN_IMAGE"
+    INVALID_DICOM = "INVALID_DICOM"
+    UNSUPPORTED_TRANSFER_SYNTAX = "UNSUPPORTED_TRANSFER_SYNTAX"
+    TRUNCATED_PIXEL_DATA = "TRUNCATED_PIXEL_DATA"
+    TOO_LARGE = "TOO_LARGE"
+    DECODE_TIMEOUT = "DECODE_TIMEOUT"
+    DECODE_FAILED = "DECODE_FAILED"
+    VALIDATION_ERROR = "VALIDATION_ERROR"
+    NOT_FOUND = "NOT_FOUND"
+    CONFLICT = "CONFLICT"
+    ILLEGAL_TRANSITION = "ILLEGAL_TRANSITION"
+    UPLOAD_REJECTED = "UPLOAD_REJECTED"
+    INTERNAL = "INTERNAL"
+
+
+class DicomlensError(Exception):
+    """An error with a stable :class:`ErrorCode` and a message safe to show a user.
+
+    The message never contains patient data.
+    """
+
+    def __init__(self, code: ErrorCode, message: str) -> None:
+        super().__init__(f"{code}: {message}")
+        self.code = code
+        self.message = message
+
+    def as_dict(self) -> dict[str, str]:
+        """The error as ``{"code", "message"}``, the shape stored on jobs and sent by the API."""
+        return {"code": str(self.code), "message": self.message}
+
+
+class IllegalTransitionError(DicomlensError):
+    """A job was asked to move between two statuses that the state machine does not link."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(ErrorCode.ILLEGAL_TRANSITION, message)

@@ -1,0 +1,111 @@
+"""The analysis result: what the pipeline returns and what jobs store.
+
+Values crossing a boundary are frozen pydantic models so that they round-trip through
+JSON (SQLite, DynamoDB, the API) unchanged. Confidences are fractions in ``[0, 1]``.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+ImageKind = Literal["dicom", "png", "jpeg"]
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class Label(_Frozen):
+    """A label with where it came from (``dicom-tags``, ``classifier``, ``rekognition`` ...)."""
+
+    name: str
+    confidence: float = Field(ge=0.0, le=1.0)
+    source: str
+    category: str | None = None
+
+
+class Box(_Frozen):
+    """A box in preview-independent, relative coordinates (fractions of width/height)."""
+
+    left: float
+    top: float
+    width: float
+    height: float
+
+
+class Finding(_Frozen):
+    """Something worth a user's attention (burned-in text, a failed analyzer ...)."""
+
+    kind: str
+    message: str
+    confidence: float | None = Field(default=None, ge=0.0, le=1.0)
+    boxes: tuple[Box, ...] = ()
+    source: str | None = None
+
+
+class ImageSummary(_Frozen):
+    """Non-PHI description of the file. Every value equals the file's (or is None)."""
+
+    modality: str | None = None
+    sop_class_uid: str | None = None
+    sop_class_name: str | None = None
+    body_part: str | None = None
+    study_description: str | None = None
+    series_description: str | None = None
+    laterality: str | None = None
+    view_position: str | None = None
+    rows: int | None = None
+    columns: int | None = None
+    frames: int = 1
+    samples_per_pixel: int | None = None
+    bits_allocated: int | None = None
+    bits_stored: int | None = None
+    pixel_representation: int | None = None
+    photometric_interpretation: str | None = None
+    transfer_syntax_uid: str | None = None
+    transfer_syntax_name: str | None = None
+    pixel_spacing: tuple[float, float] | None = None
+    slice_thickness: float | None = None
+    manufacturer: str | None = None
+    model: str | None = None
+    burned_in_annotation: str | None = None
+
+
+class PhiFields(_Frozen):
+    """Patient-identifying values. Stored with the job, hidden by the API unless enabled."""
+
+    patient_name: str | None = None
+    patient_id: str | None = None
+    patient_birth_date: str | None = None
+    patient_sex: str | None = None
+    accession_number: str | None = None
+    institution_name: str | None = None
+    referring_physician_name: str | None = None
+    study_date: str | None = None
+
+
+class WindowUsed(_Frozen):
+    """The VOI transform used for the preview."""
+
+    source: Literal["file-window", "file-voi-lut", "automatic", "min-max", "preset", "none"]
+    center: float | None = None
+    width: float | None = None
+    function: str | None = None
+    preset: str | None = None
+
+
+class AnalysisResult(_Frozen):
+    """Everything the pipeline learned about one file."""
+
+    kind: ImageKind
+    has_image: bool
+    summary: ImageSummary
+    phi: PhiFields = PhiFields()
+    labels: tuple[Label, ...] = ()
+    findings: tuple[Finding, ...] = ()
+    representative_frame: int | None = None
+    window: WindowUsed | None = None
+    preview_size: tuple[int, int] | None = None
+    window_presets: tuple[str, ...] = ()

@@ -1,0 +1,1 @@
+"""Pure imaging core: sniffing, decoding under limits, rendering, metadata, tag labels."""

@@ -1,0 +1,21 @@
+"""Limits checked before any pixel is decoded."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, kw_only=True)
+class ImagingLimits:
+    """Resource limits for one file.
+
+    ``max_frame_samples`` bounds rows x columns x samples of the one frame that is decoded;
+    ``max_total_samples`` bounds rows x columns x frames x samples declared by the header
+    (a decompression-bomb guard: a small compressed file must not claim a huge image).
+    """
+
+    max_file_bytes: int = 2 * 1024**3
+    max_frame_samples: int = 120_000_000
+    max_total_samples: int = 8 * 1024**3
+    max_inflated_bytes: int = 512 * 1024**2
+    decode_timeout_s: float = 60.0

@@ -1,0 +1,38 @@
+"""Encode rendered pictures as the files users get: preview and thumbnail PNGs."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+from PIL import Image
+
+PREVIEW_MAX = 1024
+THUMBNAIL_MAX = 256
+
+
+def display_size(rows: int, columns: int, aspect: tuple[float, float], limit: int) -> tuple[int, int]:
+    """(width, height) with square display pixels and the long side at most ``limit``.
+
+    ``aspect`` is (row spacing, column spacing) or the Pixel Aspect Ratio (vertical,
+    horizontal); a picture is never enlarged except to make its pixels square.
+    """
+    vertical, horizontal = aspect
+    width, height = float(columns), float(rows)
+    if vertical > 0 and horizontal > 0 and not np.isclose(vertical, horizontal):
+        if vertical > horizontal:
+            height *= vertical / horizontal
+        else:
+            width *= horizontal / vertical
+    scale = min(1.0, limit / max(width, height))
+    return max(1, round(width * scale)), max(1, round(height * scale))
+
+
+def to_png(pixels: np.ndarray, *, size: tuple[int, int] | None = None, compress_level: int = 1) -> bytes:
+    """PNG bytes of an 8-bit picture, resized (Lanczos when shrinking) to ``size`` if given."""
+    img = Image.fromarray(np.ascontiguousarray(pixels))
+    if size is not None and size != img.size:
+        img = img.resize(size, Image.Resampling.LANCZOS if size[0] < img.size[0] else Image.Resampling.BICUBIC)
+    buffer = io.BytesIO()
+    img.save(buffer, format="PNG", compress_level=compress_level)
+    return buffer.getvalue()

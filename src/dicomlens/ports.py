@@ -1,0 +1,100 @@
+"""Ports: the small protocols the services depend on. Adapters implement them.
+
+Fakes in ``tests/fakes.py`` are real, small implementations; one contract suite runs over
+the fake, the local adapter and the AWS adapter of each port.
+"""
+
+from __future__ import annotations
+
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Protocol
+
+from dicomlens.domain.jobs import Job
+
+
+@dataclass(frozen=True, kw_only=True)
+class PresignedPost:
+    """Where and how a browser posts one file: multipart form ``fields`` then ``file``."""
+
+    url: str
+    fields: dict[str, str]
+    expires_at: datetime
+
+
+class BlobStore(Protocol):
+    """Object storage for uploads (``uploads/``) and derived files (``derived/``)."""
+
+    def presign_post(
+        self, *, key: str, content_type: str, max_bytes: int, expires_in_s: int
+    ) -> PresignedPost:
+        """A form upload to exactly ``key`` whose policy enforces content type, size, expiry."""
+        ...
+
+    def presign_get(self, key: str, *, expires_in_s: int, download_name: str | None = None) -> str:
+        """A short-lived URL that reads ``key``. Minted at read time, never stored."""
+        ...
+
+    def put_bytes(self, key: str, data: bytes, *, content_type: str) -> None:
+        """Store ``data`` at ``key`` (used for derived files only, never for uploads)."""
+        ...
+
+    def exists(self, key: str) -> bool:
+        """Whether an object is stored at ``key``."""
+        ...
+
+    def local_copy(self, key: str) -> AbstractContextManager[Path]:
+        """A readable local file with the object's bytes for the duration of the context.
+
+        Raises ``DicomlensError(NOT_FOUND)`` when there is no such object.
+        """
+        ...
+
+
+class JobStore(Protocol):
+    """The job table. Every state change is a conditional write."""
+
+    def create(self, job: Job) -> None:
+        """Insert a new job; ``DicomlensError(CONFLICT)`` if the id exists."""
+        ...
+
+    def get(self, job_id: str) -> Job | None:
+        """The job with ``job_id`` (a consistent read), or None."""
+        ...
+
+    def claim(self, job_id: str, *, now: datetime, lease_s: float) -> Job | None:
+        """PENDING (or PROCESSING with an expired lease) -> PROCESSING, atomically.
+
+        Returns the claimed job, or None when the job is unknown, finished or leased by
+        another worker (so a repeated event is a no-op).
+        """
+        ...
+
+    def finish(self, job: Job) -> bool:
+        """Store a COMPLETED or FAILED ``job`` only if it is still PROCESSING under the same
+        attempt (``job.attempts``). Returns False when another attempt got there first, so no
+        job is completed twice.
+        """
+        ...
+
+    def fail_pending(self, job: Job) -> bool:
+        """Store a FAILED ``job`` only if it is still PENDING (a rejected upload)."""
+        ...
+
+
+class Clock(Protocol):
+    """The time, injectable for tests."""
+
+    def now(self) -> datetime:
+        """The current time, timezone-aware UTC."""
+        ...
+
+
+class IdGenerator(Protocol):
+    """New job ids (32 lowercase hex digits)."""
+
+    def new_id(self) -> str:
+        """A fresh, unguessable id."""
+        ...
