@@ -9,12 +9,21 @@ from __future__ import annotations
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
+from pydantic.alias_generators import to_camel
 
 ImageKind = Literal["dicom", "png", "jpeg"]
 
 
 class _Frozen(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    """JSON uses camelCase (``hasImage``); Python uses snake_case; both are accepted."""
+
+    model_config = ConfigDict(
+        frozen=True, extra="forbid", alias_generator=to_camel, populate_by_name=True
+    )
+
+    def to_json_dict(self) -> dict[str, object]:
+        """The camelCase JSON-compatible dict stored on jobs and sent by the API."""
+        return self.model_dump(mode="json", by_alias=True)
 
 
 class Label(_Frozen):
