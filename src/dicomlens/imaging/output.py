@@ -32,7 +32,12 @@ def to_png(pixels: np.ndarray, *, size: tuple[int, int] | None = None, compress_
     """PNG bytes of an 8-bit picture, resized (Lanczos when shrinking) to ``size`` if given."""
     img = Image.fromarray(np.ascontiguousarray(pixels))
     if size is not None and size != img.size:
-        img = img.resize(size, Image.Resampling.LANCZOS if size[0] < img.size[0] else Image.Resampling.BICUBIC)
+        shrinking = size[0] < img.size[0]
+        img = img.resize(
+            size,
+            Image.Resampling.LANCZOS if shrinking else Image.Resampling.BICUBIC,
+            reducing_gap=3.0 if shrinking else None,
+        )
     buffer = io.BytesIO()
     img.save(buffer, format="PNG", compress_level=compress_level)
     return buffer.getvalue()
