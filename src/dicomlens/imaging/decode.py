@@ -118,7 +118,7 @@ def _read_dicom(
     frames = _check_geometry(ds, limits)
     index = _frame_index(frames, frame)
     _check_codec(tsyntax)
-    value_length, remaining = pixel_header
+    value_length, remaining, value_offset, pixel_tag = pixel_header
     if not tsyntax.is_compressed:
         _check_native_length(ds, frames, value_length, remaining)
     elif value_length != _UNDEFINED:
@@ -131,11 +131,51 @@ def _read_dicom(
             "the encapsulated pixel data ends before its sequence delimiter",
         )
     start = time.perf_counter()
-    with path.open("rb") as f:
-        arr = _decode_frame(f, tsyntax, index)
+    native = None
+    if not tsyntax.is_compressed and pixel_tag == 0x7FE00010:
+        native = _read_native_frame(path, ds, value_offset, index, little=bool(little))
+    if native is None:
+        with path.open("rb") as f:
+            native = _decode_frame(f, tsyntax, index)
     elapsed = time.perf_counter() - start
     _check_deadline(elapsed, limits)
-    return _decoded(ds, arr, index, frames, elapsed)
+    return _decoded(ds, native, index, frames, elapsed)
+
+
+def _read_native_frame(
+    path: Path, ds: Dataset, offset: int, index: int, *, little: bool
+) -> np.ndarray | None:
+    """Read one frame of native (uncompressed) integer pixel data straight from the file.
+
+    Covers the common layouts (8/16/32-bit grayscale, 8/16-bit RGB, either planar
+    configuration); returns None for the rest (1-bit, YBR, float), which pydicom decodes.
+    Unused high bits are masked, and signed values sign-extended from Bits Stored, as
+    PS3.5 8.1.1 requires.
+    """
+    bits = int(ds.BitsAllocated)
+    samples = int(ds.get("SamplesPerPixel", 1))
+    photometric = str(ds.get("PhotometricInterpretation", "")).strip().upper()
+    if bits not in (8, 16, 32) or (samples == 3 and photometric != "RGB") or samples not in (1, 3):
+        return None
+    if bits == 8 and not little:
+        return None  # big-endian OW swaps the bytes of 8-bit data in pairs (PS3.5 A.3)
+    signed = int(ds.get("PixelRepresentation", 0)) == 1
+    stored = int(ds.get("BitsStored", bits) or bits)
+    rows, cols = int(ds.Rows), int(ds.Columns)
+    dtype = np.dtype(f"{'<' if little else '>'}{'i' if signed else 'u'}{bits // 8}")
+    count = rows * cols * samples
+    arr = np.fromfile(path, dtype=dtype, count=count, offset=offset + index * count * dtype.itemsize)
+    if arr.size != count:
+        return None
+    arr = arr.astype(dtype.newbyteorder("="), copy=False)
+    if 0 < stored < bits:
+        shift = bits - stored
+        arr = (arr << shift) >> shift if signed else arr & ((1 << stored) - 1)
+    if samples == 1:
+        return arr.reshape(rows, cols)
+    if int(ds.get("PlanarConfiguration", 0)) == 1:
+        return np.ascontiguousarray(arr.reshape(3, rows, cols).transpose(1, 2, 0))
+    return arr.reshape(rows, cols, 3)
 
 
 def _decoded(ds: Dataset, arr: np.ndarray, index: int, frames: int, elapsed: float) -> DecodedImage:
@@ -166,8 +206,8 @@ def _transfer_syntax(ds: Dataset) -> UID:
 
 def _read_pixel_header(
     f: IO[bytes], implicit: bool, little: bool, size: int
-) -> tuple[int, int] | None:
-    """(value length, bytes left in the file after the header) of the pixel data element.
+) -> tuple[int, int, int, int] | None:
+    """(value length, bytes left after the header, value offset, tag) of the pixel data.
 
     ``f`` is positioned where pydicom stopped before the pixel data. Returns None when the
     dataset has no pixel data element.
@@ -191,7 +231,7 @@ def _read_pixel_header(
         (length,) = struct.unpack(endian + "H", head[6:8])
         header = 8
     position = f.tell() - len(head) + header
-    return length, size - position
+    return length, size - position, position, group << 16 | element
 
 
 def _int_attr(ds: Dataset, keyword: str, default: int | None = None) -> int:
