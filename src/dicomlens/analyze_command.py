@@ -20,6 +20,8 @@ from collections import Counter
 from pathlib import Path
 from typing import Any, TextIO
 
+from pydicom.data import get_testdata_file
+
 from dicomlens.analysis.batch import Outcome, run_batch
 from dicomlens.analysis.pipeline import AnalysisOptions, analyze_file
 from dicomlens.config import Settings
@@ -28,26 +30,40 @@ from dicomlens.domain.errors import DicomlensError
 # pydicom's documentation examples (pydicom.examples), minus ``no_meta``, which is not a
 # readable dataset (pydicom itself parses it as one unknown element).
 EXAMPLES = (
-    "CT_small.dcm", "MR_small.dcm", "examples_jpeg2k.dcm", "examples_overlay.dcm",
-    "examples_palette.dcm", "examples_rgb_color.dcm", "examples_ybr_color.dcm",
-    "rtdose.dcm", "rtplan.dcm", "rtstruct.dcm", "waveform_ecg.dcm", "DICOMDIR",
+    "CT_small.dcm",
+    "MR_small.dcm",
+    "examples_jpeg2k.dcm",
+    "examples_overlay.dcm",
+    "examples_palette.dcm",
+    "examples_rgb_color.dcm",
+    "examples_ybr_color.dcm",
+    "rtdose.dcm",
+    "rtplan.dcm",
+    "rtstruct.dcm",
+    "waveform_ecg.dcm",
+    "DICOMDIR",
 )
 
 
 def add_parser(subparsers: Any) -> None:
     """Register the ``analyze`` subcommand."""
     parser = subparsers.add_parser(
-        "analyze", help="analyse files and folders into previews and JSON results",
+        "analyze",
+        help="analyse files and folders into previews and JSON results",
         description="Analyse DICOM, PNG and JPEG files (folders are searched recursively).",
     )
     parser.add_argument("paths", nargs="*", type=Path, metavar="PATH")
-    parser.add_argument("--out", type=Path, default=Path("out"), help="output folder (default: out)")
+    parser.add_argument(
+        "--out", type=Path, default=Path("out"), help="output folder (default: out)"
+    )
     parser.add_argument("--format", choices=("json", "csv"), default="json", help="index format")
     parser.add_argument(
         "--workers", type=int, default=os.cpu_count() or 1, help="worker processes (default: cores)"
     )
     parser.add_argument(
-        "--examples", action="store_true", help="also analyse the example files shipped with pydicom"
+        "--examples",
+        action="store_true",
+        help="also analyse the example files shipped with pydicom",
     )
     parser.add_argument(
         "--no-presets", action="store_true", help="do not write the CT window-preset previews"
@@ -72,7 +88,9 @@ def run(args: argparse.Namespace) -> int:
     options = settings.analysis_options()
     if args.no_presets:
         options = AnalysisOptions(
-            limits=options.limits, window_presets=False, png_compress_level=options.png_compress_level
+            limits=options.limits,
+            window_presets=False,
+            png_compress_level=options.png_compress_level,
         )
     out: Path = args.out
     out.mkdir(parents=True, exist_ok=True)
@@ -84,8 +102,10 @@ def run(args: argparse.Namespace) -> int:
     interrupted = False
     try:
         for outcome in run_batch(
-            [(str(f), names[f]) for f in files], task, workers=args.workers,
-            timeout_s=options.limits.decode_timeout_s + 30,
+            [(str(f), names[f]) for f in files],
+            task,
+            workers=args.workers,
+            timeout_s=options.limits.decode_timeout_s + 5,
         ):
             row = _row(outcome, out)
             rows.append(row)
@@ -106,16 +126,16 @@ def _collect(paths: list[Path], *, examples: bool) -> list[Path]:
     for path in paths:
         if path.is_dir():
             files.extend(
-                p for p in sorted(path.rglob("*"))
-                if p.is_file() and not any(part.startswith(".") for part in p.relative_to(path).parts)
+                p
+                for p in sorted(path.rglob("*"))
+                if p.is_file()
+                and not any(part.startswith(".") for part in p.relative_to(path).parts)
             )
         elif path.is_file():
             files.append(path)
         else:
             raise FileNotFoundError(f"{path}: no such file or folder")
     if examples:
-        from pydicom.data import get_testdata_file
-
         for name in EXAMPLES:
             found = get_testdata_file(name)
             if found:
@@ -152,7 +172,7 @@ def _analyze_one(item: tuple[str, str], *, options: AnalysisOptions, out: str) -
     result = analysis.result.to_json_dict()
     document = {"file": path, "status": "ok", "result": result, "images": written, "error": None}
     (folder / f"{name}.json").write_text(json.dumps(document, indent=2))
-    summary = result["summary"]
+    summary: dict[str, Any] = analysis.result.summary.to_json_dict()
     return {
         "status": "ok",
         "modality": summary.get("modality") or analysis.result.kind.upper(),
@@ -169,8 +189,11 @@ def _row(outcome: Outcome, out: Path) -> dict[str, Any]:
         row.update(outcome.value)
     else:
         row.update(status="failed", code=outcome.error_code, message=outcome.error_message)
-        document = {"file": path, "status": "failed",
-                    "error": {"code": outcome.error_code, "message": outcome.error_message}}
+        document = {
+            "file": path,
+            "status": "failed",
+            "error": {"code": outcome.error_code, "message": outcome.error_message},
+        }
         (out / f"{name}.json").write_text(json.dumps(document, indent=2))
     return row
 
@@ -178,7 +201,17 @@ def _row(outcome: Outcome, out: Path) -> dict[str, Any]:
 def _write_index(rows: list[dict[str, Any]], out: Path, fmt: str) -> Path:
     if fmt == "csv":
         target = out / "results.csv"
-        columns = ["file", "status", "modality", "has_image", "labels", "code", "message", "seconds", "json"]
+        columns = [
+            "file",
+            "status",
+            "modality",
+            "has_image",
+            "labels",
+            "code",
+            "message",
+            "seconds",
+            "json",
+        ]
         with target.open("w", newline="") as f:
             writer = csv.DictWriter(f, fieldnames=columns, extrasaction="ignore")
             writer.writeheader()
@@ -212,7 +245,9 @@ class Progress:
                 f"{rate:6.1f} files/s  ETA {eta:5.1f} s "
             )
         else:
-            status = "ok" if row["status"] == "ok" else f"FAILED {row.get('code')}: {row.get('message')}"
+            status = (
+                "ok" if row["status"] == "ok" else f"FAILED {row.get('code')}: {row.get('message')}"
+            )
             self.stream.write(f"[{self.done}/{self.total}] {row['file']}: {status}\n")
         self.stream.flush()
 
@@ -235,9 +270,13 @@ def _print_summary(
     ]
     if interrupted:
         lines.append(f"{'not done (interrupted)':<24}{total - len(rows):>8}")
-    for modality, count in sorted(Counter(str(r.get("modality")) for r in rows if r["status"] == "ok").items()):
+    for modality, count in sorted(
+        Counter(str(r.get("modality")) for r in rows if r["status"] == "ok").items()
+    ):
         lines.append(f"  {modality:<22}{count:>8}")
-    for code, count in sorted(Counter(str(r.get("code")) for r in rows if r["status"] != "ok").items()):
+    for code, count in sorted(
+        Counter(str(r.get("code")) for r in rows if r["status"] != "ok").items()
+    ):
         lines.append(f"  failed {code:<15}{count:>8}")
     rate = len(rows) / seconds if seconds > 0 else 0.0
     lines.append(f"{'time':<24}{seconds:>7.1f}s ({rate:.1f} files/s)")

@@ -46,14 +46,16 @@ def _worker_main(conn: Connection, task: Task) -> None:
         index, item = message
         try:
             conn.send((index, task(item), None))
-        except Exception as exc:  # noqa: BLE001 - reported per item, never crashes the batch
+        except Exception as exc:  # reported per item: one bad file never crashes the batch
             conn.send((index, None, f"{type(exc).__name__}: {exc}"))
 
 
 class _Worker:
     def __init__(self, context: Any, task: Task) -> None:
         self.conn, child = context.Pipe()
-        self.process: BaseProcess = context.Process(target=_worker_main, args=(child, task), daemon=True)
+        self.process: BaseProcess = context.Process(
+            target=_worker_main, args=(child, task), daemon=True
+        )
         self.process.start()
         child.close()
         self.busy: tuple[int, Any, float] | None = None
@@ -105,15 +107,21 @@ def run_batch(
                     else:
                         worker.busy = None
                     yield Outcome(
-                        index=index, item=item, value=value,
+                        index=index,
+                        item=item,
+                        value=value,
                         error_code=ErrorCode.INTERNAL if error else None,
-                        error_message=error, seconds=elapsed,
+                        error_message=error,
+                        seconds=elapsed,
                     )
                 elif elapsed > timeout_s:
                     pool[pool.index(worker)] = _replace(worker, context, task)
                     yield Outcome(
-                        index=index, item=item, value=None, error_code=ErrorCode.DECODE_TIMEOUT,
-                        error_message=f"processing took longer than {timeout_s:g} s and was stopped",
+                        index=index,
+                        item=item,
+                        value=None,
+                        error_code=ErrorCode.DECODE_TIMEOUT,
+                        error_message=f"processing took over {timeout_s:g} s and was stopped",
                         seconds=elapsed,
                     )
     finally:

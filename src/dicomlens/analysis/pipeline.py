@@ -53,7 +53,11 @@ def analyze_file(path: Path, options: AnalysisOptions | None = None) -> Analysis
     if not image.has_image:
         return Analysis(
             result=AnalysisResult(
-                kind=image.kind, has_image=False, summary=summary, phi=phi, labels=labels,
+                kind=image.kind,
+                has_image=False,
+                summary=summary,
+                phi=phi,
+                labels=labels,
                 findings=(Finding(kind="no-image", message="the file holds no pixel data"),),
             ),
             images={},
@@ -66,7 +70,9 @@ def analyze_file(path: Path, options: AnalysisOptions | None = None) -> Analysis
     images = {
         "preview.png": to_png(rendered.pixels, size=preview_size, compress_level=level),
         "thumbnail.png": to_png(
-            rendered.pixels, size=display_size(rows, columns, aspect, THUMBNAIL_MAX), compress_level=level
+            rendered.pixels,
+            size=display_size(rows, columns, aspect, THUMBNAIL_MAX),
+            compress_level=level,
         ),
     }
     presets: tuple[str, ...] = ()
@@ -75,7 +81,9 @@ def analyze_file(path: Path, options: AnalysisOptions | None = None) -> Analysis
         if options.window_presets:
             for name in presets:
                 picture = render(image, preset=name).pixels
-                images[f"window-{name}.png"] = to_png(picture, size=preview_size, compress_level=level)
+                images[f"window-{name}.png"] = to_png(
+                    picture, size=preview_size, compress_level=level
+                )
     result = AnalysisResult(
         kind=image.kind,
         has_image=True,
@@ -128,7 +136,10 @@ def _findings(image: DecodedImage) -> tuple[Finding, ...]:
         findings.append(
             Finding(
                 kind="multi-frame",
-                message=f"{image.frame_count} frames; the preview shows frame {image.frame_index} (0-based)",
+                message=(
+                    f"{image.frame_count} frames; the preview shows frame "
+                    f"{image.frame_index} (0-based)"
+                ),
             )
         )
     if ds is not None and str(ds.get("BurnedInAnnotation", "")).strip().upper() == "YES":
