@@ -23,7 +23,7 @@ from dicomlens.analysis.pipeline import AnalysisOptions, analyze_file
 from dicomlens.analyze_command import _analyze_one
 
 sys.path.insert(0, str(Path(__file__).parent))
-from bigfile import write_multiframe  # noqa: E402
+from bigfile import write_multiframe
 
 DATA = Path(data_store.__file__).parent / "data"
 CT_FILES = ("693_UNCI.dcm", "693_J2KR.dcm")
