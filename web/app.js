@@ -157,9 +157,10 @@ async function upload(entry) {
   if (entry.removed) return;
   update(entry, { phase: "preparing", progress: 0, error: null });
   try {
+    const declared = contentTypeFor(entry.file);
     const created = await state.api.createUpload({
       fileName: entry.file.name,
-      contentType: contentTypeFor(entry.file),
+      contentType: declared,
       size: entry.file.size,
     });
     apiReachable(true);
@@ -168,7 +169,9 @@ async function upload(entry) {
       throw new ApiError("BAD_RESPONSE", "The API did not return an upload target.");
     }
     update(entry, { jobId: created.jobId, phase: "uploading", progress: 0 });
-    const transfer = uploadToStorage(created.upload, entry.file, (fraction) => {
+    // The file part carries the declared type too, so no storage can see two different ones.
+    const body = entry.file.type === declared ? entry.file : new File([entry.file], entry.file.name, { type: declared });
+    const transfer = uploadToStorage(created.upload, body, (fraction) => {
       // Progress events come fast; repaint only on visible change.
       if (Math.round(fraction * 100) !== Math.round(entry.progress * 100)) update(entry, { progress: fraction });
     });

@@ -287,6 +287,14 @@ function renderPreview(entry, result, urls, findings, actions) {
 
   const overlay = boxed.length ? renderOverlay(boxed) : null;
   const stage = h("div", { class: "stage" }, img, overlay);
+  // The stage keeps the picture's shape so that relative boxes land on the right pixels.
+  const [pw, ph] = Array.isArray(result.previewSize) ? result.previewSize : [0, 0];
+  if (pw > 0 && ph > 0) stage.style.setProperty("--aspect", String(pw / ph));
+  img.addEventListener("load", () => {
+    if (img.naturalWidth > 0 && img.naturalHeight > 0) {
+      stage.style.setProperty("--aspect", String(img.naturalWidth / img.naturalHeight));
+    }
+  });
 
   const toolbar = [];
   if (names.length) {
@@ -372,7 +380,7 @@ function previewCaption(result, preset) {
   const w = result.window;
   if (preset) {
     bits.push(`Window preset: ${preset}`);
-  } else if (w) {
+  } else if (w && w.source !== "none") {
     const cw = Number.isFinite(w.center) && Number.isFinite(w.width) ? ` C ${round(w.center)} / W ${round(w.width)}` : "";
     bits.push(`Window:${cw} (${w.preset || w.source}${w.function && w.function !== "LINEAR" ? `, ${w.function}` : ""})`);
   }
@@ -599,11 +607,17 @@ function kindName(kind) {
   return { dicom: "DICOM", png: "PNG", jpeg: "JPEG" }[kind] || (kind ? String(kind) : "unknown");
 }
 
+const ACRONYMS = new Set(["phi", "ocr", "id", "uid", "ct", "mr", "dicom", "png", "jpeg", "sop", "voi", "lut"]);
+
 export function humanize(key) {
-  const text = String(key)
+  const words = String(key)
     .replace(/[-_]+/g, " ")
     .replace(/([a-z0-9])([A-Z])/g, "$1 $2")
-    .toLowerCase();
+    .toLowerCase()
+    .split(" ")
+    .filter(Boolean)
+    .map((word) => (ACRONYMS.has(word) ? word.toUpperCase() : word));
+  const text = words.join(" ");
   return text.charAt(0).toUpperCase() + text.slice(1);
 }
 
