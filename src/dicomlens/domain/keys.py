@@ -29,7 +29,11 @@ def safe_file_name(name: str) -> str:
     base = _UNSAFE.sub("_", base).lstrip("._")
     if len(base) > _MAX_NAME:
         stem, dot, ext = base.rpartition(".")
-        base = (stem[: _MAX_NAME - len(ext) - 1] + "." + ext) if dot and len(ext) <= 10 else base[:_MAX_NAME]
+        base = (
+            (stem[: _MAX_NAME - len(ext) - 1] + "." + ext)
+            if dot and len(ext) <= 10
+            else base[:_MAX_NAME]
+        )
     return base or "upload"
 
 

@@ -9,6 +9,7 @@ decompression-bomb guard left on.
 
 from __future__ import annotations
 
+import io
 import struct
 import time
 import warnings
@@ -17,14 +18,15 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any, Literal
+from typing import IO, Any, BinaryIO, Literal
 
 import numpy as np
 import pydicom
 from PIL import Image, ImageOps, UnidentifiedImageError
 from pydicom.dataset import Dataset
 from pydicom.errors import InvalidDicomError
-from pydicom.pixels import get_decoder, pixel_array
+from pydicom.pixels.decoders.base import get_decoder
+from pydicom.pixels.utils import pixel_array
 from pydicom.uid import UID, DeflatedExplicitVRLittleEndian, ImplicitVRLittleEndian
 
 from dicomlens.domain.errors import DicomlensError, ErrorCode
@@ -32,13 +34,37 @@ from dicomlens.imaging.limits import ImagingLimits
 from dicomlens.imaging.sniff import FileKind, sniff_bytes
 
 _PIXEL_TAGS = {0x7FE00010, 0x7FE00008, 0x7FE00009}
-_LONG_VRS = {b"OB", b"OD", b"OF", b"OL", b"OV", b"OW", b"SQ", b"UC", b"UN", b"UR", b"UT", b"SV", b"UV"}
+_LONG_VRS = {
+    b"OB",
+    b"OD",
+    b"OF",
+    b"OL",
+    b"OV",
+    b"OW",
+    b"SQ",
+    b"UC",
+    b"UN",
+    b"UR",
+    b"UT",
+    b"SV",
+    b"UV",
+}
 _UNDEFINED = 0xFFFFFFFF
+_SMALL_FILE = 64 * 1024**2
 _IJG_SYNTAXES = {UID("1.2.840.10008.1.2.4.50"), UID("1.2.840.10008.1.2.4.51")}
 # Exceptions pydicom's parser raises on malformed input; anything else is a bug of ours.
 _PARSE_ERRORS = (
-    InvalidDicomError, ValueError, EOFError, struct.error, KeyError, TypeError,
-    IndexError, OverflowError, NotImplementedError, AttributeError, zlib.error,
+    InvalidDicomError,
+    ValueError,
+    EOFError,
+    struct.error,
+    KeyError,
+    TypeError,
+    IndexError,
+    OverflowError,
+    NotImplementedError,
+    AttributeError,
+    zlib.error,
 )
 
 
@@ -98,9 +124,16 @@ def read_image(path: Path, *, limits: ImagingLimits, frame: int | None = None) -
 def _read_dicom(
     path: Path, kind: FileKind, size: int, limits: ImagingLimits, frame: int | None
 ) -> DecodedImage:
-    with path.open("rb") as f, _quiet():
+    with path.open("rb") as raw, _quiet():
+        # A file that keeps the "DICM" prefix but lost its preamble: pydicom looks for the
+        # prefix at offset 128 only, so it reads a view that starts after the prefix.
+        base = 4 if kind is FileKind.DICOM_NO_PREAMBLE and raw.read(4) == b"DICM" else 0
+        raw.seek(base)
+        f: BinaryIO = _OffsetView(raw, base) if base else raw  # type: ignore[assignment]
         try:
-            ds = pydicom.dcmread(f, stop_before_pixels=True, force=kind is FileKind.DICOM_NO_PREAMBLE)
+            ds = pydicom.dcmread(
+                f, stop_before_pixels=True, force=kind is FileKind.DICOM_NO_PREAMBLE
+            )
         except _PARSE_ERRORS as exc:
             raise DicomlensError(
                 ErrorCode.INVALID_DICOM, f"the DICOM header cannot be parsed ({type(exc).__name__})"
@@ -109,10 +142,17 @@ def _read_dicom(
         if tsyntax == DeflatedExplicitVRLittleEndian:
             return _read_deflated(path, limits, frame)
         implicit, little = ds.original_encoding
-        pixel_header = _read_pixel_header(f, bool(implicit), bool(little), size)
+        pixel_header = _read_pixel_header(f, bool(implicit), bool(little), size - base)
+        if pixel_header is not None:
+            length, remaining, offset, tag = pixel_header
+            pixel_header = (length, remaining, offset + base, tag)
     if pixel_header is None or "Rows" not in ds or "Columns" not in ds:
         return DecodedImage(
-            kind="dicom", dataset=ds, pixels=None, photometric=None, frame_index=None,
+            kind="dicom",
+            dataset=ds,
+            pixels=None,
+            photometric=None,
+            frame_index=None,
             frame_count=0,
         )
     frames = _check_geometry(ds, limits)
@@ -135,11 +175,52 @@ def _read_dicom(
     if not tsyntax.is_compressed and pixel_tag == 0x7FE00010:
         native = _read_native_frame(path, ds, value_offset, index, little=bool(little))
     if native is None:
-        with path.open("rb") as f:
-            native = _decode_frame(f, tsyntax, index)
+        try:
+            with path.open("rb") as raw:
+                raw.seek(base)
+                view: BinaryIO = _OffsetView(raw, base) if base else raw  # type: ignore[assignment]
+                native = _decode_frame(view, tsyntax, index)
+        except DicomlensError:
+            if size > _SMALL_FILE or base:
+                raise
+            # pydicom's file-based decoder assumes the declared VR encoding; its dataset
+            # reader also copes with a dataset written in implicit VR under an explicit
+            # syntax. Small files only: the whole file is read into memory.
+            native = _decode_frame(_read_whole(path), tsyntax, index)
     elapsed = time.perf_counter() - start
     _check_deadline(elapsed, limits)
     return _decoded(ds, native, index, frames, elapsed)
+
+
+class _OffsetView(io.RawIOBase):
+    """A read-only view of ``raw`` in which offset ``base`` is position 0."""
+
+    def __init__(self, raw: IO[bytes], base: int) -> None:
+        super().__init__()
+        self._raw = raw
+        self._base = base
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def read(self, size: int = -1) -> bytes:
+        return self._raw.read(size)
+
+    def readinto(self, buffer: Any) -> int:
+        data = self._raw.read(len(buffer))
+        buffer[: len(data)] = data
+        return len(data)
+
+    def tell(self) -> int:
+        return self._raw.tell() - self._base
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        if whence == io.SEEK_SET:
+            offset += self._base
+        return self._raw.seek(offset, whence) - self._base
 
 
 def _read_native_frame(
@@ -164,7 +245,9 @@ def _read_native_frame(
     rows, cols = int(ds.Rows), int(ds.Columns)
     dtype = np.dtype(f"{'<' if little else '>'}{'i' if signed else 'u'}{bits // 8}")
     count = rows * cols * samples
-    arr = np.fromfile(path, dtype=dtype, count=count, offset=offset + index * count * dtype.itemsize)
+    arr = np.fromfile(
+        path, dtype=dtype, count=count, offset=offset + index * count * dtype.itemsize
+    )
     if arr.size != count:
         return None
     arr = arr.astype(dtype.newbyteorder("="), copy=False)
@@ -183,8 +266,13 @@ def _decoded(ds: Dataset, arr: np.ndarray, index: int, frames: int, elapsed: flo
     if int(ds.get("SamplesPerPixel", 1)) == 3 and photometric != "PALETTE COLOR":
         photometric = "RGB"  # pydicom converts YBR_* to RGB while decoding
     return DecodedImage(
-        kind="dicom", dataset=ds, pixels=arr, photometric=photometric, frame_index=index,
-        frame_count=frames, decode_seconds=elapsed,
+        kind="dicom",
+        dataset=ds,
+        pixels=arr,
+        photometric=photometric,
+        frame_index=index,
+        frame_count=frames,
+        decode_seconds=elapsed,
     )
 
 
@@ -219,7 +307,9 @@ def _read_pixel_header(
     group, element = struct.unpack(endian + "HH", head[:4])
     if (group << 16 | element) not in _PIXEL_TAGS:
         return None
-    if implicit:
+    # A dataset may be written in implicit VR despite declaring explicit VR (pydicom reads
+    # it with a warning): a VR is two upper-case letters, a 32-bit length almost never is.
+    if implicit or not head[4:6].isalpha() or not head[4:6].isupper():
         (length,) = struct.unpack(endian + "I", head[4:8])
         header = 8
     elif head[4:6] in _LONG_VRS:
@@ -296,9 +386,7 @@ def _check_codec(tsyntax: UID) -> None:
             f"no decoder exists for the transfer syntax {name} ({tsyntax})",
         ) from exc
     if not decoder.is_available:
-        missing = "; ".join(
-            f"{plugin}: {', '.join(deps)}" for plugin, deps in decoder.missing_dependencies.items()
-        ) if isinstance(decoder.missing_dependencies, dict) else str(decoder.missing_dependencies)
+        missing = "; ".join(decoder.missing_dependencies)
         raise DicomlensError(
             ErrorCode.UNSUPPORTED_TRANSFER_SYNTAX,
             f"the transfer syntax {tsyntax.name} needs a codec that is not installed ({missing})",
@@ -321,7 +409,8 @@ def _check_native_length(ds: Dataset, frames: int, value_length: int, remaining:
         have = min(value_length, max(remaining, 0))
         raise DicomlensError(
             ErrorCode.TRUNCATED_PIXEL_DATA,
-            f"the pixel data holds {have} bytes; {frames} frame(s) of {rows}x{cols} need {expected}",
+            f"the pixel data holds {have} bytes; {frames} frame(s) of {rows}x{cols} "
+            f"need {expected}",
         )
 
 
@@ -334,10 +423,12 @@ def _ends_with_sequence_delimiter(path: Path, size: int) -> bool:
     with path.open("rb") as f:
         f.seek(max(0, size - 1024))
         tail = f.read()
-    return b"\xfe\xff\xdd\xe0\x00\x00\x00\x00" in tail or b"\xff\xfe\xe0\xdd\x00\x00\x00\x00" in tail
+    return (
+        b"\xfe\xff\xdd\xe0\x00\x00\x00\x00" in tail or b"\xff\xfe\xe0\xdd\x00\x00\x00\x00" in tail
+    )
 
 
-def _decode_frame(src: IO[bytes] | Dataset, tsyntax: UID, index: int) -> np.ndarray:
+def _decode_frame(src: BinaryIO | Dataset, tsyntax: UID, index: int) -> np.ndarray:
     kwargs: dict[str, Any] = {"index": index}
     if not isinstance(src, Dataset):
         kwargs["transfer_syntax_uid"] = tsyntax
@@ -352,11 +443,21 @@ def _decode_frame(src: IO[bytes] | Dataset, tsyntax: UID, index: int) -> np.ndar
                     if not isinstance(src, Dataset):
                         src.seek(0)
             return np.asarray(pixel_array(src, **kwargs))
-    except _PARSE_ERRORS + (RuntimeError, OSError) as exc:
+    except (*_PARSE_ERRORS, RuntimeError, OSError) as exc:
         raise DicomlensError(
             ErrorCode.INVALID_DICOM,
             f"the {tsyntax.name} pixel data cannot be decoded ({type(exc).__name__})",
         ) from exc
+
+
+def _read_whole(path: Path) -> Dataset:
+    with _quiet():
+        try:
+            return pydicom.dcmread(path, force=True)
+        except _PARSE_ERRORS as exc:
+            raise DicomlensError(
+                ErrorCode.INVALID_DICOM, f"the dataset cannot be parsed ({type(exc).__name__})"
+            ) from exc
 
 
 def _read_deflated(path: Path, limits: ImagingLimits, frame: int | None) -> DecodedImage:
@@ -367,7 +468,8 @@ def _read_deflated(path: Path, limits: ImagingLimits, frame: int | None) -> Deco
             ds = pydicom.dcmread(path, force=True)
         except _PARSE_ERRORS as exc:
             raise DicomlensError(
-                ErrorCode.INVALID_DICOM, f"the deflated dataset cannot be parsed ({type(exc).__name__})"
+                ErrorCode.INVALID_DICOM,
+                f"the deflated dataset cannot be parsed ({type(exc).__name__})",
             ) from exc
     if "PixelData" not in ds or "Rows" not in ds:
         return DecodedImage(
@@ -437,7 +539,8 @@ def _read_raster(path: Path, kind: FileKind, limits: ImagingLimits) -> DecodedIm
             if width * height * bands > limits.max_frame_samples:
                 raise DicomlensError(
                     ErrorCode.TOO_LARGE,
-                    f"a {width}x{height} image exceeds the limit of {limits.max_frame_samples} samples",
+                    f"a {width}x{height} image exceeds the limit of "
+                    f"{limits.max_frame_samples} samples",
                 )
             img.load()
             frame_count = getattr(img, "n_frames", 1)
@@ -454,8 +557,13 @@ def _read_raster(path: Path, kind: FileKind, limits: ImagingLimits) -> DecodedIm
     elapsed = time.perf_counter() - start
     _check_deadline(elapsed, limits)
     return DecodedImage(
-        kind=label, dataset=None, pixels=arr, photometric=photometric, frame_index=0,
-        frame_count=frame_count, decode_seconds=elapsed,
+        kind=label,
+        dataset=None,
+        pixels=arr,
+        photometric=photometric,
+        frame_index=0,
+        frame_count=frame_count,
+        decode_seconds=elapsed,
     )
 
 

@@ -69,16 +69,23 @@ def summarize(image: DecodedImage) -> ImageSummary:
     """The non-PHI summary of ``image`` (for PNG/JPEG: only the geometry)."""
     ds = image.dataset
     if ds is None:
-        assert image.pixels is not None
         arr = image.pixels
+        if arr is None:
+            return ImageSummary(frames=0)
         return ImageSummary(
-            rows=int(arr.shape[0]), columns=int(arr.shape[1]), frames=image.frame_count,
-            samples_per_pixel=1 if arr.ndim == 2 else int(arr.shape[2]), bits_allocated=8,
-            bits_stored=8, photometric_interpretation=image.photometric,
+            rows=int(arr.shape[0]),
+            columns=int(arr.shape[1]),
+            frames=image.frame_count,
+            samples_per_pixel=1 if arr.ndim == 2 else int(arr.shape[2]),
+            bits_allocated=8,
+            bits_stored=8,
+            photometric_interpretation=image.photometric,
         )
     meta = getattr(ds, "file_meta", None)
     tsyntax = _text(meta, "TransferSyntaxUID") if meta is not None else None
-    sop_class = _text(ds, "SOPClassUID") or (_text(meta, "MediaStorageSOPClassUID") if meta is not None else None)
+    sop_class = _text(ds, "SOPClassUID") or (
+        _text(meta, "MediaStorageSOPClassUID") if meta is not None else None
+    )
     return ImageSummary(
         modality=_text(ds, "Modality"),
         sop_class_uid=sop_class,

@@ -11,7 +11,9 @@ PREVIEW_MAX = 1024
 THUMBNAIL_MAX = 256
 
 
-def display_size(rows: int, columns: int, aspect: tuple[float, float], limit: int) -> tuple[int, int]:
+def display_size(
+    rows: int, columns: int, aspect: tuple[float, float], limit: int
+) -> tuple[int, int]:
     """(width, height) with square display pixels and the long side at most ``limit``.
 
     ``aspect`` is (row spacing, column spacing) or the Pixel Aspect Ratio (vertical,
@@ -28,7 +30,9 @@ def display_size(rows: int, columns: int, aspect: tuple[float, float], limit: in
     return max(1, round(width * scale)), max(1, round(height * scale))
 
 
-def to_png(pixels: np.ndarray, *, size: tuple[int, int] | None = None, compress_level: int = 1) -> bytes:
+def to_png(
+    pixels: np.ndarray, *, size: tuple[int, int] | None = None, compress_level: int = 1
+) -> bytes:
     """PNG bytes of an 8-bit picture, resized (Lanczos when shrinking) to ``size`` if given."""
     img = Image.fromarray(np.ascontiguousarray(pixels))
     if size is not None and size != img.size:

@@ -16,8 +16,8 @@ from typing import Any, Literal
 
 import numpy as np
 from pydicom.dataset import Dataset, FileMetaDataset
+from pydicom.pixels.processing import apply_color_lut, apply_modality_lut, apply_voi_lut
 from pydicom.uid import ExplicitVRLittleEndian
-from pydicom.pixels import apply_color_lut, apply_modality_lut, apply_voi_lut
 
 from dicomlens.domain.errors import DicomlensError, ErrorCode
 from dicomlens.domain.results import WindowUsed
@@ -89,8 +89,9 @@ def render(
 def _render_grayscale(
     image: DecodedImage, ds: Dataset, *, voi: VoiMode, window: Window | None, preset: str | None
 ) -> Rendered:
-    assert image.pixels is not None
     stored = image.pixels
+    if stored is None:
+        raise DicomlensError(ErrorCode.VALIDATION_ERROR, "the file has no image to render")
     frame_ds = frame_attributes(ds, image.frame_index or 0)
     lo, hi = (int(stored.min()), int(stored.max())) if stored.size else (0, 0)
     if stored.dtype.kind in "iub" and hi - lo < _LUT_SPAN:
@@ -99,7 +100,9 @@ def _render_grayscale(
         offsets = stored.astype(np.int64) - lo
         domain = np.arange(lo, hi + 1, dtype=np.int64)
         present = np.bincount(offsets.ravel(), minlength=domain.size) > 0
-        lut, used = _display_values(domain, present, frame_ds, ds, voi=voi, window=window, preset=preset)
+        lut, used = _display_values(
+            domain, present, frame_ds, ds, voi=voi, window=window, preset=preset
+        )
         return Rendered(pixels=lut[offsets], window=used)
     out, used = _display_values(stored, None, frame_ds, ds, voi=voi, window=window, preset=preset)
     return Rendered(pixels=out, window=used)
@@ -123,14 +126,19 @@ def _display_values(
     values = modality_values(stored, frame_ds)
     if window is not None:
         used = WindowUsed(
-            source="preset" if preset else "file-window", center=window.center,
-            width=window.width, function=window.function, preset=preset,
+            source="preset" if preset else "file-window",
+            center=window.center,
+            width=window.width,
+            function=window.function,
+            preset=preset,
         )
         out = apply_window(values, window)
     elif voi == "file" and (file_window := first_window(frame_ds)) is not None:
         out = apply_window(values, file_window)
         used = WindowUsed(
-            source="file-window", center=file_window.center, width=file_window.width,
+            source="file-window",
+            center=file_window.center,
+            width=file_window.width,
             function=file_window.function,
         )
     elif voi == "file" and "VOILUTSequence" in frame_ds:
@@ -138,14 +146,18 @@ def _display_values(
         used = WindowUsed(source="file-voi-lut")
     else:
         padding_free = _not_padding(stored, ds)
-        mask = present if padding_free is None else (
-            padding_free if present is None else present & padding_free
+        mask = (
+            present
+            if padding_free is None
+            else (padding_free if present is None else present & padding_free)
         )
         auto, trimmed = min_max_window(values, mask, ignore_extremes=voi != "min-max")
         out = apply_window(values, auto)
         used = WindowUsed(
             source="automatic" if trimmed or padding_free is not None else "min-max",
-            center=auto.center, width=auto.width, function="LINEAR",
+            center=auto.center,
+            width=auto.width,
+            function="LINEAR",
         )
     if _is_inverted(ds):
         out = 255 - out
@@ -160,14 +172,30 @@ def frame_attributes(ds: Dataset, index: int) -> Dataset:
     Functional Groups, which win over top-level attributes.
     """
     merged = Dataset()
+    # LUT data with VR OW is read in the byte order of the file it came from.
+    merged.set_original_encoding(*ds.original_encoding[:2])
+    if "file_meta" in ds.__dict__ or hasattr(ds, "file_meta"):
+        merged.file_meta = ds.file_meta
     for keyword in (
-        "RescaleSlope", "RescaleIntercept", "RescaleType", "ModalityLUTSequence",
-        "WindowCenter", "WindowWidth", "VOILUTFunction", "VOILUTSequence",
-        "BitsStored", "BitsAllocated", "PixelRepresentation", "PhotometricInterpretation",
+        "RescaleSlope",
+        "RescaleIntercept",
+        "RescaleType",
+        "ModalityLUTSequence",
+        "WindowCenter",
+        "WindowWidth",
+        "VOILUTFunction",
+        "VOILUTSequence",
+        "BitsStored",
+        "BitsAllocated",
+        "PixelRepresentation",
+        "PhotometricInterpretation",
     ):
         if keyword in ds:
             merged[keyword] = ds[keyword]
-    for groups_keyword, pick in (("SharedFunctionalGroupsSequence", 0), ("PerFrameFunctionalGroupsSequence", index)):
+    for groups_keyword, pick in (
+        ("SharedFunctionalGroupsSequence", 0),
+        ("PerFrameFunctionalGroupsSequence", index),
+    ):
         groups = ds.get(groups_keyword)
         if not groups or pick >= len(groups):
             continue
@@ -186,11 +214,11 @@ def modality_values(stored: np.ndarray, ds: Dataset) -> np.ndarray:
         return np.asarray(apply_modality_lut(stored, ds), dtype=np.float64)
     slope = _float(ds.get("RescaleSlope"), 1.0)
     intercept = _float(ds.get("RescaleIntercept"), 0.0)
-    values = stored.astype(np.float32 if stored.dtype.itemsize <= 2 else np.float64)
+    values: np.ndarray = stored.astype(np.float32 if stored.dtype.itemsize <= 2 else np.float64)
     if slope != 1.0:
-        values *= slope
+        values = values * slope
     if intercept != 0.0:
-        values += intercept
+        values = values + intercept
     return values
 
 
@@ -266,7 +294,9 @@ def _apply_voi_lut_sequence(values: np.ndarray, ds: Dataset) -> np.ndarray:
     bits = descriptor[2] if descriptor[2] else 16
     mapped = apply_voi_lut(np.rint(values).astype(np.int64), ds, index=0, prefer_lut=True)
     top = float(2**bits - 1)
-    return np.clip(np.rint(np.asarray(mapped, dtype=np.float64) * 255.0 / top), 0, 255).astype(np.uint8)
+    return np.clip(np.rint(np.asarray(mapped, dtype=np.float64) * 255.0 / top), 0, 255).astype(
+        np.uint8
+    )
 
 
 def _is_inverted(ds: Dataset) -> bool:
@@ -291,9 +321,12 @@ def _colour_to_rgb8(arr: np.ndarray, ds: Dataset | None) -> np.ndarray:
 
 
 _PALETTE_DATA = (
-    "RedPaletteColorLookupTableData", "GreenPaletteColorLookupTableData",
-    "BluePaletteColorLookupTableData", "SegmentedRedPaletteColorLookupTableData",
-    "SegmentedGreenPaletteColorLookupTableData", "SegmentedBluePaletteColorLookupTableData",
+    "RedPaletteColorLookupTableData",
+    "GreenPaletteColorLookupTableData",
+    "BluePaletteColorLookupTableData",
+    "SegmentedRedPaletteColorLookupTableData",
+    "SegmentedGreenPaletteColorLookupTableData",
+    "SegmentedBluePaletteColorLookupTableData",
 )
 
 
@@ -332,7 +365,12 @@ def _little_endian_palette(ds: Dataset) -> Dataset:
 def _floats(value: Any) -> list[float]:
     if value is None or value == "":
         return []
-    items = list(value) if isinstance(value, list | tuple) or hasattr(value, "__iter__") and not isinstance(value, str | bytes) else [value]
+    items = (
+        list(value)
+        if isinstance(value, list | tuple)
+        or (hasattr(value, "__iter__") and not isinstance(value, str | bytes))
+        else [value]
+    )
     out: list[float] = []
     for item in items:
         number = _float(item, math.nan)

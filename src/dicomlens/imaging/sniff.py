@@ -23,11 +23,11 @@ _JPEG_MAGIC = b"\xff\xd8\xff"
 # Groups a raw (preamble-less) DICOM stream may start with: file meta, or a dataset
 # written without meta information (group 0008 in practice).
 _FIRST_GROUPS = (0x0002, 0x0008)
-_VRS = {
-    b"AE", b"AS", b"AT", b"CS", b"DA", b"DS", b"DT", b"FL", b"FD", b"IS", b"LO", b"LT", b"OB",
-    b"OD", b"OF", b"OL", b"OV", b"OW", b"PN", b"SH", b"SL", b"SQ", b"SS", b"ST", b"SV", b"TM",
-    b"UC", b"UI", b"UL", b"UN", b"UR", b"US", b"UT", b"UV",
-}
+_VR_NAMES = (
+    "AE AS AT CS DA DS DT FL FD IS LO LT OB OD OF OL OV OW PN SH SL SQ SS ST SV TM UC UI UL "
+    "UN UR US UT UV"
+)
+_VRS = frozenset(_VR_NAMES.encode().split())
 
 
 def sniff_bytes(head: bytes) -> FileKind:
@@ -63,7 +63,7 @@ def _looks_like_raw_dataset(head: bytes) -> bool:
     if head[4:6] in _VRS:  # explicit VR little endian
         return True
     (length,) = struct.unpack("<I", head[4:8])  # implicit VR: a plausible element length
-    return length < 1024
+    return bool(length < 1024)
 
 
 def sniff_file(path: Path) -> FileKind:

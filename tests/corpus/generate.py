@@ -1,0 +1,572 @@
+"""Generated edge cases: small, deterministic files that the real corpus lacks.
+
+Every builder returns the bytes of one file; ``generate(folder)`` writes them all. Pixel
+values come from fixed formulas or a seeded generator, and UIDs are fixed, so the corpus
+is byte-identical on every run. No file holds patient data.
+"""
+
+from __future__ import annotations
+
+import io
+import struct
+import zlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+from pydicom.dataset import Dataset, FileMetaDataset
+from pydicom.encaps import encapsulate
+from pydicom.filebase import DicomBytesIO
+from pydicom.filewriter import dcmwrite, write_file_meta_info
+from pydicom.sequence import Sequence
+from pydicom.uid import (
+    UID,
+    DeflatedExplicitVRLittleEndian,
+    ExplicitVRBigEndian,
+    ExplicitVRLittleEndian,
+    ImplicitVRLittleEndian,
+)
+
+_ROOT = "1.2.826.0.1.3680043.8.498.99"  # pydicom's UID root + a fixed test branch
+CT_IMAGE = UID("1.2.840.10008.5.1.4.1.1.2")
+MR_IMAGE = UID("1.2.840.10008.5.1.4.1.1.4")
+SECONDARY_CAPTURE = UID("1.2.840.10008.5.1.4.1.1.7")
+SEGMENTATION = UID("1.2.840.10008.5.1.4.1.1.66.4")
+BASIC_TEXT_SR = UID("1.2.840.10008.5.1.4.1.1.88.11")
+US_IMAGE = UID("1.2.840.10008.5.1.4.1.1.6.1")
+
+
+@dataclass(frozen=True, kw_only=True)
+class GeneratedCase:
+    """One generated file and what reading it must give.
+
+    ``expect`` is ``"image"``, ``"no-image"`` or the error code reading must raise.
+    """
+
+    name: str
+    build: Callable[[], bytes]
+    expect: str
+    about: str
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _uid(n: int) -> str:
+    return f"{_ROOT}.{n}"
+
+
+def _dataset(sop_class: UID, n: int, modality: str) -> Dataset:
+    ds = Dataset()
+    ds.file_meta = FileMetaDataset()
+    ds.file_meta.MediaStorageSOPClassUID = sop_class
+    ds.file_meta.MediaStorageSOPInstanceUID = _uid(n)
+    ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    ds.file_meta.ImplementationClassUID = _uid(0)
+    ds.SOPClassUID = sop_class
+    ds.SOPInstanceUID = _uid(n)
+    ds.StudyInstanceUID = _uid(1000 + n)
+    ds.SeriesInstanceUID = _uid(2000 + n)
+    ds.Modality = modality
+    ds.PatientName = "Generated^Case"
+    ds.PatientID = f"GEN{n:04d}"
+    ds.Manufacturer = "dicomlens tests"
+    ds.ManufacturerModelName = "corpus generator"
+    ds.SeriesDescription = "generated edge case"
+    return ds
+
+
+def _grey(ds: Dataset, arr: np.ndarray, *, bits_stored: int, signed: bool = False) -> None:
+    """Attach a grayscale image (frames x rows x columns, or rows x columns)."""
+    frames = arr.shape[0] if arr.ndim == 3 else 1
+    ds.SamplesPerPixel = 1
+    ds.PhotometricInterpretation = ds.get("PhotometricInterpretation", "MONOCHROME2")
+    ds.Rows, ds.Columns = arr.shape[-2:]
+    if frames > 1:
+        ds.NumberOfFrames = frames
+    ds.BitsAllocated = arr.dtype.itemsize * 8
+    ds.BitsStored = bits_stored
+    ds.HighBit = bits_stored - 1
+    ds.PixelRepresentation = 1 if signed else 0
+    ds.PixelData = arr.astype(arr.dtype.newbyteorder("<")).tobytes()
+
+
+def _save(ds: Dataset, *, syntax: UID = ExplicitVRLittleEndian, preamble: bool = True) -> bytes:
+    ds.file_meta.TransferSyntaxUID = syntax
+    buffer = io.BytesIO()
+    if syntax == ImplicitVRLittleEndian:
+        ds.is_implicit_VR, ds.is_little_endian = True, True
+    dcmwrite(buffer, ds, enforce_file_format=True)
+    data = buffer.getvalue()
+    return data if preamble else data[128:]
+
+
+def _ramp(rows: int, columns: int, low: int, high: int) -> np.ndarray:
+    """A diagonal ramp from ``low`` to ``high`` with a brighter square and a dark disc."""
+    y, x = np.mgrid[0:rows, 0:columns]
+    ramp = low + (high - low) * (x + y) / (rows + columns - 2)
+    ramp[rows // 4 : rows // 2, columns // 4 : columns // 2] = high - (high - low) // 8
+    disc = (y - 3 * rows // 4) ** 2 + (x - 3 * columns // 4) ** 2 < (min(rows, columns) // 6) ** 2
+    ramp[disc] = low + (high - low) // 10
+    return np.rint(ramp)
+
+
+# --------------------------------------------------------------------------- grayscale
+
+
+def monochrome1() -> bytes:
+    ds = _dataset(SECONDARY_CAPTURE, 1, "CR")
+    ds.PhotometricInterpretation = "MONOCHROME1"
+    _grey(ds, _ramp(64, 80, 0, 4095).astype(np.uint16), bits_stored=12)
+    ds.WindowCenter, ds.WindowWidth = 2000, 3000
+    ds.BodyPartExamined = "CHEST"
+    return _save(ds)
+
+
+def voi_lut_sequence() -> bytes:
+    ds = _dataset(SECONDARY_CAPTURE, 2, "OT")
+    _grey(ds, _ramp(48, 64, 0, 4095).astype(np.uint16), bits_stored=12)
+    # A gamma-like LUT over [1000, 3047]; values outside clamp to the first/last entry.
+    entries = 2048
+    lut = np.rint(4095 * (np.arange(entries) / (entries - 1)) ** 0.6).astype("<u2")
+    item = Dataset()
+    item.LUTDescriptor = [entries, 1000, 12]
+    item.LUTExplanation = "gamma 0.6"
+    item.add_new(0x00283006, "OW", lut.tobytes())  # LUT Data
+    ds.VOILUTSequence = Sequence([item])
+    return _save(ds)
+
+
+def _windowed(n: int, function: str) -> bytes:
+    ds = _dataset(MR_IMAGE, n, "MR")
+    _grey(ds, _ramp(40, 56, 0, 1000).astype(np.uint16), bits_stored=16)
+    ds.WindowCenter, ds.WindowWidth = 500, 400
+    ds.VOILUTFunction = function
+    return _save(ds)
+
+
+def sigmoid_window() -> bytes:
+    return _windowed(3, "SIGMOID")
+
+
+def linear_exact_window() -> bytes:
+    return _windowed(4, "LINEAR_EXACT")
+
+
+def signed_rescale() -> bytes:
+    ds = _dataset(CT_IMAGE, 5, "CT")
+    _grey(ds, _ramp(50, 70, -2048, 2047).astype(np.int16), bits_stored=12, signed=True)
+    ds.RescaleSlope, ds.RescaleIntercept, ds.RescaleType = 0.5, 100, "HU"
+    ds.WindowCenter, ds.WindowWidth = 40, 400
+    ds.BodyPartExamined = "HEAD"
+    ds.SliceThickness = 2.5
+    ds.PixelSpacing = [0.5, 0.5]
+    return _save(ds)
+
+
+def big_endian() -> bytes:
+    ds = _dataset(MR_IMAGE, 6, "MR")
+    arr = _ramp(32, 48, 0, 3000).astype(np.uint16)
+    _grey(ds, arr, bits_stored=16)
+    ds.PixelData = arr.astype(">u2").tobytes()  # pydicom writes pixel bytes as given
+    ds.WindowCenter, ds.WindowWidth = 1500, 2500
+    return _save(ds, syntax=ExplicitVRBigEndian)
+
+
+def _no_preamble_dataset() -> Dataset:
+    ds = _dataset(MR_IMAGE, 7, "MR")
+    _grey(ds, _ramp(32, 32, 100, 900).astype(np.uint16), bits_stored=16)
+    ds.WindowCenter, ds.WindowWidth = 500, 800
+    return ds
+
+
+def no_preamble() -> bytes:
+    """File meta and dataset without the 128-byte preamble and without "DICM"."""
+    return _save(_no_preamble_dataset(), preamble=False)[4:]
+
+
+def dicm_no_preamble() -> bytes:
+    """The same file starting with "DICM" (the prefix kept, the preamble dropped)."""
+    return _save(_no_preamble_dataset(), preamble=False)
+
+
+def no_meta_implicit() -> bytes:
+    """A bare dataset (implicit VR little endian) with neither preamble nor file meta."""
+    ds = _dataset(MR_IMAGE, 8, "MR")
+    _grey(ds, _ramp(32, 40, 0, 255).astype(np.uint16), bits_stored=8)
+    ds.WindowCenter, ds.WindowWidth = 128, 256
+    del ds.file_meta
+    buffer = io.BytesIO()
+    dcmwrite(buffer, ds, implicit_vr=True, little_endian=True)
+    return buffer.getvalue()
+
+
+def ct_padding() -> bytes:
+    """CT without a window whose corners are Pixel Padding Value (outside the scan circle)."""
+    ds = _dataset(CT_IMAGE, 9, "CT")
+    rows, columns = 64, 64
+    arr = _ramp(rows, columns, -1000, 1500)
+    y, x = np.mgrid[0:rows, 0:columns]
+    arr[(y - rows / 2) ** 2 + (x - columns / 2) ** 2 > (rows / 2) ** 2] = -3000
+    _grey(ds, arr.astype(np.int16), bits_stored=16, signed=True)
+    ds.PixelPaddingValue = -3000
+    ds.RescaleSlope, ds.RescaleIntercept = 1, 0
+    return _save(ds)
+
+
+def multiframe() -> bytes:
+    """Seven frames; frame k is the ramp shifted by 100*k, so each frame is recognisable."""
+    ds = _dataset(MR_IMAGE, 10, "MR")
+    base = _ramp(24, 30, 0, 1000)
+    frames = np.stack([base + 100 * k for k in range(7)]).astype(np.uint16)
+    _grey(ds, frames, bits_stored=16)
+    ds.WindowCenter, ds.WindowWidth = 800, 1600
+    return _save(ds)
+
+
+def one_bit() -> bytes:
+    """A binary segmentation with odd sizes, so rows do not end on byte boundaries."""
+    ds = _dataset(SEGMENTATION, 11, "SEG")
+    rows, columns = 29, 37
+    y, x = np.mgrid[0:rows, 0:columns]
+    mask = ((y - 14) ** 2 + (x - 18) ** 2 < 100) | (x == 3)
+    ds.SamplesPerPixel = 1
+    ds.PhotometricInterpretation = "MONOCHROME2"
+    ds.Rows, ds.Columns = rows, columns
+    ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 1, 1, 0, 0
+    packed = np.packbits(mask.astype(np.uint8).ravel(), bitorder="little").tobytes()
+    ds.PixelData = packed + (b"\x00" if len(packed) % 2 else b"")
+    return _save(ds)
+
+
+def deflated() -> bytes:
+    ds = _dataset(MR_IMAGE, 12, "MR")
+    _grey(ds, _ramp(40, 40, 0, 2000).astype(np.uint16), bits_stored=16)
+    ds.WindowCenter, ds.WindowWidth = 1000, 2000
+    return _save(ds, syntax=DeflatedExplicitVRLittleEndian)
+
+
+# --------------------------------------------------------------------------- colour
+
+
+def planar_rgb() -> bytes:
+    ds = _dataset(SECONDARY_CAPTURE, 20, "OT")
+    rows, columns = 30, 40
+    y, x = np.mgrid[0:rows, 0:columns]
+    rgb = np.stack([x * 255 // (columns - 1), y * 255 // (rows - 1), (x + y) % 256], axis=-1)
+    ds.SamplesPerPixel = 3
+    ds.PhotometricInterpretation = "RGB"
+    ds.PlanarConfiguration = 1
+    ds.Rows, ds.Columns = rows, columns
+    ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 8, 8, 7, 0
+    ds.PixelData = rgb.astype(np.uint8).transpose(2, 0, 1).tobytes()
+    return _save(ds)
+
+
+def _palette_base(n: int) -> Dataset:
+    ds = _dataset(US_IMAGE, n, "US")
+    rows, columns = 32, 48
+    y, x = np.mgrid[0:rows, 0:columns]
+    indices = ((x * 5 + y * 3) % 256).astype(np.uint8)
+    ds.SamplesPerPixel = 1
+    ds.PhotometricInterpretation = "PALETTE COLOR"
+    ds.Rows, ds.Columns = rows, columns
+    ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 8, 8, 7, 0
+    ds.PixelData = indices.tobytes()
+    for colour in ("Red", "Green", "Blue"):
+        setattr(ds, f"{colour}PaletteColorLookupTableDescriptor", [256, 0, 16])
+    return ds
+
+
+PALETTE_RED = np.arange(256, dtype=np.uint32) * 257  # 0 .. 65535
+PALETTE_GREEN = (65535 - np.arange(256, dtype=np.uint32) * 257).astype(np.uint32)
+PALETTE_BLUE = np.where(np.arange(256) < 128, 0x8000, 0xFF00).astype(np.uint32)
+
+
+def palette() -> bytes:
+    ds = _palette_base(21)
+    for colour, lut in (("Red", PALETTE_RED), ("Green", PALETTE_GREEN), ("Blue", PALETTE_BLUE)):
+        ds.add_new(
+            {"Red": 0x00281201, "Green": 0x00281202, "Blue": 0x00281203}[colour],
+            "OW",
+            lut.astype("<u2").tobytes(),
+        )
+    return _save(ds)
+
+
+def palette_segmented() -> bytes:
+    """The same palette as ``palette()``, written as segmented LUTs (PS3.3 C.7.9.2).
+
+    Red and green are one discrete entry plus one linear segment of 255 steps (exact
+    integers: 257 per step); blue is two discrete runs written as linear segments.
+    """
+    ds = _palette_base(22)
+
+    def segments(*words: int) -> bytes:
+        return np.asarray(words, dtype="<u2").tobytes()
+
+    red = segments(0, 1, 0, 1, 255, 65535)
+    green = segments(0, 1, 65535, 1, 255, 0)
+    blue = segments(0, 1, 0x8000, 1, 127, 0x8000, 0, 1, 0xFF00, 1, 127, 0xFF00)
+    ds.add_new(0x00281221, "OW", red)
+    ds.add_new(0x00281222, "OW", green)
+    ds.add_new(0x00281223, "OW", blue)
+    return _save(ds)
+
+
+# --------------------------------------------------------------------------- no image
+
+
+def structured_report() -> bytes:
+    ds = _dataset(BASIC_TEXT_SR, 30, "SR")
+    ds.ValueType = "CONTAINER"
+    ds.CompletionFlag = "COMPLETE"
+    ds.VerificationFlag = "UNVERIFIED"
+    return _save(ds)
+
+
+# --------------------------------------------------------------------------- broken
+
+
+def truncated() -> bytes:
+    return monochrome1()[:-200]
+
+
+def bomb_header() -> bytes:
+    """65535 x 65535 x 10000 frames declared; eight bytes of pixel data present."""
+    ds = _dataset(SECONDARY_CAPTURE, 40, "OT")
+    ds.SamplesPerPixel = 1
+    ds.PhotometricInterpretation = "MONOCHROME2"
+    ds.Rows = ds.Columns = 65535
+    ds.NumberOfFrames = 10000
+    ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 8, 8, 7, 0
+    ds.PixelData = encapsulate([b"\xff\xd8\xff\xd9"])
+    ds["PixelData"].VR = "OB"
+    return _save(ds, syntax=UID("1.2.840.10008.1.2.4.50"))
+
+
+def not_dicom() -> bytes:
+    rng = np.random.default_rng(7)
+    return b"%PDF-1.4 this is not an image\n" + rng.integers(0, 256, 2000, dtype=np.uint8).tobytes()
+
+
+def empty() -> bytes:
+    return b""
+
+
+def inflate_bomb() -> bytes:
+    """A deflated dataset whose 1 GiB pixel data of zeros compresses to about 1 MB.
+
+    One fully flushed deflate block (16 MiB of zeros) is byte-aligned and self-contained,
+    so repeating it 64 times is a valid raw deflate stream.
+    """
+    meta = _dataset(SECONDARY_CAPTURE, 41, "OT").file_meta
+    meta.TransferSyntaxUID = DeflatedExplicitVRLittleEndian
+    buffer = DicomBytesIO()
+    buffer.is_little_endian, buffer.is_implicit_VR = True, False
+    write_file_meta_info(buffer, meta, enforce_standard=True)
+    prefix = bytes(128) + b"DICM" + buffer.getvalue()
+    element = struct.pack("<HH2sHI", 0x7FE0, 0x0010, b"OB", 0, 1 << 30)
+    compressor = zlib.compressobj(9, zlib.DEFLATED, -zlib.MAX_WBITS)
+    first = compressor.compress(b"\x08\x00\x60\x00CS\x02\x00OT" + element)
+    first += compressor.flush(zlib.Z_FULL_FLUSH)
+    block_compressor = zlib.compressobj(1, zlib.DEFLATED, -zlib.MAX_WBITS)
+    block = block_compressor.compress(bytes(16 << 20)) + block_compressor.flush(zlib.Z_FULL_FLUSH)
+    tail = zlib.compressobj(9, zlib.DEFLATED, -zlib.MAX_WBITS).flush(zlib.Z_FINISH)
+    return prefix + first + block * 64 + tail
+
+
+# --------------------------------------------------------------------------- PNG / JPEG
+
+
+def _raster(img: Image.Image, fmt: str, **options: object) -> bytes:
+    buffer = io.BytesIO()
+    img.save(buffer, format=fmt, **options)
+    return buffer.getvalue()
+
+
+def png_grey8() -> bytes:
+    return _raster(Image.fromarray(_ramp(60, 90, 0, 255).astype(np.uint8)), "PNG")
+
+
+def png_grey16() -> bytes:
+    return _raster(Image.fromarray(_ramp(50, 70, 0, 65535).astype(np.uint16)), "PNG")
+
+
+def jpeg_rgb() -> bytes:
+    rows, columns = 48, 64
+    y, x = np.mgrid[0:rows, 0:columns]
+    rgb = np.stack([x * 4, y * 5, (x + y) * 2], axis=-1).clip(0, 255).astype(np.uint8)
+    return _raster(Image.fromarray(rgb), "JPEG", quality=95)
+
+
+def png_bomb() -> bytes:
+    """A PNG whose header declares 100000 x 100000 pixels; the data is one tiny IDAT."""
+
+    def chunk(kind: bytes, payload: bytes) -> bytes:
+        crc = zlib.crc32(kind + payload) & 0xFFFFFFFF
+        return struct.pack(">I", len(payload)) + kind + payload + struct.pack(">I", crc)
+
+    ihdr = struct.pack(">IIBBBBB", 100_000, 100_000, 8, 0, 0, 0, 0)
+    idat = zlib.compress(b"\x00" * 1000)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", idat) + chunk(b"IEND", b"")
+
+
+# --------------------------------------------------------------------------- the list
+
+
+GENERATED: tuple[GeneratedCase, ...] = (
+    GeneratedCase(
+        name="gen_monochrome1.dcm",
+        build=monochrome1,
+        expect="image",
+        about="MONOCHROME1, 12 of 16 bits, with a window",
+    ),
+    GeneratedCase(
+        name="gen_voi_lut_sequence.dcm",
+        build=voi_lut_sequence,
+        expect="image",
+        about="VOI LUT Sequence (first mapped value 1000, 12-bit entries)",
+    ),
+    GeneratedCase(
+        name="gen_sigmoid.dcm",
+        build=sigmoid_window,
+        expect="image",
+        about="window with VOI LUT Function SIGMOID",
+    ),
+    GeneratedCase(
+        name="gen_linear_exact.dcm",
+        build=linear_exact_window,
+        expect="image",
+        about="window with VOI LUT Function LINEAR_EXACT",
+    ),
+    GeneratedCase(
+        name="gen_signed_rescale.dcm",
+        build=signed_rescale,
+        expect="image",
+        about="signed 12-bit CT with slope 0.5 and intercept 100",
+    ),
+    GeneratedCase(
+        name="gen_big_endian.dcm",
+        build=big_endian,
+        expect="image",
+        about="explicit VR big endian, 16 bit",
+    ),
+    GeneratedCase(
+        name="gen_no_preamble.dcm",
+        build=no_preamble,
+        expect="image",
+        about="Part 10 file without the 128-byte preamble",
+    ),
+    GeneratedCase(
+        name="gen_dicm_no_preamble.dcm",
+        build=dicm_no_preamble,
+        expect="image",
+        about='starts with "DICM" and the file meta: the preamble alone is missing',
+    ),
+    GeneratedCase(
+        name="gen_no_meta_implicit.dcm",
+        build=no_meta_implicit,
+        expect="image",
+        about="bare implicit VR dataset: no preamble, no file meta",
+    ),
+    GeneratedCase(
+        name="gen_ct_padding.dcm",
+        build=ct_padding,
+        expect="image",
+        about="CT without window, corners are Pixel Padding Value",
+    ),
+    GeneratedCase(
+        name="gen_multiframe.dcm",
+        build=multiframe,
+        expect="image",
+        about="seven frames, each offset by 100",
+    ),
+    GeneratedCase(
+        name="gen_one_bit.dcm",
+        build=one_bit,
+        expect="image",
+        about="1-bit segmentation with odd sizes",
+    ),
+    GeneratedCase(
+        name="gen_deflated.dcm",
+        build=deflated,
+        expect="image",
+        about="deflated explicit VR little endian",
+    ),
+    GeneratedCase(
+        name="gen_planar_rgb.dcm",
+        build=planar_rgb,
+        expect="image",
+        about="RGB with planar configuration 1",
+    ),
+    GeneratedCase(
+        name="gen_palette.dcm",
+        build=palette,
+        expect="image",
+        about="palette colour, 8-bit indices, 16-bit entries",
+    ),
+    GeneratedCase(
+        name="gen_palette_segmented.dcm",
+        build=palette_segmented,
+        expect="image",
+        about="segmented palette colour (same colours as gen_palette)",
+    ),
+    GeneratedCase(
+        name="gen_sr.dcm",
+        build=structured_report,
+        expect="no-image",
+        about="Basic Text SR: no pixel data",
+    ),
+    GeneratedCase(
+        name="gen_truncated.dcm",
+        build=truncated,
+        expect="TRUNCATED_PIXEL_DATA",
+        about="native pixel data cut short by 200 bytes",
+    ),
+    GeneratedCase(
+        name="gen_bomb_header.dcm",
+        build=bomb_header,
+        expect="TOO_LARGE",
+        about="tiny file declaring 65535 x 65535 x 10000 frames",
+    ),
+    GeneratedCase(
+        name="gen_not_dicom.dcm",
+        build=not_dicom,
+        expect="NOT_AN_IMAGE",
+        about="bytes of something else, named .dcm",
+    ),
+    GeneratedCase(name="gen_empty.dcm", build=empty, expect="NOT_AN_IMAGE", about="an empty file"),
+    GeneratedCase(
+        name="gen_inflate_bomb.dcm",
+        build=inflate_bomb,
+        expect="TOO_LARGE",
+        about="deflated dataset inflating to 1 GiB",
+    ),
+    GeneratedCase(
+        name="gen_grey8.png", build=png_grey8, expect="image", about="8-bit grayscale PNG"
+    ),
+    GeneratedCase(
+        name="gen_grey16.png", build=png_grey16, expect="image", about="16-bit grayscale PNG"
+    ),
+    GeneratedCase(name="gen_rgb.jpg", build=jpeg_rgb, expect="image", about="baseline RGB JPEG"),
+    GeneratedCase(
+        name="gen_png_bomb.png",
+        build=png_bomb,
+        expect="TOO_LARGE",
+        about="PNG header declaring 100000 x 100000",
+    ),
+)
+
+
+def generate(folder: Path) -> dict[str, Path]:
+    """Write every generated case into ``folder``; return their paths by name."""
+    folder.mkdir(parents=True, exist_ok=True)
+    paths: dict[str, Path] = {}
+    for case in GENERATED:
+        path = folder / case.name
+        path.write_bytes(case.build())
+        paths[case.name] = path
+    return paths
