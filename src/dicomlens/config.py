@@ -8,7 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from dicomlens.analysis.pipeline import AnalysisOptions
@@ -32,6 +32,42 @@ class Settings(BaseSettings):
     decode_timeout_s: float = Field(default=60.0, gt=0)
     window_presets: bool = True
     png_compress_level: int = Field(default=1, ge=0, le=9)
+
+    # Uploads and the HTTP API (issue 3).
+    max_upload_bytes: int = Field(default=512 * MiB, gt=0)
+    allowed_content_types: tuple[str, ...] = (
+        "application/dicom",
+        "application/octet-stream",
+        "image/png",
+        "image/jpeg",
+    )
+    upload_expiry_s: int = Field(default=900, gt=0, le=7 * 24 * 3600)
+    download_expiry_s: int = Field(default=900, gt=0, le=7 * 24 * 3600)
+    lease_timeout_s: float = Field(default=300.0, gt=0)
+    expose_phi: bool = False
+    site_origin: str | None = None  # the web page's origin for CORS; None = the server's own
+
+    # Local runtime (``dicomlens serve``).
+    host: str = "127.0.0.1"
+    port: int = Field(default=8080, ge=0, le=65535)
+    public_url: str | None = None  # how browsers reach the server; None = http://host:port
+    hmac_secret: SecretStr | None = None  # None = generated once and kept in the data dir
+    workers: int = Field(default=2, ge=1, le=64)
+    worker_kind: Literal["process", "thread"] = "process"
+    template_path: Path | None = None  # None = infra/template.yaml of the source tree
+    web_dir: Path | None = None  # None = web/ of the source tree
+    shutdown_grace_s: float = Field(default=30.0, ge=0)
+
+    def base_url(self) -> str:
+        """The origin browsers use to reach the local server (no trailing slash)."""
+        if self.public_url:
+            return self.public_url.rstrip("/")
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}"
+
+    def cors_origin(self) -> str:
+        """The single origin allowed to call the API from a browser."""
+        return (self.site_origin or self.base_url()).rstrip("/")
 
     def imaging_limits(self) -> ImagingLimits:
         """The imaging limits these settings describe."""

@@ -1,0 +1,1 @@
+"""Local adapters: blobs as files under a data directory, jobs in SQLite, HMAC-signed URLs."""

@@ -1,0 +1,128 @@
+"""Blob storage as files under a directory: the local :class:`~dicomlens.ports.BlobStore`.
+
+Keys map to paths below ``root``; a key that would leave it (``..``, absolute, NUL) is
+refused. Writes are atomic (a temporary file in the same directory, then ``rename``), so a
+reader never sees half an object. Upload forms and download URLs point at the local
+runtime (``/_upload`` and ``/_blobs/...``) and are signed with :class:`Signer`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+from typing import BinaryIO
+from urllib.parse import quote, urlencode
+
+from dicomlens.adapters.local.signing import Signer, UploadPolicy
+from dicomlens.domain.errors import DicomlensError, ErrorCode
+from dicomlens.ports import Clock, PresignedPost
+
+UPLOAD_PATH = "/_upload"
+BLOBS_PATH = "/_blobs/"
+
+
+class LocalBlobStore:
+    """Objects as files under ``root``; URLs served by the local runtime at ``base_url``."""
+
+    def __init__(self, root: Path, *, signer: Signer, base_url: str, clock: Clock) -> None:
+        self.root = root.resolve()
+        self.root.mkdir(parents=True, exist_ok=True)
+        self._tmp = self.root / ".tmp"
+        self._tmp.mkdir(exist_ok=True)
+        self.signer = signer
+        self._base_url = base_url.rstrip("/")
+        self._clock = clock
+
+    def path_of(self, key: str) -> Path:
+        """The file that holds ``key``. Raises ``VALIDATION_ERROR`` for keys outside the root."""
+        parts = key.split("/")
+        if (
+            not key
+            or "\x00" in key
+            or "\\" in key
+            or any(part in ("", ".", "..") for part in parts)
+            or parts[0].startswith(".")
+        ):
+            raise DicomlensError(ErrorCode.VALIDATION_ERROR, "invalid object key")
+        return self.root.joinpath(*parts)
+
+    def presign_post(
+        self, *, key: str, content_type: str, max_bytes: int, expires_in_s: int
+    ) -> PresignedPost:
+        """A form upload to exactly ``key`` (see :mod:`dicomlens.adapters.local.signing`)."""
+        self.path_of(key)
+        expires_at = (self._clock.now() + timedelta(seconds=expires_in_s)).replace(microsecond=0)
+        policy, signature = self.signer.sign_policy(
+            UploadPolicy(
+                key=key,
+                content_type=content_type,
+                min_bytes=0,
+                max_bytes=max_bytes,
+                expires_at=expires_at,
+            )
+        )
+        return PresignedPost(
+            url=self._base_url + UPLOAD_PATH,
+            fields={
+                "key": key,
+                "Content-Type": content_type,
+                "policy": policy,
+                "x-dicomlens-signature": signature,
+            },
+            expires_at=expires_at,
+        )
+
+    def presign_get(self, key: str, *, expires_in_s: int, download_name: str | None = None) -> str:
+        """A signed URL of the local runtime that reads ``key`` until it expires."""
+        self.path_of(key)
+        expires = int(self._clock.now().timestamp()) + expires_in_s
+        name = download_name or ""
+        query = {"expires": str(expires), "sig": self.signer.sign_download(key, expires=expires, name=name)}
+        if name:
+            query["name"] = name
+        return f"{self._base_url}{BLOBS_PATH}{quote(key)}?{urlencode(query)}"
+
+    def put_bytes(self, key: str, data: bytes, *, content_type: str) -> None:
+        """Store ``data`` at ``key`` atomically (content type is implied by the name locally)."""
+        del content_type
+        target = self.path_of(key)
+        with self.open_atomic(target) as handle:
+            handle.write(data)
+
+    @contextlib.contextmanager
+    def open_atomic(self, target: Path) -> Iterator[BinaryIO]:
+        """A binary file that appears at ``target`` only when the block completes.
+
+        On an exception the partial file is removed and ``target`` is untouched.
+        """
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp_name = tempfile.mkstemp(dir=self._tmp, prefix="part-")
+        tmp = Path(tmp_name)
+        try:
+            with os.fdopen(fd, "wb") as handle:
+                yield handle
+                handle.flush()
+                os.fsync(handle.fileno())
+            tmp.replace(target)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
+
+    def exists(self, key: str) -> bool:
+        """Whether an object is stored at ``key``."""
+        try:
+            return self.path_of(key).is_file()
+        except DicomlensError:
+            return False
+
+    @contextlib.contextmanager
+    def local_copy(self, key: str) -> Iterator[Path]:
+        """The object's own file (no copy is needed locally); callers must not modify it."""
+        path = self.path_of(key)
+        if not path.is_file():
+            raise DicomlensError(ErrorCode.NOT_FOUND, "no such object")
+        yield path

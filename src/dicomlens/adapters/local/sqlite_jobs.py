@@ -1,0 +1,231 @@
+"""The job table in SQLite: the local :class:`~dicomlens.ports.JobStore`.
+
+One row per job: the conditional columns (status, attempts, lease) plus the whole job as
+JSON. WAL journal, a long busy timeout and ``BEGIN IMMEDIATE`` for every read-modify-write
+(a deferred transaction that upgrades to a write lock can fail at once with "database is
+locked", whatever the busy timeout), one connection per thread.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from dicomlens.domain import jobs
+from dicomlens.domain.errors import DicomlensError, ErrorCode, IllegalTransitionError
+from dicomlens.domain.jobs import Job, JobError, JobStatus
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS jobs (
+    job_id      TEXT PRIMARY KEY,
+    status      TEXT NOT NULL,
+    attempts    INTEGER NOT NULL,
+    lease_until REAL,
+    body        TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS jobs_unfinished ON jobs (status)
+    WHERE status IN ('PENDING', 'PROCESSING');
+"""
+BUSY_TIMEOUT_MS = 60_000
+
+
+def connect(path: Path) -> sqlite3.Connection:
+    """A connection in autocommit mode with WAL, a busy timeout and synchronous=NORMAL."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    conn = sqlite3.connect(
+        path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None, check_same_thread=False
+    )
+    conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+    conn.execute("PRAGMA journal_mode=WAL")
+    # NORMAL in WAL mode: a committed transaction survives a process crash (kill -9); only a
+    # power loss can drop the last commits.
+    conn.execute("PRAGMA synchronous=NORMAL")
+    return conn
+
+
+def _iso(value: datetime | None) -> str | None:
+    return None if value is None else value.astimezone(UTC).isoformat()
+
+
+def _time(value: str | None) -> datetime | None:
+    return None if value is None else datetime.fromisoformat(value)
+
+
+def job_to_json(job: Job) -> str:
+    """The job as a JSON document (the stored form)."""
+    return json.dumps(
+        {
+            "jobId": job.job_id,
+            "status": str(job.status),
+            "fileName": job.file_name,
+            "contentType": job.content_type,
+            "size": job.size,
+            "uploadKey": job.upload_key,
+            "createdAt": _iso(job.created_at),
+            "updatedAt": _iso(job.updated_at),
+            "startedAt": _iso(job.started_at),
+            "finishedAt": _iso(job.finished_at),
+            "attempts": job.attempts,
+            "leaseUntil": _iso(job.lease_until),
+            "error": None
+            if job.error is None
+            else {"code": job.error.code, "message": job.error.message},
+            "result": job.result,
+            "derivedKeys": job.derived_keys,
+        },
+        separators=(",", ":"),
+    )
+
+
+def job_from_json(text: str) -> Job:
+    """The job stored as ``text`` by :func:`job_to_json`."""
+    data: dict[str, Any] = json.loads(text)
+    error = data.get("error")
+    created = _time(data["createdAt"])
+    updated = _time(data["updatedAt"])
+    assert created is not None and updated is not None  # noqa: S101 - written by job_to_json
+    return Job(
+        job_id=data["jobId"],
+        status=JobStatus(data["status"]),
+        file_name=data["fileName"],
+        content_type=data["contentType"],
+        size=int(data["size"]),
+        upload_key=data["uploadKey"],
+        created_at=created,
+        updated_at=updated,
+        started_at=_time(data.get("startedAt")),
+        finished_at=_time(data.get("finishedAt")),
+        attempts=int(data.get("attempts", 0)),
+        lease_until=_time(data.get("leaseUntil")),
+        error=None if error is None else JobError(code=error["code"], message=error["message"]),
+        result=data.get("result"),
+        derived_keys=dict(data.get("derivedKeys") or {}),
+    )
+
+
+class SqliteJobStore:
+    """Jobs in one SQLite file; safe across threads and processes."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._local = threading.local()
+        with self._write() as conn:
+            for statement in _SCHEMA.split(";"):
+                if statement.strip():
+                    conn.execute(statement)
+
+    def _conn(self) -> sqlite3.Connection:
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = connect(self.path)
+            self._local.conn = conn
+        return conn
+
+    @contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        conn = self._conn()
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield conn
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+
+    def create(self, job: Job) -> None:
+        """Insert a new job; ``CONFLICT`` if the id exists."""
+        try:
+            self._conn().execute(
+                "INSERT INTO jobs (job_id, status, attempts, lease_until, body) VALUES (?,?,?,?,?)",
+                (job.job_id, str(job.status), job.attempts, _epoch(job.lease_until), job_to_json(job)),
+            )
+        except sqlite3.IntegrityError as exc:
+            raise DicomlensError(ErrorCode.CONFLICT, "a job with this id exists") from exc
+
+    def get(self, job_id: str) -> Job | None:
+        """The job with ``job_id``, or None."""
+        row = self._conn().execute("SELECT body FROM jobs WHERE job_id = ?", (job_id,)).fetchone()
+        return None if row is None else job_from_json(row[0])
+
+    def claim(self, job_id: str, *, now: datetime, lease_s: float) -> Job | None:
+        """PENDING (or PROCESSING with an expired lease) -> PROCESSING, atomically."""
+        with self._write() as conn:
+            row = conn.execute("SELECT body FROM jobs WHERE job_id = ?", (job_id,)).fetchone()
+            if row is None:
+                return None
+            try:
+                claimed = jobs.claim(
+                    job_from_json(row[0]), now=now, lease_until=now + timedelta(seconds=lease_s)
+                )
+            except IllegalTransitionError:
+                return None
+            self._update(conn, claimed)
+            return claimed
+
+    def finish(self, job: Job) -> bool:
+        """Store a finished ``job`` if it is still PROCESSING under the same attempt."""
+        if job.status not in jobs.TERMINAL:
+            raise IllegalTransitionError(f"job {job.job_id}: finish needs a finished job")
+        cursor = self._conn().execute(
+            "UPDATE jobs SET status = ?, lease_until = NULL, body = ? "
+            "WHERE job_id = ? AND status = 'PROCESSING' AND attempts = ?",
+            (str(job.status), job_to_json(job), job.job_id, job.attempts),
+        )
+        return cursor.rowcount == 1
+
+    def fail_pending(self, job: Job) -> bool:
+        """Store a FAILED ``job`` only if it is still PENDING."""
+        if job.status is not JobStatus.FAILED:
+            raise IllegalTransitionError(f"job {job.job_id}: fail_pending needs a FAILED job")
+        cursor = self._conn().execute(
+            "UPDATE jobs SET status = 'FAILED', lease_until = NULL, body = ? "
+            "WHERE job_id = ? AND status = 'PENDING'",
+            (job_to_json(job), job.job_id),
+        )
+        return cursor.rowcount == 1
+
+    # Local-runtime operations (not part of the port).
+
+    def unfinished(self) -> list[Job]:
+        """Every PENDING or PROCESSING job (crash recovery)."""
+        rows = self._conn().execute(
+            "SELECT body FROM jobs WHERE status IN ('PENDING', 'PROCESSING')"
+        ).fetchall()
+        return [job_from_json(row[0]) for row in rows]
+
+    def expire_leases(self, *, now: datetime) -> int:
+        """End every PROCESSING lease now. Only safe when no other process holds a claim
+        (the local runtime owns its data directory through a lock). Returns how many."""
+        count = 0
+        with self._write() as conn:
+            rows = conn.execute("SELECT body FROM jobs WHERE status = 'PROCESSING'").fetchall()
+            for (body,) in rows:
+                job = job_from_json(body)
+                self._update(conn, replace(job, lease_until=now))
+                count += 1
+        return count
+
+    @staticmethod
+    def _update(conn: sqlite3.Connection, job: Job) -> None:
+        conn.execute(
+            "UPDATE jobs SET status = ?, attempts = ?, lease_until = ?, body = ? WHERE job_id = ?",
+            (str(job.status), job.attempts, _epoch(job.lease_until), job_to_json(job), job.job_id),
+        )
+
+    def close(self) -> None:
+        """Close this thread's connection."""
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is not None:
+            conn.close()
+            self._local.conn = None
+
+
+def _epoch(value: datetime | None) -> float | None:
+    return None if value is None else value.timestamp()

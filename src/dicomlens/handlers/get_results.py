@@ -1,0 +1,75 @@
+"""``GET /jobs/{jobId}`` (status, results, fresh URLs) and ``GET /openapi.json``."""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import Annotated, Any
+
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
+from aws_lambda_powertools.event_handler.api_gateway import Router
+from aws_lambda_powertools.event_handler.openapi.params import Path
+from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from dicomlens import bootstrap
+from dicomlens.handlers import create_upload
+from dicomlens.handlers.http import (
+    METRICS_NAMESPACE,
+    SERVICE,
+    error_responses,
+    install_error_handlers,
+    json_response,
+    openapi_document,
+)
+from dicomlens.services.results import JobView
+
+logger = Logger(service=SERVICE)
+tracer = Tracer(service=SERVICE)
+metrics = Metrics(namespace=METRICS_NAMESPACE, service=SERVICE)
+router = Router()
+app = APIGatewayHttpResolver(enable_validation=True)
+
+
+@router.get(
+    "/jobs/<jobId>",
+    summary="Read a job",
+    responses={**json_response(200, JobView, "the job"), **error_responses(400, 404)},
+)
+def get_job(
+    jobId: Annotated[str, Path(max_length=200, description="the id POST /uploads returned")],  # noqa: N803 - the API's name
+) -> Response[JobView]:
+    """The job's status, results (PHI hidden unless enabled) and short-lived URLs."""
+    logger.append_keys(jobId=jobId if len(jobId) <= 64 else jobId[:64])
+    view = bootstrap.get_services().results.job_view(jobId)
+    metrics.add_metric(name="JobsRead", unit=MetricUnit.Count, value=1)
+    return Response(
+        status_code=200,
+        content_type="application/json",
+        body=view,
+        headers={"Cache-Control": "no-store"},
+    )
+
+
+@router.get("/openapi.json", summary="This API's OpenAPI document", include_in_schema=False)
+def get_openapi() -> Response[str]:
+    """The OpenAPI document of every route of the API."""
+    return Response(status_code=200, content_type="application/json", body=_document())
+
+
+@cache
+def _document() -> str:
+    return openapi_document(create_upload.router, router)
+
+
+app.include_router(router)
+install_error_handlers(app, logger)
+
+
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    """The Lambda entry point."""
+    return app.resolve(event, context)

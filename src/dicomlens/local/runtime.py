@@ -1,0 +1,187 @@
+"""``dicomlens serve``: start-up recovery, the worker pool, the HTTP server, clean shutdown.
+
+One server owns a data directory (an exclusive lock). At start-up every lease left by a
+previous run is ended, since its holders are dead: queued events become deliverable at
+once, PROCESSING jobs become claimable again, and every unfinished job whose upload is on
+disk gets an ObjectCreated event if it has none. Jobs then finish exactly once, because the
+job store's claim and finish are conditional.
+
+On SIGINT/SIGTERM the server stops accepting connections, lets in-flight requests finish,
+lets workers finish their current job for up to ``shutdown_grace_s``, and otherwise kills
+them: their jobs are picked up again on the next start.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import logging
+import os
+import signal
+import socket
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from types import FrameType
+from typing import IO
+
+import uvicorn
+
+from dicomlens import bootstrap
+from dicomlens.adapters.local.files import LocalBlobStore
+from dicomlens.adapters.local.sqlite_jobs import SqliteJobStore
+from dicomlens.config import Settings
+from dicomlens.domain.errors import DicomlensError, ErrorCode
+from dicomlens.domain.jobs import JobStatus
+from dicomlens.local import routes as route_table
+from dicomlens.local.app import build_app
+from dicomlens.local.event_queue import EventQueue
+from dicomlens.local.s3_events import object_created_event
+from dicomlens.local.workers import PROCESSOR_FUNCTION, WorkerPool, queue_path
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Recovery:
+    """What start-up found: leases ended and events re-created."""
+
+    released_events: int
+    expired_leases: int
+    requeued_jobs: int
+
+
+def lock_data_dir(data_dir: Path) -> IO[str]:
+    """Hold an exclusive lock on ``data_dir`` for the life of the process."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    handle = (data_dir / ".lock").open("w")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError as exc:
+        handle.close()
+        raise DicomlensError(
+            ErrorCode.CONFLICT, f"another dicomlens server is using {data_dir}"
+        ) from exc
+    handle.write(str(os.getpid()))
+    handle.flush()
+    return handle
+
+
+def recover(*, jobs: SqliteJobStore, blobs: LocalBlobStore, queue: EventQueue, settings: Settings) -> Recovery:
+    """End stale leases and re-create the events of unfinished uploaded jobs."""
+    services = bootstrap.get_services()
+    released = queue.release_all()
+    expired = jobs.expire_leases(now=services.clock.now())
+    queued = queue.queued_keys()
+    requeued = 0
+    for job in jobs.unfinished():
+        if job.upload_key in queued or not blobs.exists(job.upload_key):
+            continue
+        if job.status is JobStatus.PENDING or job.status is JobStatus.PROCESSING:
+            size = blobs.path_of(job.upload_key).stat().st_size
+            queue.put(job.upload_key, object_created_event(key=job.upload_key, size=size, etag=""))
+            requeued += 1
+    del settings
+    return Recovery(released_events=released, expired_leases=expired, requeued_jobs=requeued)
+
+
+def bind_socket(host: str, port: int) -> socket.socket:
+    """A listening socket (port 0 picks a free port)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    sock.listen(2048)
+    sock.set_inheritable(True)
+    return sock
+
+
+class LocalServer:
+    """The whole local system on one machine."""
+
+    def __init__(self, settings: Settings, *, sock: socket.socket) -> None:
+        self.settings = settings
+        self._sock = sock
+        self._lock = lock_data_dir(settings.data_dir)
+        services = bootstrap.build_services(settings)
+        bootstrap.use_services(services)
+        if not isinstance(services.blobs, LocalBlobStore) or not isinstance(
+            services.jobs, SqliteJobStore
+        ):
+            raise DicomlensError(ErrorCode.VALIDATION_ERROR, "dicomlens serve needs local mode")
+        self.blobs = services.blobs
+        self.jobs = services.jobs
+        self.queue = EventQueue(queue_path(settings))
+        template = route_table.load_template(
+            settings.template_path or route_table.default_template_path()
+        )
+        self.routes = route_table.http_routes(template)
+        processor = route_table.function_handlers(template).get(PROCESSOR_FUNCTION)
+        if processor is None:
+            raise DicomlensError(
+                ErrorCode.VALIDATION_ERROR, f"the template has no {PROCESSOR_FUNCTION}"
+            )
+        self.recovery = recover(jobs=self.jobs, blobs=self.blobs, queue=self.queue, settings=settings)
+        self.pool = WorkerPool(
+            settings=settings,
+            handler_name=processor,
+            size=settings.workers,
+            kind=settings.worker_kind,
+        )
+        web_dir = settings.web_dir or Path(__file__).resolve().parents[3] / "web"
+        self.app = build_app(
+            routes=self.routes,
+            blobs=self.blobs,
+            queue=self.queue,
+            clock=services.clock,
+            max_upload_bytes=settings.max_upload_bytes,
+            notify=self.pool.notify,
+            api_base_url=settings.base_url(),
+            cors_origin=settings.cors_origin(),
+            web_dir=web_dir,
+        )
+        self._server = uvicorn.Server(
+            uvicorn.Config(
+                self.app,
+                log_level="warning",
+                access_log=False,
+                timeout_graceful_shutdown=10,
+                lifespan="off",
+            )
+        )
+        self._stopping = threading.Event()
+
+    def run(self) -> None:
+        """Serve until SIGINT/SIGTERM, then shut down cleanly."""
+        self.pool.start()
+        # uvicorn runs in a thread so that the signals stay with us: we decide the order of
+        # shutdown (stop accepting, drain requests, then drain workers).
+        http = threading.Thread(
+            target=self._server.run, kwargs={"sockets": [self._sock]}, name="http", daemon=True
+        )
+        http.start()
+        previous = {
+            sig: signal.signal(sig, self._on_signal) for sig in (signal.SIGINT, signal.SIGTERM)
+        }
+        try:
+            while not self._stopping.wait(0.5):
+                if not http.is_alive():
+                    break
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+            self.shutdown(http)
+
+    def _on_signal(self, signum: int, frame: FrameType | None) -> None:
+        del signum, frame
+        self._stopping.set()
+
+    def shutdown(self, http: threading.Thread) -> None:
+        """Stop accepting, drain in-flight requests, then drain or re-queue worker jobs."""
+        self._server.should_exit = True
+        http.join(timeout=15)
+        clean = self.pool.stop(grace_s=self.settings.shutdown_grace_s)
+        if not clean:
+            # The killed workers' events and claims are released for the next start.
+            self.queue.release_all()
+            self.jobs.expire_leases(now=bootstrap.get_services().clock.now())
+        self._lock.close()

@@ -1,0 +1,253 @@
+"""The worker pool: consumers of the event queue that call the processImage handler.
+
+Workers are processes by default: analysis is CPU-bound Python + numpy + zlib, and on two
+cores two processes finished a batch of 512x512 CT uploads faster than two threads (see
+``bench/bench_local.py``). Threads are available (``worker_kind="thread"``) for small
+machines or debugging.
+
+A worker leases one event, calls the handler with it, and acknowledges it once every job
+the event names is finished; a job still leased by another (crashed) attempt is retried
+when that lease ends. An event that keeps killing workers is given up after
+``MAX_DELIVERIES`` and its job marked FAILED. Process workers die with their parent
+(``PR_SET_PDEATHSIG``), like the Lambda runtime does with a crashed host.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import logging
+import multiprocessing as mp
+import os
+import signal
+import threading
+import time
+from collections.abc import Callable
+from typing import Any, Protocol
+
+from dicomlens import bootstrap
+from dicomlens.config import Settings
+from dicomlens.domain import jobs as job_rules
+from dicomlens.domain.errors import ErrorCode
+from dicomlens.domain.keys import decode_event_key, job_id_from_upload_key
+from dicomlens.local.apigw import LocalLambdaContext
+from dicomlens.local.event_queue import Delivery, EventQueue
+from dicomlens.local.routes import import_handler
+
+log = logging.getLogger(__name__)
+
+MAX_DELIVERIES = 5
+IDLE_POLL_S = 0.5
+PROCESSOR_FUNCTION = "ProcessImageFunction"
+
+
+class Waker(Protocol):
+    """A counting semaphore: one release per queued event wakes one idle worker."""
+
+    def acquire(self, block: bool = True, timeout: float | None = None) -> bool:
+        """Wait for a token."""
+        ...
+
+    def release(self) -> None:
+        """Add a token."""
+        ...
+
+
+class StopFlag(Protocol):
+    """Set when workers should finish their current event and exit."""
+
+    def is_set(self) -> bool:
+        """Whether the pool is stopping."""
+        ...
+
+    def set(self) -> None:
+        """Ask workers to stop."""
+        ...
+
+
+def queue_path(settings: Settings) -> Any:
+    """Where the event queue lives in the data directory."""
+    return settings.data_dir / "queue.sqlite3"
+
+
+def _die_with_parent() -> None:
+    with contextlib.suppress(OSError, AttributeError):
+        libc = ctypes.CDLL(None, use_errno=True)
+        pr_set_pdeathsig = 1
+        libc.prctl(pr_set_pdeathsig, signal.SIGKILL)
+
+
+def _job_ids(event: dict[str, Any]) -> list[str]:
+    ids = []
+    for record in event.get("Records") or ():
+        raw = record.get("s3", {}).get("object", {}).get("key", "")
+        job_id = job_id_from_upload_key(decode_event_key(str(raw)))
+        if job_id is not None:
+            ids.append(job_id)
+    return ids
+
+
+class Consumer:
+    """One worker's loop (in a process or a thread)."""
+
+    def __init__(
+        self,
+        *,
+        settings: Settings,
+        handler_name: str,
+        waker: Waker,
+        stop: StopFlag,
+        parent_pid: int | None = None,
+    ) -> None:
+        self._settings = settings
+        self._handler: Callable[[dict[str, Any], Any], Any] = import_handler(handler_name)
+        self._waker = waker
+        self._stop = stop
+        self._parent_pid = parent_pid
+        self._queue = EventQueue(queue_path(settings))
+
+    def run(self) -> None:
+        """Consume events until the stop flag is set (or the parent process is gone)."""
+        while not self._stop.is_set():
+            if self._parent_pid is not None and os.getppid() != self._parent_pid:
+                return
+            delivery = self._queue.lease(lease_s=self._settings.lease_timeout_s)
+            if delivery is None:
+                self._waker.acquire(timeout=IDLE_POLL_S)
+                continue
+            self.deliver(delivery)
+
+    def deliver(self, delivery: Delivery) -> None:
+        """Run the processor on one event, then acknowledge or reschedule it."""
+        services = bootstrap.get_services()
+        job_ids = _job_ids(delivery.body)
+        if delivery.deliveries > MAX_DELIVERIES:
+            for job_id in job_ids:
+                self._give_up(job_id)
+            self._queue.ack(delivery.event_id)
+            return
+        try:
+            self._handler(delivery.body, LocalLambdaContext(function_name=PROCESSOR_FUNCTION))
+        except Exception as exc:
+            log.error("processor raised %s; the event will be retried", type(exc).__name__)
+            self._queue.retry_at(delivery.event_id, time.time() + 2.0**delivery.deliveries)
+            return
+        retry_at: float | None = None
+        for job_id in job_ids:
+            job = services.jobs.get(job_id)
+            if job is None or job.status in job_rules.TERMINAL:
+                continue
+            lease = job.lease_until.timestamp() if job.lease_until is not None else 0.0
+            retry_at = max(retry_at or 0.0, lease, time.time() + 0.05)
+        if retry_at is None:
+            self._queue.ack(delivery.event_id)
+        else:
+            self._queue.retry_at(delivery.event_id, retry_at)
+
+    def _give_up(self, job_id: str) -> None:
+        services = bootstrap.get_services()
+        now = services.clock.now()
+        claimed = services.jobs.claim(job_id, now=now, lease_s=self._settings.lease_timeout_s)
+        if claimed is not None:
+            services.jobs.finish(
+                job_rules.fail(
+                    claimed,
+                    code=str(ErrorCode.INTERNAL),
+                    message="processing this file crashed repeatedly",
+                    now=now,
+                )
+            )
+
+
+def _process_main(
+    settings: Settings, handler_name: str, waker: Waker, stop: StopFlag, parent_pid: int
+) -> None:
+    _die_with_parent()
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when workers stop
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    bootstrap.use_services(bootstrap.build_services(settings))
+    Consumer(
+        settings=settings, handler_name=handler_name, waker=waker, stop=stop, parent_pid=parent_pid
+    ).run()
+
+
+class WorkerPool:
+    """``size`` consumers; dead process workers are replaced while the pool runs."""
+
+    def __init__(self, *, settings: Settings, handler_name: str, size: int, kind: str) -> None:
+        self._settings = settings
+        self._handler_name = handler_name
+        self._size = size
+        self.kind = kind
+        self._context = mp.get_context("spawn")
+        self.waker: Waker
+        self._stop: StopFlag
+        if kind == "process":
+            self.waker = self._context.Semaphore(0)
+            self._stop = self._context.Event()
+        else:
+            self.waker = threading.Semaphore(0)
+            self._stop = threading.Event()
+        self._workers: list[Any] = []
+        self._monitor: threading.Thread | None = None
+        self._closing = threading.Event()
+
+    def start(self) -> None:
+        """Start the consumers (and, for processes, a monitor that replaces dead ones)."""
+        self._workers = [self._spawn() for _ in range(self._size)]
+        if self.kind == "process":
+            self._monitor = threading.Thread(target=self._watch, name="worker-monitor", daemon=True)
+            self._monitor.start()
+
+    def _spawn(self) -> Any:
+        if self.kind == "process":
+            process = self._context.Process(
+                target=_process_main,
+                args=(self._settings, self._handler_name, self.waker, self._stop, os.getpid()),
+                name="dicomlens-worker",
+                daemon=True,
+            )
+            process.start()
+            return process
+        consumer = Consumer(
+            settings=self._settings,
+            handler_name=self._handler_name,
+            waker=self.waker,
+            stop=self._stop,
+        )
+        thread = threading.Thread(target=consumer.run, name="dicomlens-worker", daemon=True)
+        thread.start()
+        return thread
+
+    def _watch(self) -> None:
+        while not self._closing.wait(1.0):
+            for index, worker in enumerate(self._workers):
+                if not worker.is_alive() and not self._closing.is_set():
+                    log.warning("worker exited (code %s); starting another", worker.exitcode)
+                    self._workers[index] = self._spawn()
+
+    def notify(self) -> None:
+        """An event was queued: wake one idle worker."""
+        self.waker.release()
+
+    def stop(self, *, grace_s: float) -> bool:
+        """Let workers finish their current event; after ``grace_s`` kill process workers.
+
+        Returns True when every worker stopped on its own (nothing was interrupted).
+        """
+        self._closing.set()
+        self._stop.set()
+        for _ in self._workers:
+            self.waker.release()
+        deadline = time.monotonic() + grace_s
+        for worker in self._workers:
+            worker.join(max(0.0, deadline - time.monotonic()))
+        clean = True
+        for worker in self._workers:
+            if worker.is_alive() and self.kind == "process":
+                clean = False
+                worker.kill()
+                worker.join(5)
+            elif worker.is_alive():
+                clean = False
+        return clean

@@ -1,0 +1,119 @@
+"""Process an uploaded image: claim the job, analyse the file, store derived images, finish.
+
+Called once per S3 ObjectCreated record. Every step is safe to repeat: the claim is a
+conditional PENDING -> PROCESSING transition, and finishing is conditional on the attempt,
+so a repeated or late event never completes a job twice. The original is only read.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import Path
+
+from dicomlens.analysis.pipeline import Analysis, AnalysisOptions, analyze_file
+from dicomlens.domain import jobs as job_rules
+from dicomlens.domain.errors import DicomlensError, ErrorCode
+from dicomlens.domain.jobs import Job
+from dicomlens.domain.keys import derived_key, job_id_from_upload_key
+from dicomlens.ports import BlobStore, Clock, JobStore
+
+
+class Outcome(StrEnum):
+    """What processing one uploaded object did."""
+
+    IGNORED_KEY = "IGNORED_KEY"  # outside uploads/{jobId}/ or not the job's own key
+    UNKNOWN_JOB = "UNKNOWN_JOB"
+    NOT_CLAIMED = "NOT_CLAIMED"  # finished, or leased by another worker: nothing to do
+    COMPLETED = "COMPLETED"
+    FAILED = "FAILED"
+    SUPERSEDED = "SUPERSEDED"  # another attempt finished the job first
+
+
+@dataclass(frozen=True, kw_only=True)
+class ProcessReport:
+    """The outcome for one object, with the job id and error code (never file contents)."""
+
+    outcome: Outcome
+    job_id: str | None = None
+    error_code: str | None = None
+
+
+Analyze = Callable[[Path, AnalysisOptions], Analysis]
+
+
+class ImageProcessor:
+    """The processing use case behind the processImage function."""
+
+    def __init__(
+        self,
+        *,
+        blobs: BlobStore,
+        jobs: JobStore,
+        clock: Clock,
+        options: AnalysisOptions,
+        lease_s: float,
+        analyze: Analyze = analyze_file,
+    ) -> None:
+        self._blobs = blobs
+        self._jobs = jobs
+        self._clock = clock
+        self._options = options
+        self._lease_s = lease_s
+        self._analyze = analyze
+
+    def process_upload(self, key: str) -> ProcessReport:
+        """Process the object stored at ``key`` (already URL-decoded)."""
+        job_id = job_id_from_upload_key(key)
+        if job_id is None:
+            return ProcessReport(outcome=Outcome.IGNORED_KEY)
+        job = self._jobs.get(job_id)
+        if job is None:
+            return ProcessReport(outcome=Outcome.UNKNOWN_JOB, job_id=job_id)
+        if job.upload_key != key:
+            return ProcessReport(outcome=Outcome.IGNORED_KEY, job_id=job_id)
+        claimed = self._jobs.claim(job_id, now=self._clock.now(), lease_s=self._lease_s)
+        if claimed is None:
+            return ProcessReport(outcome=Outcome.NOT_CLAIMED, job_id=job_id)
+        try:
+            finished = self._run(claimed)
+        except DicomlensError as exc:
+            finished = job_rules.fail(
+                claimed, code=str(exc.code), message=exc.message, now=self._clock.now()
+            )
+        except Exception as exc:  # any bug in a decoder must end the job, not hang it
+            finished = job_rules.fail(
+                claimed,
+                code=str(ErrorCode.INTERNAL),
+                message=f"the analysis failed unexpectedly ({type(exc).__name__})",
+                now=self._clock.now(),
+            )
+        if not self._jobs.finish(finished):
+            return ProcessReport(outcome=Outcome.SUPERSEDED, job_id=job_id)
+        if finished.error is not None:
+            return ProcessReport(
+                outcome=Outcome.FAILED, job_id=job_id, error_code=finished.error.code
+            )
+        return ProcessReport(outcome=Outcome.COMPLETED, job_id=job_id)
+
+    def _run(self, job: Job) -> Job:
+        with self._blobs.local_copy(job.upload_key) as path:
+            actual = path.stat().st_size
+            if actual != job.size:
+                raise DicomlensError(
+                    ErrorCode.UPLOAD_REJECTED,
+                    f"the uploaded file has {actual} bytes but {job.size} were declared",
+                )
+            analysis = self._analyze(path, self._options)
+        derived: dict[str, str] = {}
+        for name, data in analysis.images.items():
+            key = derived_key(job.job_id, name)
+            self._blobs.put_bytes(key, data, content_type="image/png")
+            derived[name] = key
+        return job_rules.complete(
+            job,
+            result=analysis.result.to_json_dict(),
+            derived_keys=derived,
+            now=self._clock.now(),
+        )

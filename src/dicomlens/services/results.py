@@ -1,0 +1,121 @@
+"""Read a job's results: the query path behind ``GET /jobs/{jobId}``.
+
+URLs of derived images and of the original are minted here, at read time, and never
+stored. PHI fields are removed from the result unless the deployment exposes them.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic.alias_generators import to_camel
+
+from dicomlens.domain.errors import DicomlensError, ErrorCode
+from dicomlens.domain.jobs import Job, JobStatus
+from dicomlens.domain.keys import is_job_id, safe_file_name
+from dicomlens.ports import BlobStore, JobStore
+
+_PRESET_PREFIX = "window-"
+
+
+class _Camel(BaseModel):
+    model_config = ConfigDict(frozen=True, alias_generator=to_camel, populate_by_name=True)
+
+
+class ErrorBody(_Camel):
+    """A stable error code and a human message."""
+
+    code: str
+    message: str
+
+
+class JobUrls(_Camel):
+    """Short-lived URLs, minted when the job is read."""
+
+    preview: str | None = None
+    thumbnail: str | None = None
+    original: str | None = None
+    presets: dict[str, str] = Field(default_factory=dict)
+
+
+class JobView(_Camel):
+    """A job as the results API shows it."""
+
+    job_id: str
+    status: JobStatus
+    file_name: str
+    content_type: str
+    size: int
+    created_at: datetime
+    updated_at: datetime
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    attempts: int = 0
+    error: ErrorBody | None = None
+    result: dict[str, Any] | None = None
+    urls: JobUrls = Field(default_factory=JobUrls)
+
+
+class ResultsService:
+    """Reads jobs and mints their URLs."""
+
+    def __init__(
+        self, *, blobs: BlobStore, jobs: JobStore, url_expiry_s: int, expose_phi: bool
+    ) -> None:
+        self._blobs = blobs
+        self._jobs = jobs
+        self._expiry = url_expiry_s
+        self._expose_phi = expose_phi
+
+    def job_view(self, job_id: str) -> JobView:
+        """The job ``job_id``; ``NOT_FOUND`` for unknown or ill-formed ids."""
+        job = self._jobs.get(job_id) if is_job_id(job_id) else None
+        if job is None:
+            raise DicomlensError(ErrorCode.NOT_FOUND, "no job with this id")
+        result = job.result
+        if result is not None and not self._expose_phi:
+            result = {name: value for name, value in result.items() if name != "phi"}
+        return JobView(
+            job_id=job.job_id,
+            status=job.status,
+            file_name=job.file_name,
+            content_type=job.content_type,
+            size=job.size,
+            created_at=job.created_at,
+            updated_at=job.updated_at,
+            started_at=job.started_at,
+            finished_at=job.finished_at,
+            attempts=job.attempts,
+            error=None
+            if job.error is None
+            else ErrorBody(code=job.error.code, message=job.error.message),
+            result=result,
+            urls=self._urls(job),
+        )
+
+    def _urls(self, job: Job) -> JobUrls:
+        def url(key: str, download_name: str | None = None) -> str:
+            return self._blobs.presign_get(
+                key, expires_in_s=self._expiry, download_name=download_name
+            )
+
+        derived = job.derived_keys
+        presets = {
+            name[len(_PRESET_PREFIX) : -len(".png")]: url(key)
+            for name, key in sorted(derived.items())
+            if name.startswith(_PRESET_PREFIX) and name.endswith(".png")
+        }
+        # Before the upload arrives there is no original to link to.
+        original = (
+            None
+            if job.status is JobStatus.PENDING
+            else url(job.upload_key, safe_file_name(job.file_name))
+        )
+        return JobUrls(
+            preview=url(derived["preview.png"]) if "preview.png" in derived else None,
+            thumbnail=url(derived["thumbnail.png"]) if "thumbnail.png" in derived else None,
+            original=original,
+            presets=presets,
+        )
