@@ -161,20 +161,31 @@ function storageError(xhr) {
   );
 }
 
-/** The bundled example files: GET samples/index.json (a list of names, or of {name}). */
+/**
+ * The bundled example files from samples/index.json: a list of names, or {samples: [{name,
+ * description?, url?}]}. Returns [{name, description, url}].
+ */
 export async function listSamples() {
   const response = await fetch(new URL("samples/index.json", document.baseURI), { cache: "no-store" });
   if (!response.ok) throw new ApiError(`HTTP_${response.status}`, "No example files are available.");
   const body = await response.json();
   const items = Array.isArray(body) ? body : Array.isArray(body?.samples) ? body.samples : [];
   return items
-    .map((item) => (typeof item === "string" ? item : item?.name ?? item?.fileName))
-    .filter((name) => typeof name === "string" && name !== "");
+    .map((item) => (typeof item === "string" ? { name: item } : item))
+    .filter((item) => typeof item?.name === "string" && item.name !== "")
+    .map((item) => ({
+      name: item.name,
+      description: typeof item.description === "string" ? item.description : "",
+      url: typeof item.url === "string" && item.url ? item.url : `samples/${encodeURIComponent(item.name)}`,
+    }));
 }
 
 /** One example file as a File, ready for the same upload flow as a dropped file. */
-export async function fetchSample(name) {
-  const url = new URL(`samples/${encodeURIComponent(name)}`, document.baseURI);
+export async function fetchSample(sample) {
+  const url = new URL(sample.url, document.baseURI);
+  if (url.protocol !== "http:" && url.protocol !== "https:") {
+    throw new ApiError("BAD_RESPONSE", "The example's address is not a web address.");
+  }
   let response;
   try {
     response = await fetch(url);
@@ -185,5 +196,5 @@ export async function fetchSample(name) {
     throw new ApiError(`HTTP_${response.status}`, "The example file could not be downloaded.", response.status);
   }
   const blob = await response.blob();
-  return new File([blob], name.split("/").pop(), { type: blob.type || "" });
+  return new File([blob], sample.name.split("/").pop(), { type: blob.type || "" });
 }

@@ -514,33 +514,36 @@ function hasFiles(event) {
 async function wireSamples() {
   const select = $("sample-select");
   const button = $("sample-button");
-  let names = [];
+  let samples = [];
   try {
-    names = await listSamples();
+    samples = await listSamples();
   } catch {
-    names = [];
+    samples = [];
   }
   select.replaceChildren();
-  if (!names.length) {
+  if (!samples.length) {
     select.append(new Option("No examples available", ""));
     select.disabled = true;
     button.disabled = true;
     return;
   }
-  for (const name of names) select.append(new Option(name, name));
+  for (const sample of samples) {
+    const option = new Option(sample.description ? `${sample.name} — ${sample.description}` : sample.name, sample.name);
+    select.append(option);
+  }
   select.disabled = false;
   button.disabled = false;
   button.addEventListener("click", async () => {
-    const name = select.value || names[0];
+    const sample = samples.find((s) => s.name === select.value) || samples[0];
     button.disabled = true;
     button.textContent = "Fetching…";
     try {
-      const file = await fetchSample(name);
+      const file = await fetchSample(sample);
       addFiles([file], { select: true });
     } catch (error) {
       const err = asApiError(error);
       announce(`The example could not be loaded: ${err.userMessage}`);
-      showBanner(`The example “${name}” could not be loaded: ${err.userMessage}`, null);
+      showBanner(`The example “${sample.name}” could not be loaded: ${err.userMessage}`, null);
     } finally {
       button.disabled = false;
       button.textContent = "Try a sample";

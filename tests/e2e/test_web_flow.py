@@ -1,0 +1,224 @@
+"""The web page against the real ``dicomlens serve``, in Chromium, as a user drives it.
+
+Given the served app and an empty browser, when a user picks files (or a sample), then each
+file gets a card with its status, and a finished file shows its preview, labels, metadata
+and findings; a file that is not an image shows why it failed.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import re
+from pathlib import Path
+
+import pydicom.data
+import pytest
+from PIL import Image, ImageDraw
+from playwright.sync_api import Locator, Page, expect
+from served_app import ServedApp
+
+pytestmark = pytest.mark.timeout(120)
+
+PREVIEW_LOADED = """(selector) => {
+    const img = document.querySelector(selector);
+    return img !== null && img.complete && img.naturalWidth > 0;
+}"""
+
+
+@pytest.fixture
+def sample_files(tmp_path: Path) -> dict[str, Path]:
+    """A DICOM CT from pydicom, a generated PNG, and random bytes named like a DICOM file."""
+    ct = Path(pydicom.data.get_testdata_file("CT_small.dcm"))
+    picture = Image.new("RGB", (320, 200), (20, 40, 120))
+    ImageDraw.Draw(picture).ellipse((100, 40, 220, 160), fill=(250, 160, 30))
+    buffer = io.BytesIO()
+    picture.save(buffer, format="PNG")
+    png = tmp_path / "shapes.png"
+    png.write_bytes(buffer.getvalue())
+    junk = tmp_path / "not-an-image.dcm"
+    junk.write_bytes(os.urandom(4096))
+    return {"ct": ct, "png": png, "junk": junk}
+
+
+def open_app(page: Page, app: ServedApp) -> None:
+    page.goto(f"{app.url}/")
+    expect(page.locator("#api-state")).to_have_attribute("data-state", "ready")
+
+
+def card(page: Page, file_name: str) -> Locator:
+    return page.locator(f'#job-list li[data-file-name="{file_name}"]')
+
+
+def wait_for_status(page: Page, file_name: str, status: str) -> Locator:
+    located = card(page, file_name)
+    expect(located).to_have_attribute("data-status", status, timeout=30_000)
+    return located
+
+
+def metadata_value(page: Page, row_label: str) -> Locator:
+    return (
+        page.locator("#detail-body table.metadata tr")
+        .filter(has=page.locator("th", has_text=row_label))
+        .locator("td")
+    )
+
+
+def test_dicom_png_and_non_image_show_preview_labels_metadata_and_failure(
+    page: Page, served_app: ServedApp, sample_files: dict[str, Path], artifacts: Path
+) -> None:
+    # Given the page with no remembered jobs
+    open_app(page, served_app)
+    expect(page.locator("#jobs-empty")).to_be_visible()
+
+    # When a user picks a DICOM CT, a PNG and random bytes named .dcm
+    page.set_input_files(
+        "#file-input",
+        [str(sample_files["ct"]), str(sample_files["png"]), str(sample_files["junk"])],
+    )
+
+    # Then every file gets a card and reaches its final status
+    expect(page.locator("#job-list li")).to_have_count(3)
+    wait_for_status(page, "CT_small.dcm", "COMPLETED")
+    wait_for_status(page, "shapes.png", "COMPLETED")
+    junk = wait_for_status(page, "not-an-image.dcm", "FAILED")
+    expect(junk).to_contain_text("NOT_AN_IMAGE")
+
+    # The CT shows its preview, its tag label and its metadata
+    card(page, "CT_small.dcm").locator(".card-main").click()
+    expect(page.locator("#detail-body .detail-name")).to_have_text("CT_small.dcm")
+    page.wait_for_function(PREVIEW_LOADED, arg="#preview-image")
+    expect(page.locator("#detail-body .label-group[data-source='dicom-tags']")).to_contain_text(
+        "CT Scan"
+    )
+    expect(metadata_value(page, "Modality")).to_have_text("CT")
+    expect(metadata_value(page, "Matrix")).to_have_text("128 \u00d7 128")
+    expect(card(page, "CT_small.dcm").locator("img.thumb")).to_be_visible()
+    expect(page.locator("#detail-body a", has_text="Original file")).to_have_attribute(
+        "href", re.compile(r"^https?://")
+    )
+    # No patient data by default
+    expect(page.locator("#detail-body .phi")).to_have_count(0)
+    page.screenshot(path=str(artifacts / "web-flow-ct.png"), full_page=True)
+
+    # A CT offers window presets; choosing one swaps the preview for that rendering
+    presets = page.locator("#detail-body .presets button")
+    if presets.count() > 1:
+        before = page.locator("#preview-image").get_attribute("src")
+        presets.nth(1).click()
+        expect(presets.nth(1)).to_have_attribute("aria-pressed", "true")
+        page.wait_for_function(PREVIEW_LOADED, arg="#preview-image")
+        assert page.locator("#preview-image").get_attribute("src") != before
+
+    # The PNG shows its preview and what it is
+    card(page, "shapes.png").locator(".card-main").click()
+    page.wait_for_function(PREVIEW_LOADED, arg="#preview-image")
+    expect(metadata_value(page, "File type")).to_have_text("PNG")
+    expect(metadata_value(page, "Matrix")).to_have_text("320 \u00d7 200")
+
+    # The non-image says why it failed
+    card(page, "not-an-image.dcm").locator(".card-main").click()
+    expect(page.locator("#detail-body .callout-bad")).to_contain_text("NOT_AN_IMAGE")
+    page.screenshot(path=str(artifacts / "web-flow-failed.png"), full_page=True)
+
+    # Jobs are remembered by this browser across a reload
+    page.reload()
+    expect(page.locator("#job-list li")).to_have_count(3)
+    wait_for_status(page, "CT_small.dcm", "COMPLETED")
+    wait_for_status(page, "not-an-image.dcm", "FAILED")
+
+
+def test_try_a_sample_uploads_a_bundled_example(
+    page: Page, served_app: ServedApp, artifacts: Path
+) -> None:
+    # Given the page, whose example list comes from the server
+    open_app(page, served_app)
+    button = page.locator("#sample-button")
+    expect(button).to_be_enabled()
+    name = page.locator("#sample-select").input_value()
+    assert name
+
+    # When the user tries the selected sample
+    button.click()
+
+    # Then it goes through the same upload flow and shows its result
+    sample = wait_for_status(page, name, "COMPLETED")
+    expect(sample).to_have_class(re.compile(r"\bis-selected\b"))
+    expect(page.locator("#detail-body .detail-name")).to_have_text(name)
+    if page.locator("#preview-image").count():
+        page.wait_for_function(PREVIEW_LOADED, arg="#preview-image")
+    expect(page.locator("#detail-body table.metadata")).to_be_visible()
+    page.screenshot(path=str(artifacts / "web-flow-sample.png"), full_page=True)
+
+    # And on a phone-sized screen the same page stacks into one column
+    page.set_viewport_size({"width": 400, "height": 860})
+    page.screenshot(path=str(artifacts / "web-flow-narrow.png"), full_page=True)
+    width = page.evaluate("document.documentElement.scrollWidth")
+    assert width <= 400, f"the page scrolls sideways on a narrow screen ({width}px)"
+
+
+def test_rejected_upload_unknown_job_unreachable_api_and_clear(
+    page: Page, served_app: ServedApp, tmp_path: Path
+) -> None:
+    # Given a remembered job id the server does not know
+    open_app(page, served_app)
+    page.evaluate("localStorage.setItem('dicomlens.jobs', JSON.stringify(['no-such-job-0000']))")
+    page.reload()
+
+    # Then its card says it is not found
+    missing = page.locator("#job-list li[data-status='missing']")
+    expect(missing).to_have_count(1)
+    expect(missing).to_contain_text("NOT_FOUND")
+
+    # When the user picks a file type the API does not accept
+    notes = tmp_path / "notes.txt"
+    notes.write_text("not a medical image\n")
+    page.set_input_files("#file-input", str(notes))
+
+    # Then the upload is refused with the API's reason
+    rejected = wait_for_status(page, "notes.txt", "rejected")
+    expect(rejected).to_contain_text("VALIDATION_ERROR")
+
+    # When the API becomes unreachable while a job is being watched
+    page.route("**/jobs/**", lambda route: route.abort())
+    page.route("**/uploads", lambda route: route.abort())
+    page.set_input_files("#file-input", str(Path(pydicom.data.get_testdata_file("CT_small.dcm"))))
+
+    # Then the page says so instead of failing silently
+    expect(page.locator("#api-state")).to_have_attribute("data-state", "down")
+    expect(page.locator("#banner")).to_be_visible()
+    expect(page.locator("#banner")).to_contain_text("could not be reached")
+    page.unroute("**/jobs/**")
+    page.unroute("**/uploads")
+
+    # When the user clears the list
+    page.locator("#clear-jobs").click()
+
+    # Then the empty state returns and nothing is remembered
+    expect(page.locator("#job-list li")).to_have_count(0)
+    expect(page.locator("#jobs-empty")).to_be_visible()
+    assert page.evaluate("localStorage.getItem('dicomlens.jobs')") == "[]"
+
+
+def test_rendering_never_interprets_file_names_as_html(
+    page: Page, served_app: ServedApp, tmp_path: Path
+) -> None:
+    # Given a file whose name is markup
+    open_app(page, served_app)
+    name = '<img src=x onerror="window.__xss=1">.png'
+    hostile = tmp_path / "hostile.png"
+    Image.new("L", (16, 16), 128).save(hostile)
+
+    # When it is uploaded and shown
+    page.set_input_files(
+        "#file-input",
+        files=[{"name": name, "mimeType": "image/png", "buffer": hostile.read_bytes()}],
+    )
+    located = page.locator("#job-list li").first
+    expect(located).to_have_attribute("data-status", "COMPLETED", timeout=30_000)
+    located.locator(".card-main").click()
+
+    # Then the name is text, never an element
+    expect(page.locator("#detail-body .detail-name")).to_have_text(re.compile(re.escape("<img")))
+    assert page.evaluate("window.__xss") is None
+    assert page.locator("#job-list img:not(.thumb)").count() == 0
