@@ -15,6 +15,9 @@ import importlib
 import threading
 from dataclasses import dataclass
 
+from dicomlens.adapters.local.files import LocalBlobStore
+from dicomlens.adapters.local.signing import Signer, load_or_create_secret
+from dicomlens.adapters.local.sqlite_jobs import SqliteJobStore
 from dicomlens.adapters.local.system import RandomIds, SystemClock
 from dicomlens.config import Settings
 from dicomlens.ports import BlobStore, Clock, IdGenerator, JobStore
@@ -42,10 +45,6 @@ class Services:
 def local_adapters(settings: Settings, clock: Clock) -> tuple[BlobStore, JobStore]:
     """Blobs under ``data_dir/blobs``, jobs in ``data_dir/jobs.sqlite3``, signed with the
     configured secret or one generated once and kept in ``data_dir/secret.key``."""
-    from dicomlens.adapters.local.files import LocalBlobStore
-    from dicomlens.adapters.local.signing import Signer, load_or_create_secret
-    from dicomlens.adapters.local.sqlite_jobs import SqliteJobStore
-
     data_dir = settings.data_dir
     data_dir.mkdir(parents=True, exist_ok=True)
     secret = (

@@ -27,7 +27,7 @@ from dicomlens.handlers.http import (
 logger = Logger(service=SERVICE)
 tracer = Tracer(service=SERVICE)
 metrics = Metrics(namespace=METRICS_NAMESPACE, service=SERVICE)
-router = Router()
+router = Router()  # type: ignore[no-untyped-call]
 app = APIGatewayHttpResolver(enable_validation=True)
 
 

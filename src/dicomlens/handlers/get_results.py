@@ -28,7 +28,7 @@ from dicomlens.services.results import JobView
 logger = Logger(service=SERVICE)
 tracer = Tracer(service=SERVICE)
 metrics = Metrics(namespace=METRICS_NAMESPACE, service=SERVICE)
-router = Router()
+router = Router()  # type: ignore[no-untyped-call]
 app = APIGatewayHttpResolver(enable_validation=True)
 
 

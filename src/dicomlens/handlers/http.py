@@ -8,14 +8,13 @@ from __future__ import annotations
 
 import json
 from http import HTTPStatus
-from typing import Any
 
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
-
+from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
 from pydantic import BaseModel
 
 from dicomlens.domain.errors import DicomlensError, ErrorCode
@@ -41,7 +40,7 @@ class ErrorResponse(BaseModel):
     error: ErrorBody
 
 
-def error_responses(*statuses: int) -> dict[int, dict[str, Any]]:
+def error_responses(*statuses: int) -> dict[int, OpenAPIResponse]:
     """OpenAPI ``responses`` entries for error statuses (all share :class:`ErrorResponse`)."""
     return {
         status: {
@@ -52,7 +51,9 @@ def error_responses(*statuses: int) -> dict[int, dict[str, Any]]:
     }
 
 
-def json_response(status: int, model: type[BaseModel], description: str) -> dict[int, dict[str, Any]]:
+def json_response(
+    status: int, model: type[BaseModel], description: str
+) -> dict[int, OpenAPIResponse]:
     """An OpenAPI ``responses`` entry for a JSON body of ``model``."""
     return {status: {"description": description, "content": {"application/json": {"model": model}}}}
 
@@ -74,7 +75,7 @@ def status_for(code: str) -> int:
 def install_error_handlers(app: APIGatewayHttpResolver, logger: Logger) -> None:
     """Map every exception a route can raise to the error shape, once per resolver."""
 
-    @app.exception_handler(DicomlensError)
+    @app.exception_handler(DicomlensError)  # type: ignore[untyped-decorator]
     def _domain_error(exc: DicomlensError) -> Response[str]:
         status = status_for(exc.code)
         if status >= 500:
@@ -82,7 +83,7 @@ def install_error_handlers(app: APIGatewayHttpResolver, logger: Logger) -> None:
             return error_response(status, str(ErrorCode.INTERNAL), "internal error")
         return error_response(status, str(exc.code), exc.message)
 
-    @app.exception_handler(RequestValidationError)
+    @app.exception_handler(RequestValidationError)  # type: ignore[untyped-decorator]
     def _invalid_request(exc: RequestValidationError) -> Response[str]:
         problems = []
         for error in exc.errors()[:5]:
@@ -96,7 +97,7 @@ def install_error_handlers(app: APIGatewayHttpResolver, logger: Logger) -> None:
         del exc
         return error_response(HTTPStatus.NOT_FOUND, str(ErrorCode.NOT_FOUND), "no such route")
 
-    @app.exception_handler(Exception)
+    @app.exception_handler(Exception)  # type: ignore[untyped-decorator]
     def _unexpected(exc: Exception) -> Response[str]:
         logger.error("unexpected error", extra={"exceptionType": type(exc).__name__})
         return error_response(

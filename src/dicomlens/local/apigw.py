@@ -8,6 +8,7 @@ of the matched route, ``routeKey``, and a text body (base64 for anything not tex
 from __future__ import annotations
 
 import base64
+import json
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -82,7 +83,7 @@ def http_api_event(
             "accountId": "000000000000",
             "apiId": "local",
             "domainName": domain_name,
-            "domainPrefix": domain_name.split(".")[0],
+            "domainPrefix": domain_name.split(".", maxsplit=1)[0],
             "http": {
                 "method": method,
                 "path": raw_path,
@@ -105,7 +106,9 @@ def http_api_event(
     if path_parameters:
         event["pathParameters"] = path_parameters
     if body:
-        event["body"] = body.decode("utf-8", "replace") if is_text else base64.b64encode(body).decode()
+        event["body"] = (
+            body.decode("utf-8", "replace") if is_text else base64.b64encode(body).decode()
+        )
     return event
 
 
@@ -124,8 +127,6 @@ def http_reply(result: Any) -> HttpReply:
     A dict with ``statusCode`` is a full response; anything else is a 200 JSON body.
     """
     if not isinstance(result, dict) or "statusCode" not in result:
-        import json
-
         return HttpReply(
             status=200,
             headers=[("content-type", "application/json")],

@@ -15,7 +15,6 @@ import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
-
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
@@ -34,7 +33,7 @@ from dicomlens.local.samples import bundled_samples
 from dicomlens.local.upload_endpoint import (
     FORM_OVERHEAD_BYTES,
     FormUpload,
-    UploadRefused,
+    UploadRefusedError,
 )
 from dicomlens.ports import Clock
 
@@ -104,22 +103,25 @@ class UploadReceiver:
     async def receive(self, request: Request) -> Response:
         """Handle one form upload."""
         declared = request.headers.get("content-length")
-        if declared is not None and declared.isdigit():
-            if int(declared) > self._max_bytes + FORM_OVERHEAD_BYTES:
-                return _error(413, ErrorCode.TOO_LARGE, "the upload is larger than allowed")
+        if (
+            declared is not None
+            and declared.isdigit()
+            and int(declared) > self._max_bytes + FORM_OVERHEAD_BYTES
+        ):
+            return _error(413, ErrorCode.TOO_LARGE, "the upload is larger than allowed")
         try:
             form = FormUpload(
                 content_type=request.headers.get("content-type", ""),
                 blobs=self._blobs,
                 clock=self._clock,
             )
-        except UploadRefused as refused:
+        except UploadRefusedError as refused:
             return Response(refused.body(), refused.status, media_type="application/json")
         try:
             async for chunk in request.stream():
                 form.feed(chunk)
             stored = form.finish()
-        except UploadRefused as refused:
+        except UploadRefusedError as refused:
             form.discard()
             return Response(refused.body(), refused.status, media_type="application/json")
         except DicomlensError as exc:
@@ -220,10 +222,14 @@ def build_app(
 
     async def config_json(request: Request) -> Response:
         del request
-        return Response(config, media_type="application/json", headers={"Cache-Control": "no-store"})
+        return Response(
+            config, media_type="application/json", headers={"Cache-Control": "no-store"}
+        )
 
     app_routes: list[BaseRoute] = [
-        Route(r.starlette_path(), api_endpoint(r), methods=None if r.method == "ANY" else [r.method])
+        Route(
+            r.starlette_path(), api_endpoint(r), methods=None if r.method == "ANY" else [r.method]
+        )
         for r in routes
     ]
     receiver = UploadReceiver(
@@ -248,5 +254,3 @@ def build_app(
         )
     ]
     return Starlette(routes=app_routes, middleware=middleware)
-
-

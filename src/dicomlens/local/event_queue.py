@@ -70,16 +70,22 @@ class EventQueue:
     def lease(self, *, lease_s: float, now: float | None = None) -> Delivery | None:
         """The oldest visible event, leased for ``lease_s`` seconds; None when there is none."""
         now = now or time.time()
-        row = self._conn().execute(
-            "UPDATE events SET lease_until = ?, deliveries = deliveries + 1 WHERE id = ("
-            " SELECT id FROM events WHERE available_at <= ?"
-            " AND (lease_until IS NULL OR lease_until <= ?) ORDER BY available_at, id LIMIT 1"
-            ") RETURNING id, dedupe_key, body, deliveries",
-            (now + lease_s, now, now),
-        ).fetchone()
+        row = (
+            self._conn()
+            .execute(
+                "UPDATE events SET lease_until = ?, deliveries = deliveries + 1 WHERE id = ("
+                " SELECT id FROM events WHERE available_at <= ?"
+                " AND (lease_until IS NULL OR lease_until <= ?) ORDER BY available_at, id LIMIT 1"
+                ") RETURNING id, dedupe_key, body, deliveries",
+                (now + lease_s, now, now),
+            )
+            .fetchone()
+        )
         if row is None:
             return None
-        return Delivery(event_id=row[0], dedupe_key=row[1], body=json.loads(row[2]), deliveries=row[3])
+        return Delivery(
+            event_id=row[0], dedupe_key=row[1], body=json.loads(row[2]), deliveries=row[3]
+        )
 
     def ack(self, event_id: int) -> None:
         """Remove a delivered event."""
@@ -93,9 +99,11 @@ class EventQueue:
 
     def release_all(self) -> int:
         """End every lease (at start-up, when no consumer of the previous run is alive)."""
-        return self._conn().execute(
-            "UPDATE events SET lease_until = NULL WHERE lease_until IS NOT NULL"
-        ).rowcount
+        return (
+            self._conn()
+            .execute("UPDATE events SET lease_until = NULL WHERE lease_until IS NOT NULL")
+            .rowcount
+        )
 
     def queued_keys(self) -> set[str]:
         """The dedupe keys of every queued event."""
@@ -107,9 +115,11 @@ class EventQueue:
     def next_visible_in(self, *, now: float | None = None) -> float | None:
         """Seconds until the next event becomes visible (0 if one is), None if empty."""
         now = now or time.time()
-        row = self._conn().execute(
-            "SELECT min(max(available_at, coalesce(lease_until, 0))) FROM events"
-        ).fetchone()
+        row = (
+            self._conn()
+            .execute("SELECT min(max(available_at, coalesce(lease_until, 0))) FROM events")
+            .fetchone()
+        )
         if row is None or row[0] is None:
             return None
         return max(0.0, float(row[0]) - now)

@@ -66,7 +66,9 @@ def lock_data_dir(data_dir: Path) -> IO[str]:
     return handle
 
 
-def recover(*, jobs: SqliteJobStore, blobs: LocalBlobStore, queue: EventQueue, settings: Settings) -> Recovery:
+def recover(
+    *, jobs: SqliteJobStore, blobs: LocalBlobStore, queue: EventQueue, settings: Settings
+) -> Recovery:
     """End stale leases and re-create the events of unfinished uploaded jobs."""
     services = bootstrap.get_services()
     released = queue.release_all()
@@ -120,7 +122,9 @@ class LocalServer:
             raise DicomlensError(
                 ErrorCode.VALIDATION_ERROR, f"the template has no {PROCESSOR_FUNCTION}"
             )
-        self.recovery = recover(jobs=self.jobs, blobs=self.blobs, queue=self.queue, settings=settings)
+        self.recovery = recover(
+            jobs=self.jobs, blobs=self.blobs, queue=self.queue, settings=settings
+        )
         self.pool = WorkerPool(
             settings=settings,
             handler_name=processor,

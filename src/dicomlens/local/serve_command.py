@@ -39,7 +39,10 @@ def run(args: argparse.Namespace) -> int:
     os.environ.setdefault("POWERTOOLS_TRACE_DISABLED", "true")
     os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")
     os.environ.setdefault("POWERTOOLS_LOG_LEVEL", str(args.log_level).upper())
-    from dicomlens.local.runtime import LocalServer, bind_socket
+    from dicomlens.local.runtime import LocalServer, bind_socket  # noqa: PLC0415 - after env
+    from dicomlens.local.workers import quiet_local_warnings  # noqa: PLC0415
+
+    quiet_local_warnings()
 
     overrides = {
         name: value

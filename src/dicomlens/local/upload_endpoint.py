@@ -31,7 +31,7 @@ MAX_FIELD_BYTES = 64 * 1024
 FORM_OVERHEAD_BYTES = 256 * 1024
 
 
-class UploadRefused(Exception):
+class UploadRefusedError(Exception):
     """An upload that is not stored: an HTTP status, a code and a message."""
 
     def __init__(self, status: int, code: str, message: str) -> None:
@@ -68,7 +68,9 @@ class FormUpload:
         media_type, options = parse_options_header(content_type)
         boundary = options.get(b"boundary")
         if media_type != b"multipart/form-data" or not boundary:
-            raise UploadRefused(400, str(ErrorCode.UPLOAD_REJECTED), "expected multipart/form-data")
+            raise UploadRefusedError(
+                400, str(ErrorCode.UPLOAD_REJECTED), "expected multipart/form-data"
+            )
         self._blobs = blobs
         self._clock = clock
         self._fields: dict[str, str] = {}
@@ -118,7 +120,7 @@ class FormUpload:
         _, options = parse_options_header(self._part.headers.get(b"content-disposition", b""))
         name = options.get(b"name")
         if name is None:
-            raise UploadRefused(400, str(ErrorCode.UPLOAD_REJECTED), "a form part has no name")
+            raise UploadRefusedError(400, str(ErrorCode.UPLOAD_REJECTED), "a form part has no name")
         self._part.name = name.decode("utf-8", "replace")
         if self._part.name == "file":
             self._start_file()
@@ -131,7 +133,7 @@ class FormUpload:
             self._size += len(chunk)
             assert self._policy is not None  # noqa: S101 - set by _start_file
             if self._size > self._policy.max_bytes:
-                raise UploadRefused(
+                raise UploadRefusedError(
                     413,
                     str(ErrorCode.TOO_LARGE),
                     f"the file is larger than the {self._policy.max_bytes} bytes allowed",
@@ -141,7 +143,9 @@ class FormUpload:
             return
         self._part.value += chunk
         if len(self._part.value) > MAX_FIELD_BYTES:
-            raise UploadRefused(400, str(ErrorCode.UPLOAD_REJECTED), "a form field is too long")
+            raise UploadRefusedError(
+                400, str(ErrorCode.UPLOAD_REJECTED), "a form field is too long"
+            )
 
     def _on_part_end(self) -> None:
         name = self._part.name
@@ -154,7 +158,7 @@ class FormUpload:
 
     def _start_file(self) -> None:
         if self._file is not None or self._file_done:
-            raise UploadRefused(400, str(ErrorCode.UPLOAD_REJECTED), "more than one file part")
+            raise UploadRefusedError(400, str(ErrorCode.UPLOAD_REJECTED), "more than one file part")
         fields = self._fields
         try:
             policy = self._blobs.signer.verify_policy(
@@ -163,20 +167,22 @@ class FormUpload:
                 now=self._clock.now(),
             )
         except DicomlensError as exc:
-            raise UploadRefused(403, str(exc.code), exc.message) from exc
+            raise UploadRefusedError(403, str(exc.code), exc.message) from exc
         if fields.get("key") != policy.key:
-            raise UploadRefused(
+            raise UploadRefusedError(
                 403, str(ErrorCode.UPLOAD_REJECTED), "the key is not the one the policy allows"
             )
         if fields.get("content-type") != policy.content_type:
-            raise UploadRefused(
+            raise UploadRefusedError(
                 403,
                 str(ErrorCode.UPLOAD_REJECTED),
                 "the Content-Type is not the one the policy allows",
             )
         target = self._blobs.path_of(policy.key)
         if target.exists():
-            raise UploadRefused(409, str(ErrorCode.CONFLICT), "this upload was already received")
+            raise UploadRefusedError(
+                409, str(ErrorCode.CONFLICT), "this upload was already received"
+            )
         self._policy = policy
         fd, name = tempfile.mkstemp(dir=self._blobs.root / ".tmp", prefix="upload-")
         self._tmp = Path(name)
@@ -189,13 +195,15 @@ class FormUpload:
         self._parser.write(chunk)
 
     def finish(self) -> StoredUpload:
-        """Publish the file at its key; raises :class:`UploadRefused` if it is incomplete."""
+        """Publish the file at its key; raises :class:`UploadRefusedError` if it is incomplete."""
         self._parser.finalize()
         if self._file is None or self._policy is None or not self._file_done:
-            raise UploadRefused(400, str(ErrorCode.UPLOAD_REJECTED), "the form has no file part")
+            raise UploadRefusedError(
+                400, str(ErrorCode.UPLOAD_REJECTED), "the form has no file part"
+            )
         policy = self._policy
         if self._size < policy.min_bytes:
-            raise UploadRefused(400, str(ErrorCode.UPLOAD_REJECTED), "the file is too small")
+            raise UploadRefusedError(400, str(ErrorCode.UPLOAD_REJECTED), "the file is too small")
         self._file.flush()
         os.fsync(self._file.fileno())
         self._file.close()
@@ -205,7 +213,7 @@ class FormUpload:
         try:
             os.link(self._tmp, target)
         except FileExistsError as exc:
-            raise UploadRefused(
+            raise UploadRefusedError(
                 409, str(ErrorCode.CONFLICT), "this upload was already received"
             ) from exc
         finally:

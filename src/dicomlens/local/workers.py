@@ -22,6 +22,7 @@ import os
 import signal
 import threading
 import time
+import warnings
 from collections.abc import Callable
 from typing import Any, Protocol
 
@@ -159,10 +160,16 @@ class Consumer:
             )
 
 
+def quiet_local_warnings() -> None:
+    """Powertools warns on every invocation without metrics; locally metrics are off."""
+    warnings.filterwarnings("ignore", message="No application metrics to publish")
+
+
 def _process_main(
     settings: Settings, handler_name: str, waker: Waker, stop: StopFlag, parent_pid: int
 ) -> None:
     _die_with_parent()
+    quiet_local_warnings()
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when workers stop
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     bootstrap.use_services(bootstrap.build_services(settings))

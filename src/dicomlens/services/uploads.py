@@ -44,7 +44,13 @@ class UploadService:
     """``POST /uploads``: the server chooses the key; the form allows exactly one file."""
 
     def __init__(
-        self, *, blobs: BlobStore, jobs: JobStore, clock: Clock, ids: IdGenerator, rules: UploadRules
+        self,
+        *,
+        blobs: BlobStore,
+        jobs: JobStore,
+        clock: Clock,
+        ids: IdGenerator,
+        rules: UploadRules,
     ) -> None:
         self._blobs = blobs
         self._jobs = jobs

@@ -81,7 +81,10 @@ class LocalBlobStore:
         self.path_of(key)
         expires = int(self._clock.now().timestamp()) + expires_in_s
         name = download_name or ""
-        query = {"expires": str(expires), "sig": self.signer.sign_download(key, expires=expires, name=name)}
+        query = {
+            "expires": str(expires),
+            "sig": self.signer.sign_download(key, expires=expires, name=name),
+        }
         if name:
             query["name"] = name
         return f"{self._base_url}{BLOBS_PATH}{quote(key)}?{urlencode(query)}"

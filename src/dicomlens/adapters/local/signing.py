@@ -82,7 +82,9 @@ class Signer:
         Raises ``DicomlensError(UPLOAD_REJECTED)`` otherwise.
         """
         if not hmac.compare_digest(self._mac(encoded.encode("ascii", "replace")), signature):
-            raise DicomlensError(ErrorCode.UPLOAD_REJECTED, "the upload policy signature is invalid")
+            raise DicomlensError(
+                ErrorCode.UPLOAD_REJECTED, "the upload policy signature is invalid"
+            )
         try:
             document = json.loads(base64.b64decode(encoded, validate=True))
             conditions = document["conditions"]
@@ -91,7 +93,9 @@ class Signer:
             _, low, high = conditions[2]
             expires_at = datetime.fromisoformat(document["expiration"])
         except (binascii.Error, ValueError, KeyError, IndexError, TypeError) as exc:
-            raise DicomlensError(ErrorCode.UPLOAD_REJECTED, "the upload policy is malformed") from exc
+            raise DicomlensError(
+                ErrorCode.UPLOAD_REJECTED, "the upload policy is malformed"
+            ) from exc
         if expires_at <= now:
             raise DicomlensError(ErrorCode.UPLOAD_REJECTED, "the upload policy has expired")
         return UploadPolicy(
@@ -106,7 +110,9 @@ class Signer:
         """The signature of a download URL for ``key`` valid until the epoch second ``expires``."""
         return self._mac(f"GET\n{key}\n{expires}\n{name}".encode())
 
-    def verify_download(self, key: str, *, expires: int, name: str, signature: str, now: datetime) -> bool:
+    def verify_download(
+        self, key: str, *, expires: int, name: str, signature: str, now: datetime
+    ) -> bool:
         """Whether a download URL's signature is valid and unexpired."""
         if expires < now.timestamp():
             return False

@@ -90,7 +90,8 @@ def job_from_json(text: str) -> Job:
     error = data.get("error")
     created = _time(data["createdAt"])
     updated = _time(data["updatedAt"])
-    assert created is not None and updated is not None  # noqa: S101 - written by job_to_json
+    if created is None or updated is None:
+        raise ValueError("a stored job lacks its timestamps")
     return Job(
         job_id=data["jobId"],
         status=JobStatus(data["status"]),
@@ -144,7 +145,13 @@ class SqliteJobStore:
         try:
             self._conn().execute(
                 "INSERT INTO jobs (job_id, status, attempts, lease_until, body) VALUES (?,?,?,?,?)",
-                (job.job_id, str(job.status), job.attempts, _epoch(job.lease_until), job_to_json(job)),
+                (
+                    job.job_id,
+                    str(job.status),
+                    job.attempts,
+                    _epoch(job.lease_until),
+                    job_to_json(job),
+                ),
             )
         except sqlite3.IntegrityError as exc:
             raise DicomlensError(ErrorCode.CONFLICT, "a job with this id exists") from exc
@@ -195,9 +202,11 @@ class SqliteJobStore:
 
     def unfinished(self) -> list[Job]:
         """Every PENDING or PROCESSING job (crash recovery)."""
-        rows = self._conn().execute(
-            "SELECT body FROM jobs WHERE status IN ('PENDING', 'PROCESSING')"
-        ).fetchall()
+        rows = (
+            self._conn()
+            .execute("SELECT body FROM jobs WHERE status IN ('PENDING', 'PROCESSING')")
+            .fetchall()
+        )
         return [job_from_json(row[0]) for row in rows]
 
     def expire_leases(self, *, now: datetime) -> int:
