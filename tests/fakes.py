@@ -1,0 +1,175 @@
+"""In-memory implementations of the ports: small, real, and held to the same contract
+suite (tests/contract/) as the local and AWS adapters.
+
+Also: ``load_event(name)`` for the payloads in tests/events/, and a Lambda context.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import json
+import tempfile
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+from dicomlens.domain import jobs as job_rules
+from dicomlens.domain.errors import DicomlensError, ErrorCode, IllegalTransitionError
+from dicomlens.domain.jobs import Job, JobStatus
+from dicomlens.ports import PresignedPost
+
+EVENTS = Path(__file__).parent / "events"
+
+
+def load_event(name: str) -> dict[str, Any]:
+    """The event payload ``tests/events/<name>.json``."""
+    loaded: dict[str, Any] = json.loads((EVENTS / f"{name}.json").read_text())
+    return loaded
+
+
+@dataclass
+class FakeLambdaContext:
+    """What Powertools reads from a Lambda context."""
+
+    function_name: str = "test-function"
+    memory_limit_in_mb: int = 128
+    invoked_function_arn: str = "arn:aws:lambda:eu-west-1:123456789012:function:test"
+    aws_request_id: str = "00000000-0000-0000-0000-000000000000"
+
+    def get_remaining_time_in_millis(self) -> int:
+        return 30_000
+
+
+class FakeClock:
+    """A clock that moves only when told to."""
+
+    def __init__(self, start: datetime | None = None) -> None:
+        self._now = start or datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
+
+    def now(self) -> datetime:
+        return self._now
+
+    def advance(self, seconds: float) -> None:
+        self._now += timedelta(seconds=seconds)
+
+
+class SequentialIds:
+    """Ids 000...1, 000...2, ... (32 hex digits), or a given list first."""
+
+    def __init__(self, *first: str) -> None:
+        self._first = list(first)
+        self._count = 0
+
+    def new_id(self) -> str:
+        if self._first:
+            return self._first.pop(0)
+        self._count += 1
+        return f"{self._count:032x}"
+
+
+class InMemoryBlobStore:
+    """Objects in a dict; URLs are ``memory://`` and record what was signed."""
+
+    def __init__(self, clock: FakeClock | None = None) -> None:
+        self.objects: dict[str, bytes] = {}
+        self._clock = clock or FakeClock()
+        self._lock = threading.Lock()
+
+    def presign_post(
+        self, *, key: str, content_type: str, max_bytes: int, expires_in_s: int
+    ) -> PresignedPost:
+        expires_at = self._clock.now() + timedelta(seconds=expires_in_s)
+        return PresignedPost(
+            url="memory://uploads",
+            fields={"key": key, "Content-Type": content_type, "max-bytes": str(max_bytes)},
+            expires_at=expires_at,
+        )
+
+    def presign_get(self, key: str, *, expires_in_s: int, download_name: str | None = None) -> str:
+        expires = int(self._clock.now().timestamp()) + expires_in_s
+        name = f"&name={quote(download_name)}" if download_name else ""
+        return f"memory://{quote(key)}?expires={expires}{name}"
+
+    def put_bytes(self, key: str, data: bytes, *, content_type: str) -> None:
+        del content_type
+        with self._lock:
+            self.objects[key] = bytes(data)
+
+    def exists(self, key: str) -> bool:
+        return key in self.objects
+
+    @contextlib.contextmanager
+    def local_copy(self, key: str) -> Iterator[Path]:
+        data = self.objects.get(key)
+        if data is None:
+            raise DicomlensError(ErrorCode.NOT_FOUND, "no such object")
+        with tempfile.TemporaryDirectory() as tmp:
+            path = Path(tmp) / key.rsplit("/", 1)[-1]
+            path.write_bytes(data)
+            yield path
+
+    def receive_upload(self, key: str, data: bytes) -> None:
+        """What a browser's form post does (test helper, not part of the port)."""
+        self.put_bytes(key, data, content_type="application/octet-stream")
+
+
+class InMemoryJobStore:
+    """Jobs in a dict under a lock; every write conditional like the real stores."""
+
+    def __init__(self) -> None:
+        self._jobs: dict[str, Job] = {}
+        self._lock = threading.Lock()
+
+    def create(self, job: Job) -> None:
+        with self._lock:
+            if job.job_id in self._jobs:
+                raise DicomlensError(ErrorCode.CONFLICT, "a job with this id exists")
+            self._jobs[job.job_id] = copy.deepcopy(job)
+
+    def get(self, job_id: str) -> Job | None:
+        with self._lock:
+            job = self._jobs.get(job_id)
+            return None if job is None else copy.deepcopy(job)
+
+    def claim(self, job_id: str, *, now: datetime, lease_s: float) -> Job | None:
+        with self._lock:
+            job = self._jobs.get(job_id)
+            if job is None:
+                return None
+            try:
+                claimed = job_rules.claim(
+                    job, now=now, lease_until=now + timedelta(seconds=lease_s)
+                )
+            except IllegalTransitionError:
+                return None
+            self._jobs[job_id] = claimed
+            return copy.deepcopy(claimed)
+
+    def finish(self, job: Job) -> bool:
+        if job.status not in job_rules.TERMINAL:
+            raise IllegalTransitionError(f"job {job.job_id}: finish needs a finished job")
+        with self._lock:
+            current = self._jobs.get(job.job_id)
+            if (
+                current is None
+                or current.status is not JobStatus.PROCESSING
+                or current.attempts != job.attempts
+            ):
+                return False
+            self._jobs[job.job_id] = replace(copy.deepcopy(job), lease_until=None)
+            return True
+
+    def fail_pending(self, job: Job) -> bool:
+        if job.status is not JobStatus.FAILED:
+            raise IllegalTransitionError(f"job {job.job_id}: fail_pending needs a FAILED job")
+        with self._lock:
+            current = self._jobs.get(job.job_id)
+            if current is None or current.status is not JobStatus.PENDING:
+                return False
+            self._jobs[job.job_id] = copy.deepcopy(job)
+            return True
