@@ -5,6 +5,16 @@
 """
 
 from corpus.generate import GENERATED, GeneratedCase, generate
-from corpus.real import real_files
+from corpus.real import REAL_BROKEN, REAL_NO_IMAGE, real_files
 
-__all__ = ["GENERATED", "GeneratedCase", "generate", "real_files"]
+
+def expected_outcomes() -> dict[str, str]:
+    """File name -> ``"image"``, ``"no-image"`` or the error code, for the whole corpus."""
+    outcomes = {path.name: "image" for path in real_files()}
+    outcomes.update(REAL_BROKEN)
+    outcomes.update(dict.fromkeys(REAL_NO_IMAGE, "no-image"))
+    outcomes.update({case.name: case.expect for case in GENERATED})
+    return outcomes
+
+
+__all__ = ["GENERATED", "GeneratedCase", "expected_outcomes", "generate", "real_files"]

@@ -30,3 +30,37 @@ def real_files() -> tuple[Path, ...]:
         for path in sorted(folder.rglob("*.dcm")):
             by_name.setdefault(path.name, path)
     return tuple(by_name[name] for name in sorted(by_name))
+
+
+# Real files that must fail, with the code a user sees: the corpus's deliberately broken files.
+REAL_BROKEN = {
+    "JPEG-lossy.dcm": "INVALID_DICOM",  # JPEG data that no decoder accepts
+    "JPEG2000-embedded-sequence-delimiter.dcm": "INVALID_DICOM",  # item cut by a delimiter
+    "MR_truncated.dcm": "TRUNCATED_PIXEL_DATA",
+    "emri_small_jpeg_2k_lossless_too_short.dcm": "TRUNCATED_PIXEL_DATA",
+    "badVR.dcm": "INVALID_DICOM",  # Number of Frames "1A"
+    # A stray byte before (0008,0005): neither pydicom nor DCMTK finds a dataset in it.
+    "no_meta.dcm": "NOT_AN_IMAGE",
+}
+
+# Real files without pixel data (SR, RT plan, DICOMDIR, tag-only test files): not an error.
+REAL_NO_IMAGE = frozenset(
+    {
+        "DICOMDIR-empty.dcm",
+        "ExplVR_BigEndNoMeta.dcm",
+        "ExplVR_LitEndNoMeta.dcm",
+        "UN_sequence.dcm",
+        "empty_charset_LEI.dcm",
+        "meta_missing_tsyntax.dcm",
+        "nested_priv_SQ.dcm",
+        "no_meta_group_length.dcm",
+        "priv_SQ.dcm",
+        "reportsi.dcm",
+        "reportsi_with_empty_number_tags.dcm",
+        "rtplan.dcm",
+        "rtplan_truncated.dcm",
+        "rtstruct.dcm",
+        "test-SR.dcm",
+        "waveform_ecg.dcm",
+    }
+)

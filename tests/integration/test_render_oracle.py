@@ -17,7 +17,7 @@ import pydicom
 import pytest
 from PIL import Image
 
-from corpus import GENERATED, real_files
+from corpus import GENERATED, expected_outcomes, real_files
 from dicomlens.domain.errors import DicomlensError
 from dicomlens.imaging.decode import DecodedImage, read_image
 from dicomlens.imaging.limits import ImagingLimits
@@ -34,39 +34,12 @@ JPEG_2000 = {
 }
 JPEG_LS = {"1.2.840.10008.1.2.4.80", "1.2.840.10008.1.2.4.81"}
 
-# Files that must fail, with the code a user sees. Deliberately broken files of the corpus.
 BROKEN = {
-    "JPEG-lossy.dcm": "INVALID_DICOM",  # JPEG data that no decoder accepts
-    "JPEG2000-embedded-sequence-delimiter.dcm": "INVALID_DICOM",  # item data cut by a delimiter
-    "MR_truncated.dcm": "TRUNCATED_PIXEL_DATA",
-    "emri_small_jpeg_2k_lossless_too_short.dcm": "TRUNCATED_PIXEL_DATA",
-    "badVR.dcm": "INVALID_DICOM",  # Number of Frames "1A"
-    # Starts with a stray byte before (0008,0005): neither pydicom nor DCMTK finds a dataset.
-    "no_meta.dcm": "NOT_AN_IMAGE",
+    name: outcome
+    for name, outcome in expected_outcomes().items()
+    if outcome not in ("image", "no-image")
 }
-BROKEN.update(
-    {case.name: case.expect for case in GENERATED if case.expect not in ("image", "no-image")}
-)
-
-# Files without pixel data (SR, RT plan, DICOMDIR, tag-only test files): not an error.
-NO_IMAGE = {
-    "DICOMDIR-empty.dcm",
-    "ExplVR_BigEndNoMeta.dcm",
-    "ExplVR_LitEndNoMeta.dcm",
-    "UN_sequence.dcm",
-    "empty_charset_LEI.dcm",
-    "meta_missing_tsyntax.dcm",
-    "nested_priv_SQ.dcm",
-    "no_meta_group_length.dcm",
-    "priv_SQ.dcm",
-    "reportsi.dcm",
-    "reportsi_with_empty_number_tags.dcm",
-    "rtplan.dcm",
-    "rtplan_truncated.dcm",
-    "rtstruct.dcm",
-    "test-SR.dcm",
-    "waveform_ecg.dcm",
-} | {case.name for case in GENERATED if case.expect == "no-image"}
+NO_IMAGE = {name for name, outcome in expected_outcomes().items() if outcome == "no-image"}
 
 # ---- exceptions to the DCMTK rule, each with the independent oracle used instead --------
 
