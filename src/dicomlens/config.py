@@ -58,6 +58,17 @@ class Settings(BaseSettings):
     web_dir: Path | None = None  # None = web/ of the source tree
     shutdown_grace_s: float = Field(default=30.0, ge=0)
 
+    # AWS mode (issue 4): names come from the stack's environment variables.
+    bucket_name: str | None = None  # the upload bucket (uploads/ and derived/)
+    table_name: str = "ImageAnalysisResults"
+    aws_region: str | None = None  # None = botocore's own lookup (AWS_REGION in Lambda)
+    s3_endpoint_url: str | None = None  # an S3-compatible store (MinIO ...) or moto
+    dynamodb_endpoint_url: str | None = None
+    pending_ttl_s: int = Field(default=7 * 24 * 3600, gt=0)  # abandoned upload tickets
+    rekognition: bool = False  # add Rekognition DetectLabels / DetectText analyzers
+    rekognition_max_labels: int = Field(default=10, ge=1, le=1000)
+    rekognition_min_confidence: float = Field(default=70.0, ge=0.0, le=100.0)
+
     def base_url(self) -> str:
         """The origin browsers use to reach the local server (no trailing slash)."""
         if self.public_url:
