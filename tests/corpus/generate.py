@@ -58,7 +58,7 @@ def _uid(n: int) -> str:
     return f"{_ROOT}.{n}"
 
 
-def _dataset(sop_class: UID, n: int, modality: str) -> Dataset:
+def new_dataset(sop_class: UID, n: int, modality: str) -> Dataset:
     ds = Dataset()
     ds.file_meta = FileMetaDataset()
     ds.file_meta.MediaStorageSOPClassUID = sop_class
@@ -78,7 +78,7 @@ def _dataset(sop_class: UID, n: int, modality: str) -> Dataset:
     return ds
 
 
-def _grey(ds: Dataset, arr: np.ndarray, *, bits_stored: int, signed: bool = False) -> None:
+def attach_grey(ds: Dataset, arr: np.ndarray, *, bits_stored: int, signed: bool = False) -> None:
     """Attach a grayscale image (frames x rows x columns, or rows x columns)."""
     frames = arr.shape[0] if arr.ndim == 3 else 1
     ds.SamplesPerPixel = 1
@@ -93,7 +93,7 @@ def _grey(ds: Dataset, arr: np.ndarray, *, bits_stored: int, signed: bool = Fals
     ds.PixelData = arr.astype(arr.dtype.newbyteorder("<")).tobytes()
 
 
-def _save(ds: Dataset, *, syntax: UID = ExplicitVRLittleEndian, preamble: bool = True) -> bytes:
+def to_bytes(ds: Dataset, *, syntax: UID = ExplicitVRLittleEndian, preamble: bool = True) -> bytes:
     ds.file_meta.TransferSyntaxUID = syntax
     buffer = io.BytesIO()
     if syntax == ImplicitVRLittleEndian:
@@ -103,7 +103,7 @@ def _save(ds: Dataset, *, syntax: UID = ExplicitVRLittleEndian, preamble: bool =
     return data if preamble else data[128:]
 
 
-def _ramp(rows: int, columns: int, low: int, high: int) -> np.ndarray:
+def ramp(rows: int, columns: int, low: int, high: int) -> np.ndarray:
     """A diagonal ramp from ``low`` to ``high`` with a brighter square and a dark disc."""
     y, x = np.mgrid[0:rows, 0:columns]
     ramp = low + (high - low) * (x + y) / (rows + columns - 2)
@@ -117,17 +117,17 @@ def _ramp(rows: int, columns: int, low: int, high: int) -> np.ndarray:
 
 
 def monochrome1() -> bytes:
-    ds = _dataset(SECONDARY_CAPTURE, 1, "CR")
+    ds = new_dataset(SECONDARY_CAPTURE, 1, "CR")
     ds.PhotometricInterpretation = "MONOCHROME1"
-    _grey(ds, _ramp(64, 80, 0, 4095).astype(np.uint16), bits_stored=12)
+    attach_grey(ds, ramp(64, 80, 0, 4095).astype(np.uint16), bits_stored=12)
     ds.WindowCenter, ds.WindowWidth = 2000, 3000
     ds.BodyPartExamined = "CHEST"
-    return _save(ds)
+    return to_bytes(ds)
 
 
 def voi_lut_sequence() -> bytes:
-    ds = _dataset(SECONDARY_CAPTURE, 2, "OT")
-    _grey(ds, _ramp(48, 64, 0, 4095).astype(np.uint16), bits_stored=12)
+    ds = new_dataset(SECONDARY_CAPTURE, 2, "OT")
+    attach_grey(ds, ramp(48, 64, 0, 4095).astype(np.uint16), bits_stored=12)
     # A gamma-like LUT over [1000, 3047]; values outside clamp to the first/last entry.
     entries = 2048
     lut = np.rint(4095 * (np.arange(entries) / (entries - 1)) ** 0.6).astype("<u2")
@@ -136,15 +136,15 @@ def voi_lut_sequence() -> bytes:
     item.LUTExplanation = "gamma 0.6"
     item.add_new(0x00283006, "OW", lut.tobytes())  # LUT Data
     ds.VOILUTSequence = Sequence([item])
-    return _save(ds)
+    return to_bytes(ds)
 
 
 def _windowed(n: int, function: str) -> bytes:
-    ds = _dataset(MR_IMAGE, n, "MR")
-    _grey(ds, _ramp(40, 56, 0, 1000).astype(np.uint16), bits_stored=16)
+    ds = new_dataset(MR_IMAGE, n, "MR")
+    attach_grey(ds, ramp(40, 56, 0, 1000).astype(np.uint16), bits_stored=16)
     ds.WindowCenter, ds.WindowWidth = 500, 400
     ds.VOILUTFunction = function
-    return _save(ds)
+    return to_bytes(ds)
 
 
 def sigmoid_window() -> bytes:
@@ -156,46 +156,46 @@ def linear_exact_window() -> bytes:
 
 
 def signed_rescale() -> bytes:
-    ds = _dataset(CT_IMAGE, 5, "CT")
-    _grey(ds, _ramp(50, 70, -2048, 2047).astype(np.int16), bits_stored=12, signed=True)
+    ds = new_dataset(CT_IMAGE, 5, "CT")
+    attach_grey(ds, ramp(50, 70, -2048, 2047).astype(np.int16), bits_stored=12, signed=True)
     ds.RescaleSlope, ds.RescaleIntercept, ds.RescaleType = 0.5, 100, "HU"
     ds.WindowCenter, ds.WindowWidth = 40, 400
     ds.BodyPartExamined = "HEAD"
     ds.SliceThickness = 2.5
     ds.PixelSpacing = [0.5, 0.5]
-    return _save(ds)
+    return to_bytes(ds)
 
 
 def big_endian() -> bytes:
-    ds = _dataset(MR_IMAGE, 6, "MR")
-    arr = _ramp(32, 48, 0, 3000).astype(np.uint16)
-    _grey(ds, arr, bits_stored=16)
+    ds = new_dataset(MR_IMAGE, 6, "MR")
+    arr = ramp(32, 48, 0, 3000).astype(np.uint16)
+    attach_grey(ds, arr, bits_stored=16)
     ds.PixelData = arr.astype(">u2").tobytes()  # pydicom writes pixel bytes as given
     ds.WindowCenter, ds.WindowWidth = 1500, 2500
-    return _save(ds, syntax=ExplicitVRBigEndian)
+    return to_bytes(ds, syntax=ExplicitVRBigEndian)
 
 
 def _no_preamble_dataset() -> Dataset:
-    ds = _dataset(MR_IMAGE, 7, "MR")
-    _grey(ds, _ramp(32, 32, 100, 900).astype(np.uint16), bits_stored=16)
+    ds = new_dataset(MR_IMAGE, 7, "MR")
+    attach_grey(ds, ramp(32, 32, 100, 900).astype(np.uint16), bits_stored=16)
     ds.WindowCenter, ds.WindowWidth = 500, 800
     return ds
 
 
 def no_preamble() -> bytes:
     """File meta and dataset without the 128-byte preamble and without "DICM"."""
-    return _save(_no_preamble_dataset(), preamble=False)[4:]
+    return to_bytes(_no_preamble_dataset(), preamble=False)[4:]
 
 
 def dicm_no_preamble() -> bytes:
     """The same file starting with "DICM" (the prefix kept, the preamble dropped)."""
-    return _save(_no_preamble_dataset(), preamble=False)
+    return to_bytes(_no_preamble_dataset(), preamble=False)
 
 
 def no_meta_implicit() -> bytes:
     """A bare dataset (implicit VR little endian) with neither preamble nor file meta."""
-    ds = _dataset(MR_IMAGE, 8, "MR")
-    _grey(ds, _ramp(32, 40, 0, 255).astype(np.uint16), bits_stored=8)
+    ds = new_dataset(MR_IMAGE, 8, "MR")
+    attach_grey(ds, ramp(32, 40, 0, 255).astype(np.uint16), bits_stored=8)
     ds.WindowCenter, ds.WindowWidth = 128, 256
     del ds.file_meta
     buffer = io.BytesIO()
@@ -205,30 +205,30 @@ def no_meta_implicit() -> bytes:
 
 def ct_padding() -> bytes:
     """CT without a window whose corners are Pixel Padding Value (outside the scan circle)."""
-    ds = _dataset(CT_IMAGE, 9, "CT")
+    ds = new_dataset(CT_IMAGE, 9, "CT")
     rows, columns = 64, 64
-    arr = _ramp(rows, columns, -1000, 1500)
+    arr = ramp(rows, columns, -1000, 1500)
     y, x = np.mgrid[0:rows, 0:columns]
     arr[(y - rows / 2) ** 2 + (x - columns / 2) ** 2 > (rows / 2) ** 2] = -3000
-    _grey(ds, arr.astype(np.int16), bits_stored=16, signed=True)
+    attach_grey(ds, arr.astype(np.int16), bits_stored=16, signed=True)
     ds.PixelPaddingValue = -3000
     ds.RescaleSlope, ds.RescaleIntercept = 1, 0
-    return _save(ds)
+    return to_bytes(ds)
 
 
 def multiframe() -> bytes:
     """Seven frames; frame k is the ramp shifted by 100*k, so each frame is recognisable."""
-    ds = _dataset(MR_IMAGE, 10, "MR")
-    base = _ramp(24, 30, 0, 1000)
+    ds = new_dataset(MR_IMAGE, 10, "MR")
+    base = ramp(24, 30, 0, 1000)
     frames = np.stack([base + 100 * k for k in range(7)]).astype(np.uint16)
-    _grey(ds, frames, bits_stored=16)
+    attach_grey(ds, frames, bits_stored=16)
     ds.WindowCenter, ds.WindowWidth = 800, 1600
-    return _save(ds)
+    return to_bytes(ds)
 
 
 def one_bit() -> bytes:
     """A binary segmentation with odd sizes, so rows do not end on byte boundaries."""
-    ds = _dataset(SEGMENTATION, 11, "SEG")
+    ds = new_dataset(SEGMENTATION, 11, "SEG")
     rows, columns = 29, 37
     y, x = np.mgrid[0:rows, 0:columns]
     mask = ((y - 14) ** 2 + (x - 18) ** 2 < 100) | (x == 3)
@@ -238,21 +238,21 @@ def one_bit() -> bytes:
     ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 1, 1, 0, 0
     packed = np.packbits(mask.astype(np.uint8).ravel(), bitorder="little").tobytes()
     ds.PixelData = packed + (b"\x00" if len(packed) % 2 else b"")
-    return _save(ds)
+    return to_bytes(ds)
 
 
 def deflated() -> bytes:
-    ds = _dataset(MR_IMAGE, 12, "MR")
-    _grey(ds, _ramp(40, 40, 0, 2000).astype(np.uint16), bits_stored=16)
+    ds = new_dataset(MR_IMAGE, 12, "MR")
+    attach_grey(ds, ramp(40, 40, 0, 2000).astype(np.uint16), bits_stored=16)
     ds.WindowCenter, ds.WindowWidth = 1000, 2000
-    return _save(ds, syntax=DeflatedExplicitVRLittleEndian)
+    return to_bytes(ds, syntax=DeflatedExplicitVRLittleEndian)
 
 
 # --------------------------------------------------------------------------- colour
 
 
 def planar_rgb() -> bytes:
-    ds = _dataset(SECONDARY_CAPTURE, 20, "OT")
+    ds = new_dataset(SECONDARY_CAPTURE, 20, "OT")
     rows, columns = 30, 40
     y, x = np.mgrid[0:rows, 0:columns]
     rgb = np.stack([x * 255 // (columns - 1), y * 255 // (rows - 1), (x + y) % 256], axis=-1)
@@ -262,11 +262,11 @@ def planar_rgb() -> bytes:
     ds.Rows, ds.Columns = rows, columns
     ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 8, 8, 7, 0
     ds.PixelData = rgb.astype(np.uint8).transpose(2, 0, 1).tobytes()
-    return _save(ds)
+    return to_bytes(ds)
 
 
 def _palette_base(n: int) -> Dataset:
-    ds = _dataset(US_IMAGE, n, "US")
+    ds = new_dataset(US_IMAGE, n, "US")
     rows, columns = 32, 48
     y, x = np.mgrid[0:rows, 0:columns]
     indices = ((x * 5 + y * 3) % 256).astype(np.uint8)
@@ -293,7 +293,7 @@ def palette() -> bytes:
             "OW",
             lut.astype("<u2").tobytes(),
         )
-    return _save(ds)
+    return to_bytes(ds)
 
 
 def palette_segmented() -> bytes:
@@ -313,18 +313,18 @@ def palette_segmented() -> bytes:
     ds.add_new(0x00281221, "OW", red)
     ds.add_new(0x00281222, "OW", green)
     ds.add_new(0x00281223, "OW", blue)
-    return _save(ds)
+    return to_bytes(ds)
 
 
 # --------------------------------------------------------------------------- no image
 
 
 def structured_report() -> bytes:
-    ds = _dataset(BASIC_TEXT_SR, 30, "SR")
+    ds = new_dataset(BASIC_TEXT_SR, 30, "SR")
     ds.ValueType = "CONTAINER"
     ds.CompletionFlag = "COMPLETE"
     ds.VerificationFlag = "UNVERIFIED"
-    return _save(ds)
+    return to_bytes(ds)
 
 
 # --------------------------------------------------------------------------- broken
@@ -336,7 +336,7 @@ def truncated() -> bytes:
 
 def bomb_header() -> bytes:
     """65535 x 65535 x 10000 frames declared; eight bytes of pixel data present."""
-    ds = _dataset(SECONDARY_CAPTURE, 40, "OT")
+    ds = new_dataset(SECONDARY_CAPTURE, 40, "OT")
     ds.SamplesPerPixel = 1
     ds.PhotometricInterpretation = "MONOCHROME2"
     ds.Rows = ds.Columns = 65535
@@ -344,7 +344,7 @@ def bomb_header() -> bytes:
     ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 8, 8, 7, 0
     ds.PixelData = encapsulate([b"\xff\xd8\xff\xd9"])
     ds["PixelData"].VR = "OB"
-    return _save(ds, syntax=UID("1.2.840.10008.1.2.4.50"))
+    return to_bytes(ds, syntax=UID("1.2.840.10008.1.2.4.50"))
 
 
 def not_dicom() -> bytes:
@@ -362,7 +362,7 @@ def inflate_bomb() -> bytes:
     One fully flushed deflate block (16 MiB of zeros) is byte-aligned and self-contained,
     so repeating it 64 times is a valid raw deflate stream.
     """
-    meta = _dataset(SECONDARY_CAPTURE, 41, "OT").file_meta
+    meta = new_dataset(SECONDARY_CAPTURE, 41, "OT").file_meta
     meta.TransferSyntaxUID = DeflatedExplicitVRLittleEndian
     buffer = DicomBytesIO()
     buffer.is_little_endian, buffer.is_implicit_VR = True, False
@@ -388,11 +388,11 @@ def _raster(img: Image.Image, fmt: str, **options: object) -> bytes:
 
 
 def png_grey8() -> bytes:
-    return _raster(Image.fromarray(_ramp(60, 90, 0, 255).astype(np.uint8)), "PNG")
+    return _raster(Image.fromarray(ramp(60, 90, 0, 255).astype(np.uint8)), "PNG")
 
 
 def png_grey16() -> bytes:
-    return _raster(Image.fromarray(_ramp(50, 70, 0, 65535).astype(np.uint16)), "PNG")
+    return _raster(Image.fromarray(ramp(50, 70, 0, 65535).astype(np.uint16)), "PNG")
 
 
 def jpeg_rgb() -> bytes:
