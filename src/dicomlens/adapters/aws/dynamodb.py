@@ -1,0 +1,209 @@
+"""The DynamoDB :class:`~dicomlens.ports.JobStore`: one item per job in
+``ImageAnalysisResults`` (partition key ``jobId``).
+
+Every state change is a conditional write: ``create`` needs the id to be new; ``claim`` reads
+the job (strongly consistent), applies the pure transition and writes it only if status and
+attempt count are still the ones it read (optimistic concurrency, so two Lambda invocations
+for a repeated S3 event cannot both claim); ``finish`` needs PROCESSING under the same attempt.
+Numbers come back from DynamoDB as ``Decimal`` and go in as ``Decimal`` (floats are refused).
+A PENDING job carries ``expiresAt`` (epoch seconds), the table's TTL attribute, so an upload
+ticket that is never used disappears; the attribute is dropped once the upload arrives.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
+from botocore.exceptions import ClientError
+
+from dicomlens.adapters.aws.clients import error_code, translate
+from dicomlens.domain import jobs
+from dicomlens.domain.errors import DicomlensError, ErrorCode, IllegalTransitionError
+from dicomlens.domain.jobs import Job, JobError, JobStatus
+
+TTL_ATTRIBUTE = "expiresAt"
+_CONDITION_FAILED = "ConditionalCheckFailedException"
+_serializer = TypeSerializer()
+_deserializer = TypeDeserializer()
+
+
+def _iso(value: datetime | None) -> str | None:
+    return None if value is None else value.astimezone(UTC).isoformat()
+
+
+def _time(value: Any) -> datetime | None:
+    return None if value is None else datetime.fromisoformat(str(value))
+
+
+def to_dynamo_value(value: Any) -> Any:
+    """A JSON-like value with every float as an exact ``Decimal`` (DynamoDB refuses floats).
+
+    Going through the float's shortest repr keeps 0.1 as Decimal('0.1'), not the binary
+    expansion.
+    """
+    return json.loads(json.dumps(value), parse_float=Decimal)
+
+
+def from_dynamo_value(value: Any) -> Any:
+    """The inverse of :func:`to_dynamo_value`: integral Decimals to int, the rest to float."""
+    if isinstance(value, Decimal):
+        return (
+            int(value)
+            if value == value.to_integral_value() and "." not in str(value)
+            else float(value)
+        )
+    if isinstance(value, dict):
+        return {key: from_dynamo_value(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [from_dynamo_value(item) for item in value]
+    return value
+
+
+def job_to_item(job: Job, *, pending_ttl_s: int) -> dict[str, Any]:
+    """The item stored for ``job`` (plain Python values; see :func:`serialize`)."""
+    item: dict[str, Any] = {
+        "jobId": job.job_id,
+        "status": str(job.status),
+        "fileName": job.file_name,
+        "contentType": job.content_type,
+        "size": job.size,
+        "uploadKey": job.upload_key,
+        "createdAt": _iso(job.created_at),
+        "updatedAt": _iso(job.updated_at),
+        "attempts": job.attempts,
+        "derivedKeys": dict(job.derived_keys),
+    }
+    optional = {
+        "startedAt": _iso(job.started_at),
+        "finishedAt": _iso(job.finished_at),
+        "leaseUntil": _iso(job.lease_until),
+        "error": None
+        if job.error is None
+        else {"code": job.error.code, "message": job.error.message},
+        "result": None if job.result is None else to_dynamo_value(job.result),
+    }
+    item.update({name: value for name, value in optional.items() if value is not None})
+    if job.status is JobStatus.PENDING:
+        item[TTL_ATTRIBUTE] = int((job.created_at + timedelta(seconds=pending_ttl_s)).timestamp())
+    return item
+
+
+def item_to_job(item: dict[str, Any]) -> Job:
+    """The job stored as ``item`` (plain Python values, as boto3's deserializer gives them)."""
+    error = item.get("error")
+    created = _time(item["createdAt"])
+    updated = _time(item["updatedAt"])
+    if created is None or updated is None:
+        raise DicomlensError(ErrorCode.INTERNAL, "a stored job lacks its timestamps")
+    result = item.get("result")
+    return Job(
+        job_id=str(item["jobId"]),
+        status=JobStatus(item["status"]),
+        file_name=str(item["fileName"]),
+        content_type=str(item["contentType"]),
+        size=int(item["size"]),
+        upload_key=str(item["uploadKey"]),
+        created_at=created,
+        updated_at=updated,
+        started_at=_time(item.get("startedAt")),
+        finished_at=_time(item.get("finishedAt")),
+        attempts=int(item.get("attempts", 0)),
+        lease_until=_time(item.get("leaseUntil")),
+        error=None
+        if error is None
+        else JobError(code=str(error["code"]), message=str(error["message"])),
+        result=None if result is None else from_dynamo_value(result),
+        derived_keys={str(k): str(v) for k, v in (item.get("derivedKeys") or {}).items()},
+    )
+
+
+def serialize(item: dict[str, Any]) -> dict[str, Any]:
+    """Plain values to DynamoDB's typed wire form."""
+    return {name: _serializer.serialize(value) for name, value in item.items()}
+
+
+def deserialize(item: dict[str, Any]) -> dict[str, Any]:
+    """DynamoDB's typed wire form to plain values (numbers as Decimal)."""
+    return {name: _deserializer.deserialize(value) for name, value in item.items()}
+
+
+class DynamoJobStore:
+    """Jobs in one DynamoDB table, every write conditional."""
+
+    def __init__(self, client: Any, *, table_name: str, pending_ttl_s: int = 7 * 24 * 3600):
+        self._db = client
+        self.table_name = table_name
+        self._pending_ttl_s = pending_ttl_s
+
+    def create(self, job: Job) -> None:
+        """Insert a new job; ``CONFLICT`` if the id exists."""
+        try:
+            self._db.put_item(
+                TableName=self.table_name,
+                Item=serialize(job_to_item(job, pending_ttl_s=self._pending_ttl_s)),
+                ConditionExpression="attribute_not_exists(jobId)",
+            )
+        except ClientError as exc:
+            if error_code(exc) == _CONDITION_FAILED:
+                raise DicomlensError(ErrorCode.CONFLICT, "a job with this id exists") from exc
+            raise translate(exc, action="create job") from exc
+
+    def get(self, job_id: str) -> Job | None:
+        """The job with ``job_id`` (strongly consistent read), or None."""
+        try:
+            response = self._db.get_item(
+                TableName=self.table_name, Key={"jobId": {"S": job_id}}, ConsistentRead=True
+            )
+        except ClientError as exc:
+            raise translate(exc, action="read job") from exc
+        item = response.get("Item")
+        return None if item is None else item_to_job(deserialize(item))
+
+    def claim(self, job_id: str, *, now: datetime, lease_s: float) -> Job | None:
+        """PENDING (or PROCESSING with an expired lease) -> PROCESSING, atomically."""
+        current = self.get(job_id)
+        if current is None:
+            return None
+        try:
+            claimed = jobs.claim(current, now=now, lease_until=now + timedelta(seconds=lease_s))
+        except IllegalTransitionError:
+            return None
+        if self._put_if(claimed, status=current.status, attempts=current.attempts):
+            return claimed
+        return None  # another worker claimed it between our read and write
+
+    def finish(self, job: Job) -> bool:
+        """Store a finished ``job`` if it is still PROCESSING under the same attempt."""
+        if job.status not in jobs.TERMINAL:
+            raise IllegalTransitionError(f"job {job.job_id}: finish needs a finished job")
+        return self._put_if(job, status=JobStatus.PROCESSING, attempts=job.attempts)
+
+    def fail_pending(self, job: Job) -> bool:
+        """Store a FAILED ``job`` only if it is still PENDING."""
+        if job.status is not JobStatus.FAILED:
+            raise IllegalTransitionError(f"job {job.job_id}: fail_pending needs a FAILED job")
+        return self._put_if(job, status=JobStatus.PENDING, attempts=None)
+
+    def _put_if(self, job: Job, *, status: JobStatus, attempts: int | None) -> bool:
+        condition = "#status = :status"
+        values: dict[str, Any] = {":status": {"S": str(status)}}
+        if attempts is not None:
+            condition += " AND attempts = :attempts"
+            values[":attempts"] = {"N": str(attempts)}
+        try:
+            self._db.put_item(
+                TableName=self.table_name,
+                Item=serialize(job_to_item(job, pending_ttl_s=self._pending_ttl_s)),
+                ConditionExpression=condition,
+                ExpressionAttributeNames={"#status": "status"},
+                ExpressionAttributeValues=values,
+            )
+        except ClientError as exc:
+            if error_code(exc) == _CONDITION_FAILED:
+                return False
+            raise translate(exc, action="update job") from exc
+        return True
