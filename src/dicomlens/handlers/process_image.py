@@ -56,7 +56,11 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         log = logger.warning if report.outcome is Outcome.UNKNOWN_JOB else logger.info
         log(
             "object processed",
-            extra={"outcome": str(report.outcome), "errorCode": report.error_code},
+            extra={
+                "jobId": report.job_id,
+                "outcome": str(report.outcome),
+                "errorCode": report.error_code,
+            },
         )
         metric = _METRIC_BY_OUTCOME.get(report.outcome)
         if metric is not None:

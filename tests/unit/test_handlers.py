@@ -1,0 +1,191 @@
+"""The three Lambda handlers fed with the event payloads AWS sends (tests/events/)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pydicom.data import get_testdata_file
+
+from dicomlens import bootstrap
+from dicomlens.config import Settings
+from dicomlens.domain.jobs import JobStatus
+from dicomlens.handlers import create_upload, get_results, process_image
+from fakes import (
+    FakeClock,
+    FakeLambdaContext,
+    InMemoryBlobStore,
+    InMemoryJobStore,
+    SequentialIds,
+    load_event,
+)
+
+JOB = "0123456789abcdef0123456789abcdef"
+CT = Path(str(get_testdata_file("CT_small.dcm"))).read_bytes()
+
+
+class World:
+    def __init__(self, **settings: Any) -> None:
+        self.clock = FakeClock()
+        self.blobs = InMemoryBlobStore(self.clock)
+        self.jobs = InMemoryJobStore()
+        self.services = bootstrap.build_services(
+            Settings(mode="local", **settings),
+            blobs=self.blobs,
+            jobs=self.jobs,
+            clock=self.clock,
+            ids=SequentialIds(JOB),
+        )
+        bootstrap.use_services(self.services)
+
+
+@pytest.fixture
+def world(monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
+    monkeypatch.setenv("POWERTOOLS_METRICS_DISABLED", "true")
+    yield World()
+    bootstrap.use_services(None)
+
+
+def call(module: Any, event: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+    response = module.handler(event, FakeLambdaContext())
+    return response["statusCode"], json.loads(response["body"])
+
+
+def test_create_upload_answers_201_with_a_form_for_the_server_chosen_key(world: World) -> None:
+    status, body = call(create_upload, load_event("http_api_create_upload"))
+    assert status == 201
+    assert body["jobId"] == JOB
+    assert body["upload"]["fields"]["key"] == f"uploads/{JOB}/CT_small.dcm"
+    assert body["maxBytes"] == Settings().max_upload_bytes
+    assert body["expiresAt"].startswith("2026-01-02T03:")
+
+
+def test_create_upload_reads_base64_bodies_and_neutralises_traversal(world: World) -> None:
+    status, body = call(create_upload, load_event("http_api_create_upload_base64"))
+    assert status == 201
+    assert body["upload"]["fields"]["key"] == f"uploads/{JOB}/passwd"
+
+
+@pytest.mark.parametrize(
+    ("payload", "status", "code"),
+    [
+        ({"fileName": "a.dcm"}, 400, "VALIDATION_ERROR"),
+        ({"fileName": "a.dcm", "size": "many"}, 400, "VALIDATION_ERROR"),
+        ({"fileName": "a.dcm", "size": 10, "contentType": "text/html"}, 400, "VALIDATION_ERROR"),
+        ({"fileName": "a.dcm", "size": 10**12}, 413, "TOO_LARGE"),
+    ],
+)
+def test_create_upload_refusals_use_the_error_shape(
+    world: World, payload: dict[str, Any], status: int, code: str
+) -> None:
+    event = load_event("http_api_create_upload")
+    event["body"] = json.dumps(payload)
+    got_status, body = call(create_upload, event)
+    assert got_status == status
+    assert body["error"]["code"] == code
+    assert body["error"]["message"]
+
+
+def test_an_unexpected_error_is_a_500_without_details(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def explode(**kwargs: Any) -> None:
+        raise RuntimeError("/data/patients/Jane Doe.dcm")
+
+    monkeypatch.setattr(world.services.uploads, "create_upload", explode)
+    status, body = call(create_upload, load_event("http_api_create_upload"))
+    assert status == 500
+    assert body == {"error": {"code": "INTERNAL", "message": "internal error"}}
+
+
+def upload_and_process(world: World) -> dict[str, Any]:
+    call(create_upload, load_event("http_api_create_upload"))
+    world.blobs.receive_upload(f"uploads/{JOB}/CT_small.dcm", CT)
+    event = load_event("s3_object_created")
+    event["Records"][0]["s3"]["object"]["size"] = len(CT)
+    result: dict[str, Any] = process_image.handler(event, FakeLambdaContext())
+    return result
+
+
+def test_get_job_shows_results_and_fresh_urls_without_phi(world: World) -> None:
+    upload_and_process(world)
+    status, body = call(get_results, load_event("http_api_get_job"))
+    assert status == 200
+    assert body["status"] == "COMPLETED"
+    assert body["fileName"] == "CT small.dcm"
+    assert "phi" not in body["result"]
+    assert body["result"]["summary"]["modality"] == "CT"
+    assert body["urls"]["preview"].startswith(f"memory://derived/{JOB}/preview.png")
+    assert body["urls"]["original"].startswith(f"memory://uploads/{JOB}/")
+    assert set(body["urls"]["presets"]) == {"soft-tissue", "lung", "bone", "brain"}
+    assert body["error"] is None
+
+
+def test_phi_is_shown_only_when_the_deployment_enables_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("POWERTOOLS_METRICS_DISABLED", "true")
+    world = World(expose_phi=True)
+    try:
+        upload_and_process(world)
+        _, body = call(get_results, load_event("http_api_get_job"))
+    finally:
+        bootstrap.use_services(None)
+    assert body["result"]["phi"]["patientName"]
+
+
+@pytest.mark.parametrize("job_id", ["f" * 32, "not-a-job", "../../etc/passwd", "A" * 32])
+def test_unknown_or_ill_formed_job_ids_are_404(world: World, job_id: str) -> None:
+    event = load_event("http_api_get_job")
+    event["pathParameters"]["jobId"] = job_id
+    event["rawPath"] = f"/jobs/{job_id}"
+    status, body = call(get_results, event)
+    assert status == 404
+    assert body["error"]["code"] == "NOT_FOUND"
+
+
+def test_the_openapi_document_describes_every_route(world: World) -> None:
+    status, body = call(get_results, load_event("http_api_openapi"))
+    assert status == 200
+    assert set(body["paths"]) == {"/uploads", "/jobs/{jobId}"}
+    assert "201" in body["paths"]["/uploads"]["post"]["responses"]
+
+
+def test_process_image_handles_every_record_once(world: World) -> None:
+    call(create_upload, load_event("http_api_create_upload"))
+    world.blobs.receive_upload(f"uploads/{JOB}/CT_small.dcm", CT)
+    outcome = process_image.handler(load_event("s3_object_created_multi"), FakeLambdaContext())
+    assert [r["outcome"] for r in outcome["records"]] == [
+        "COMPLETED",
+        "IGNORED_KEY",
+        "UNKNOWN_JOB",
+        "NOT_CLAIMED",
+    ]
+    job = world.jobs.get(JOB)
+    assert job is not None
+    assert job.status is JobStatus.COMPLETED
+    assert job.attempts == 1
+
+
+def test_process_image_logs_no_file_name_or_patient_data(
+    world: World, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level("INFO", logger="dicomlens"):
+        upload_and_process(world)
+    logged = "\n".join(str(vars(record)) for record in caplog.records)
+    assert JOB in logged
+    assert "CT small" not in logged
+    assert "CT_small" not in logged
+    assert "CompressedSamples" not in logged  # CT_small.dcm's patient name
+
+
+def test_process_image_decodes_encoded_keys() -> None:
+    event = load_event("sam_s3_put")
+    assert process_image.object_keys(event) == [
+        "uploads/0123456789abcdef0123456789abcdef/CT+small.dcm"
+    ]
+    event["Records"][0]["s3"]["object"]["key"] = "uploads/x/CT+small%C3%BC.dcm"
+    assert process_image.object_keys(event) == ["uploads/x/CT smallü.dcm"]
