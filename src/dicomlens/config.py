@@ -6,11 +6,18 @@ Precedence: explicit argument > environment (``DICOMLENS_*``) > embedded default
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import Field, SecretStr
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from dicomlens.analysis.analyzers import (
+    BUILTIN_ANALYZERS,
+    AnalyzerSelection,
+    FaceDetectorConfig,
+    OnnxModelSpec,
+    build_analyzers,
+)
 from dicomlens.analysis.pipeline import AnalysisOptions
 from dicomlens.imaging.limits import ImagingLimits
 
@@ -69,6 +76,42 @@ class Settings(BaseSettings):
     rekognition_max_labels: int = Field(default=10, ge=1, le=1000)
     rekognition_min_confidence: float = Field(default=70.0, ge=0.0, le=100.0)
 
+    # Offline analyzers (issue 5). ``analyzers``: names in order, comma-separated in the
+    # environment (DICOMLENS_ANALYZERS=classifier,faces,ocr); None = classifier, faces and
+    # OCR in local mode, none in AWS mode. Bring-your-own ONNX classifiers: JSON in
+    # DICOMLENS_BYO_MODELS (see OnnxModelSpec), each run when its name is in ``analyzers``.
+    analyzers: Annotated[tuple[str, ...] | None, NoDecode] = None
+    analyzer_threads: int = Field(default=1, ge=0, le=64)  # per session; 0 = one per core
+    classifier_model: Path | None = None  # None = models/efficientnet-lite0.onnx
+    classifier_labels: Path | None = None  # None = models/imagenet-classes.txt
+    classifier_min_confidence: float = Field(default=0.2, ge=0.0, le=1.0)
+    face_min_neighbors: int = Field(default=6, ge=1)
+    ocr_min_confidence: float = Field(default=0.6, ge=0.0, le=1.0)
+    byo_models: tuple[OnnxModelSpec, ...] = ()
+
+    @field_validator("analyzers", mode="before")
+    @classmethod
+    def _split_names(cls, value: object) -> object:
+        if isinstance(value, str):
+            return tuple(name.strip() for name in value.split(",") if name.strip())
+        return value
+
+    def analyzer_selection(self) -> AnalyzerSelection:
+        """Which analyzers run, with their options."""
+        names = self.analyzers
+        if names is None:
+            names = BUILTIN_ANALYZERS if self.mode == "local" else ()
+        return AnalyzerSelection(
+            names=names,
+            threads=self.analyzer_threads,
+            classifier_model=self.classifier_model,
+            classifier_labels=self.classifier_labels,
+            classifier_min_confidence=self.classifier_min_confidence,
+            face=FaceDetectorConfig(min_neighbors=self.face_min_neighbors),
+            ocr_min_confidence=self.ocr_min_confidence,
+            models=self.byo_models,
+        )
+
     def base_url(self) -> str:
         """The origin browsers use to reach the local server (no trailing slash)."""
         if self.public_url:
@@ -96,4 +139,5 @@ class Settings(BaseSettings):
             limits=self.imaging_limits(),
             window_presets=self.window_presets,
             png_compress_level=self.png_compress_level,
+            analyzers=build_analyzers(self.analyzer_selection()),
         )

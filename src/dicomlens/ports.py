@@ -12,7 +12,17 @@ from datetime import datetime
 from pathlib import Path
 from typing import Protocol
 
+import numpy as np
+
 from dicomlens.domain.jobs import Job
+from dicomlens.domain.results import (
+    Finding,
+    ImageKind,
+    ImageSummary,
+    Label,
+    PhiFields,
+    TextLine,
+)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -97,4 +107,46 @@ class IdGenerator(Protocol):
 
     def new_id(self) -> str:
         """A fresh, unguessable id."""
+        ...
+
+
+@dataclass(frozen=True, kw_only=True)
+class AnalyzerInput:
+    """What an analyzer sees: the rendered frame and what the file says about itself.
+
+    ``pixels`` is the displayed 8-bit picture (rows x columns, or rows x columns x 3 RGB),
+    the same one the preview is made from. ``phi`` lets an analyzer recognise the patient's
+    own identifiers in what it finds (burned-in text); it must never log them.
+    """
+
+    pixels: np.ndarray
+    kind: ImageKind
+    summary: ImageSummary
+    phi: PhiFields
+
+
+@dataclass(frozen=True, kw_only=True)
+class AnalyzerOutput:
+    """What one analyzer found. ``burned_in_text`` is PHI (it goes to ``PhiFields``)."""
+
+    labels: tuple[Label, ...] = ()
+    findings: tuple[Finding, ...] = ()
+    burned_in_text: tuple[TextLine, ...] = ()
+
+
+class Analyzer(Protocol):
+    """Labels and findings from a rendered frame (offline models, Rekognition ...).
+
+    Implementations are cheap, picklable values: heavy resources (model sessions) load on
+    first use, once per process. An analyzer may raise; the pipeline turns the exception
+    into an ``analyzer-failed`` finding and the job still completes.
+    """
+
+    @property
+    def name(self) -> str:
+        """A short stable name (``classifier``, ``faces``, ``ocr`` ...), used in findings."""
+        ...
+
+    def analyze(self, frame: AnalyzerInput) -> AnalyzerOutput:
+        """Analyse ``frame``; boxes are relative to its width and height."""
         ...

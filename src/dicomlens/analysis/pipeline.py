@@ -12,6 +12,7 @@ from pathlib import Path
 
 from pydicom.dataset import Dataset
 
+from dicomlens.analysis.analyzers.registry import run_analyzers
 from dicomlens.domain.results import AnalysisResult, Finding
 from dicomlens.imaging.decode import DecodedImage, read_image
 from dicomlens.imaging.limits import ImagingLimits
@@ -19,15 +20,21 @@ from dicomlens.imaging.metadata import phi_fields, summarize
 from dicomlens.imaging.output import PREVIEW_MAX, THUMBNAIL_MAX, display_size, to_png
 from dicomlens.imaging.render import CT_PRESETS, render
 from dicomlens.imaging.tag_labels import tag_labels
+from dicomlens.ports import Analyzer, AnalyzerInput
 
 
 @dataclass(frozen=True, kw_only=True)
 class AnalysisOptions:
-    """What to produce besides the preview and the thumbnail."""
+    """What to produce besides the preview and the thumbnail.
+
+    ``analyzers`` run on the rendered frame, in order, after the tag labels (none by default,
+    so the core stays light; see :mod:`dicomlens.analysis.analyzers`).
+    """
 
     limits: ImagingLimits = field(default_factory=ImagingLimits)
     window_presets: bool = False
     png_compress_level: int = 1
+    analyzers: tuple[Analyzer, ...] = ()
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -84,13 +91,21 @@ def analyze_file(path: Path, options: AnalysisOptions | None = None) -> Analysis
                 images[f"window-{name}.png"] = to_png(
                     picture, size=preview_size, compress_level=level
                 )
+    findings = _findings(image)
+    if options.analyzers:
+        frame = AnalyzerInput(pixels=rendered.pixels, kind=image.kind, summary=summary, phi=phi)
+        found = run_analyzers(options.analyzers, frame)
+        labels = (*labels, *found.labels)
+        findings = (*findings, *found.findings)
+        if found.burned_in_text:
+            phi = phi.model_copy(update={"burned_in_text": found.burned_in_text})
     result = AnalysisResult(
         kind=image.kind,
         has_image=True,
         summary=summary,
         phi=phi,
         labels=labels,
-        findings=_findings(image),
+        findings=findings,
         representative_frame=image.frame_index,
         window=rendered.window,
         preview_size=preview_size,

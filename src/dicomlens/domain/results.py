@@ -26,15 +26,6 @@ class _Frozen(BaseModel):
         return self.model_dump(mode="json", by_alias=True)
 
 
-class Label(_Frozen):
-    """A label with where it came from (``dicom-tags``, ``classifier``, ``rekognition`` ...)."""
-
-    name: str
-    confidence: float = Field(ge=0.0, le=1.0)
-    source: str
-    category: str | None = None
-
-
 class Box(_Frozen):
     """A box in preview-independent, relative coordinates (fractions of width/height)."""
 
@@ -42,6 +33,19 @@ class Box(_Frozen):
     top: float
     width: float
     height: float
+
+
+class Label(_Frozen):
+    """A label with where it came from (``dicom-tags``, ``classifier``, ``rekognition`` ...).
+
+    ``boxes`` locate the labelled thing when the source knows where it is (a face ...).
+    """
+
+    name: str
+    confidence: float = Field(ge=0.0, le=1.0)
+    source: str
+    category: str | None = None
+    boxes: tuple[Box, ...] = ()
 
 
 class Finding(_Frozen):
@@ -82,8 +86,20 @@ class ImageSummary(_Frozen):
     burned_in_annotation: str | None = None
 
 
+class TextLine(_Frozen):
+    """One line of text read from the pixels (OCR), with where it is. PHI: see PhiFields."""
+
+    text: str
+    confidence: float = Field(ge=0.0, le=1.0)
+    box: Box
+
+
 class PhiFields(_Frozen):
-    """Patient-identifying values. Stored with the job, hidden by the API unless enabled."""
+    """Patient-identifying values. Stored with the job, hidden by the API unless enabled.
+
+    ``burned_in_text`` holds the text that OCR read from the pixels: burned-in text often
+    names the patient, so it is PHI like the tags, and is never logged.
+    """
 
     patient_name: str | None = None
     patient_id: str | None = None
@@ -93,6 +109,7 @@ class PhiFields(_Frozen):
     institution_name: str | None = None
     referring_physician_name: str | None = None
     study_date: str | None = None
+    burned_in_text: tuple[TextLine, ...] = ()
 
 
 class WindowUsed(_Frozen):

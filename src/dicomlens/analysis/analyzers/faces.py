@@ -1,0 +1,120 @@
+"""Faces with OpenCV's Haar cascade (opencv-python-headless 4.x ships the cascade files).
+
+A visible face identifies a person: a photograph or a 3D rendering of a head is PHI even
+when every tag has been removed, so a face gives labels (``Face``, ``Person``) and a
+``face`` finding that says so.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from dicomlens.analysis.analyzers._runtime import AnalyzerUnavailableError, as_gray, require
+from dicomlens.domain.results import Box, Finding, Label
+from dicomlens.ports import AnalyzerInput, AnalyzerOutput
+
+SOURCE = "faces"
+CASCADE = "haarcascade_frontalface_default.xml"
+
+
+@dataclass(frozen=True, kw_only=True)
+class FaceDetectorConfig:
+    """Detection parameters; ``max_side``: frames are shrunk to it first (speed)."""
+
+    min_neighbors: int = 6
+    scale_factor: float = 1.15
+    min_size_fraction: float = 0.06
+    max_side: int = 384
+
+
+@functools.cache
+def _cascade() -> Any:
+    cv2 = require("cv2", package="opencv-python-headless<5")
+    path = Path(cv2.data.haarcascades) / CASCADE
+    classifier = cv2.CascadeClassifier(str(path))
+    if classifier.empty():
+        raise AnalyzerUnavailableError(f"OpenCV has no {CASCADE} (OpenCV 5 dropped Haar cascades)")
+    return classifier
+
+
+@dataclass(frozen=True, kw_only=True)
+class HaarFaceDetector:
+    """Frontal faces -> labels ``Face`` and ``Person`` with boxes, and a PHI finding."""
+
+    config: FaceDetectorConfig = FaceDetectorConfig()
+
+    @property
+    def name(self) -> str:
+        """``faces``."""
+        return "faces"
+
+    def analyze(self, frame: AnalyzerInput) -> AnalyzerOutput:
+        """Detect faces in ``frame``."""
+        cv2 = require("cv2", package="opencv-python-headless<5")
+        gray = as_gray(frame.pixels)
+        rows, columns = gray.shape
+        scale = min(1.0, self.config.max_side / max(rows, columns))
+        if scale < 1.0:
+            gray = cv2.resize(
+                gray, (round(columns * scale), round(rows * scale)), interpolation=cv2.INTER_AREA
+            )
+        gray = cv2.equalizeHist(gray)
+        side = max(24, round(min(gray.shape) * self.config.min_size_fraction))
+        rects, _levels, weights = _cascade().detectMultiScale3(
+            gray,
+            scaleFactor=self.config.scale_factor,
+            minNeighbors=self.config.min_neighbors,
+            minSize=(side, side),
+            outputRejectLevels=True,
+        )
+        if len(rects) == 0:
+            return AnalyzerOutput()
+        height, width = gray.shape
+        boxes = []
+        confidences = []
+        for (x, y, w, h), weight in zip(
+            np.asarray(rects), np.asarray(weights).reshape(-1), strict=True
+        ):
+            boxes.append(Box(left=x / width, top=y / height, width=w / width, height=h / height))
+            confidences.append(_confidence(float(weight)))
+        confidence = max(confidences)
+        label_boxes = tuple(boxes)
+        noun = "a face" if len(boxes) == 1 else f"{len(boxes)} faces"
+        return AnalyzerOutput(
+            labels=(
+                Label(
+                    name="Face",
+                    confidence=confidence,
+                    source=SOURCE,
+                    category="person",
+                    boxes=label_boxes,
+                ),
+                Label(
+                    name="Person",
+                    confidence=confidence,
+                    source=SOURCE,
+                    category="person",
+                    boxes=label_boxes,
+                ),
+            ),
+            findings=(
+                Finding(
+                    kind="face",
+                    message=f"{noun} visible: a face identifies the patient (PHI)",
+                    confidence=confidence,
+                    boxes=label_boxes,
+                    source=SOURCE,
+                ),
+            ),
+        )
+
+
+def _confidence(weight: float) -> float:
+    """Map the cascade's last-stage weight (about 0..10) to a 0.5..0.99 confidence."""
+    return round(min(0.99, 0.5 + 0.49 * (1.0 - math.exp(-max(weight, 0.0) / 3.0))), 4)

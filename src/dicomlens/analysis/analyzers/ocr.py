@@ -1,0 +1,141 @@
+"""Burned-in text with RapidOCR (``rapidocr-onnxruntime`` 1.4.4 ships its models in the wheel).
+
+Findings: ``burned-in text`` (where text is), ``burned-in PHI suspected`` (text that matches
+the file's patient name, ID, birth date or accession number, or looks like a name, date or
+record number), and ``burned-in-annotation-mismatch`` when the file declares
+BurnedInAnnotation NO yet shows text. The text itself is PHI: it is returned as
+``burned_in_text`` (stored under the result's PHI fields), never put in a message or a log.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+from dicomlens.analysis.analyzers._runtime import as_rgb, require
+from dicomlens.analysis.analyzers.phi_text import match_phi
+from dicomlens.domain.results import Box, Finding, TextLine
+from dicomlens.ports import AnalyzerInput, AnalyzerOutput
+
+SOURCE = "ocr"
+
+
+@dataclass(frozen=True, kw_only=True)
+class OcrConfig:
+    """``min_confidence``: lines read with a lower score are dropped; ``min_chars``: lines with
+    fewer letters and digits are dropped (specks read as ``.`` or ``1``).
+    ``max_side``: larger frames are shrunk to it first (speed; burned-in text is large on
+    large frames); ``det_limit_side_len``: the detector enlarges a shorter side to it.
+    """
+
+    min_confidence: float = 0.6
+    min_chars: int = 2
+    max_side: int = 1024
+    det_limit_side_len: int = 512
+    threads: int = 1
+
+
+@functools.cache
+def _engine(det_limit_side_len: int, threads: int) -> Any:
+    module = require("rapidocr_onnxruntime", package="rapidocr-onnxruntime==1.4.4")
+    require("cv2", package="opencv-python-headless<5")
+    return module.RapidOCR(
+        use_cls=False,  # burned-in annotations are upright
+        print_verbose=False,
+        intra_op_num_threads=threads if threads > 0 else -1,
+        inter_op_num_threads=1,
+        det_limit_side_len=det_limit_side_len,
+    )
+
+
+@dataclass(frozen=True, kw_only=True)
+class BurnedInTextReader:
+    """OCR of the rendered frame, with PHI matching against the file's own identifiers."""
+
+    config: OcrConfig = OcrConfig()
+
+    @property
+    def name(self) -> str:
+        """``ocr``."""
+        return "ocr"
+
+    def read(self, pixels: np.ndarray) -> tuple[TextLine, ...]:
+        """The text lines in ``pixels`` with relative boxes, top to bottom."""
+        rgb = as_rgb(pixels)
+        rows, columns = rgb.shape[:2]
+        scale = self.config.max_side / max(rows, columns)
+        if scale < 1.0:
+            size = (max(1, round(columns * scale)), max(1, round(rows * scale)))
+            rgb = np.asarray(Image.fromarray(rgb).resize(size, Image.Resampling.LANCZOS))
+            rows, columns = rgb.shape[:2]
+        engine = _engine(self.config.det_limit_side_len, self.config.threads)
+        result, _elapsed = engine(np.ascontiguousarray(rgb[:, :, ::-1]), use_cls=False)
+        lines = []
+        for polygon, text, score in result or ():
+            confidence = float(score)
+            if confidence < self.config.min_confidence:
+                continue
+            if sum(character.isalnum() for character in str(text)) < self.config.min_chars:
+                continue
+            points = np.asarray(polygon, dtype=np.float64).reshape(-1, 2)
+            x0, y0 = np.clip(points.min(axis=0), 0, None)
+            x1 = min(float(points[:, 0].max()), columns)
+            y1 = min(float(points[:, 1].max()), rows)
+            box = Box(
+                left=round(float(x0) / columns, 5),
+                top=round(float(y0) / rows, 5),
+                width=round(max(x1 - float(x0), 0.0) / columns, 5),
+                height=round(max(y1 - float(y0), 0.0) / rows, 5),
+            )
+            lines.append(
+                TextLine(text=str(text), confidence=round(min(confidence, 1.0), 4), box=box)
+            )
+        return tuple(lines)
+
+    def analyze(self, frame: AnalyzerInput) -> AnalyzerOutput:
+        """Read the frame's text and judge whether it shows PHI."""
+        lines = self.read(frame.pixels)
+        declared = (frame.summary.burned_in_annotation or "").strip().upper()
+        if not lines:
+            return AnalyzerOutput()
+        findings = [
+            Finding(
+                kind="burned-in text",
+                message=f"{len(lines)} {'line' if len(lines) == 1 else 'lines'} of text "
+                "burned into the image",
+                confidence=max(line.confidence for line in lines),
+                boxes=tuple(line.box for line in lines),
+                source=SOURCE,
+            )
+        ]
+        matches = match_phi([line.text for line in lines], frame.phi)
+        if matches:
+            reasons = list(dict.fromkeys(match.reason for match in matches))
+            indexes = sorted({match.line for match in matches})
+            best = max(match.confidence for match in matches)
+            reading = min(lines[index].confidence for index in indexes)
+            findings.append(
+                Finding(
+                    kind="burned-in PHI suspected",
+                    message="burned-in text shows " + ", ".join(reasons),
+                    confidence=round(best * max(reading, 0.5), 4),
+                    boxes=tuple(lines[index].box for index in indexes),
+                    source=SOURCE,
+                )
+            )
+        if declared == "NO":
+            findings.append(
+                Finding(
+                    kind="burned-in-annotation-mismatch",
+                    message="the file declares no burned-in annotation (BurnedInAnnotation NO), "
+                    "but text was found in the pixels",
+                    confidence=findings[0].confidence,
+                    boxes=findings[0].boxes,
+                    source=SOURCE,
+                )
+            )
+        return AnalyzerOutput(findings=tuple(findings), burned_in_text=lines)

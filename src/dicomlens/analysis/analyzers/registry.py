@@ -1,0 +1,164 @@
+"""Which analyzers run, chosen by configuration, and running them without failing the job."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from dicomlens.analysis.analyzers.classifier import (
+    OnnxClassifier,
+    OnnxClassifierConfig,
+    imagenet_classifier_config,
+)
+from dicomlens.analysis.analyzers.faces import FaceDetectorConfig, HaarFaceDetector
+from dicomlens.analysis.analyzers.ocr import BurnedInTextReader, OcrConfig
+from dicomlens.domain.results import Finding, Label, TextLine
+from dicomlens.ports import Analyzer, AnalyzerInput
+
+logger = logging.getLogger(__name__)
+
+BUILTIN_ANALYZERS = ("classifier", "faces", "ocr")
+
+
+class OnnxModelSpec(BaseModel):
+    """A bring-your-own ONNX classifier as configured (see ``OnnxClassifierConfig``).
+
+    ``input_size`` is ``[height, width]`` or one number for a square; ``mean``/``std`` apply
+    to pixel values scaled to [0, 1]; ``crop`` is a relative ``[left, top, width, height]``.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]*$")
+    path: Path
+    labels: Path
+    input_size: int | tuple[int, int] = 224
+    resize_short_side: int | None = None
+    mean: tuple[float, ...] = (0.485, 0.456, 0.406)
+    std: tuple[float, ...] = (0.229, 0.224, 0.225)
+    crop: tuple[float, float, float, float] | None = None
+    channels: Literal["rgb", "bgr", "gray"] = "rgb"
+    layout: Literal["nchw", "nhwc"] = "nchw"
+    output: Literal["logits", "probabilities", "sigmoid"] = "logits"
+    min_confidence: float = Field(default=0.5, ge=0.0, le=1.0)
+    top_k: int = Field(default=5, ge=1)
+    category: str | None = None
+
+    def to_config(self, *, threads: int) -> OnnxClassifierConfig:
+        """The analyzer configuration this spec describes."""
+        size = self.input_size if isinstance(self.input_size, tuple) else (self.input_size,) * 2
+        return OnnxClassifierConfig(
+            name=self.name,
+            model_path=self.path,
+            labels_path=self.labels,
+            input_size=size,
+            resize_short_side=self.resize_short_side,
+            mean=self.mean,
+            std=self.std,
+            crop=self.crop,
+            channels=self.channels,
+            layout=self.layout,
+            output=self.output,
+            min_confidence=self.min_confidence,
+            top_k=self.top_k,
+            source=self.name,
+            category=self.category,
+            threads=threads,
+        )
+
+
+@dataclass(frozen=True, kw_only=True)
+class AnalyzerSelection:
+    """The analyzers of a deployment, by name, with their options.
+
+    ``names`` may hold the built-in ``classifier``, ``faces``, ``ocr`` and the name of any
+    model in ``models`` (bring-your-own ONNX classifiers). ``threads``: onnxruntime threads
+    per session (0 = one per core; 1 suits one worker process per core).
+    """
+
+    names: tuple[str, ...] = ()
+    threads: int = 1
+    classifier_model: Path | None = None
+    classifier_labels: Path | None = None
+    classifier_min_confidence: float = 0.2
+    face: FaceDetectorConfig = field(default_factory=FaceDetectorConfig)
+    ocr_min_confidence: float = 0.6
+    models: tuple[OnnxModelSpec, ...] = ()
+
+
+def build_analyzers(selection: AnalyzerSelection) -> tuple[Analyzer, ...]:
+    """The configured analyzers, in the configured order. Loads no model (that is lazy).
+
+    Raises ``ValueError`` for an unknown name, so a wrong configuration fails at start-up.
+    """
+    custom = {spec.name: spec for spec in selection.models}
+    clash = set(custom) & set(BUILTIN_ANALYZERS)
+    if clash:
+        raise ValueError(f"model names clash with built-in analyzers: {sorted(clash)}")
+    analyzers: list[Analyzer] = []
+    for name in dict.fromkeys(selection.names):
+        if name == "classifier":
+            config = imagenet_classifier_config(
+                model_path=selection.classifier_model,
+                labels_path=selection.classifier_labels,
+                min_confidence=selection.classifier_min_confidence,
+                threads=selection.threads,
+            )
+            analyzers.append(OnnxClassifier(config=config))
+        elif name == "faces":
+            analyzers.append(HaarFaceDetector(config=selection.face))
+        elif name == "ocr":
+            ocr = OcrConfig(min_confidence=selection.ocr_min_confidence, threads=selection.threads)
+            analyzers.append(BurnedInTextReader(config=ocr))
+        elif name in custom:
+            analyzers.append(
+                OnnxClassifier(config=custom[name].to_config(threads=selection.threads))
+            )
+        else:
+            known = [*BUILTIN_ANALYZERS, *custom]
+            raise ValueError(f"unknown analyzer {name!r} (known: {', '.join(known)})")
+    return tuple(analyzers)
+
+
+@dataclass(frozen=True, kw_only=True)
+class AnalyzerResults:
+    """Everything the analyzers of one frame produced, merged in analyzer order."""
+
+    labels: tuple[Label, ...] = ()
+    findings: tuple[Finding, ...] = ()
+    burned_in_text: tuple[TextLine, ...] = ()
+
+
+def run_analyzers(analyzers: Sequence[Analyzer], frame: AnalyzerInput) -> AnalyzerResults:
+    """Run each analyzer on ``frame``. One that raises yields an ``analyzer-failed`` finding
+    naming it and why; the others' results are kept.
+    """
+    labels: list[Label] = []
+    findings: list[Finding] = []
+    text: list[TextLine] = []
+    for analyzer in analyzers:
+        try:
+            output = analyzer.analyze(frame)
+        # An analyzer is third-party code over untrusted pixels: whatever it raises, the job
+        # must complete with the other results.
+        except Exception as exc:
+            logger.warning("analyzer %s failed: %s", analyzer.name, type(exc).__name__)
+            findings.append(
+                Finding(
+                    kind="analyzer-failed",
+                    message=f"analyzer {analyzer.name!r} failed: {type(exc).__name__}: {exc}",
+                    source=analyzer.name,
+                )
+            )
+            continue
+        labels.extend(output.labels)
+        findings.extend(output.findings)
+        text.extend(output.burned_in_text)
+    return AnalyzerResults(
+        labels=tuple(labels), findings=tuple(findings), burned_in_text=tuple(text)
+    )
