@@ -51,6 +51,7 @@ function newEntry(fields) {
     abort: null,
     fetchedAt: 0,
     refreshing: false,
+    imageFailures: {},
     version: 0,
     ...fields,
   };
@@ -302,22 +303,39 @@ function applyJob(entry, job) {
   update(entry, { job, phase: status, error, fetchedAt: Date.now(), refreshing: false });
 }
 
-/** Re-fetch a finished job (its URLs expire). One refresh at a time per entry. */
+/** Re-fetch a finished job: its URLs are short-lived. One refresh at a time per entry. */
 async function refresh(entry) {
   if (entry.refreshing || entry.removed || !entry.jobId || isBusy(entry)) return;
-  // An image that fails right after a refresh is broken, not expired: do not loop.
-  if (Date.now() - entry.fetchedAt < 5000) return;
   entry.refreshing = true;
   entry.pollDelay = POLL_FIRST_MS;
   await poll(entry);
   entry.refreshing = false;
 }
 
+/** A preview or thumbnail (`which`) did not load: most likely its URL expired. */
+function imageFailed(entry, which) {
+  // Twice in a row without a successful load means broken, not expired: stop there.
+  const failures = entry.imageFailures[which] || 0;
+  if (entry.refreshing || failures >= 2) return;
+  entry.imageFailures[which] = failures + 1;
+  refresh(entry);
+}
+
+function imageLoaded(entry, which) {
+  entry.imageFailures[which] = 0;
+}
+
+/** Keep the selected result's links fresh while the page is open and visible. */
+function renewSelectedUrls() {
+  const entry = state.entries.get(state.selectedKey);
+  if (!entry || document.hidden || entry.phase !== "COMPLETED") return;
+  if (Date.now() - entry.fetchedAt > URL_REFRESH_AFTER_MS) refresh(entry);
+}
+
 function select(entry) {
   state.selectedKey = entry.key;
   scheduleRender();
-  if (entry.phase === "COMPLETED" && Date.now() - entry.fetchedAt > URL_REFRESH_AFTER_MS) refresh(entry);
-  $("detail").focus({ preventScroll: true });
+  renewSelectedUrls();
   if (window.matchMedia("(max-width: 959px)").matches) {
     $("detail").scrollIntoView({ behavior: "smooth", block: "start" });
   }
@@ -391,8 +409,8 @@ function scheduleRender() {
   });
 }
 
-const cardActions = { select, remove: removeEntry, retry, refresh };
-const detailActions = { remove: removeEntry, refresh, setPreset };
+const cardActions = { select, remove: removeEntry, retry, imageFailed, imageLoaded };
+const detailActions = { remove: removeEntry, setPreset, imageFailed, imageLoaded };
 
 function render() {
   const entries = [...state.entries.values()];
@@ -579,7 +597,18 @@ async function start() {
   scheduleRender();
 }
 
+function wireLifecycle() {
+  setInterval(renewSelectedUrls, 30_000);
+  document.addEventListener("visibilitychange", renewSelectedUrls);
+  // Leaving the page cancels uploads in flight: ask first.
+  window.addEventListener("beforeunload", (event) => {
+    const uploading = [...state.entries.values()].some((e) => ["waiting", "preparing", "uploading"].includes(e.phase));
+    if (uploading) event.preventDefault();
+  });
+}
+
 wireIntake();
+wireLifecycle();
 wireSamples();
 scheduleRender();
 start();

@@ -41,7 +41,8 @@ export function renderCard(entry, { selected, actions }) {
         alt: "",
         loading: "lazy",
         decoding: "async",
-        onerror: () => actions.refresh(entry),
+        onerror: () => actions.imageFailed(entry, "thumbnail"),
+        onload: () => actions.imageLoaded(entry, "thumbnail"),
       })
     : h("span", { class: `thumb thumb-placeholder tone-${tone}`, "aria-hidden": "true" }, placeholderGlyph(entry));
 
@@ -155,8 +156,8 @@ const SUMMARY_FIELDS = [
 const SUMMARY_CONSUMED = new Set(["rows", "columns", "bitsStored", "bitsAllocated"]);
 
 /**
- * The result panel of one entry. `actions` = {remove, refresh, setPreset}; `onPreviewError`
- * asks the controller to refresh expired URLs.
+ * The result panel of one entry. `actions` = {remove, setPreset, imageFailed, imageLoaded};
+ * imageFailed asks the controller for fresh URLs (they expire).
  */
 export function renderDetail(entry, actions) {
   const name = displayName(entry);
@@ -282,7 +283,8 @@ function renderPreview(entry, result, urls, findings, actions) {
     width: result.previewSize?.[0],
     height: result.previewSize?.[1],
     decoding: "async",
-    onerror: () => actions.refresh(entry),
+    onerror: () => actions.imageFailed(entry, "preview"),
+    onload: () => actions.imageLoaded(entry, "preview"),
   });
 
   const overlay = boxed.length ? renderOverlay(boxed) : null;
@@ -412,7 +414,7 @@ function renderDownloads(urls) {
         h("li", {}, h("a", { href: url, download: "", target: "_blank", rel: "noopener noreferrer" }, label)),
       ),
     ),
-    h("p", { class: "hint" }, "Links are short-lived; reopen the file to refresh them."),
+    h("p", { class: "hint" }, "Links are short-lived; they are renewed while this page is open."),
   );
 }
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import pydicom.data
 import pytest
 from PIL import Image, ImageDraw
-from playwright.sync_api import Locator, Page, expect
+from playwright.sync_api import Locator, Page, Route, expect
 from served_app import ServedApp
 
 pytestmark = pytest.mark.timeout(120)
@@ -97,18 +97,20 @@ def test_dicom_png_and_non_image_show_preview_labels_metadata_and_failure(
     expect(page.locator("#detail-body a", has_text="Original file")).to_have_attribute(
         "href", re.compile(r"^https?://")
     )
+    ct_job_id = page.locator("#detail-body .job-id code").inner_text()
     # No patient data by default
     expect(page.locator("#detail-body .phi")).to_have_count(0)
     page.screenshot(path=str(artifacts / "web-flow-ct.png"), full_page=True)
 
     # A CT offers window presets; choosing one swaps the preview for that rendering
     presets = page.locator("#detail-body .presets button")
-    if presets.count() > 1:
-        before = page.locator("#preview-image").get_attribute("src")
-        presets.nth(1).click()
-        expect(presets.nth(1)).to_have_attribute("aria-pressed", "true")
-        page.wait_for_function(PREVIEW_LOADED, arg="#preview-image")
-        assert page.locator("#preview-image").get_attribute("src") != before
+    expect(presets.first).to_have_text("As stored")
+    assert presets.count() > 1
+    before = page.locator("#preview-image").get_attribute("src")
+    presets.nth(1).click()
+    expect(presets.nth(1)).to_have_attribute("aria-pressed", "true")
+    page.wait_for_function(PREVIEW_LOADED, arg="#preview-image")
+    assert page.locator("#preview-image").get_attribute("src") != before
 
     # The PNG shows its preview and what it is
     card(page, "shapes.png").locator(".card-main").click()
@@ -121,11 +123,29 @@ def test_dicom_png_and_non_image_show_preview_labels_metadata_and_failure(
     expect(page.locator("#detail-body .callout-bad")).to_contain_text("NOT_AN_IMAGE")
     page.screenshot(path=str(artifacts / "web-flow-failed.png"), full_page=True)
 
-    # Jobs are remembered by this browser across a reload
+    # Jobs are remembered by this browser across a reload; a preview link that no longer
+    # works (here: the first answer for the CT carries a tampered signature) is renewed by
+    # fetching the job again
+    ct_reads: list[str] = []
+
+    def stale_link_once(route: Route) -> None:
+        ct_reads.append(route.request.url)
+        response = route.fetch()
+        job = response.json()
+        if len(ct_reads) == 1:
+            job["urls"]["preview"] = job["urls"]["preview"].replace("sig=", "sig=0")
+        route.fulfill(response=response, json=job)
+
+    page.route(f"**/jobs/{ct_job_id}", stale_link_once)
     page.reload()
     expect(page.locator("#job-list li")).to_have_count(3)
     wait_for_status(page, "CT_small.dcm", "COMPLETED")
     wait_for_status(page, "not-an-image.dcm", "FAILED")
+    card(page, "CT_small.dcm").locator(".card-main").click()
+    page.wait_for_function(PREVIEW_LOADED, arg="#preview-image")
+    assert "sig=0" not in (page.locator("#preview-image").get_attribute("src") or "")
+    assert len(ct_reads) >= 2, f"the broken preview link did not refresh the job: {ct_reads}"
+    page.unroute(f"**/jobs/{ct_job_id}")
 
 
 def test_try_a_sample_uploads_a_bundled_example(
