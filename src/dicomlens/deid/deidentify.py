@@ -1,0 +1,163 @@
+"""De-identify one DICOM file: pixels first (from the original), then attributes.
+
+The original is only read. The output is written to a temporary file beside the target and
+renamed into place, after :func:`~dicomlens.deid.verify.problems` found nothing left that
+the profile should have removed; a file that cannot be made safe raises
+DEIDENTIFICATION_FAILED or REDACTION_IMPOSSIBLE and writes nothing.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+from pydicom import dcmread
+from pydicom.dataset import Dataset, FileMetaDataset
+from pydicom.errors import InvalidDicomError
+from pydicom.sequence import Sequence
+from pydicom.uid import PYDICOM_IMPLEMENTATION_UID, UID, ImplicitVRLittleEndian
+
+from dicomlens.deid.attributes import AttributeProfile, patient_context
+from dicomlens.deid.pixels import TextLocator, plan_redaction, redact
+from dicomlens.deid.profile import TABLE_EDITION, ProfileOptions
+from dicomlens.deid.verify import problems
+from dicomlens.domain.errors import DicomlensError, ErrorCode
+from dicomlens.imaging.limits import ImagingLimits
+from dicomlens.imaging.sniff import FileKind, sniff_bytes
+
+METHOD = f"PS3.15 E.1 BASIC PROFILE ({TABLE_EDITION}), DICOMLENS"
+
+
+@dataclass(frozen=True, kw_only=True)
+class DeidentifyReport:
+    """What happened to one file (no patient data in it)."""
+
+    output: Path
+    sop_instance_uid: str
+    transfer_syntax: str
+    pixels_redacted: bool
+    text_searched: bool
+    text_regions: int
+    regions_redacted: int
+
+
+def deidentify_file(
+    source: Path,
+    target: Path,
+    options: ProfileOptions,
+    *,
+    limits: ImagingLimits,
+    locator: TextLocator | None = None,
+) -> DeidentifyReport:
+    """Write the de-identified copy of ``source`` to ``target``."""
+    ds = read_dicom(source, limits=limits)
+    plan = plan_redaction(source, ds, options, locator=locator, limits=limits)
+    burned_in = str(ds.get("BurnedInAnnotation", "")).strip().upper()
+    if plan.rects:
+        redact(ds, plan.rects)
+    elif burned_in == "YES" and "PixelData" in ds:
+        raise DicomlensError(
+            ErrorCode.REDACTION_IMPOSSIBLE,
+            "the file declares burned-in annotation, but no region to redact was found "
+            "(add a region rule for this modality and device)",
+        )
+    deidentify_dataset(ds, options, pixels_cleaned=plan.text_searched or bool(plan.rects))
+    found = problems(ds, options)
+    if found:
+        raise DicomlensError(
+            ErrorCode.DEIDENTIFICATION_FAILED,
+            "identifying data would remain: " + "; ".join(found[:5]),
+        )
+    write_atomically(ds, target)
+    return DeidentifyReport(
+        output=target,
+        sop_instance_uid=str(ds.get("SOPInstanceUID", "")),
+        transfer_syntax=str(ds.file_meta.TransferSyntaxUID),
+        pixels_redacted=bool(plan.rects),
+        text_searched=plan.text_searched,
+        text_regions=plan.text_regions,
+        regions_redacted=len(plan.rects),
+    )
+
+
+def read_dicom(source: Path, *, limits: ImagingLimits) -> Dataset:
+    """The whole dataset of ``source``, or NOT_AN_IMAGE / INVALID_DICOM / TOO_LARGE."""
+    size = source.stat().st_size
+    if size > limits.max_file_bytes:
+        raise DicomlensError(
+            ErrorCode.TOO_LARGE, f"the file has {size} bytes; the limit is {limits.max_file_bytes}"
+        )
+    with source.open("rb") as f:
+        kind = sniff_bytes(f.read(132))
+    if kind in (FileKind.PNG, FileKind.JPEG):
+        raise DicomlensError(
+            ErrorCode.DEIDENTIFICATION_FAILED, "only DICOM files can be de-identified"
+        )
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            ds = dcmread(source, force=True)
+            for _ in ds.iterall():  # parse every element now, so errors surface here
+                pass
+    except (InvalidDicomError, ValueError, KeyError, TypeError, EOFError, OSError) as exc:
+        raise DicomlensError(ErrorCode.INVALID_DICOM, "the file is not readable DICOM") from exc
+    if "SOPClassUID" not in ds or "SOPInstanceUID" not in ds:
+        raise DicomlensError(
+            ErrorCode.INVALID_DICOM, "the file is not a DICOM instance (no SOP Class/Instance UID)"
+        )
+    if "TransferSyntaxUID" not in ds.file_meta:
+        ds.file_meta.TransferSyntaxUID = ImplicitVRLittleEndian
+    return ds
+
+
+def deidentify_dataset(ds: Dataset, options: ProfileOptions, *, pixels_cleaned: bool) -> None:
+    """Apply the attribute profile to ``ds`` and record what was done (PS3.15 E.1.1)."""
+    patient = patient_context(ds, options)
+    AttributeProfile(options).apply(ds, patient)
+    ds.PatientIdentityRemoved = "YES"
+    ds.DeidentificationMethod = METHOD
+    codes = Sequence()
+    for value, meaning in options.applied_codes(pixels_cleaned=pixels_cleaned):
+        item = Dataset()
+        item.CodeValue = value
+        item.CodingSchemeDesignator = "DCM"
+        item.CodeMeaning = meaning
+        codes.append(item)
+    ds.DeidentificationMethodCodeSequence = codes
+    ds.LongitudinalTemporalInformationModified = {
+        "off": "REMOVED",
+        "full": "UNMODIFIED",
+        "shifted": "MODIFIED",
+    }[options.longitudinal]
+    _rebuild_file_meta(ds)
+
+
+def _rebuild_file_meta(ds: Dataset) -> None:
+    """A fresh file meta group: no source AE titles or private meta elements survive."""
+    meta = FileMetaDataset()
+    meta.MediaStorageSOPClassUID = ds.SOPClassUID
+    meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
+    meta.TransferSyntaxUID = UID(ds.file_meta.TransferSyntaxUID)
+    meta.ImplementationClassUID = PYDICOM_IMPLEMENTATION_UID
+    meta.ImplementationVersionName = "DICOMLENS_DEID"
+    ds.file_meta = meta
+    ds.preamble = b"\x00" * 128
+
+
+def write_atomically(ds: Dataset, target: Path) -> None:
+    """Write ``ds`` as a DICOM file to ``target`` via a temporary file in the same folder."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, name = tempfile.mkstemp(dir=target.parent, prefix=".deid-", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f, warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            ds.save_as(f, enforce_file_format=True)
+        Path(name).replace(target)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            Path(name).unlink()
+        raise

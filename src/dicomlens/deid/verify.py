@@ -1,0 +1,73 @@
+"""Checks on a de-identified dataset: what must not remain, and where a value hides.
+
+:func:`problems` is the last gate before a de-identified file is written;
+:func:`find_values` is the recursive scan the tests use for planted PHI.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+
+from pydicom.dataelem import DataElement
+from pydicom.dataset import Dataset
+
+from dicomlens.deid.profile import ProfileOptions, is_curve_or_overlay, parse_safe_private_tag
+
+
+def walk(ds: Dataset, path: str = "") -> Iterator[tuple[str, Dataset, DataElement]]:
+    """Every element of ``ds`` (file meta included), depth first, with a readable path."""
+    meta = getattr(ds, "file_meta", None)
+    if meta is not None and not path:
+        for elem in meta:
+            yield f"{elem.tag}", meta, elem
+    for elem in ds:
+        here = f"{path}{elem.tag}"
+        yield here, ds, elem
+        if elem.VR == "SQ" and elem.value is not None:
+            for index, item in enumerate(elem.value):
+                yield from walk(item, f"{here}[{index}].")
+
+
+def find_values(ds: Dataset, needles: Iterable[str]) -> list[str]:
+    """Paths of the elements whose value contains any of ``needles`` (case-insensitive;
+    text, person names, numbers and bytes alike)."""
+    wanted = [n.lower() for n in needles if n]
+    hits = []
+    for path, _, elem in walk(ds):
+        if elem.VR == "SQ":
+            continue
+        value = elem.value
+        if isinstance(value, bytes):
+            text = value.decode("latin-1", "replace").lower()
+        else:
+            text = str(value).lower()
+        for needle in wanted:
+            if needle in text:
+                hits.append(f"{path} contains {needle!r}")
+    return hits
+
+
+def problems(ds: Dataset, options: ProfileOptions) -> list[str]:
+    """What the profile should have removed but is still in ``ds`` (empty when clean)."""
+    safe = {parse_safe_private_tag(entry) for entry in options.safe_private_tags}
+    safe_creators = {(group, creator) for group, creator, _ in safe}
+    found = []
+    if str(ds.get("PatientIdentityRemoved", "")) != "YES":
+        found.append("PatientIdentityRemoved is not YES")
+    for path, parent, elem in walk(ds):
+        tag = int(elem.tag)
+        if is_curve_or_overlay(tag):
+            found.append(f"overlay or curve data at {path}")
+        elif elem.tag.is_private:
+            group, element = elem.tag.group, elem.tag.element
+            if element <= 0x00FF:
+                if (group, str(elem.value)) not in safe_creators:
+                    found.append(f"private creator at {path}")
+                continue
+            creator = parent.get((group, element >> 8))
+            key = (group, str(creator.value) if creator else "", element & 0xFF)
+            if key not in safe:
+                found.append(f"private attribute at {path}")
+        elif elem.VR == "PN" and elem.value not in (None, "") and str(elem.value) != "DEIDENTIFIED":
+            found.append(f"person name at {path}")
+    return found
