@@ -166,6 +166,31 @@ def signed_rescale() -> bytes:
     return to_bytes(ds)
 
 
+def _high_bits(n: int, *, signed: bool) -> bytes:
+    """12 of 16 bits stored, with bits 12-15 set over one quarter of the image.
+
+    PS3.5 8.1.1: bits outside Bits Stored are not pixel data (old files keep overlays
+    there) and must be ignored; signed values take their sign from the High Bit.
+    """
+    ds = new_dataset(CT_IMAGE, n, "CT")
+    low, high = (-2048, 2047) if signed else (0, 4095)
+    values = ramp(40, 60, low, high).astype(np.int32)
+    raw = values & 0x0FFF
+    raw[:20, :30] |= 0xA000
+    dtype = np.int16 if signed else np.uint16
+    attach_grey(ds, raw.astype(np.uint16).view(dtype), bits_stored=12, signed=signed)
+    ds.WindowCenter, ds.WindowWidth = (0, 4096) if signed else (2048, 4096)
+    return to_bytes(ds)
+
+
+def high_bits_unsigned() -> bytes:
+    return _high_bits(13, signed=False)
+
+
+def high_bits_signed() -> bytes:
+    return _high_bits(14, signed=True)
+
+
 def big_endian() -> bytes:
     ds = new_dataset(MR_IMAGE, 6, "MR")
     arr = ramp(32, 48, 0, 3000).astype(np.uint16)
@@ -447,6 +472,18 @@ GENERATED: tuple[GeneratedCase, ...] = (
         build=signed_rescale,
         expect="image",
         about="signed 12-bit CT with slope 0.5 and intercept 100",
+    ),
+    GeneratedCase(
+        name="gen_high_bits_unsigned.dcm",
+        build=high_bits_unsigned,
+        expect="image",
+        about="unsigned 12 of 16 bits, garbage in the 4 unused high bits",
+    ),
+    GeneratedCase(
+        name="gen_high_bits_signed.dcm",
+        build=high_bits_signed,
+        expect="image",
+        about="signed 12 of 16 bits, garbage in the 4 unused high bits",
     ),
     GeneratedCase(
         name="gen_big_endian.dcm",

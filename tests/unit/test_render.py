@@ -177,3 +177,16 @@ def test_a_one_bit_segmentation_shows_black_and_white(generated_corpus: dict[str
     assert set(np.unique(rendered.pixels).tolist()) == {0, 255}
     assert rendered.pixels[14, 18] == 255  # inside the disc
     assert rendered.pixels[0, 0] == 0
+
+
+def test_the_min_max_window_spans_every_value_padding_included(
+    generated_corpus: dict[str, Path],
+) -> None:
+    # Given a CT whose padding (-3000) lies below its scanned values (-1000 .. 1188)
+    image = _read(generated_corpus["gen_ct_padding.dcm"])
+    # When the min-max window is asked for
+    rendered = render(image, voi="min-max")
+    # Then it spans -3000 .. 1188 (DCMTK's +Wm), while the automatic one leaves padding out
+    assert rendered.window.source == "min-max"
+    assert (rendered.window.center, rendered.window.width) == ((-3000 + 1188 + 1) / 2, 4189)
+    assert render(image, voi="auto").window.source == "automatic"

@@ -145,7 +145,8 @@ def _display_values(
         out = _apply_voi_lut_sequence(values, frame_ds)
         used = WindowUsed(source="file-voi-lut")
     else:
-        padding_free = _not_padding(stored, ds)
+        # "min-max" spans every value, padding included, as DCMTK's +Wm does.
+        padding_free = None if voi == "min-max" else _not_padding(stored, ds)
         mask = (
             present
             if padding_free is None
