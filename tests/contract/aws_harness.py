@@ -11,6 +11,8 @@ from pathlib import Path
 from typing import Any
 
 import requests
+from contract_harness import BlobHarness
+
 from aws_support import (
     BUCKET,
     TABLE,
@@ -21,8 +23,6 @@ from aws_support import (
     presigned_get_expired,
     s3_post_allowed,
 )
-from contract_harness import BlobHarness
-
 from dicomlens.adapters.aws.dynamodb import DynamoJobStore
 from dicomlens.adapters.aws.s3 import S3BlobStore
 from dicomlens.ports import JobStore, PresignedPost
