@@ -33,7 +33,7 @@ class World:
         self.blobs = InMemoryBlobStore(self.clock)
         self.jobs = InMemoryJobStore()
         self.services = bootstrap.build_services(
-            Settings(mode="local", **settings),
+            Settings(mode="local", analyzers=(), **settings),
             blobs=self.blobs,
             jobs=self.jobs,
             clock=self.clock,

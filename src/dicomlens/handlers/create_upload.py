@@ -10,7 +10,6 @@ from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.logging import correlation_paths
-from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
@@ -19,6 +18,7 @@ from dicomlens import bootstrap
 from dicomlens.handlers.http import (
     METRICS_NAMESPACE,
     SERVICE,
+    count,
     error_responses,
     install_error_handlers,
     json_response,
@@ -76,7 +76,7 @@ def create_upload(request: CreateUploadRequest) -> Response[CreateUploadResponse
     )
     logger.append_keys(jobId=grant.job_id)
     logger.info("upload created", extra={"size": request.size})
-    metrics.add_metric(name="UploadsCreated", unit=MetricUnit.Count, value=1)
+    count(metrics, "UploadsCreated")
     body = CreateUploadResponse(
         job_id=grant.job_id,
         upload=UploadForm(url=grant.post.url, fields=grant.post.fields),

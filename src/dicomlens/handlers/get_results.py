@@ -10,7 +10,6 @@ from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Path
 from aws_lambda_powertools.logging import correlation_paths
-from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from dicomlens import bootstrap
@@ -18,6 +17,7 @@ from dicomlens.handlers import create_upload
 from dicomlens.handlers.http import (
     METRICS_NAMESPACE,
     SERVICE,
+    count,
     error_responses,
     install_error_handlers,
     json_response,
@@ -43,7 +43,7 @@ def get_job(
     """The job's status, results (PHI hidden unless enabled) and short-lived URLs."""
     logger.append_keys(jobId=jobId if len(jobId) <= 64 else jobId[:64])
     view = bootstrap.get_services().results.job_view(jobId)
-    metrics.add_metric(name="JobsRead", unit=MetricUnit.Count, value=1)
+    count(metrics, "JobsRead")
     return Response(
         status_code=200,
         content_type="application/json",

@@ -9,12 +9,14 @@ from __future__ import annotations
 import json
 from http import HTTPStatus
 
-from aws_lambda_powertools import Logger
+from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
 from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.metrics.functions import is_metrics_disabled
 from pydantic import BaseModel
 
 from dicomlens.domain.errors import DicomlensError, ErrorCode
@@ -56,6 +58,13 @@ def json_response(
 ) -> dict[int, OpenAPIResponse]:
     """An OpenAPI ``responses`` entry for a JSON body of ``model``."""
     return {status: {"description": description, "content": {"application/json": {"model": model}}}}
+
+
+def count(metrics: Metrics, name: str) -> None:
+    """Add 1 to the metric ``name`` (skipped when metrics are disabled: Powertools would
+    otherwise keep every value in memory and print them every 100)."""
+    if not is_metrics_disabled():
+        metrics.add_metric(name=name, unit=MetricUnit.Count, value=1)
 
 
 def error_response(status: int, code: str, message: str) -> Response[str]:

@@ -11,12 +11,11 @@ from __future__ import annotations
 from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
-from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from dicomlens import bootstrap
 from dicomlens.domain.keys import decode_event_key
-from dicomlens.handlers.http import METRICS_NAMESPACE, SERVICE
+from dicomlens.handlers.http import METRICS_NAMESPACE, SERVICE, count
 from dicomlens.services.processing import Outcome
 
 logger = Logger(service=SERVICE)
@@ -64,7 +63,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         )
         metric = _METRIC_BY_OUTCOME.get(report.outcome)
         if metric is not None:
-            metrics.add_metric(name=metric, unit=MetricUnit.Count, value=1)
+            count(metrics, metric)
         reports.append(
             {"jobId": report.job_id, "outcome": str(report.outcome), "errorCode": report.error_code}
         )

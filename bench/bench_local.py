@@ -1,0 +1,369 @@
+"""Local stack benchmarks (issue 3); runnable on its own: ``python bench/bench_local.py``.
+
+1. Latency, upload -> COMPLETED, of a 512x512 CT (pydicom-data ``693_UNCI.dcm``): p50, p95.
+2. Ingest + preview throughput over the HTTP API for >= 500 distinct CT instances (the same
+   slice with a new SOP Instance UID each), beside Orthanc in the same run (Debian
+   ``orthanc``, run inside ``unshare -n`` with its own loopback, since it listens on all
+   interfaces): POST /instances then GET /instances/{id}/preview.
+3. ``POST /uploads`` with 50 concurrent keep-alive clients: requests/s and p99.
+
+``--compare-workers`` also measures the ingest with thread workers, the data behind the
+choice of process workers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import requests
+
+CT_SOURCE = "data_store/data/693_UNCI.dcm"
+ORTHANC_PORT = 8042
+
+
+def ct_source() -> Path:
+    import data_store
+
+    return Path(data_store.__file__).parent / "data" / "693_UNCI.dcm"
+
+
+def make_instances(count: int, out_dir: Path) -> list[Path]:
+    """``count`` distinct CT instances: the same slice with fresh SOP Instance UIDs."""
+    from pydicom import dcmread
+    from pydicom.uid import generate_uid
+
+    ds = dcmread(ct_source())
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for index in range(count):
+        uid = generate_uid()
+        ds.SOPInstanceUID = uid
+        ds.file_meta.MediaStorageSOPInstanceUID = uid
+        ds.InstanceNumber = index + 1
+        path = out_dir / f"ct_{index:04d}.dcm"
+        ds.save_as(path, enforce_file_format=True)
+        paths.append(path)
+    return paths
+
+
+def percentile(values: list[float], fraction: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))]
+
+
+@contextmanager
+def served(data_dir: Path, *, worker_kind: str = "process", workers: int = 2) -> Iterator[str]:
+    """``dicomlens serve`` on a free loopback port; yields its base URL."""
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "DICOMLENS_LEASE_TIMEOUT_S": "120"}
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "dicomlens.cli",
+            "serve",
+            "--port",
+            "0",
+            "--data-dir",
+            str(data_dir),
+            "--workers",
+            str(workers),
+            "--worker-kind",
+            worker_kind,
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=env,
+    )
+    assert process.stdout is not None
+    url = None
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        line = process.stdout.readline()
+        match = re.search(r"serving on (http://\S+)", line)
+        if match:
+            url = match.group(1)
+            break
+        if not line and process.poll() is not None:
+            break
+    if url is None:
+        process.kill()
+        raise RuntimeError("dicomlens serve did not start")
+    threading.Thread(target=process.stdout.read, daemon=True).start()
+    try:
+        warm_up(url)
+        yield url
+    finally:
+        process.terminate()
+        process.wait(60)
+
+
+def upload(session: requests.Session, base: str, name: str, data: bytes) -> str:
+    created = session.post(
+        f"{base}/uploads",
+        json={"fileName": name, "contentType": "application/dicom", "size": len(data)},
+        timeout=30,
+    )
+    created.raise_for_status()
+    grant = created.json()
+    posted = session.post(
+        grant["upload"]["url"],
+        data=grant["upload"]["fields"],
+        files={"file": (name, data, "application/dicom")},
+        timeout=60,
+    )
+    posted.raise_for_status()
+    return str(grant["jobId"])
+
+
+def wait_done(session: requests.Session, base: str, job_id: str, interval: float) -> dict[str, Any]:
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        job: dict[str, Any] = session.get(f"{base}/jobs/{job_id}", timeout=30).json()
+        if job["status"] in ("COMPLETED", "FAILED"):
+            return job
+        time.sleep(interval)
+    raise TimeoutError(job_id)
+
+
+def warm_up(base: str) -> None:
+    """Wait until the workers have started (the first job waits for their imports)."""
+    with requests.Session() as session:
+        data = ct_source().read_bytes()
+        for _ in range(4):
+            wait_done(session, base, upload(session, base, "warm.dcm", data), 0.01)
+
+
+def latency(base: str, files: list[Path]) -> dict[str, float]:
+    """Upload -> COMPLETED, one file at a time, polling every 2 ms."""
+    seconds = []
+    with requests.Session() as session:
+        for path in files:
+            data = path.read_bytes()
+            start = time.perf_counter()
+            job = wait_done(session, base, upload(session, base, path.name, data), 0.002)
+            seconds.append(time.perf_counter() - start)
+            assert job["status"] == "COMPLETED", job
+    return {
+        "n": len(seconds),
+        "p50_ms": statistics.median(seconds) * 1000,
+        "p95_ms": percentile(seconds, 0.95) * 1000,
+    }
+
+
+def ingest(base: str, files: list[Path], clients: int) -> dict[str, float]:
+    """Upload, wait for COMPLETED, fetch the preview: every file, ``clients`` at a time."""
+    local = threading.local()
+
+    def one(path: Path) -> None:
+        session = getattr(local, "session", None)
+        if session is None:
+            session = local.session = requests.Session()
+        job = wait_done(session, base, upload(session, base, path.name, path.read_bytes()), 0.01)
+        assert job["status"] == "COMPLETED", job
+        preview = session.get(job["urls"]["preview"], timeout=30)
+        assert preview.content.startswith(b"\x89PNG")
+
+    start = time.perf_counter()
+    with ThreadPoolExecutor(clients) as pool:
+        list(pool.map(one, files))
+    elapsed = time.perf_counter() - start
+    return {"n": len(files), "seconds": elapsed, "per_s": len(files) / elapsed}
+
+
+async def _hammer(host: str, port: int, clients: int, seconds: float) -> list[float]:
+    body = json.dumps({"fileName": "a.dcm", "contentType": "application/dicom", "size": 1000})
+    request = (
+        f"POST /uploads HTTP/1.1\r\nHost: {host}:{port}\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {len(body)}\r\n\r\n{body}"
+    ).encode()
+    times: list[float] = []
+    stop = time.perf_counter() + seconds
+
+    async def client() -> None:
+        reader, writer = await asyncio.open_connection(host, port)
+        while time.perf_counter() < stop:
+            start = time.perf_counter()
+            writer.write(request)
+            head = await reader.readuntil(b"\r\n\r\n")
+            length = int(re.search(rb"(?i)content-length: *(\d+)", head).group(1))  # type: ignore[union-attr]
+            await reader.readexactly(length)
+            if not head.startswith(b"HTTP/1.1 201"):
+                raise RuntimeError(head[:40])
+            times.append(time.perf_counter() - start)
+        writer.close()
+
+    await asyncio.gather(*(client() for _ in range(clients)))
+    return times
+
+
+def create_upload_load(base: str, clients: int = 50, seconds: float = 5.0) -> dict[str, float]:
+    """``POST /uploads`` from ``clients`` concurrent keep-alive connections."""
+    match = re.match(r"http://([^:/]+):(\d+)", base)
+    assert match is not None
+    host, port = match.group(1), int(match.group(2))
+    asyncio.run(_hammer(host, port, clients, 0.5))  # warm-up
+    start = time.perf_counter()
+    times = asyncio.run(_hammer(host, port, clients, seconds))
+    elapsed = time.perf_counter() - start
+    return {
+        "clients": clients,
+        "requests": len(times),
+        "per_s": len(times) / elapsed,
+        "p50_ms": statistics.median(times) * 1000,
+        "p99_ms": percentile(times, 0.99) * 1000,
+    }
+
+
+# Orthanc, inside its own network namespace.
+
+
+def orthanc_inner(files_dir: Path, clients: int) -> None:
+    """Runs under ``unshare -n``: loopback up, Orthanc started, ingest + preview timed."""
+    subprocess.run(["ip", "link", "set", "lo", "up"], check=True)
+    work = Path(tempfile.mkdtemp(prefix="orthanc-"))
+    config = {
+        "Name": "bench",
+        "StorageDirectory": str(work / "db"),
+        "IndexDirectory": str(work / "db"),
+        "HttpPort": ORTHANC_PORT,
+        "DicomServerEnabled": False,
+        "RemoteAccessAllowed": False,
+        "AuthenticationEnabled": False,
+        "HttpThreadsCount": 50,
+        "Plugins": [],
+    }
+    (work / "orthanc.json").write_text(json.dumps(config))
+    orthanc = subprocess.Popen(
+        ["Orthanc", str(work / "orthanc.json")],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    base = f"http://127.0.0.1:{ORTHANC_PORT}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                requests.get(f"{base}/system", timeout=1).raise_for_status()
+                break
+            except requests.RequestException:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.2)
+        files = sorted(files_dir.glob("*.dcm"))
+        local = threading.local()
+
+        def one(path: Path) -> None:
+            session = getattr(local, "session", None)
+            if session is None:
+                session = local.session = requests.Session()
+            stored = session.post(f"{base}/instances", data=path.read_bytes(), timeout=60)
+            stored.raise_for_status()
+            preview = session.get(f"{base}/instances/{stored.json()['ID']}/preview", timeout=60)
+            assert preview.content.startswith(b"\x89PNG")
+
+        with requests.Session() as warm:  # same warm-up as ours: a few instances first
+            for path in files[:4]:
+                warm.post(f"{base}/instances", data=path.read_bytes(), timeout=60)
+        start = time.perf_counter()
+        with ThreadPoolExecutor(clients) as pool:
+            list(pool.map(one, files))
+        elapsed = time.perf_counter() - start
+        print(json.dumps({"n": len(files), "seconds": elapsed, "per_s": len(files) / elapsed}))
+    finally:
+        orthanc.terminate()
+        orthanc.wait(30)
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def orthanc_ingest(files_dir: Path, clients: int) -> dict[str, float] | None:
+    if shutil.which("Orthanc") is None or shutil.which("unshare") is None:
+        return None
+    done = subprocess.run(
+        [
+            "unshare",
+            "-n",
+            sys.executable,
+            __file__,
+            "--orthanc-inner",
+            str(files_dir),
+            "--clients",
+            str(clients),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=1800,
+    )
+    if done.returncode != 0:
+        print(done.stderr[-2000:], file=sys.stderr)
+        return None
+    result: dict[str, float] = json.loads(done.stdout.strip().splitlines()[-1])
+    return result
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--instances", type=int, default=500)
+    parser.add_argument("--latency-samples", type=int, default=50)
+    parser.add_argument("--clients", type=int, default=8, help="ingest clients (both systems)")
+    parser.add_argument("--compare-workers", action="store_true")
+    parser.add_argument("--skip-orthanc", action="store_true")
+    parser.add_argument("--orthanc-inner", type=Path, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.orthanc_inner:
+        orthanc_inner(args.orthanc_inner, args.clients)
+        return 0
+    figures: dict[str, Any] = {"cpus": os.cpu_count()}
+    with tempfile.TemporaryDirectory(prefix="bench-local-") as tmp:
+        root = Path(tmp)
+        files = make_instances(args.instances, root / "instances")
+        kinds = ("process", "thread") if args.compare_workers else ("process",)
+        for kind in kinds:
+            with served(root / f"data-{kind}", worker_kind=kind) as base:
+                if kind == "process":
+                    figures["latency_ct512"] = latency(base, files[: args.latency_samples])
+                    figures["create_upload_50_clients"] = create_upload_load(base)
+                figures[f"ingest_{kind}_workers"] = ingest(base, files, args.clients)
+        if not args.skip_orthanc:
+            figures["orthanc_ingest"] = orthanc_ingest(root / "instances", args.clients)
+    ours = figures["ingest_process_workers"]["per_s"]
+    theirs = (figures.get("orthanc_ingest") or {}).get("per_s")
+    if theirs:
+        figures["ingest_ratio_vs_orthanc"] = ours / theirs
+    lat = figures["latency_ct512"]
+    load = figures["create_upload_50_clients"]
+    print(
+        f"upload -> COMPLETED, 512x512 CT: p50 {lat['p50_ms']:.1f} ms, p95 {lat['p95_ms']:.1f} ms"
+    )
+    for kind in kinds:
+        got = figures[f"ingest_{kind}_workers"]
+        print(f"ingest+preview ({kind} workers): {got['per_s']:.1f} instances/s over {got['n']}")
+    if theirs:
+        print(f"Orthanc ingest+preview: {theirs:.1f} instances/s  (ratio {ours / theirs:.2f}x)")
+    print(
+        f"POST /uploads, {load['clients']} clients: {load['per_s']:.0f} req/s, "
+        f"p50 {load['p50_ms']:.1f} ms, p99 {load['p99_ms']:.1f} ms"
+    )
+    print(json.dumps(figures, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
