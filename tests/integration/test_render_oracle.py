@@ -138,13 +138,14 @@ def tools(
     return ToolRunner(tmp_path_factory.mktemp("oracle-outputs"), require_tool)
 
 
-def _agree(ours: np.ndarray, reference: np.ndarray, name: str, *, tolerance: int = 1) -> None:
+def _agree(ours: np.ndarray, reference: np.ndarray, name: str, *, tolerance: int = 1) -> float:
     assert ours.shape == reference.shape, f"{name}: shape {ours.shape} != {reference.shape}"
     difference = np.abs(ours.astype(np.int64) - reference.astype(np.int64))
     share = float((difference <= tolerance).mean()) if difference.size else 1.0
     assert share >= AGREEMENT, (
         f"{name}: {share:.4%} of pixels within {tolerance} (max difference {difference.max()})"
     )
+    return share
 
 
 def _read_png(path: Path) -> np.ndarray:
@@ -185,7 +186,10 @@ def _stored(path: Path, frame: int | None) -> np.ndarray:
 
 @pytest.mark.parametrize("name", _cases())
 def test_rendering_agrees_with_an_independent_decoder(
-    name: str, corpus_paths: dict[str, Path], tools: ToolRunner
+    name: str,
+    corpus_paths: dict[str, Path],
+    tools: ToolRunner,
+    record_property: Callable[[str, object], None],
 ) -> None:
     # Given a corpus file
     path = corpus_paths[name]
@@ -195,10 +199,12 @@ def test_rendering_agrees_with_an_independent_decoder(
             read_image(path, limits=ImagingLimits())
         # Then a broken file fails with its stable code
         assert caught.value.code == BROKEN[name]
+        record_property("oracle", "error-code")
         return
     image = read_image(path, limits=ImagingLimits())
     if name in NO_IMAGE:
         assert not image.has_image
+        record_property("oracle", "no-image")
         return
     assert image.has_image, f"{name} has pixel data but nothing was decoded"
     rendered = render(image)
@@ -206,7 +212,8 @@ def test_rendering_agrees_with_an_independent_decoder(
     # Then the picture agrees with the oracle for this kind of file
     ds = image.dataset
     if ds is None:
-        _check_raster(name, path, image, ours, tools)
+        record_property("oracle", f"{image.kind}-decoder")
+        record_property("agreement", _check_raster(name, path, image, ours, tools))
         return
     tsyntax = str(ds.file_meta.get("TransferSyntaxUID", "")) if "file_meta" in dir(ds) else ""
     frame = image.frame_index
@@ -217,35 +224,44 @@ def test_rendering_agrees_with_an_independent_decoder(
         assert np.array_equal(image.pixels, reference.astype(image.pixels.dtype)), (
             f"{name}: decoded values differ from GDCM's"
         )
+        record_property("oracle", "gdcm-raw-exact")
         return
     if name in BIG_ENDIAN_32_TWINS:
         twin = read_image(corpus_paths[BIG_ENDIAN_32_TWINS[name]], limits=ImagingLimits())
         assert np.array_equal(image.pixels, twin.pixels)
         assert np.array_equal(ours, render(twin).pixels)
+        record_property("oracle", "little-endian-twin-exact")
         return
     if name in RGB_32_BIT_NUMPY:
         assert np.array_equal(image.pixels, _native_rgb(path, frame))
+        record_property("oracle", "numpy-raw-exact")
         return
     if name in TWINS:
         twin = read_image(corpus_paths[TWINS[name]], limits=ImagingLimits())
         assert np.array_equal(ours, render(twin).pixels)
+        record_property("oracle", "twin-exact")
         return
     if name in LOSSY_12_BIT:
         decompressed = tools.run("dcmdjpeg", [], path, ".dcm")
-        _agree(image.pixels, _stored(decompressed, frame), name)  # type: ignore[arg-type]
+        share = _agree(image.pixels, _stored(decompressed, frame), name)  # type: ignore[arg-type]
+        record_property("oracle", "dcmdjpeg-stored-within-1")
+        record_property("agreement", share)
         return
     if name in SEGMENTED_PALETTE_GDCM:
         applied = tools.run("gdcmconv", ["--apply-lut"], path, ".dcm")
         reference = _stored(applied, frame)
         assert np.array_equal(ours, (reference >> 8).astype(np.uint8))
+        record_property("oracle", "gdcm-apply-lut-exact")
         return
     if name in SEGMENTED_PALETTE_KNOWN:
         _check_known_palette(image, ours)
+        record_property("oracle", "known-palette-exact")
         return
     if name in YBR_FULL_EQUATIONS:
         _check_ybr_full(path, ours, frame)
         dcmtk = tools.run("dcmj2pnm", ["-O", "+on", *_frame_flags(image)], path, ".png")
-        _agree(ours, _read_png(dcmtk), name, tolerance=2)
+        record_property("oracle", "ybr-equations+dcmtk-within-2")
+        record_property("agreement", _agree(ours, _read_png(dcmtk), name, tolerance=2))
         return
     if name in FUNCTIONAL_GROUP_WINDOW:
         window = rendered.window
@@ -255,20 +271,20 @@ def test_rendering_agrees_with_an_independent_decoder(
         flags = _dcmtk_flags(rendered, image)
     tool = "dcml2pnm" if tsyntax in JPEG_LS else "dcmj2pnm"
     dcmtk = tools.run(tool, ["-O", "+on", *_frame_flags(image), *flags], path, ".png")
-    _agree(ours, _read_png(dcmtk), name)
+    record_property("oracle", f"{tool} {' '.join(flags)}".strip())
+    record_property("agreement", _agree(ours, _read_png(dcmtk), name))
 
 
 def _check_raster(
     name: str, path: Path, image: DecodedImage, ours: np.ndarray, tools: ToolRunner
-) -> None:
+) -> float:
     if image.kind == "png":
         reference = _parse_pnm(tools.capture("pngtopnm", [str(path)]))
         if reference.dtype == np.uint16 or reference.max(initial=0) > 255:
             reference = np.rint(reference.astype(np.float64) / 257.0)
-        _agree(ours, reference, name)
-        return
+        return _agree(ours, reference, name)
     wrapped = tools.run("img2dcm", [], path, ".dcm")
-    _agree(ours, _read_png(tools.run("dcmj2pnm", ["+on"], wrapped, ".png")), name)
+    return _agree(ours, _read_png(tools.run("dcmj2pnm", ["+on"], wrapped, ".png")), name)
 
 
 def _native_rgb(path: Path, frame: int | None) -> np.ndarray:
