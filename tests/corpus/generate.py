@@ -427,6 +427,18 @@ def jpeg_rgb() -> bytes:
     return _raster(Image.fromarray(rgb), "JPEG", quality=95)
 
 
+def png_truncated() -> bytes:
+    """An 8-bit PNG cut in the middle of its image data."""
+    data = _raster(Image.fromarray(ramp(200, 300, 0, 255).astype(np.uint8)), "PNG")
+    return data[: len(data) // 2]
+
+
+def jpeg_truncated() -> bytes:
+    """A JPEG cut in the middle of its entropy-coded data."""
+    data = jpeg_rgb()
+    return data[: len(data) * 2 // 3]
+
+
 def png_bomb() -> bytes:
     """A PNG whose header declares 100000 x 100000 pixels; the data is one tiny IDAT."""
 
@@ -589,6 +601,18 @@ GENERATED: tuple[GeneratedCase, ...] = (
         name="gen_grey16.png", build=png_grey16, expect="image", about="16-bit grayscale PNG"
     ),
     GeneratedCase(name="gen_rgb.jpg", build=jpeg_rgb, expect="image", about="baseline RGB JPEG"),
+    GeneratedCase(
+        name="gen_truncated.png",
+        build=png_truncated,
+        expect="TRUNCATED_PIXEL_DATA",
+        about="PNG cut in half",
+    ),
+    GeneratedCase(
+        name="gen_truncated.jpg",
+        build=jpeg_truncated,
+        expect="TRUNCATED_PIXEL_DATA",
+        about="JPEG cut at two thirds",
+    ),
     GeneratedCase(
         name="gen_png_bomb.png",
         build=png_bomb,
