@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -111,7 +112,8 @@ def build_analyzers(selection: AnalyzerSelection) -> tuple[Analyzer, ...]:
             )
             analyzers.append(OnnxClassifier(config=config))
         elif name == "faces":
-            analyzers.append(HaarFaceDetector(config=selection.face))
+            face = dataclasses.replace(selection.face, threads=selection.threads)
+            analyzers.append(HaarFaceDetector(config=face))
         elif name == "ocr":
             ocr = OcrConfig(min_confidence=selection.ocr_min_confidence, threads=selection.threads)
             analyzers.append(BurnedInTextReader(config=ocr))
