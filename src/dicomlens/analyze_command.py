@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import dataclasses
 import functools
 import json
 import os
@@ -87,11 +88,7 @@ def run(args: argparse.Namespace) -> int:
     settings = Settings()
     options = settings.analysis_options()
     if args.no_presets:
-        options = AnalysisOptions(
-            limits=options.limits,
-            window_presets=False,
-            png_compress_level=options.png_compress_level,
-        )
+        options = dataclasses.replace(options, window_presets=False)
     out: Path = args.out
     out.mkdir(parents=True, exist_ok=True)
     names = _output_names(files)
