@@ -1,4 +1,4 @@
-"""The metadata summary shows what `dcmdump` prints for the same file.
+"""The metadata summary and PHI fields show what `dcmdump` prints for the same file.
 
 For every corpus DICOM file with an image, each summary value equals the value DCMTK's
 `dcmdump` prints (UIDs numeric, text converted to UTF-8). Text is compared without its
@@ -18,7 +18,7 @@ import pytest
 from corpus import expected_outcomes, real_files
 from dicomlens.imaging.decode import read_image
 from dicomlens.imaging.limits import ImagingLimits
-from dicomlens.imaging.metadata import summarize
+from dicomlens.imaging.metadata import phi_fields, summarize
 
 # dcmdump cannot parse these; the same values are checked elsewhere:
 NOT_FOR_DCMDUMP = {
@@ -134,6 +134,20 @@ def expected_summary(root: Node) -> dict[str, object]:
     }
 
 
+def expected_phi(root: Node) -> dict[str, object]:
+    """The patient-identifying values, read from the dcmdump tree."""
+    return {
+        "patient_name": _text(root, "0010,0010"),
+        "patient_id": _text(root, "0010,0020"),
+        "patient_birth_date": _text(root, "0010,0030"),
+        "patient_sex": _text(root, "0010,0040"),
+        "accession_number": _text(root, "0008,0050"),
+        "institution_name": _text(root, "0008,0080"),
+        "referring_physician_name": _text(root, "0008,0090"),
+        "study_date": _text(root, "0008,0020"),
+    }
+
+
 def _dicom_cases() -> list[str]:
     images = {name for name, outcome in expected_outcomes().items() if outcome == "image"}
     return sorted(name for name in images - NOT_FOR_DCMDUMP if name.endswith(".dcm"))
@@ -170,10 +184,11 @@ def test_summary_equals_what_dcmdump_prints(
 ) -> None:
     # Given a corpus file with an image
     path = corpus_paths[name]
-    summary = summarize(read_image(path, limits=ImagingLimits()))
+    image = read_image(path, limits=ImagingLimits())
     # When dcmdump prints it
-    expected = expected_summary(parse_dump(_dcmdump(require_tool("dcmdump"), path)))
-    # Then every summary value is the value dcmdump shows
-    ours = summary.model_dump()
+    tree = parse_dump(_dcmdump(require_tool("dcmdump"), path))
+    expected = expected_summary(tree) | expected_phi(tree)
+    # Then every summary and PHI value is the value dcmdump shows
+    ours = summarize(image).model_dump() | phi_fields(image.dataset).model_dump()
     differences = {key: (ours[key], value) for key, value in expected.items() if ours[key] != value}
     assert not differences, f"{name}: ours vs dcmdump {differences}"
