@@ -8,7 +8,9 @@ independent oracle used instead. The tools run once per file and session.
 
 from __future__ import annotations
 
+import struct
 import subprocess
+import zlib
 from collections.abc import Callable
 from pathlib import Path
 
@@ -81,7 +83,8 @@ FUNCTIONAL_GROUP_WINDOW = {"eCT_Supplemental.dcm"}
 # dataset written without the prefix (rendering identical).
 TWINS = {"gen_dicm_no_preamble.dcm": "gen_no_preamble.dcm"}
 # JPEG 2000: DCMTK has no decoder. Oracle: GDCM `gdcmconv --raw` stored values (exact).
-# PNG: Netpbm `pngtopnm` (exact; 16 bit scaled here). JPEG: DCMTK after `img2dcm` wraps
+# PNG: decode_png() below, written from the PNG specification with zlib (exact; 16 bit
+# scaled to 8 here). JPEG: DCMTK after `img2dcm` wraps
 # the JPEG unchanged in a DICOM file (the DCMTK rule).
 
 
@@ -121,14 +124,6 @@ class ToolRunner:
             assert result.returncode == 0, f"{tool} {args} failed: {result.stderr[-500:]}"
             self._done[key] = out
         return self._done[key]
-
-    def capture(self, tool: str, args: list[str]) -> bytes:
-        """The standard output of ``tool args``."""
-        result = subprocess.run(
-            [self._require(tool), *args], capture_output=True, timeout=120, check=False
-        )
-        assert result.returncode == 0, f"{tool} {args} failed: {result.stderr[-500:]!r}"
-        return result.stdout
 
 
 @pytest.fixture(scope="session")
@@ -279,8 +274,8 @@ def _check_raster(
     name: str, path: Path, image: DecodedImage, ours: np.ndarray, tools: ToolRunner
 ) -> float:
     if image.kind == "png":
-        reference = _parse_pnm(tools.capture("pngtopnm", [str(path)]))
-        if reference.dtype == np.uint16 or reference.max(initial=0) > 255:
+        reference = decode_png(path.read_bytes())
+        if reference.dtype == np.uint16:
             reference = np.rint(reference.astype(np.float64) / 257.0)
         return _agree(ours, reference, name)
     wrapped = tools.run("img2dcm", [], path, ".dcm")
@@ -300,29 +295,56 @@ def _native_rgb(path: Path, frame: int | None) -> np.ndarray:
     return values.reshape(frames, rows, columns, 3)[frame or 0].astype(f"=u{bits // 8}")
 
 
-def _parse_pnm(data: bytes) -> np.ndarray:
-    """Binary PGM (P5) or PPM (P6), 8 or 16 bit."""
-    fields: list[bytes] = []
-    position = 0
-    while len(fields) < 4:
-        while data[position : position + 1].isspace():
-            position += 1
-        if data[position : position + 1] == b"#":
-            position = data.index(b"\n", position) + 1
-            continue
-        end = position
-        while not data[end : end + 1].isspace():
-            end += 1
-        fields.append(data[position:end])
-        position = end
-    position += 1
-    magic, width, height, maxval = fields[0], int(fields[1]), int(fields[2]), int(fields[3])
-    channels = 3 if magic == b"P6" else 1
-    dtype = np.dtype(">u2") if maxval > 255 else np.dtype(np.uint8)
-    count = width * height * channels
-    arr = np.frombuffer(data, dtype=dtype, count=count, offset=position)
-    shape = (height, width, 3) if channels == 3 else (height, width)
-    return arr.reshape(shape).astype(np.uint16 if maxval > 255 else np.uint8)
+def decode_png(data: bytes) -> np.ndarray:
+    """Non-interlaced grey or RGB PNG, 8 or 16 bit (PNG specification, sections 7-9).
+
+    An independent decoder for the oracle: chunks, zlib, then the five row filters.
+    """
+    assert data[:8] == b"\x89PNG\r\n\x1a\n"
+    position, chunks, header = 8, b"", b""
+    while position < len(data):
+        (length,) = struct.unpack(">I", data[position : position + 4])
+        kind = data[position + 4 : position + 8]
+        payload = data[position + 8 : position + 8 + length]
+        if kind == b"IHDR":
+            header = payload
+        elif kind == b"IDAT":
+            chunks += payload
+        position += 12 + length
+    width, height, depth, colour, _, _, interlace = struct.unpack(">IIBBBBB", header)
+    assert colour in (0, 2) and depth in (8, 16) and interlace == 0
+    channels = 3 if colour == 2 else 1
+    step = channels * depth // 8  # bytes per pixel
+    stride = width * step
+    raw = zlib.decompress(chunks)
+    rows = np.zeros((height, stride), dtype=np.int64)
+    previous = np.zeros(stride, dtype=np.int64)
+    for y in range(height):
+        start = y * (stride + 1)
+        kind, line = raw[start], np.frombuffer(raw, np.uint8, stride, start + 1).astype(np.int64)
+        row = np.zeros(stride, dtype=np.int64)
+        for x in range(stride):
+            left = row[x - step] if x >= step else 0
+            up = previous[x]
+            up_left = previous[x - step] if x >= step else 0
+            if kind == 0:
+                predictor = 0
+            elif kind == 1:
+                predictor = left
+            elif kind == 2:
+                predictor = up
+            elif kind == 3:
+                predictor = (left + up) // 2
+            else:
+                estimate = left + up - up_left
+                distances = (abs(estimate - left), abs(estimate - up), abs(estimate - up_left))
+                predictor = (left, up, up_left)[distances.index(min(distances))]
+            row[x] = (line[x] + predictor) & 0xFF
+        rows[y], previous = row, row
+    samples = rows.astype(np.uint8).tobytes()
+    dtype = np.dtype(">u2") if depth == 16 else np.dtype(np.uint8)
+    arr = np.frombuffer(samples, dtype=dtype).astype(np.uint16 if depth == 16 else np.uint8)
+    return arr.reshape((height, width, 3) if channels == 3 else (height, width))
 
 
 def _check_known_palette(image: DecodedImage, ours: np.ndarray) -> None:
