@@ -19,6 +19,7 @@ from dicomlens.analysis.analyzers import (
     build_analyzers,
 )
 from dicomlens.analysis.pipeline import AnalysisOptions
+from dicomlens.deid.profile import Longitudinal, PixelText, ProfileOptions, RegionRule
 from dicomlens.imaging.limits import ImagingLimits
 
 MiB = 1024**2
@@ -112,6 +113,21 @@ class Settings(BaseSettings):
             models=self.byo_models,
         )
 
+    # De-identification (``dicomlens deidentify``, ``POST /jobs/{jobId}/deidentify``).
+    deid_secret: SecretStr | None = None  # keys UIDs, dates, pseudonyms; None = kept in data dir
+    deid_longitudinal: Longitudinal = "off"  # retain dates: off, full or shifted per patient
+    deid_max_date_shift_days: int = Field(default=3650, ge=1, le=36500)
+    deid_retain_patient_characteristics: bool = False
+    deid_retain_device_identity: bool = False
+    deid_clean_descriptors: bool = False
+    deid_retain_uids: bool = False
+    deid_safe_private_tags: tuple[str, ...] = ()  # "gggg,CREATOR,ee" (hexadecimal)
+    deid_pixel_text: PixelText = "required"  # OCR for burned-in text: required, auto or off
+    deid_ocr_frames: int = Field(default=3, ge=1, le=1000)
+    deid_region_rules: tuple[
+        RegionRule, ...
+    ] = ()  # JSON list, e.g. [{"modality":"US","top_rows":60}]
+
     def base_url(self) -> str:
         """The origin browsers use to reach the local server (no trailing slash)."""
         if self.public_url:
@@ -140,4 +156,20 @@ class Settings(BaseSettings):
             window_presets=self.window_presets,
             png_compress_level=self.png_compress_level,
             analyzers=build_analyzers(self.analyzer_selection()),
+        )
+
+    def deid_options(self, secret: bytes) -> ProfileOptions:
+        """The de-identification profile these settings describe, keyed by ``secret``."""
+        return ProfileOptions(
+            secret=secret,
+            longitudinal=self.deid_longitudinal,
+            max_date_shift_days=self.deid_max_date_shift_days,
+            retain_patient_characteristics=self.deid_retain_patient_characteristics,
+            retain_device_identity=self.deid_retain_device_identity,
+            clean_descriptors=self.deid_clean_descriptors,
+            retain_uids=self.deid_retain_uids,
+            safe_private_tags=frozenset(self.deid_safe_private_tags),
+            pixel_text=self.deid_pixel_text,
+            ocr_frames=self.deid_ocr_frames,
+            region_rules=self.deid_region_rules,
         )

@@ -141,13 +141,7 @@ class AttributeProfile:
                 return None
             if options.longitudinal == "shifted":
                 return Action.C  # dates are "cleaned" by shifting them
-        return {
-            Action.ZD: Action.D,
-            Action.XZ: Action.Z,
-            Action.XD: Action.D,
-            Action.XZD: Action.Z,
-            Action.XZU: Action.U,
-        }.get(base, base)
+        return base
 
     def _clean(self, ds: Dataset, patient: PatientContext) -> None:
         for elem in list(ds):
@@ -172,6 +166,10 @@ class AttributeProfile:
     ) -> bool:
         """Apply ``action``; False when the element was removed."""
         tag = int(elem.tag)
+        resolved = _resolve_compound(action, elem)
+        if resolved is None:
+            return True
+        action = resolved
         if action == Action.X:
             del ds[tag]
             return False
@@ -229,10 +227,30 @@ class AttributeProfile:
         group, element = elem.tag.group, elem.tag.element
         if 0x0010 <= element <= 0x00FF:  # a private creator: kept when a safe tag needs it
             return any(g == group and c == str(elem.value) for g, c, _ in self.safe_private)
-        creator = ds.get((group, element >> 8))
-        if not isinstance(creator, DataElement):
+        creator_tag = (group << 16) | (element >> 8)
+        if creator_tag not in ds:
             return False
+        creator = ds[creator_tag]
         return (group, str(creator.value), element & 0xFF) in self.safe_private
+
+
+def _resolve_compound(action: Action, elem: DataElement) -> Action | None:
+    """X/Z, X/D, Z/D, X/Z/D and X/Z/U* for this element (None = leave as it is).
+
+    The IOD's type for the attribute is not known here, so the value decides: an empty value
+    stays empty (Z allows it); a sequence with items keeps them, cleaned element by element
+    (its UIDs remapped), since a Type 1 sequence must not be emptied; a value that was
+    present gets a dummy (D) where D is allowed, else it is emptied (Z).
+    """
+    if action in (Action.D, Action.Z, Action.X, Action.K, Action.C, Action.U):
+        return action
+    if elem.VR == "SQ":
+        return None if elem.value else Action.Z
+    if action == Action.XZU:
+        return Action.U if elem.VR == "UI" else Action.Z
+    if elem.value in (None, "", b""):
+        return None
+    return Action.Z if action == Action.XZ else Action.D
 
 
 def clean_text(value: str, identifiers: Iterable[str]) -> str:

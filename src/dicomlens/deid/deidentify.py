@@ -15,11 +15,17 @@ import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 from pydicom import dcmread
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.errors import InvalidDicomError
 from pydicom.sequence import Sequence
-from pydicom.uid import PYDICOM_IMPLEMENTATION_UID, UID, ImplicitVRLittleEndian
+from pydicom.uid import (
+    PYDICOM_IMPLEMENTATION_UID,
+    UID,
+    ExplicitVRLittleEndian,
+    ImplicitVRLittleEndian,
+)
 
 from dicomlens.deid.attributes import AttributeProfile, patient_context
 from dicomlens.deid.pixels import TextLocator, plan_redaction, redact
@@ -109,9 +115,32 @@ def read_dicom(source: Path, *, limits: ImagingLimits) -> Dataset:
         raise DicomlensError(
             ErrorCode.INVALID_DICOM, "the file is not a DICOM instance (no SOP Class/Instance UID)"
         )
+    implicit, little = ds.original_encoding
     if "TransferSyntaxUID" not in ds.file_meta:
-        ds.file_meta.TransferSyntaxUID = ImplicitVRLittleEndian
+        ds.file_meta.TransferSyntaxUID = (
+            ImplicitVRLittleEndian if implicit else ExplicitVRLittleEndian
+        )
+    if little is False:
+        _to_little_endian(ds)
     return ds
+
+
+_WORD_SIZE = {"OW": 2, "OL": 4, "OF": 4, "OD": 8, "OV": 8}
+
+
+def _to_little_endian(ds: Dataset) -> None:
+    """Big endian (retired, PS3.5 A.3) is written as Explicit VR Little Endian: binary
+    values read as big-endian bytes are byte-swapped, the pixel data re-encoded."""
+    if "PixelData" in ds:
+        arr = ds.pixel_array
+        ds.PixelData = arr.astype(arr.dtype.newbyteorder("<"), copy=False).tobytes()
+    for elem in ds.iterall():
+        size = _WORD_SIZE.get(elem.VR)
+        if size and isinstance(elem.value, bytes) and int(elem.tag) != 0x7FE00010:
+            data = np.frombuffer(elem.value, dtype=f">u{size}")
+            elem.value = data.astype(f"<u{size}").tobytes()
+    ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    ds.set_original_encoding(False, True, ds.original_character_set)
 
 
 def deidentify_dataset(ds: Dataset, options: ProfileOptions, *, pixels_cleaned: bool) -> None:

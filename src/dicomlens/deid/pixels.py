@@ -159,6 +159,12 @@ def redact(ds: Dataset, rects: Sequence[Rect]) -> None:
     frames = int(ds.get("NumberOfFrames", 1) or 1)
     samples = int(ds.get("SamplesPerPixel", 1) or 1)
     rows, columns = int(ds.Rows), int(ds.Columns)
+    expected = frames * rows * columns * samples
+    if arr.size < expected:
+        raise DicomlensError(
+            ErrorCode.REDACTION_IMPOSSIBLE, "the pixel data is shorter than its frames need"
+        )
+    arr = arr.reshape(-1)[:expected]  # excess frames beyond Number of Frames are dropped
     view = arr.reshape(frames, rows, columns, samples)
     photometric = str(ds.get("PhotometricInterpretation", "MONOCHROME2"))
     fill = view.max() if photometric == "MONOCHROME1" else (0 if samples == 3 else view.min())

@@ -1,0 +1,177 @@
+"""``dicomlens deidentify PATH... --out DIR [--workers N] [--longitudinal off|full|shifted]
+[--pixel-text required|auto|off]``.
+
+Writes, per input file, a de-identified ``<name>.dcm`` into ``--out`` (the original is only
+read), an index ``deidentified.json`` (per file: output or error code), and prints a summary.
+Options not given on the command line come from the ``DICOMLENS_DEID_*`` settings. Exit 0
+when every file was de-identified, 1 when any failed, 2 for usage errors, 130 when
+interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import functools
+import json
+import os
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+from dicomlens.analysis.batch import Outcome, run_batch
+from dicomlens.analyze_command import Progress, _collect, _output_names
+from dicomlens.config import Settings
+from dicomlens.deid import ProfileOptions, deidentify_file
+from dicomlens.deid.secret import deid_secret
+from dicomlens.deid.text import ocr_text_locator
+from dicomlens.domain.errors import DicomlensError
+from dicomlens.imaging.limits import ImagingLimits
+
+INDEX = "deidentified.json"
+
+
+def add_parser(subparsers: Any) -> None:
+    """Register the ``deidentify`` subcommand."""
+    parser = subparsers.add_parser(
+        "deidentify",
+        help="write de-identified copies of DICOM files (PS3.15 Basic Profile, text redaction)",
+        description="De-identify DICOM files and folders (searched recursively) into --out.",
+    )
+    parser.add_argument("paths", nargs="+", type=Path, metavar="PATH")
+    parser.add_argument("--out", type=Path, required=True, help="output folder")
+    parser.add_argument(
+        "--workers", type=int, default=os.cpu_count() or 1, help="worker processes (default: cores)"
+    )
+    parser.add_argument(
+        "--longitudinal",
+        choices=("off", "full", "shifted"),
+        help="retain dates: off (removed), full, or shifted per patient",
+    )
+    parser.add_argument(
+        "--pixel-text",
+        choices=("required", "auto", "off"),
+        help="search pixels for burned-in text with OCR (required: fail when OCR is missing)",
+    )
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Execute ``deidentify``; return the exit code."""
+    try:
+        files = _collect(args.paths, examples=False)
+    except FileNotFoundError as exc:
+        print(f"dicomlens deidentify: {exc}", file=sys.stderr)  # noqa: T201
+        return 2
+    if args.workers < 1:
+        print("dicomlens deidentify: --workers must be at least 1", file=sys.stderr)  # noqa: T201
+        return 2
+    if not files:
+        print("dicomlens deidentify: no input files", file=sys.stderr)  # noqa: T201
+        return 2
+    out: Path = args.out
+    out.mkdir(parents=True, exist_ok=True)
+    names = {path: _dicom_name(stem) for path, stem in _output_names(files).items()}
+    if any((out / name).resolve() == path.resolve() for path, name in names.items()):
+        print("dicomlens deidentify: --out would overwrite an input file", file=sys.stderr)  # noqa: T201
+        return 2
+    settings = Settings()
+    options = settings.deid_options(deid_secret(settings.deid_secret, settings.data_dir))
+    if args.longitudinal:
+        options = dataclasses.replace(options, longitudinal=args.longitudinal)
+    if args.pixel_text:
+        options = dataclasses.replace(options, pixel_text=args.pixel_text)
+    limits = settings.imaging_limits()
+    task = functools.partial(_deidentify_one, options=options, limits=limits, out=str(out))
+    progress = Progress(total=len(files), stream=sys.stderr)
+    rows: list[dict[str, Any]] = []
+    start = time.monotonic()
+    interrupted = False
+    try:
+        for outcome in run_batch(
+            [(str(f), names[f]) for f in files],
+            task,
+            workers=args.workers,
+            timeout_s=limits.decode_timeout_s * 2 + 30,
+        ):
+            row = _row(outcome)
+            rows.append(row)
+            progress.advance(row)
+    except KeyboardInterrupt:
+        interrupted = True
+    progress.finish()
+    rows.sort(key=lambda r: str(r["file"]))
+    (out / INDEX).write_text(json.dumps(rows, indent=2))
+    _print_summary(rows, time.monotonic() - start, out, interrupted, total=len(files))
+    if interrupted:
+        return 130
+    return 1 if any(r["status"] != "ok" for r in rows) else 0
+
+
+def _dicom_name(stem: str) -> str:
+    return stem if stem.lower().endswith(".dcm") else f"{stem}.dcm"
+
+
+# The OCR engine is built once per worker process, on first use.
+@functools.cache
+def _locator(pixel_text: str) -> Any:
+    return None if pixel_text == "off" else ocr_text_locator()
+
+
+def _deidentify_one(
+    item: tuple[str, str], *, options: ProfileOptions, limits: ImagingLimits, out: str
+) -> dict[str, Any]:
+    """Worker side: de-identify one file. Returns a small row (no patient data)."""
+    path, name = item
+    try:
+        report = deidentify_file(
+            Path(path),
+            Path(out) / name,
+            options,
+            limits=limits,
+            locator=_locator(options.pixel_text),
+        )
+    except DicomlensError as exc:
+        return {"status": "failed", "code": str(exc.code), "message": exc.message}
+    return {
+        "status": "ok",
+        "output": name,
+        "redacted": report.pixels_redacted,
+        "textRegions": report.text_regions,
+        "transferSyntax": report.transfer_syntax,
+    }
+
+
+def _row(outcome: Outcome) -> dict[str, Any]:
+    path, _ = outcome.item
+    row: dict[str, Any] = {"file": path, "seconds": round(outcome.seconds, 4)}
+    if outcome.value is not None:
+        row.update(outcome.value)
+    else:
+        row.update(status="failed", code=outcome.error_code, message=outcome.error_message)
+    return row
+
+
+def _print_summary(
+    rows: list[dict[str, Any]], seconds: float, out: Path, interrupted: bool, *, total: int
+) -> None:
+    ok = [r for r in rows if r["status"] == "ok"]
+    lines = [
+        "",
+        f"{'files':<24}{total:>8}",
+        f"{'de-identified':<24}{len(ok):>8}",
+        f"{'  pixels redacted':<24}{sum(1 for r in ok if r.get('redacted')):>8}",
+        f"{'failed':<24}{len(rows) - len(ok):>8}",
+    ]
+    if interrupted:
+        lines.append(f"{'not done (interrupted)':<24}{total - len(rows):>8}")
+    for code, count in sorted(
+        Counter(str(r.get("code")) for r in rows if r["status"] != "ok").items()
+    ):
+        lines.append(f"  failed {code:<15}{count:>8}")
+    rate = len(rows) / seconds if seconds > 0 else 0.0
+    lines.append(f"{'time':<24}{seconds:>7.1f}s ({rate:.1f} files/s)")
+    lines.append(f"de-identified files in {out.resolve()} (index: {INDEX})")
+    print("\n".join(lines))  # noqa: T201
