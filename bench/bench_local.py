@@ -1,3 +1,4 @@
+# ruff: noqa: S101, PLC0415 - a benchmark script: asserts check answers; imports stay lazy
 """Local stack benchmarks (issue 3); runnable on its own: ``python bench/bench_local.py``.
 
 1. Latency, upload -> COMPLETED, of a 512x512 CT (pydicom-data ``693_UNCI.dcm``): p50, p95.

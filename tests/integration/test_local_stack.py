@@ -1,0 +1,134 @@
+"""The local stack as a user runs it: ``dicomlens serve`` in a subprocess, over real HTTP."""
+
+from __future__ import annotations
+
+import json
+import signal
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+import requests
+from local_server import create, job, post_form, running, start, upload, wait_all_finished
+from pydicom.data import get_testdata_file
+
+CT = Path(str(get_testdata_file("CT_small.dcm"))).read_bytes()
+MR = Path(str(get_testdata_file("MR_small.dcm"))).read_bytes()
+
+
+def uploaded_files(data_dir: Path) -> list[Path]:
+    uploads = data_dir / "blobs" / "uploads"
+    return [p for p in uploads.rglob("*") if p.is_file()] if uploads.exists() else []
+
+
+def test_200_concurrent_uploads_all_complete(tmp_path: Path) -> None:
+    with running(tmp_path / "data") as server:
+
+        def one(index: int) -> str:
+            with requests.Session() as session:
+                return upload(session, server.url, f"scan {index}.dcm", CT if index % 2 else MR)
+
+        with ThreadPoolExecutor(max_workers=32) as pool:
+            job_ids = list(pool.map(one, range(200)))
+        views = wait_all_finished(server.url, job_ids)
+    assert len(set(job_ids)) == 200
+    assert {v["status"] for v in views.values()} == {"COMPLETED"}
+    assert all(v["attempts"] == 1 for v in views.values())
+    assert "database is locked" not in "".join(server.output)
+
+
+def completions(output: list[str]) -> dict[str, int]:
+    """How many times each job was finished, from the processor's log lines."""
+    counts: dict[str, int] = {}
+    for line in output:
+        if not line.startswith("{"):
+            continue
+        record = json.loads(line)
+        if record.get("message") == "object processed" and record.get("outcome") in (
+            "COMPLETED",
+            "FAILED",
+        ):
+            counts[record["jobId"]] = counts.get(record["jobId"], 0) + 1
+    return counts
+
+
+def test_kill_9_mid_batch_then_restart_completes_every_job_exactly_once(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    first = start(data, workers=2)
+    with requests.Session() as session:
+        job_ids = [upload(session, first.url, f"s{i}.dcm", CT) for i in range(40)]
+        # Some jobs done, some in flight, most still queued: then the crash.
+        while job(session, first.url, job_ids[5])["status"] != "COMPLETED":
+            pass
+    first.kill_hard()
+    before_restart = list(first.output)
+
+    with running(data) as second:
+        views = wait_all_finished(second.url, job_ids)
+        output = before_restart + second.output
+    assert {v["status"] for v in views.values()} == {"COMPLETED"}
+    counts = completions(output)
+    assert max(counts.values()) == 1, "no job is finished twice"
+    assert len(counts) >= len(job_ids) - 2, "at most the jobs cut mid-log are unaccounted"
+    assert any(v["attempts"] >= 1 for v in views.values())
+
+
+def test_sigterm_drains_and_a_restart_finishes_the_rest(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    server = start(data, env={"DICOMLENS_SHUTDOWN_GRACE_S": "20"})
+    with requests.Session() as session:
+        job_ids = [upload(session, server.url, f"s{i}.dcm", CT) for i in range(10)]
+    assert server.stop(signal.SIGTERM) == 0
+    assert "dicomlens stopped" in "".join(server.output)
+    with running(data) as again:
+        views = wait_all_finished(again.url, job_ids)
+    assert {v["status"] for v in views.values()} == {"COMPLETED"}
+
+
+def test_a_second_server_on_the_same_data_dir_is_refused(tmp_path: Path) -> None:
+    with running(tmp_path / "data"), pytest.raises(RuntimeError, match="another dicomlens"):
+        start(tmp_path / "data")
+
+
+def test_refused_uploads_store_nothing(tmp_path: Path) -> None:
+    with running(tmp_path / "data", env={"DICOMLENS_UPLOAD_EXPIRY_S": "1"}) as server:
+        session = requests.Session()
+        # Oversize: more bytes than declared.
+        grant = create(session, server.url, "a.dcm", 100)
+        assert post_form(session, grant, b"x" * 101).status_code == 413
+        # Wrong key: another job's form fields with this job's policy.
+        other = create(session, server.url, "b.dcm", 100)
+        fields = {**grant["upload"]["fields"], "key": other["upload"]["fields"]["key"]}
+        assert post_form(session, grant, b"x" * 10, fields).status_code == 403
+        # Tampered: a policy signed for another key.
+        fields = {**grant["upload"]["fields"], "policy": other["upload"]["fields"]["policy"]}
+        assert post_form(session, grant, b"x" * 10, fields).status_code == 403
+        # Path traversal in the name stays inside the job's folder.
+        sneaky = create(session, server.url, "../../../../etc/cron.d/x", 10)
+        assert sneaky["upload"]["fields"]["key"] == f"uploads/{sneaky['jobId']}/x"
+        # Expired.
+        import time
+
+        time.sleep(2.1)
+        assert post_form(session, grant, b"x" * 10).status_code == 403
+        assert uploaded_files(server.data_dir) == []
+        assert job(session, server.url, grant["jobId"])["status"] == "PENDING"
+
+
+def test_the_page_config_samples_and_signed_links_are_served(tmp_path: Path) -> None:
+    with running(tmp_path / "data") as server, requests.Session() as session:
+        assert session.get(f"{server.url}/config.json").json() == {"apiBaseUrl": server.url}
+        index = session.get(f"{server.url}/samples/index.json").json()["samples"]
+        assert "CT_small.dcm" in [s["name"] for s in index]
+        sample = session.get(f"{server.url}/samples/CT_small.dcm")
+        assert sample.content == CT
+        assert session.get(f"{server.url}/samples/..%2F..%2Fsecret.key").status_code == 404
+        job_id = upload(session, server.url, "ct.dcm", CT)
+        (view,) = wait_all_finished(server.url, [job_id]).values()
+        preview = session.get(view["urls"]["preview"])
+        assert preview.headers["content-type"] == "image/png"
+        original = session.get(view["urls"]["original"])
+        assert original.content == CT
+        assert "attachment" in original.headers["content-disposition"]
+        assert "phi" not in view["result"]
+        assert session.get(f"{server.url}/").status_code == 200
