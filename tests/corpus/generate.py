@@ -96,8 +96,6 @@ def attach_grey(ds: Dataset, arr: np.ndarray, *, bits_stored: int, signed: bool 
 def to_bytes(ds: Dataset, *, syntax: UID = ExplicitVRLittleEndian, preamble: bool = True) -> bytes:
     ds.file_meta.TransferSyntaxUID = syntax
     buffer = io.BytesIO()
-    if syntax == ImplicitVRLittleEndian:
-        ds.is_implicit_VR, ds.is_little_endian = True, True
     dcmwrite(buffer, ds, enforce_file_format=True)
     data = buffer.getvalue()
     return data if preamble else data[128:]
@@ -137,6 +135,26 @@ def voi_lut_sequence() -> bytes:
     item.add_new(0x00283006, "OW", lut.tobytes())  # LUT Data
     ds.VOILUTSequence = Sequence([item])
     return to_bytes(ds)
+
+
+def voi_lut_signed() -> bytes:
+    """Signed CT with a VOI LUT starting at -1024 HU (8-bit entries, implicit VR).
+
+    In implicit VR the LUT Descriptor's VR (US or SS) is not in the file: the first mapped
+    value must be read as signed because the pixel data is (PS3.3 C.11.2.1.1).
+    """
+    ds = new_dataset(CT_IMAGE, 15, "CT")
+    attach_grey(ds, ramp(40, 50, -2000, 2000).astype(np.int16), bits_stored=16, signed=True)
+    ds.RescaleSlope, ds.RescaleIntercept = 1, 0
+    entries = 2048
+    lut = np.rint(255 * np.linspace(0, 1, entries) ** 1.5).astype(np.uint8)
+    item = Dataset()
+    item.LUTDescriptor = [entries, -1024, 8]
+    item["LUTDescriptor"].VR = "SS"
+    item.LUTData = lut.astype(np.uint16).tolist()
+    item["LUTData"].VR = "US"
+    ds.VOILUTSequence = Sequence([item])
+    return to_bytes(ds, syntax=ImplicitVRLittleEndian)
 
 
 def _windowed(n: int, function: str) -> bytes:
@@ -466,6 +484,12 @@ GENERATED: tuple[GeneratedCase, ...] = (
         build=voi_lut_sequence,
         expect="image",
         about="VOI LUT Sequence (first mapped value 1000, 12-bit entries)",
+    ),
+    GeneratedCase(
+        name="gen_voi_lut_signed.dcm",
+        build=voi_lut_signed,
+        expect="image",
+        about="signed CT, VOI LUT from -1024 with 8-bit entries, implicit VR",
     ),
     GeneratedCase(
         name="gen_sigmoid.dcm",

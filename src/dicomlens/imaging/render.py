@@ -16,7 +16,7 @@ from typing import Any, Literal
 
 import numpy as np
 from pydicom.dataset import Dataset, FileMetaDataset
-from pydicom.pixels.processing import apply_color_lut, apply_modality_lut, apply_voi_lut
+from pydicom.pixels.processing import apply_color_lut
 from pydicom.uid import ExplicitVRLittleEndian
 
 from dicomlens.domain.errors import DicomlensError, ErrorCode
@@ -212,7 +212,7 @@ def frame_attributes(ds: Dataset, index: int) -> Dataset:
 def modality_values(stored: np.ndarray, ds: Dataset) -> np.ndarray:
     """Stored values -> modality values (PS3.3 C.11.1): rescale or the Modality LUT Sequence."""
     if "ModalityLUTSequence" in ds:
-        return np.asarray(apply_modality_lut(stored, ds), dtype=np.float64)
+        return _read_lut(ds.ModalityLUTSequence[0], ds)(stored).astype(np.float64)
     slope = _float(ds.get("RescaleSlope"), 1.0)
     intercept = _float(ds.get("RescaleIntercept"), 0.0)
     values: np.ndarray = stored.astype(np.float32 if stored.dtype.itemsize <= 2 else np.float64)
@@ -289,15 +289,47 @@ def _not_padding(stored: np.ndarray, ds: Dataset) -> np.ndarray | None:
     return np.asarray((stored < lo) | (stored > hi))
 
 
+@dataclass(frozen=True)
+class _Lut:
+    """A LUT of PS3.3 C.11.1 / C.11.2.1.1: ``data[v - first]``, clamped at both ends."""
+
+    first: int
+    bits: int
+    data: np.ndarray
+
+    def __call__(self, values: np.ndarray) -> np.ndarray:
+        index = np.clip(np.rint(values) - self.first, 0, self.data.size - 1).astype(np.intp)
+        return np.asarray(self.data[index])
+
+
+def _read_lut(item: Dataset, ds: Dataset) -> _Lut:
+    """The LUT of a Modality or VOI LUT Sequence item.
+
+    The descriptor's first mapped value is signed when the pixel data is (its VR, US or
+    SS, may not be in the file); LUT Data in OW is in the file's byte order; 8-bit
+    entries packed two per word (an old ACR-NEMA habit) are unpacked.
+    """
+    entries, first, bits = (int(v) for v in item.LUTDescriptor)
+    entries = entries or 65536
+    if first > 32767 and int(ds.get("PixelRepresentation", 0)) == 1:
+        first -= 65536
+    raw = item.LUTData
+    if isinstance(raw, bytes):
+        little = ds.original_encoding[1] is not False
+        data = np.frombuffer(raw, dtype="<u2" if little else ">u2").astype(np.int64)
+    else:
+        data = np.asarray(raw if isinstance(raw, list | tuple) else [raw], dtype=np.int64)
+    if bits == 8 and data.size * 2 == entries:
+        data = np.frombuffer(data.astype("<u2").tobytes(), dtype=np.uint8).astype(np.int64)
+    return _Lut(first=first, bits=bits or 16, data=data[:entries])
+
+
 def _apply_voi_lut_sequence(values: np.ndarray, ds: Dataset) -> np.ndarray:
-    item = ds.VOILUTSequence[0]
-    descriptor = [int(v) for v in item.LUTDescriptor]
-    bits = descriptor[2] if descriptor[2] else 16
-    mapped = apply_voi_lut(np.rint(values).astype(np.int64), ds, index=0, prefer_lut=True)
-    top = float(2**bits - 1)
-    return np.clip(np.rint(np.asarray(mapped, dtype=np.float64) * 255.0 / top), 0, 255).astype(
-        np.uint8
-    )
+    """Modality values -> 8 bit through the first VOI LUT (PS3.3 C.11.2.1.1)."""
+    lut = _read_lut(ds.VOILUTSequence[0], ds)
+    top = float(2**lut.bits - 1)
+    scaled = np.rint(lut(values).astype(np.float64) * 255.0 / top)
+    return np.clip(scaled, 0, 255).astype(np.uint8)
 
 
 def _is_inverted(ds: Dataset) -> bool:
