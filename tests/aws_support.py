@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import json
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -68,13 +69,46 @@ def create_resources(aws: MotoAws) -> None:
     )
 
 
+_WRITE_LOCK = threading.RLock()
+
+
 @contextmanager
-def moto_in_process(monkeypatch: Any = None) -> Iterator[MotoAws]:
+def atomic_moto_writes() -> Iterator[None]:
+    """Serialise moto's DynamoDB item operations, as DynamoDB serialises writes to an item.
+
+    moto evaluates a ConditionExpression and applies the write without a lock, so two
+    threads can both pass the same condition; real DynamoDB never lets them. Without this
+    the concurrency contract would test moto, not the adapter.
+    """
+    from moto.dynamodb.models import DynamoDBBackend
+
+    originals = {
+        name: getattr(DynamoDBBackend, name)
+        for name in ("put_item", "update_item", "delete_item", "get_item")
+    }
+
+    def locked(method: Any) -> Any:
+        def call(*args: Any, **kwargs: Any) -> Any:
+            with _WRITE_LOCK:
+                return method(*args, **kwargs)
+
+        return call
+
+    for name, method in originals.items():
+        setattr(DynamoDBBackend, name, locked(method))
+    try:
+        yield
+    finally:
+        for name, method in originals.items():
+            setattr(DynamoDBBackend, name, method)
+
+
+@contextmanager
+def moto_in_process() -> Iterator[MotoAws]:
     """moto patched into botocore and requests for the duration of the context."""
     from moto import mock_aws
 
-    del monkeypatch
-    with mock_aws():
+    with mock_aws(), atomic_moto_writes():
         aws = _clients(None)
         create_resources(aws)
         yield aws
@@ -88,10 +122,11 @@ def moto_server() -> Iterator[MotoAws]:
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
     try:
-        host, port = server.get_host_and_port()
-        aws = _clients(f"http://{host}:{port}")
-        create_resources(aws)
-        yield aws
+        with atomic_moto_writes():
+            host, port = server.get_host_and_port()
+            aws = _clients(f"http://{host}:{port}")
+            create_resources(aws)
+            yield aws
     finally:
         server.stop()
 

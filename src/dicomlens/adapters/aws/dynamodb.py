@@ -26,6 +26,9 @@ from dicomlens.domain.errors import DicomlensError, ErrorCode, IllegalTransition
 from dicomlens.domain.jobs import Job, JobError, JobStatus
 
 TTL_ATTRIBUTE = "expiresAt"
+_OPTIONAL_ATTRIBUTES = frozenset(
+    {"startedAt", "finishedAt", "leaseUntil", "error", "result", TTL_ATTRIBUTE}
+)
 _CONDITION_FAILED = "ConditionalCheckFailedException"
 _serializer = TypeSerializer()
 _deserializer = TypeDeserializer()
@@ -189,17 +192,37 @@ class DynamoJobStore:
         return self._put_if(job, status=JobStatus.PENDING, attempts=None)
 
     def _put_if(self, job: Job, *, status: JobStatus, attempts: int | None) -> bool:
-        condition = "#status = :status"
-        values: dict[str, Any] = {":status": {"S": str(status)}}
+        """Overwrite the job's attributes with ``job``'s if status (and attempt) still match.
+
+        An UpdateItem, not a PutItem: it can never create an item, and the processor's role
+        needs only GetItem and UpdateItem. Attributes the new job lacks are removed.
+        """
+        item = job_to_item(job, pending_ttl_s=self._pending_ttl_s)
+        del item["jobId"]
+        names: dict[str, str] = {"#status": "status"}
+        values: dict[str, Any] = {":expected_status": {"S": str(status)}}
+        sets = []
+        for index, (name, value) in enumerate(sorted(item.items())):
+            names[f"#a{index}"] = name
+            values[f":v{index}"] = _serializer.serialize(value)
+            sets.append(f"#a{index} = :v{index}")
+        removes = []
+        for index, name in enumerate(sorted(_OPTIONAL_ATTRIBUTES - item.keys())):
+            names[f"#r{index}"] = name
+            removes.append(f"#r{index}")
+        update = "SET " + ", ".join(sets) + (" REMOVE " + ", ".join(removes) if removes else "")
+        condition = "attribute_exists(jobId) AND #status = :expected_status"
         if attempts is not None:
-            condition += " AND attempts = :attempts"
-            values[":attempts"] = {"N": str(attempts)}
+            names["#attempts"] = "attempts"
+            values[":expected_attempts"] = {"N": str(attempts)}
+            condition += " AND #attempts = :expected_attempts"
         try:
-            self._db.put_item(
+            self._db.update_item(
                 TableName=self.table_name,
-                Item=serialize(job_to_item(job, pending_ttl_s=self._pending_ttl_s)),
+                Key={"jobId": {"S": job.job_id}},
+                UpdateExpression=update,
                 ConditionExpression=condition,
-                ExpressionAttributeNames={"#status": "status"},
+                ExpressionAttributeNames=names,
                 ExpressionAttributeValues=values,
             )
         except ClientError as exc:
