@@ -187,3 +187,11 @@ def test_an_rgb_png_screenshot_with_text_is_read(
     (suspected,) = [f for f in result.findings if f.kind == "burned-in PHI suspected"]
     assert "name" in suspected.message
     assert result.phi.burned_in_text
+
+
+@pytest.mark.parametrize("name", ["examples_rgb_color.dcm", "examples_palette.dcm"])
+def test_colour_ultrasound_gets_no_imagenet_labels(name: str, everything: AnalysisOptions) -> None:
+    result = analyze_file(Path(pydicom.data.get_testdata_file(name)), everything).result
+    assert result.summary.modality == "US"
+    assert _by_source(result, "classifier") == []
+    assert "Ultrasound" in _by_source(result, "dicom-tags")

@@ -189,6 +189,37 @@ def _to_probabilities(scores: np.ndarray, output: str) -> np.ndarray:
     return probabilities
 
 
+# Acquisition modalities whose pictures are never photographs, even in colour (Doppler
+# ultrasound, fused PET, angiography ...): ImageNet labels on them are nonsense too.
+# Photographic ones (XC, OP, ES, GM, SM) and secondary captures (OT, SC) stay classified.
+NON_PHOTOGRAPHIC_MODALITIES = frozenset(
+    {
+        "CT",
+        "MR",
+        "CR",
+        "DX",
+        "DR",
+        "RF",
+        "XA",
+        "MG",
+        "US",
+        "IVUS",
+        "NM",
+        "PT",
+        "IO",
+        "PX",
+        "BMD",
+        "OPT",
+        "RTIMAGE",
+        "RTDOSE",
+        "SEG",
+    }
+)
+
+
 def _is_grayscale_medical(frame: AnalyzerInput) -> bool:
-    medical = frame.kind == "dicom" or frame.summary.modality is not None
+    modality = (frame.summary.modality or "").upper()
+    if modality in NON_PHOTOGRAPHIC_MODALITIES:
+        return True
+    medical = frame.kind == "dicom" or bool(modality)
     return medical and is_grayscale(frame.pixels)
