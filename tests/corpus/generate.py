@@ -157,6 +157,21 @@ def voi_lut_signed() -> bytes:
     return to_bytes(ds, syntax=ImplicitVRLittleEndian)
 
 
+def modality_lut_sequence() -> bytes:
+    """Modality LUT Sequence (instead of rescale) from stored 0..4095 to a curved scale."""
+    ds = new_dataset(SECONDARY_CAPTURE, 16, "OT")
+    attach_grey(ds, ramp(36, 44, 0, 4095).astype(np.uint16), bits_stored=12)
+    entries = 3000
+    lut = np.rint(40000 * np.linspace(0, 1, entries) ** 2).astype("<u2")
+    item = Dataset()
+    item.LUTDescriptor = [entries, 500, 16]
+    item.ModalityLUTType = "OD"
+    item.add_new(0x00283006, "OW", lut.tobytes())  # LUT Data
+    ds.ModalityLUTSequence = Sequence([item])
+    ds.WindowCenter, ds.WindowWidth = 15000, 30000
+    return to_bytes(ds)
+
+
 def _windowed(n: int, function: str) -> bytes:
     ds = new_dataset(MR_IMAGE, n, "MR")
     attach_grey(ds, ramp(40, 56, 0, 1000).astype(np.uint16), bits_stored=16)
@@ -490,6 +505,12 @@ GENERATED: tuple[GeneratedCase, ...] = (
         build=voi_lut_signed,
         expect="image",
         about="signed CT, VOI LUT from -1024 with 8-bit entries, implicit VR",
+    ),
+    GeneratedCase(
+        name="gen_modality_lut.dcm",
+        build=modality_lut_sequence,
+        expect="image",
+        about="Modality LUT Sequence from 500 with 16-bit entries, then a window",
     ),
     GeneratedCase(
         name="gen_sigmoid.dcm",
