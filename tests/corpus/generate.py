@@ -123,6 +123,23 @@ def monochrome1() -> bytes:
     return to_bytes(ds)
 
 
+def monochrome1_no_window() -> bytes:
+    """MONOCHROME1 without a window: automatic window, then inversion."""
+    ds = new_dataset(SECONDARY_CAPTURE, 17, "DX")
+    ds.PhotometricInterpretation = "MONOCHROME1"
+    attach_grey(ds, ramp(30, 50, 100, 3000).astype(np.uint16), bits_stored=12)
+    return to_bytes(ds)
+
+
+def presentation_inverse() -> bytes:
+    """MONOCHROME2 with Presentation LUT Shape INVERSE (shown inverted, PS3.3 C.11.6)."""
+    ds = new_dataset(SECONDARY_CAPTURE, 18, "DX")
+    attach_grey(ds, ramp(30, 50, 0, 1000).astype(np.uint16), bits_stored=10)
+    ds.WindowCenter, ds.WindowWidth = 500, 1000
+    ds.PresentationLUTShape = "INVERSE"
+    return to_bytes(ds)
+
+
 def voi_lut_sequence() -> bytes:
     ds = new_dataset(SECONDARY_CAPTURE, 2, "OT")
     attach_grey(ds, ramp(48, 64, 0, 4095).astype(np.uint16), bits_stored=12)
@@ -354,6 +371,24 @@ def palette() -> bytes:
     return to_bytes(ds)
 
 
+def palette_8bit_entries() -> bytes:
+    """Palette with 8-bit entries (one per 16-bit word) starting at index 16.
+
+    Indices below the first mapped value take the first entry (PS3.3 C.7.6.3.1.5).
+    """
+    ds = _palette_base(23)
+    for colour in ("Red", "Green", "Blue"):
+        setattr(ds, f"{colour}PaletteColorLookupTableDescriptor", [240, 16, 8])
+    index = np.arange(240)
+    for tag, lut in (
+        (0x00281201, index),
+        (0x00281202, 239 - index),
+        (0x00281203, (index * 7) % 256),
+    ):
+        ds.add_new(tag, "OW", lut.astype("<u2").tobytes())
+    return to_bytes(ds)
+
+
 def palette_segmented() -> bytes:
     """The same palette as ``palette()``, written as segmented LUTs (PS3.3 C.7.9.2).
 
@@ -495,6 +530,18 @@ GENERATED: tuple[GeneratedCase, ...] = (
         about="MONOCHROME1, 12 of 16 bits, with a window",
     ),
     GeneratedCase(
+        name="gen_monochrome1_no_window.dcm",
+        build=monochrome1_no_window,
+        expect="image",
+        about="MONOCHROME1 without a window",
+    ),
+    GeneratedCase(
+        name="gen_presentation_inverse.dcm",
+        build=presentation_inverse,
+        expect="image",
+        about="MONOCHROME2 with Presentation LUT Shape INVERSE",
+    ),
+    GeneratedCase(
         name="gen_voi_lut_sequence.dcm",
         build=voi_lut_sequence,
         expect="image",
@@ -601,6 +648,12 @@ GENERATED: tuple[GeneratedCase, ...] = (
         build=palette,
         expect="image",
         about="palette colour, 8-bit indices, 16-bit entries",
+    ),
+    GeneratedCase(
+        name="gen_palette_8bit.dcm",
+        build=palette_8bit_entries,
+        expect="image",
+        about="palette with 8-bit entries, first mapped index 16",
     ),
     GeneratedCase(
         name="gen_palette_segmented.dcm",
