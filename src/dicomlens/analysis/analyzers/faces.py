@@ -7,8 +7,8 @@ when every tag has been removed, so a face gives labels (``Face``, ``Person``) a
 
 from __future__ import annotations
 
-import functools
 import math
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -38,13 +38,22 @@ class FaceDetectorConfig:
     threads: int = 1
 
 
-@functools.cache
+_PER_THREAD = threading.local()
+
+
 def _cascade() -> Any:
-    cv2 = require("cv2", package="opencv-python-headless<5")
-    path = Path(cv2.data.haarcascades) / CASCADE
-    classifier = cv2.CascadeClassifier(str(path))
-    if classifier.empty():
-        raise AnalyzerUnavailableError(f"OpenCV has no {CASCADE} (OpenCV 5 dropped Haar cascades)")
+    """The cascade, loaded once per thread: OpenCV does not promise that one
+    ``CascadeClassifier`` may detect in several threads at once (thread workers).
+    """
+    classifier = getattr(_PER_THREAD, "cascade", None)
+    if classifier is None:
+        cv2 = require("cv2", package="opencv-python-headless<5")
+        classifier = cv2.CascadeClassifier(str(Path(cv2.data.haarcascades) / CASCADE))
+        if classifier.empty():
+            raise AnalyzerUnavailableError(
+                f"OpenCV has no {CASCADE} (OpenCV 5 dropped Haar cascades)"
+            )
+        _PER_THREAD.cascade = classifier
     return classifier
 
 
