@@ -192,3 +192,12 @@ def test_every_generated_image_decodes(name: str, generated_corpus: dict[str, Pa
     image = read_image(generated_corpus[name], limits=LIMITS)
     assert image.pixels is not None
     assert image.pixels.size > 0
+
+
+def test_asking_for_a_frame_that_does_not_exist_is_refused(
+    generated_corpus: dict[str, Path],
+) -> None:
+    with pytest.raises(DicomlensError) as caught:
+        read_image(generated_corpus["gen_multiframe.dcm"], limits=LIMITS, frame=7)
+    assert caught.value.code == ErrorCode.VALIDATION_ERROR
+    assert "7" in caught.value.message
