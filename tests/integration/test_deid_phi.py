@@ -218,7 +218,10 @@ def test_a_study_deidentified_twice_gives_identical_uids_and_dates(tmp_path: Pat
     assert first[1][5] == first[0][2]  # a reference follows the instance it names
 
 
-def test_cli_deidentifies_a_folder_and_reports_failures(tmp_path: Path) -> None:
+def test_cli_deidentifies_a_folder_and_reports_failures(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DICOMLENS_DATA_DIR", str(tmp_path / "data"))
     sources = tmp_path / "in"
     sources.mkdir()
     ds = _planted_dataset()
@@ -240,4 +243,5 @@ def test_cli_deidentifies_a_folder_and_reports_failures(tmp_path: Path) -> None:
     assert code == 1  # one file failed
     assert (tmp_path / "out" / "ok.dcm").exists()
     assert find_values(dcmread(tmp_path / "out" / "ok.dcm"), PHI) == []
+    assert (tmp_path / "data" / "deid-secret").exists()  # the key stays with the data
     assert main(["deidentify", str(tmp_path / "missing"), "--out", str(tmp_path / "o")]) == 2
