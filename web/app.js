@@ -8,7 +8,11 @@ import { displayName, isBusy, phaseText, renderCard, renderDetail } from "./view
 const STORAGE_KEY = "dicomlens.jobs";
 const MAX_PARALLEL_UPLOADS = 3;
 const MAX_PARALLEL_POLLS = 6;
-const POLL_FIRST_MS = 300;
+// Most files finish within seconds: poll briskly at first, then back off for long jobs.
+const POLL_FIRST_MS = 250;
+const POLL_GROWTH = 1.3;
+const POLL_EARLY_MAX_MS = 1500;
+const POLL_EARLY_PERIOD_MS = 60_000;
 const POLL_MAX_MS = 5000;
 const POLL_OFFLINE_MAX_MS = 15000;
 const URL_REFRESH_AFTER_MS = 4 * 60 * 1000;
@@ -47,6 +51,7 @@ function newEntry(fields) {
     error: null,
     preset: null,
     pollDelay: POLL_FIRST_MS,
+    watchedSince: Date.now(),
     pollTimer: null,
     abort: null,
     fetchedAt: 0,
@@ -182,6 +187,8 @@ async function upload(entry) {
     if (entry.removed) return;
     update(entry, { phase: "PENDING", progress: 1 });
     saveJobIds();
+    entry.watchedSince = Date.now();
+    entry.pollDelay = POLL_FIRST_MS;
     schedulePoll(entry, POLL_FIRST_MS);
   } catch (error) {
     entry.abort = null;
@@ -272,7 +279,8 @@ async function poll(entry) {
     if (entry.removed) return;
     applyJob(entry, job);
     if (isBusy(entry)) {
-      entry.pollDelay = Math.min(POLL_MAX_MS, entry.pollDelay * 1.5);
+      const cap = Date.now() - entry.watchedSince < POLL_EARLY_PERIOD_MS ? POLL_EARLY_MAX_MS : POLL_MAX_MS;
+      entry.pollDelay = Math.min(cap, entry.pollDelay * POLL_GROWTH);
       schedulePoll(entry, entry.pollDelay);
     }
   } catch (error) {

@@ -15,7 +15,7 @@ from pathlib import Path
 import pydicom.data
 import pytest
 from PIL import Image, ImageDraw
-from playwright.sync_api import Locator, Page, Route, expect
+from playwright.sync_api import FileChooser, Locator, Page, Route, expect
 from served_app import ServedApp
 
 pytestmark = pytest.mark.timeout(120)
@@ -133,7 +133,7 @@ def test_dicom_png_and_non_image_show_preview_labels_metadata_and_failure(
         response = route.fetch()
         job = response.json()
         if len(ct_reads) == 1:
-            job["urls"]["preview"] = job["urls"]["preview"].replace("sig=", "sig=0")
+            job["urls"]["preview"] = job["urls"]["preview"].replace("sig=", "sig=tampered")
         route.fulfill(response=response, json=job)
 
     page.route(f"**/jobs/{ct_job_id}", stale_link_once)
@@ -143,7 +143,7 @@ def test_dicom_png_and_non_image_show_preview_labels_metadata_and_failure(
     wait_for_status(page, "not-an-image.dcm", "FAILED")
     card(page, "CT_small.dcm").locator(".card-main").click()
     page.wait_for_function(PREVIEW_LOADED, arg="#preview-image")
-    assert "sig=0" not in (page.locator("#preview-image").get_attribute("src") or "")
+    assert "sig=tampered" not in (page.locator("#preview-image").get_attribute("src") or "")
     assert len(ct_reads) >= 2, f"the broken preview link did not refresh the job: {ct_reads}"
     page.unroute(f"**/jobs/{ct_job_id}")
 
@@ -242,3 +242,73 @@ def test_rendering_never_interprets_file_names_as_html(
     expect(page.locator("#detail-body .detail-name")).to_have_text(re.compile(re.escape("<img")))
     assert page.evaluate("window.__xss") is None
     assert page.locator("#job-list img:not(.thumb)").count() == 0
+
+
+DROP_FILE = """([name, bytes]) => {
+    const data = new DataTransfer();
+    data.items.add(new File([new Uint8Array(bytes)], name, { type: "image/png" }));
+    const zone = document.getElementById("dropzone");
+    for (const type of ["dragenter", "dragover", "drop"]) {
+        const init = { dataTransfer: data, bubbles: true, cancelable: true };
+        zone.dispatchEvent(new DragEvent(type, init));
+    }
+}"""
+
+
+def test_folders_dropped_files_and_keyboard_only_picking(
+    page: Page, served_app: ServedApp, tmp_path: Path
+) -> None:
+    # Given a folder of extension-less DICOM files with a nested folder and a system file
+    study = tmp_path / "study"
+    (study / "series2").mkdir(parents=True)
+    (study / "IM0001").write_bytes(
+        Path(pydicom.data.get_testdata_file("MR_small.dcm")).read_bytes()
+    )
+    (study / "series2" / "IM0002").write_bytes(
+        Path(pydicom.data.get_testdata_file("CT_small.dcm")).read_bytes()
+    )
+    (study / ".DS_Store").write_bytes(b"\x00\x00\x00\x01Bud1")
+    # Listening early lets Playwright intercept the chooser before the key press opens it.
+    choosers: list[FileChooser] = []
+
+    def on_file_chooser(chooser: FileChooser) -> None:
+        choosers.append(chooser)
+
+    page.on("filechooser", on_file_chooser)
+    open_app(page, served_app)
+
+    # When the user picks the folder
+    page.set_input_files("#folder-input", str(study))
+
+    # Then every image in it (recursively) is uploaded, and the system file is skipped
+    expect(page.locator("#job-list li")).to_have_count(2)
+    wait_for_status(page, "IM0001", "COMPLETED")
+    nested = wait_for_status(page, "IM0002", "COMPLETED")
+    expect(nested.locator(".card-main")).to_have_attribute("title", "study/series2/IM0002")
+
+    # When a file is dropped on the drop zone
+    png = io.BytesIO()
+    Image.new("L", (40, 30), 200).save(png, format="PNG")
+    page.evaluate(DROP_FILE, ["dropped.png", list(png.getvalue())])
+
+    # Then it goes through the same flow
+    wait_for_status(page, "dropped.png", "COMPLETED")
+
+    # When a keyboard user tabs to "Choose files" and presses Enter
+    page.locator("body").focus()
+    for _ in range(10):
+        page.keyboard.press("Tab")
+        if page.evaluate("document.activeElement.id") == "pick-files":
+            break
+    assert page.evaluate("document.activeElement.id") == "pick-files"
+    page.keyboard.press("Enter")
+    for _ in range(100):
+        if choosers:
+            break
+        page.wait_for_timeout(100)
+    assert choosers, "Enter on 'Choose files' did not open a file chooser"
+    choosers[0].set_files(str(study / "IM0001"))
+
+    # Then the chosen file is uploaded like any other
+    expect(page.locator("#job-list li[data-file-name='IM0001']")).to_have_count(2)
+    expect(page.locator("#job-list li[data-status='COMPLETED']")).to_have_count(4, timeout=30_000)
