@@ -569,7 +569,7 @@ function summaryValue(summary, key) {
 function renderPhi(phi) {
   if (!phi || typeof phi !== "object") return null;
   const rows = Object.entries(phi)
-    .map(([key, value]) => [humanize(key), formatValue(value)])
+    .map(([key, value]) => [humanize(key), isTextLines(value) ? renderTextLines(value) : formatValue(value)])
     .filter(([, value]) => value !== null);
   if (!rows.length) return null;
   return h(
@@ -585,6 +585,26 @@ function renderPhi(phi) {
       "table",
       { class: "metadata" },
       h("tbody", {}, rows.map(([label, value]) => h("tr", {}, h("th", { scope: "row" }, label), h("td", {}, value)))),
+    ),
+  );
+}
+
+/** OCR output: [{text, confidence, box}], one entry per line read from the pixels. */
+function isTextLines(value) {
+  return Array.isArray(value) && value.length > 0 && value.every((v) => v && typeof v.text === "string");
+}
+
+function renderTextLines(lines) {
+  return h(
+    "ol",
+    { class: "text-lines" },
+    lines.map((line) =>
+      h(
+        "li",
+        {},
+        h("span", { class: "ocr-text" }, line.text),
+        Number.isFinite(line.confidence) ? h("span", { class: "pct" }, `${Math.round(line.confidence * 100)}%`) : null,
+      ),
     ),
   );
 }
