@@ -150,7 +150,7 @@ def test_unknown_or_ill_formed_job_ids_are_404(world: World, job_id: str) -> Non
 def test_the_openapi_document_describes_every_route(world: World) -> None:
     status, body = call(get_results, load_event("http_api_openapi"))
     assert status == 200
-    assert set(body["paths"]) == {"/uploads", "/jobs/{jobId}"}
+    assert set(body["paths"]) == {"/uploads", "/jobs/{jobId}", "/jobs/{jobId}/deidentify"}
     assert "201" in body["paths"]["/uploads"]["post"]["responses"]
 
 

@@ -13,7 +13,7 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from dicomlens import bootstrap
-from dicomlens.handlers import create_upload
+from dicomlens.handlers import create_upload, deidentify
 from dicomlens.handlers.http import (
     METRICS_NAMESPACE,
     SERVICE,
@@ -60,7 +60,7 @@ def get_openapi() -> Response[str]:
 
 @cache
 def _document() -> str:
-    return openapi_document(create_upload.router, router)
+    return openapi_document(create_upload.router, router, deidentify.router)
 
 
 app.include_router(router)

@@ -14,7 +14,7 @@ from pydantic.alias_generators import to_camel
 
 from dicomlens.domain.errors import DicomlensError, ErrorCode
 from dicomlens.domain.jobs import Job, JobStatus
-from dicomlens.domain.keys import is_job_id, safe_file_name
+from dicomlens.domain.keys import derived_key, is_job_id, safe_file_name
 from dicomlens.ports import BlobStore, JobStore
 
 _PRESET_PREFIX = "window-"
@@ -37,6 +37,7 @@ class JobUrls(_Camel):
     preview: str | None = None
     thumbnail: str | None = None
     original: str | None = None
+    deidentified: str | None = None  # after POST /jobs/{jobId}/deidentify
     presets: dict[str, str] = Field(default_factory=dict)
 
 
@@ -95,6 +96,13 @@ class ResultsService:
             urls=self._urls(job),
         )
 
+    def _deidentified_url(self, job_id: str) -> str | None:
+        key = derived_key(job_id, "deidentified.dcm")
+        if not self._blobs.exists(key):
+            return None
+        name = f"{job_id}-deidentified.dcm"
+        return self._blobs.presign_get(key, expires_in_s=self._expiry, download_name=name)
+
     def _urls(self, job: Job) -> JobUrls:
         def url(key: str, download_name: str | None = None) -> str:
             return self._blobs.presign_get(
@@ -117,5 +125,6 @@ class ResultsService:
             preview=url(derived["preview.png"]) if "preview.png" in derived else None,
             thumbnail=url(derived["thumbnail.png"]) if "thumbnail.png" in derived else None,
             original=original,
+            deidentified=self._deidentified_url(job.job_id),
             presets=presets,
         )
