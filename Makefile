@@ -16,9 +16,9 @@ $(STAMP): pyproject.toml
 
 setup: $(STAMP)
 
-## run: analyse the example files that ship with pydicom into ./out
+## run: serve the web page, the API and the workers on http://127.0.0.1:8080 (Ctrl-C stops)
 run: $(STAMP)
-	$(BIN)/dicomlens analyze --examples --out $(OUT)
+	$(BIN)/dicomlens serve $(if $(PORT),--port $(PORT))
 
 ## test: lint, type-check, then every test tier
 test: $(STAMP) lint

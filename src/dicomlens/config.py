@@ -62,6 +62,7 @@ class Settings(BaseSettings):
     hmac_secret: SecretStr | None = None  # None = generated once and kept in the data dir
     workers: int = Field(default=2, ge=1, le=64)
     worker_kind: Literal["process", "thread"] = "process"
+    http_processes: int = Field(default=2, ge=1, le=64)  # processes serving HTTP (one socket)
     template_path: Path | None = None  # None = infra/template.yaml of the source tree
     web_dir: Path | None = None  # None = web/ of the source tree
     shutdown_grace_s: float = Field(default=30.0, ge=0)

@@ -15,16 +15,20 @@ from __future__ import annotations
 
 import fcntl
 import logging
+import multiprocessing
+import multiprocessing.process
 import os
 import signal
 import socket
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
 from typing import IO
 
 import uvicorn
+from starlette.applications import Starlette
 
 from dicomlens import bootstrap
 from dicomlens.adapters.local.files import LocalBlobStore
@@ -36,7 +40,14 @@ from dicomlens.local import routes as route_table
 from dicomlens.local.app import build_app
 from dicomlens.local.event_queue import EventQueue
 from dicomlens.local.s3_events import object_created_event
-from dicomlens.local.workers import PROCESSOR_FUNCTION, WorkerPool, queue_path
+from dicomlens.local.workers import (
+    PROCESSOR_FUNCTION,
+    Waker,
+    WorkerPool,
+    die_with_parent,
+    queue_path,
+    quiet_local_warnings,
+)
 
 log = logging.getLogger(__name__)
 
@@ -97,6 +108,61 @@ def bind_socket(host: str, port: int) -> socket.socket:
     return sock
 
 
+def local_app(
+    settings: Settings,
+    *,
+    services: bootstrap.Services,
+    routes: list[route_table.Route],
+    queue: EventQueue,
+    notify: Callable[[], None],
+) -> Starlette:
+    """The HTTP application of the local runtime for ``settings``."""
+    if not isinstance(services.blobs, LocalBlobStore):
+        raise DicomlensError(ErrorCode.VALIDATION_ERROR, "dicomlens serve needs local mode")
+    return build_app(
+        routes=routes,
+        blobs=services.blobs,
+        queue=queue,
+        clock=services.clock,
+        max_upload_bytes=settings.max_upload_bytes,
+        notify=notify,
+        api_base_url=settings.base_url(),
+        cors_origin=settings.cors_origin(),
+        web_dir=settings.web_dir or Path(__file__).resolve().parents[3] / "web",
+    )
+
+
+def http_server(app: Starlette) -> uvicorn.Server:
+    """A quiet uvicorn server for ``app``."""
+    return uvicorn.Server(
+        uvicorn.Config(
+            app,
+            log_level="warning",
+            access_log=False,
+            timeout_graceful_shutdown=10,
+            lifespan="off",
+        )
+    )
+
+
+def _http_process_main(
+    settings: Settings, sock: socket.socket, routes: list[route_table.Route], waker: Waker
+) -> None:
+    die_with_parent()
+    quiet_local_warnings()
+    services = bootstrap.build_services(settings)
+    bootstrap.use_services(services)
+    app = local_app(
+        settings,
+        services=services,
+        routes=routes,
+        queue=EventQueue(queue_path(settings)),
+        notify=waker.release,
+    )
+    # In its own process uvicorn handles SIGINT/SIGTERM itself: stop accepting, drain.
+    http_server(app).run(sockets=[sock])
+
+
 class LocalServer:
     """The whole local system on one machine."""
 
@@ -131,32 +197,33 @@ class LocalServer:
             size=settings.workers,
             kind=settings.worker_kind,
         )
-        web_dir = settings.web_dir or Path(__file__).resolve().parents[3] / "web"
-        self.app = build_app(
+        self.app = local_app(
+            settings,
+            services=services,
             routes=self.routes,
-            blobs=self.blobs,
             queue=self.queue,
-            clock=services.clock,
-            max_upload_bytes=settings.max_upload_bytes,
             notify=self.pool.notify,
-            api_base_url=settings.base_url(),
-            cors_origin=settings.cors_origin(),
-            web_dir=web_dir,
         )
-        self._server = uvicorn.Server(
-            uvicorn.Config(
-                self.app,
-                log_level="warning",
-                access_log=False,
-                timeout_graceful_shutdown=10,
-                lifespan="off",
-            )
-        )
+        self._server = http_server(self.app)
+        # Extra HTTP processes share the listening socket (the kernel spreads connections):
+        # the API handlers are CPU-bound Python, and one event loop uses one core.
+        self._extra_http: list[multiprocessing.process.BaseProcess] = []
         self._stopping = threading.Event()
 
     def run(self) -> None:
         """Serve until SIGINT/SIGTERM, then shut down cleanly."""
         self.pool.start()
+        extra = self.settings.http_processes - 1 if self.pool.kind == "process" else 0
+        context = multiprocessing.get_context("spawn")
+        for _ in range(max(0, extra)):
+            process = context.Process(
+                target=_http_process_main,
+                args=(self.settings, self._sock, self.routes, self.pool.waker),
+                name="dicomlens-http",
+                daemon=True,
+            )
+            process.start()
+            self._extra_http.append(process)
         # uvicorn runs in a thread so that the signals stay with us: we decide the order of
         # shutdown (stop accepting, drain requests, then drain workers).
         http = threading.Thread(
@@ -182,7 +249,14 @@ class LocalServer:
     def shutdown(self, http: threading.Thread) -> None:
         """Stop accepting, drain in-flight requests, then drain or re-queue worker jobs."""
         self._server.should_exit = True
+        for process in self._extra_http:
+            if process.pid is not None and process.is_alive():
+                os.kill(process.pid, signal.SIGTERM)
         http.join(timeout=15)
+        for process in self._extra_http:
+            process.join(timeout=15)
+            if process.is_alive():
+                process.kill()
         clean = self.pool.stop(grace_s=self.settings.shutdown_grace_s)
         if not clean:
             # The killed workers' events and claims are released for the next start.

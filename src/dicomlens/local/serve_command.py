@@ -27,6 +27,9 @@ def add_parser(subparsers: Any) -> None:
         "--worker-kind", choices=("process", "thread"), default=None, help="default process"
     )
     parser.add_argument(
+        "--http-processes", type=int, default=None, help="HTTP server processes (default 2)"
+    )
+    parser.add_argument(
         "--log-level", default="WARNING", help="handler log level (default WARNING)"
     )
     parser.set_defaults(run=run)
@@ -52,6 +55,7 @@ def run(args: argparse.Namespace) -> int:
             ("data_dir", args.data_dir),
             ("workers", args.workers),
             ("worker_kind", args.worker_kind),
+            ("http_processes", args.http_processes),
         )
         if value is not None
     }

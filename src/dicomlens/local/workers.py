@@ -71,7 +71,8 @@ def queue_path(settings: Settings) -> Any:
     return settings.data_dir / "queue.sqlite3"
 
 
-def _die_with_parent() -> None:
+def die_with_parent() -> None:
+    """Ask the kernel to SIGKILL this process when its parent dies (Linux)."""
     with contextlib.suppress(OSError, AttributeError):
         libc = ctypes.CDLL(None, use_errno=True)
         pr_set_pdeathsig = 1
@@ -168,7 +169,7 @@ def quiet_local_warnings() -> None:
 def _process_main(
     settings: Settings, handler_name: str, waker: Waker, stop: StopFlag, parent_pid: int
 ) -> None:
-    _die_with_parent()
+    die_with_parent()
     quiet_local_warnings()
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when workers stop
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
