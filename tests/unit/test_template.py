@@ -1,0 +1,493 @@
+"""The SAM template declares every resource and property the deployment promises, and the
+design's separate JSON files (infra/*.json) say the same as the template.
+
+Given the parsed template (CloudFormation short tags read as ``{"Ref": ...}``,
+``{"Fn::If": ...}``), when a property is looked up, then it has the promised value.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from dicomlens.local.routes import http_routes, load_template
+
+INFRA = Path(__file__).resolve().parents[2] / "infra"
+TEMPLATE = load_template(INFRA / "template.yaml")
+RESOURCES: dict[str, Any] = TEMPLATE["Resources"]
+SITE_ORIGIN = {
+    "Fn::If": [
+        "HasSiteOrigin",
+        {"Ref": "SiteOrigin"},
+        {"Fn::Sub": "https://${WebsiteDistribution.DomainName}"},
+    ]
+}
+UPLOAD_BUCKET_NAME = "${NamePrefix}-${Stage}-uploads-${AWS::AccountId}-${AWS::Region}"
+
+
+def props(logical_id: str) -> dict[str, Any]:
+    resource = RESOURCES[logical_id]
+    properties: dict[str, Any] = resource.get("Properties", {})
+    return properties
+
+
+def of_type(type_name: str) -> dict[str, dict[str, Any]]:
+    return {name: r for name, r in RESOURCES.items() if r["Type"] == type_name}
+
+
+def statements(role: str) -> dict[str, dict[str, Any]]:
+    (policy,) = props(role)["Policies"]
+    found = {}
+    for entry in policy["PolicyDocument"]["Statement"]:
+        # an optional (KMS) statement is an Fn::If whose true branch is the statement
+        statement = entry["Fn::If"][1] if "Fn::If" in entry else entry
+        found[statement["Sid"]] = statement
+    return found
+
+
+def actions(statement: dict[str, Any]) -> set[str]:
+    value = statement["Action"]
+    return {value} if isinstance(value, str) else set(value)
+
+
+def subbed(value: Any) -> str:
+    return str(value["Fn::Sub"]) if isinstance(value, dict) and "Fn::Sub" in value else str(value)
+
+
+# ---------------------------------------------------------------- the three functions
+
+
+def test_functions_keep_the_handlers_and_routes_the_local_runtime_uses() -> None:
+    routes = {(r.method, r.path): r.handler for r in http_routes(TEMPLATE)}
+    assert {
+        ("POST", "/uploads"): "dicomlens.handlers.create_upload.handler",
+        ("GET", "/jobs/{jobId}"): "dicomlens.handlers.get_results.handler",
+        ("GET", "/openapi.json"): "dicomlens.handlers.get_results.handler",
+    }.items() <= routes.items()
+    assert props("ProcessImageFunction")["Handler"] == "dicomlens.handlers.process_image.handler"
+
+
+@pytest.mark.parametrize(
+    ("function", "memory", "timeout"),
+    [("CreateUploadFunction", 128, 30), ("GetResultsFunction", 128, 30)],
+)
+def test_api_function_sizes(function: str, memory: int, timeout: int) -> None:
+    assert props(function)["MemorySize"] == memory
+    assert props(function)["Timeout"] == timeout
+
+
+def test_processor_has_at_least_1024_mb_and_300_s() -> None:
+    assert props("ProcessImageFunction")["Timeout"] == 300
+    memory = TEMPLATE["Parameters"]["ProcessorMemoryMB"]
+    assert props("ProcessImageFunction")["MemorySize"] == {"Ref": "ProcessorMemoryMB"}
+    assert memory["MinValue"] >= 1024
+    assert memory["Default"] >= 1024
+
+
+def test_globals_python312_layer_and_active_tracing() -> None:
+    function_globals = TEMPLATE["Globals"]["Function"]
+    assert function_globals["Runtime"] == "python3.12"
+    assert function_globals["Tracing"] == "Active"
+    assert function_globals["Layers"] == [{"Ref": "DicomLibsLayer"}]
+    env = function_globals["Environment"]["Variables"]
+    assert env["DICOMLENS_MODE"] == "aws"
+    assert subbed(env["DICOMLENS_BUCKET_NAME"]) == UPLOAD_BUCKET_NAME
+    assert env["DICOMLENS_SITE_ORIGIN"] == SITE_ORIGIN
+
+
+def test_layer_pins_manylinux_wheels_of_the_dicom_stack() -> None:
+    layer = RESOURCES["DicomLibsLayer"]
+    assert layer["Type"] == "AWS::Serverless::LayerVersion"
+    assert layer["Metadata"]["BuildMethod"] == "python3.12"
+    assert layer["Properties"]["CompatibleRuntimes"] == ["python3.12"]
+    requirements = (INFRA / "layer" / "requirements.txt").read_text().splitlines()
+    pins = dict(
+        line.split("==") for line in requirements if line.strip() and not line.startswith("#")
+    )
+    for name, version in {
+        "numpy": "2.2.6",
+        "pillow": "12.2.0",
+        "pylibjpeg-libjpeg": "2.4.0",
+        "pylibjpeg-openjpeg": "2.6.0",
+        "pydicom": "3.0.2",
+        "pylibjpeg": "2.1.0",
+    }.items():
+        assert pins[name] == version
+    assert "pylibjpeg-rle" in pins
+
+
+@pytest.mark.parametrize(
+    ("function", "log_group"),
+    [
+        ("CreateUploadFunction", "CreateUploadLogGroup"),
+        ("ProcessImageFunction", "ProcessImageLogGroup"),
+        ("GetResultsFunction", "GetResultsLogGroup"),
+    ],
+)
+def test_json_logs_with_retention(function: str, log_group: str) -> None:
+    logging = props(function)["LoggingConfig"]
+    assert logging["LogFormat"] == "JSON"
+    assert logging["LogGroup"] == {"Ref": log_group}
+    assert props(log_group)["RetentionInDays"] == {"Ref": "LogRetentionDays"}
+
+
+def test_processor_failures_go_to_an_sqs_destination() -> None:
+    config = props("ProcessImageFunction")["EventInvokeConfig"]
+    on_failure = config["DestinationConfig"]["OnFailure"]
+    assert on_failure["Type"] == "SQS"
+    assert on_failure["Destination"] == {"Fn::GetAtt": "ProcessorFailureQueue.Arn"}
+    assert RESOURCES["ProcessorFailureQueue"]["Type"] == "AWS::SQS::Queue"
+
+
+def test_processor_reserved_concurrency_is_a_parameter() -> None:
+    assert props("ProcessImageFunction")["ReservedConcurrentExecutions"] == {
+        "Fn::If": [
+            "HasReservedConcurrency",
+            {"Ref": "ProcessorReservedConcurrency"},
+            {"Ref": "AWS::NoValue"},
+        ]
+    }
+
+
+# ---------------------------------------------------------------- buckets
+
+
+def test_upload_bucket_is_private_encrypted_and_versioned() -> None:
+    bucket = props("UploadBucket")
+    assert subbed(bucket["BucketName"]) == UPLOAD_BUCKET_NAME
+    assert all(bucket["PublicAccessBlockConfiguration"].values())
+    assert len(bucket["PublicAccessBlockConfiguration"]) == 4
+    (rule,) = bucket["BucketEncryption"]["ServerSideEncryptionConfiguration"]
+    kms, s3_managed = rule["ServerSideEncryptionByDefault"]["Fn::If"][1:]
+    assert rule["ServerSideEncryptionByDefault"]["Fn::If"][0] == "UseKms"
+    assert kms == {"SSEAlgorithm": "aws:kms", "KMSMasterKeyID": {"Ref": "KmsKeyArn"}}
+    assert s3_managed == {"SSEAlgorithm": "AES256"}
+    assert bucket["VersioningConfiguration"] == {"Status": "Enabled"}
+    assert bucket["LoggingConfiguration"]["DestinationBucketName"] == {"Ref": "AccessLogsBucket"}
+
+
+@pytest.mark.parametrize(
+    ("policy", "bucket"),
+    [
+        ("UploadBucketPolicy", "UploadBucket"),
+        ("WebsiteBucketPolicy", "WebsiteBucket"),
+        ("AccessLogsBucketPolicy", "AccessLogsBucket"),
+    ],
+)
+def test_bucket_policies_refuse_plain_http(policy: str, bucket: str) -> None:
+    assert props(policy)["Bucket"] == {"Ref": bucket}
+    deny = next(
+        s
+        for s in props(policy)["PolicyDocument"]["Statement"]
+        if s["Effect"] == "Deny" and "aws:SecureTransport" in s.get("Condition", {}).get("Bool", {})
+    )
+    assert deny["Principal"] == "*"
+    assert deny["Action"] == "s3:*"
+    assert deny["Condition"]["Bool"]["aws:SecureTransport"] == "false"
+    assert {"Fn::GetAtt": f"{bucket}.Arn"} in deny["Resource"]
+
+
+def test_upload_cors_allows_only_the_site_origin() -> None:
+    (rule,) = props("UploadBucket")["CorsConfiguration"]["CorsRules"]
+    assert rule["AllowedOrigins"] == [SITE_ORIGIN]
+    assert set(rule["AllowedMethods"]) == {"POST", "PUT", "GET", "HEAD"}
+    assert rule["ExposedHeaders"] == ["ETag"]
+
+
+def test_upload_lifecycle_aborts_multipart_and_can_expire_originals() -> None:
+    rules = {r["Id"]: r for r in props("UploadBucket")["LifecycleConfiguration"]["Rules"]}
+    abort = rules["abort-incomplete-multipart-uploads"]
+    assert abort["Status"] == "Enabled"
+    assert abort["AbortIncompleteMultipartUpload"]["DaysAfterInitiation"] == 1
+    originals = rules["expire-originals"]
+    assert originals["Prefix"] == "uploads/"
+    assert originals["Status"] == {"Fn::If": ["ExpireOriginals", "Enabled", "Disabled"]}
+
+
+def test_objects_created_under_uploads_trigger_the_processor() -> None:
+    (config,) = props("UploadBucket")["NotificationConfiguration"]["LambdaConfigurations"]
+    assert config["Event"] == "s3:ObjectCreated:*"
+    assert config["Filter"]["S3Key"]["Rules"] == [{"Name": "prefix", "Value": "uploads/"}]
+    assert config["Function"] == {"Fn::GetAtt": "ProcessImageFunction.Arn"}
+    permission = props("ProcessImageInvokePermission")
+    assert permission["Principal"] == "s3.amazonaws.com"
+    assert permission["SourceAccount"] == {"Ref": "AWS::AccountId"}
+    assert RESOURCES["UploadBucket"]["DependsOn"] == "ProcessImageInvokePermission"
+
+
+def test_website_bucket_is_private_and_read_only_by_cloudfront_through_oac() -> None:
+    bucket = props("WebsiteBucket")
+    assert all(bucket["PublicAccessBlockConfiguration"].values())
+    allow = next(
+        s
+        for s in props("WebsiteBucketPolicy")["PolicyDocument"]["Statement"]
+        if s["Effect"] == "Allow"
+    )
+    assert allow["Principal"] == {"Service": "cloudfront.amazonaws.com"}
+    assert allow["Action"] == "s3:GetObject"
+    assert "${WebsiteDistribution}" in subbed(allow["Condition"]["StringEquals"]["AWS:SourceArn"])
+    oac = props("WebsiteOriginAccessControl")["OriginAccessControlConfig"]
+    assert oac["SigningBehavior"] == "always"
+    assert oac["OriginAccessControlOriginType"] == "s3"
+    distribution = props("WebsiteDistribution")["DistributionConfig"]
+    (origin,) = distribution["Origins"]
+    assert origin["OriginAccessControlId"] == {"Fn::GetAtt": "WebsiteOriginAccessControl.Id"}
+    assert origin["S3OriginConfig"]["OriginAccessIdentity"] == ""
+    assert distribution["DefaultCacheBehavior"]["ViewerProtocolPolicy"] == "redirect-to-https"
+    assert distribution["DefaultRootObject"] == "index.html"
+
+
+def test_public_website_policy_stays_available_as_the_documented_alternative() -> None:
+    policy = json.loads((INFRA / "website-bucket-policy.json").read_text())
+    (statement,) = policy["Statement"]
+    assert statement["Principal"] == "*"
+    assert statement["Action"] == "s3:GetObject"
+    assert "website-bucket-policy.json" in (INFRA.parent / "docs" / "setup-guide.md").read_text()
+
+
+# ---------------------------------------------------------------- table
+
+
+def test_results_table_key_billing_pitr_encryption_ttl() -> None:
+    table = props("ResultsTable")
+    assert table["KeySchema"] == [{"AttributeName": "jobId", "KeyType": "HASH"}]
+    assert table["BillingMode"] == "PAY_PER_REQUEST"
+    assert table["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}
+    assert table["SSESpecification"]["SSEEnabled"] is True
+    assert table["TimeToLiveSpecification"] == {"AttributeName": "expiresAt", "Enabled": True}
+    name = table["TableName"]["Fn::If"]
+    assert name[0] == "HasTableName"
+    assert subbed(name[2]).endswith("ImageAnalysisResults")
+
+
+def test_ttl_attribute_is_the_one_the_adapter_writes() -> None:
+    from dicomlens.adapters.aws.dynamodb import TTL_ATTRIBUTE
+
+    assert props("ResultsTable")["TimeToLiveSpecification"]["AttributeName"] == TTL_ATTRIBUTE
+
+
+# ---------------------------------------------------------------- IAM
+
+
+@pytest.mark.parametrize(
+    ("function", "role"),
+    [
+        ("CreateUploadFunction", "CreateUploadRole"),
+        ("ProcessImageFunction", "ProcessImageRole"),
+        ("GetResultsFunction", "GetResultsRole"),
+    ],
+)
+def test_one_role_per_function_trusted_by_lambda_only(function: str, role: str) -> None:
+    assert props(function)["Role"] == {"Fn::GetAtt": f"{role}.Arn"}
+    (trust,) = props(role)["AssumeRolePolicyDocument"]["Statement"]
+    assert trust["Principal"] == {"Service": "lambda.amazonaws.com"}
+    assert trust["Action"] == "sts:AssumeRole"
+
+
+def _data_actions(role: str) -> dict[str, set[str]]:
+    """Sid -> actions, without logs and tracing (every role has those)."""
+    return {
+        sid: actions(s) for sid, s in statements(role).items() if sid not in ("Logs", "Tracing")
+    }
+
+
+def test_create_upload_role_is_least_privilege() -> None:
+    granted = _data_actions("CreateUploadRole")
+    assert granted == {
+        "PresignUploads": {"s3:PutObject"},
+        "CreateJobs": {"dynamodb:PutItem"},
+        "EncryptUploads": {"kms:GenerateDataKey"},
+    }
+    assert subbed(statements("CreateUploadRole")["PresignUploads"]["Resource"]).endswith(
+        f"{UPLOAD_BUCKET_NAME}/uploads/*"
+    )
+
+
+def test_processor_role_is_least_privilege() -> None:
+    granted = _data_actions("ProcessImageRole")
+    assert granted == {
+        "ReadUploads": {"s3:GetObject"},
+        "WriteDerived": {"s3:PutObject"},
+        "ClaimAndFinishJobs": {"dynamodb:GetItem", "dynamodb:UpdateItem"},
+        "AnalyseImages": {"rekognition:DetectLabels", "rekognition:DetectText"},
+        "ReportFailures": {"sqs:SendMessage"},
+        "DecryptUploadsEncryptDerived": {"kms:Decrypt", "kms:GenerateDataKey"},
+    }
+    found = statements("ProcessImageRole")
+    assert subbed(found["ReadUploads"]["Resource"]).endswith("/uploads/*")
+    assert subbed(found["WriteDerived"]["Resource"]).endswith("/derived/*")
+
+
+def test_results_role_is_least_privilege() -> None:
+    granted = _data_actions("GetResultsRole")
+    assert granted == {
+        "ReadJobs": {"dynamodb:GetItem"},
+        "PresignDownloads": {"s3:GetObject"},
+        "DecryptDownloads": {"kms:Decrypt"},
+    }
+
+
+def test_no_role_grants_a_wildcard_action() -> None:
+    for role in of_type("AWS::IAM::Role"):
+        for statement in statements(role).values():
+            assert not any(action.endswith("*") for action in actions(statement)), role
+
+
+# ---------------------------------------------------------------- HTTP API
+
+
+def test_http_api_cors_throttling_and_access_logs() -> None:
+    api = props("HttpApi")
+    assert api["CorsConfiguration"]["AllowOrigins"] == [SITE_ORIGIN]
+    route = api["DefaultRouteSettings"]
+    assert route["ThrottlingRateLimit"] == {"Ref": "ThrottlingRateLimit"}
+    assert route["ThrottlingBurstLimit"] == {"Ref": "ThrottlingBurstLimit"}
+    assert api["AccessLogSettings"]["DestinationArn"] == {"Fn::GetAtt": "ApiAccessLogGroup.Arn"}
+    assert json.loads(api["AccessLogSettings"]["Format"])["status"] == "$context.status"
+
+
+def test_jwt_authorizer_is_optional_and_off_by_default() -> None:
+    assert TEMPLATE["Parameters"]["EnableJwtAuth"]["Default"] == "false"
+    body = props("HttpApi")["DefinitionBody"]
+    # every route but the OpenAPI document, including routes added later: a route missing
+    # from the body would stay open when the authorizer is turned on
+    guarded = [
+        (r.path, r.method.lower()) for r in http_routes(TEMPLATE) if r.path != "/openapi.json"
+    ]
+    assert ("/uploads", "post") in guarded
+    for path, method in guarded:
+        assert body["paths"][path][method]["security"] == {
+            "Fn::If": ["UseJwtAuth", [{"CognitoJwt": []}], {"Ref": "AWS::NoValue"}]
+        }
+    condition, schemes, absent = body["components"]["Fn::If"]
+    assert condition == "UseJwtAuth"
+    assert absent == {"Ref": "AWS::NoValue"}
+    jwt = schemes["securitySchemes"]["CognitoJwt"]["x-amazon-apigateway-authorizer"]
+    assert jwt["type"] == "jwt"
+    assert jwt["jwtConfiguration"] == {
+        "issuer": {"Ref": "JwtIssuer"},
+        "audience": [{"Ref": "JwtAudience"}],
+    }
+
+
+# ---------------------------------------------------------------- monitoring and options
+
+
+def test_alarms_cover_errors_duration_5xx_throttling_and_dead_letters() -> None:
+    alarms = of_type("AWS::CloudWatch::Alarm")
+    watched = {
+        (
+            a["Properties"]["Namespace"],
+            a["Properties"]["MetricName"],
+            json.dumps(a["Properties"]["Dimensions"]),
+        )
+        for a in alarms.values()
+    }
+    for function in of_type("AWS::Serverless::Function"):
+        dims = json.dumps([{"Name": "FunctionName", "Value": {"Ref": function}}])
+        assert ("AWS/Lambda", "Errors", dims) in watched
+    duration = props("ProcessImageDurationAlarm")
+    assert duration["MetricName"] == "Duration"
+    assert duration["Threshold"] == 4 * 60 * 1000
+    assert props("Api5xxAlarm")["MetricName"] == "5xx"
+    assert props("TableThrottlingAlarm")["MetricName"] == "ThrottledRequests"
+    dead = props("FailureQueueMessagesAlarm")
+    assert dead["Namespace"] == "AWS/SQS"
+    assert (dead["Threshold"], dead["ComparisonOperator"]) == (0, "GreaterThanThreshold")
+    for alarm in alarms.values():
+        assert alarm["Properties"]["AlarmActions"]["Fn::If"][0] == "HasAlarmEmail"
+    assert RESOURCES["AlarmTopic"]["Condition"] == "HasAlarmEmail"
+
+
+@pytest.mark.parametrize(
+    ("parameter", "condition", "resources"),
+    [
+        ("EnableWaf", "UseWaf", ["WebAcl"]),
+        ("EnableCloudTrail", "UseCloudTrail", ["DataEventsTrail", "TrailBucket"]),
+        (
+            "VpcId",
+            "UseVpc",
+            ["S3GatewayEndpoint", "DynamoDbGatewayEndpoint", "RekognitionEndpoint"],
+        ),
+    ],
+)
+def test_optional_hardening_is_off_by_default_and_costed(
+    parameter: str, condition: str, resources: list[str]
+) -> None:
+    assert TEMPLATE["Parameters"][parameter]["Default"] in ("false", "")
+    for name in resources:
+        assert RESOURCES[name]["Condition"] == condition
+    guide = (INFRA.parent / "docs" / "setup-guide.md").read_text()
+    assert parameter in guide
+
+
+def test_outputs() -> None:
+    outputs = TEMPLATE["Outputs"]
+    for name in ("ApiUrl", "WebsiteUrl", "UploadBucketName", "WebsiteBucketName", "TableName"):
+        assert name in outputs
+
+
+def test_every_checkov_skip_is_justified_in_the_template_metadata() -> None:
+    justified = TEMPLATE["Metadata"]["dicomlens"]["checkovSkips"]
+    used = set()
+    for resource in RESOURCES.values():
+        for skip in resource.get("Metadata", {}).get("checkov", {}).get("skip", []):
+            assert skip["comment"].strip()
+            used.add(skip["id"])
+    assert used == set(justified)
+    assert all(len(reason) > 40 for reason in justified.values())
+
+
+# ---------------------------------------------------------------- the design's JSON files
+
+
+def test_cors_file_matches_the_template() -> None:
+    (rule,) = json.loads((INFRA / "s3-cors.json").read_text())["CORSRules"]
+    (template_rule,) = props("UploadBucket")["CorsConfiguration"]["CorsRules"]
+    assert rule["AllowedMethods"] == template_rule["AllowedMethods"]
+    assert rule["AllowedHeaders"] == template_rule["AllowedHeaders"]
+    assert rule["ExposeHeaders"] == template_rule["ExposedHeaders"]
+    assert rule["MaxAgeSeconds"] == template_rule["MaxAge"]
+    assert rule["AllowedOrigins"] == ["${SITE_ORIGIN}"]
+
+
+def test_notification_file_matches_the_template() -> None:
+    (config,) = json.loads((INFRA / "s3-notification.json").read_text())[
+        "LambdaFunctionConfigurations"
+    ]
+    (template_config,) = props("UploadBucket")["NotificationConfiguration"]["LambdaConfigurations"]
+    assert config["Events"] == [template_config["Event"]]
+    assert config["Filter"]["Key"]["FilterRules"] == template_config["Filter"]["S3Key"]["Rules"]
+    assert config["LambdaFunctionArn"].endswith("-process-image")
+
+
+def test_trust_policy_file_matches_the_template() -> None:
+    trust = json.loads((INFRA / "lambda-trust-policy.json").read_text())
+    for role in of_type("AWS::IAM::Role"):
+        template_trust = props(role)["AssumeRolePolicyDocument"]
+        assert trust["Statement"][0]["Principal"] == template_trust["Statement"][0]["Principal"]
+        assert trust["Statement"][0]["Action"] == template_trust["Statement"][0]["Action"]
+
+
+@pytest.mark.parametrize(
+    ("name", "role"),
+    [
+        ("create-upload", "CreateUploadRole"),
+        ("process-image", "ProcessImageRole"),
+        ("get-results", "GetResultsRole"),
+    ],
+)
+def test_iam_policy_file_grants_what_the_template_grants(name: str, role: str) -> None:
+    document = json.loads((INFRA / "iam-policies.json").read_text())[name]
+    in_file = {s["Sid"]: actions(s) for s in document["Statement"]}
+    in_template = {
+        sid: actions(s)
+        for sid, s in statements(role).items()
+        if not sid.startswith(
+            ("Encrypt", "Decrypt")
+        )  # the KMS statements are template-only options
+    }
+    assert in_file == in_template
