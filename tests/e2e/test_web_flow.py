@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pydicom.data
 import pytest
-from PIL import Image, ImageDraw
+from PIL import Image, ImageDraw, ImageFont
 from playwright.sync_api import FileChooser, Locator, Page, Route, expect
 from served_app import ServedApp
 
@@ -312,3 +312,40 @@ def test_folders_dropped_files_and_keyboard_only_picking(
     # Then the chosen file is uploaded like any other
     expect(page.locator("#job-list li[data-file-name='IM0001']")).to_have_count(2)
     expect(page.locator("#job-list li[data-status='COMPLETED']")).to_have_count(4, timeout=30_000)
+
+
+def test_burned_in_text_is_boxed_on_the_preview_and_its_words_stay_hidden(
+    page: Page, served_app: ServedApp, tmp_path: Path, artifacts: Path
+) -> None:
+    # Given a picture with a patient's name burned into its corner
+    picture = Image.new("L", (512, 512), 0)
+    draw = ImageDraw.Draw(picture)
+    draw.ellipse((120, 120, 400, 420), fill=90)
+    font = ImageFont.load_default(size=26)  # Pillow's bundled font: no system font needed
+    draw.text((12, 12), "DOE^JOHN", fill=255, font=font)
+    draw.text((12, 44), "ID 12345678  DOB 1961-03-14", fill=255, font=font)
+    burned = tmp_path / "burned-in.png"
+    picture.save(burned)
+    open_app(page, served_app)
+
+    # When it is uploaded
+    page.set_input_files("#file-input", str(burned))
+    wait_for_status(page, "burned-in.png", "COMPLETED")
+    page.wait_for_function(PREVIEW_LOADED, arg="#preview-image")
+
+    # Then the OCR finding is listed and its boxes are drawn over the preview
+    ocr_findings = page.locator("#detail-body .finding", has_text="source: ocr")
+    expect(ocr_findings.first).to_be_visible()
+    expect(page.locator("#detail-body svg.overlay rect").first).to_be_attached()
+    box = page.locator("#detail-body svg.overlay rect").first.bounding_box()
+    stage = page.locator("#detail-body .stage").bounding_box()
+    assert box is not None
+    assert stage is not None
+    # The name sits in the top-left corner: so must its box
+    assert box["x"] < stage["x"] + stage["width"] / 2
+    assert box["y"] < stage["y"] + stage["height"] / 2
+    page.screenshot(path=str(artifacts / "web-flow-burned-in.png"), full_page=True)
+
+    # And, with PHI off (the default), the words read from the pixels are not shown
+    expect(page.locator("#detail-body .phi")).to_have_count(0)
+    assert "DOE" not in page.locator("#detail-body").inner_text()
