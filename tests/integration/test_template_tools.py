@@ -24,7 +24,8 @@ ROOT = Path(__file__).resolve().parents[2]
 INFRA = ROOT / "infra"
 TEMPLATE = INFRA / "template.yaml"
 TOOLS = ROOT / ".ci" / "tools"
-LAMBDA_UNZIPPED_LIMIT = 250 * 1024 * 1024
+MiB = 1024 * 1024
+LAMBDA_UNZIPPED_LIMIT = 250 * MiB
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
 
@@ -165,8 +166,8 @@ def test_sam_build_offline_and_processor_fits_lambda_limit(tmp_path: Path) -> No
     code = _tree_bytes(build_dir / "ProcessImageFunction")
     layer = _tree_bytes(build_dir / "DicomLibsLayer")
     print(
-        f"\nprocessor code {code / 1e6:.1f} MB + layer {layer / 1e6:.1f} MB "
-        f"= {(code + layer) / 1e6:.1f} MB unzipped (limit {LAMBDA_UNZIPPED_LIMIT / 1e6:.0f} MB)"
+        f"\nprocessor code {code / MiB:.1f} MiB + layer {layer / MiB:.1f} MiB "
+        f"= {(code + layer) / MiB:.1f} MiB unzipped (Lambda's limit: 250 MiB)"
     )
     assert code + layer < LAMBDA_UNZIPPED_LIMIT
     layer_python = build_dir / "DicomLibsLayer" / "python"

@@ -1,0 +1,56 @@
+"""Build the AWS adapters from :class:`~dicomlens.config.Settings` (called by bootstrap in
+AWS mode, once per cold start)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from dicomlens.adapters.aws.clients import make_client
+from dicomlens.adapters.aws.dynamodb import DynamoJobStore
+from dicomlens.adapters.aws.s3 import S3BlobStore
+from dicomlens.config import Settings
+from dicomlens.domain.errors import DicomlensError, ErrorCode
+from dicomlens.ports import Analyzer, Clock
+
+
+def build_adapters(
+    settings: Settings, clock: Clock, *, session: Any = None
+) -> tuple[S3BlobStore, DynamoJobStore]:
+    """The S3 blob store and the DynamoDB job store these settings name."""
+    if not settings.bucket_name:
+        raise DicomlensError(ErrorCode.INTERNAL, "AWS mode needs DICOMLENS_BUCKET_NAME")
+    s3 = make_client(
+        "s3", region=settings.aws_region, endpoint_url=settings.s3_endpoint_url, session=session
+    )
+    dynamodb = make_client(
+        "dynamodb",
+        region=settings.aws_region,
+        endpoint_url=settings.dynamodb_endpoint_url,
+        session=session,
+    )
+    return (
+        S3BlobStore(s3, bucket=settings.bucket_name, clock=clock),
+        DynamoJobStore(
+            dynamodb, table_name=settings.table_name, pending_ttl_s=settings.pending_ttl_s
+        ),
+    )
+
+
+def build_analyzers(settings: Settings) -> tuple[Analyzer, ...]:
+    """Rekognition DetectLabels and DetectText, when the settings enable them."""
+    if not settings.rekognition:
+        return ()
+    from dicomlens.adapters.aws.rekognition import (  # noqa: PLC0415 - only when enabled
+        RekognitionLabels,
+        RekognitionText,
+    )
+
+    region = settings.aws_region
+    return (
+        RekognitionLabels(
+            region=region,
+            max_labels=settings.rekognition_max_labels,
+            min_confidence=settings.rekognition_min_confidence,
+        ),
+        RekognitionText(region=region, min_confidence=settings.rekognition_min_confidence),
+    )

@@ -1,0 +1,184 @@
+"""The Rekognition analyzers against botocore's Stubber: requests as Rekognition expects them,
+responses of the documented shape (DetectLabels: Labels[].Name/Confidence/Instances/
+Categories; DetectText: TextDetections[] of LINE and WORD entries with Geometry.BoundingBox),
+mapped into the same Label / Finding / TextLine model as the offline analyzers.
+"""
+
+from __future__ import annotations
+
+import io
+import pickle
+from collections.abc import Iterator
+from typing import Any
+
+import boto3
+import numpy as np
+import pytest
+from botocore.stub import ANY, Stubber
+from PIL import Image
+
+from dicomlens.adapters.aws.clients import RETRIES
+from dicomlens.adapters.aws.rekognition import (
+    MAX_BYTES,
+    RekognitionLabels,
+    RekognitionText,
+    encode_for_rekognition,
+)
+from dicomlens.domain.errors import DicomlensError, ErrorCode
+from dicomlens.domain.results import ImageSummary, PhiFields
+from dicomlens.ports import AnalyzerInput
+
+
+@pytest.fixture
+def rekognition() -> Iterator[tuple[Any, Stubber]]:
+    client = boto3.client(
+        "rekognition",
+        region_name="eu-west-1",
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",  # noqa: S106 - a stubbed client
+    )
+    with Stubber(client) as stubber:
+        yield client, stubber
+        stubber.assert_no_pending_responses()
+
+
+def frame(pixels: np.ndarray | None = None, phi: PhiFields | None = None) -> AnalyzerInput:
+    return AnalyzerInput(
+        pixels=np.full((256, 256), 128, np.uint8) if pixels is None else pixels,
+        kind="dicom",
+        summary=ImageSummary(modality="CT"),
+        phi=phi or PhiFields(),
+    )
+
+
+def test_detect_labels_maps_names_confidences_categories_and_boxes(
+    rekognition: tuple[Any, Stubber],
+) -> None:
+    client, stubber = rekognition
+    stubber.add_response(
+        "detect_labels",
+        {
+            "Labels": [
+                {
+                    "Name": "Person",
+                    "Confidence": 98.25,
+                    "Instances": [
+                        {
+                            "BoundingBox": {"Width": 0.5, "Height": 0.25, "Left": 0.1, "Top": 0.2},
+                            "Confidence": 97.0,
+                        }
+                    ],
+                    "Parents": [],
+                    "Categories": [{"Name": "Person Description"}],
+                },
+                {"Name": "X-Ray", "Confidence": 75.5, "Instances": [], "Parents": []},
+            ],
+            "LabelModelVersion": "3.0",
+        },
+        {"Image": {"Bytes": ANY}, "MaxLabels": 5, "MinConfidence": 70.0},
+    )
+    found = RekognitionLabels(client=client, max_labels=5, min_confidence=70.0).analyze(frame())
+    person, xray = found.labels
+    assert (person.name, person.confidence, person.source) == ("Person", 0.9825, "rekognition")
+    assert person.category == "Person Description"
+    assert person.boxes[0].left == 0.1
+    assert person.boxes[0].width == 0.5
+    assert (xray.name, xray.confidence, xray.boxes) == ("X-Ray", 0.755, ())
+
+
+def test_detect_text_keeps_lines_as_phi_and_reports_where_text_is(
+    rekognition: tuple[Any, Stubber],
+) -> None:
+    client, stubber = rekognition
+    box = {"Width": 0.3, "Height": 0.05, "Left": 0.02, "Top": 0.9}
+    stubber.add_response(
+        "detect_text",
+        {
+            "TextDetections": [
+                {
+                    "DetectedText": "DOE^JANE",
+                    "Type": "LINE",
+                    "Id": 0,
+                    "Confidence": 99.1,
+                    "Geometry": {"BoundingBox": box, "Polygon": []},
+                },
+                {
+                    "DetectedText": "L",
+                    "Type": "LINE",
+                    "Id": 1,
+                    "Confidence": 40.0,
+                    "Geometry": {"BoundingBox": box, "Polygon": []},
+                },
+                {
+                    "DetectedText": "DOE^JANE",
+                    "Type": "WORD",
+                    "Id": 2,
+                    "ParentId": 0,
+                    "Confidence": 99.1,
+                    "Geometry": {"BoundingBox": box, "Polygon": []},
+                },
+            ],
+            "TextModelVersion": "3.0",
+        },
+        {"Image": {"Bytes": ANY}, "Filters": {"WordFilter": {"MinConfidence": 80.0}}},
+    )
+    analyzer = RekognitionText(client=client, min_confidence=80.0)
+    found = analyzer.analyze(frame(phi=PhiFields(patient_name="Doe^Jane")))
+    (line,) = found.burned_in_text  # the WORD repeats the LINE; the 40 % line is dropped
+    assert (line.text, line.confidence) == ("DOE^JANE", 0.991)
+    assert (line.box.left, line.box.top) == (0.02, 0.9)
+    kinds = [finding.kind for finding in found.findings]
+    assert kinds == ["burned-in text", "burned-in PHI suspected"]
+    assert all("DOE" not in finding.message.upper() for finding in found.findings)
+
+
+def test_no_text_means_no_findings(rekognition: tuple[Any, Stubber]) -> None:
+    client, stubber = rekognition
+    stubber.add_response(
+        "detect_text", {"TextDetections": []}, {"Image": {"Bytes": ANY}, "Filters": ANY}
+    )
+    assert RekognitionText(client=client).analyze(frame()).findings == ()
+
+
+@pytest.mark.parametrize(
+    ("code", "expected"),
+    [
+        ("ImageTooLargeException", ErrorCode.TOO_LARGE),
+        ("InvalidImageFormatException", ErrorCode.VALIDATION_ERROR),
+        ("AccessDeniedException", ErrorCode.INTERNAL),
+    ],
+)
+def test_service_errors_become_domain_errors(
+    rekognition: tuple[Any, Stubber], code: str, expected: ErrorCode
+) -> None:
+    client, stubber = rekognition
+    stubber.add_client_error("detect_labels", service_error_code=code, http_status_code=400)
+    with pytest.raises(DicomlensError) as caught:
+        RekognitionLabels(client=client).analyze(frame())
+    assert caught.value.code is expected
+    assert caught.value.__cause__ is not None  # raised from the ClientError
+
+
+@pytest.mark.parametrize(
+    ("shape", "max_side", "min_side"),
+    [((40, 60), 10_000, 80), ((12_000, 300), 4096, 80), ((512, 512, 3), 512, 512)],
+)
+def test_frames_are_encoded_within_rekognition_limits(
+    shape: tuple[int, ...], max_side: int, min_side: int
+) -> None:
+    pixels = np.random.default_rng(0).integers(0, 256, size=shape, dtype=np.uint8)
+    encoded = encode_for_rekognition(pixels)
+    assert len(encoded) <= MAX_BYTES
+    with Image.open(io.BytesIO(encoded)) as image:
+        assert image.format == "JPEG"
+        assert max(image.size) <= max_side
+        assert min(image.size) >= min_side
+
+
+def test_analyzers_pickle_without_their_client() -> None:
+    analyzer = RekognitionLabels(region="eu-west-1", max_labels=3)
+    assert pickle.loads(pickle.dumps(analyzer)) == analyzer  # noqa: S301 - our own bytes
+
+
+def test_clients_use_standard_retries() -> None:
+    assert RETRIES["mode"] == "standard"
