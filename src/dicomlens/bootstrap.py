@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import importlib
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from dicomlens.adapters.local.files import LocalBlobStore
 from dicomlens.adapters.local.signing import Signer, load_or_create_secret
@@ -78,6 +78,13 @@ def build_services(
             built_blobs, built_jobs = local_adapters(settings, clock)
         blobs = blobs or built_blobs
         jobs = jobs or built_jobs
+    options = settings.analysis_options()
+    if settings.rekognition:
+        # Rekognition analyzers (AWS adapters; boto3 is imported only when they are enabled)
+        aws_factory = importlib.import_module(AWS_FACTORY_MODULE)
+        options = replace(
+            options, analyzers=(*options.analyzers, *aws_factory.build_analyzers(settings))
+        )
     return Services(
         settings=settings,
         blobs=blobs,
@@ -99,7 +106,7 @@ def build_services(
             blobs=blobs,
             jobs=jobs,
             clock=clock,
-            options=settings.analysis_options(),
+            options=options,
             lease_s=settings.lease_timeout_s,
         ),
         results=ResultsService(
