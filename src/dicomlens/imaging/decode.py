@@ -24,7 +24,7 @@ import numpy as np
 import pydicom
 from PIL import Image, ImageOps, UnidentifiedImageError
 from pydicom.dataset import Dataset
-from pydicom.errors import InvalidDicomError
+from pydicom.errors import BytesLengthException, InvalidDicomError
 from pydicom.pixels.decoders.base import get_decoder
 from pydicom.pixels.utils import pixel_array
 from pydicom.uid import UID, DeflatedExplicitVRLittleEndian, ImplicitVRLittleEndian
@@ -55,6 +55,8 @@ _IJG_SYNTAXES = {UID("1.2.840.10008.1.2.4.50"), UID("1.2.840.10008.1.2.4.51")}
 # Exceptions pydicom's parser raises on malformed input; anything else is a bug of ours.
 _PARSE_ERRORS = (
     InvalidDicomError,
+    BytesLengthException,
+    OSError,  # pydicom's "No tag to read at file position ..."
     ValueError,
     EOFError,
     struct.error,
@@ -130,14 +132,7 @@ def _read_dicom(
         base = 4 if kind is FileKind.DICOM_NO_PREAMBLE and raw.read(4) == b"DICM" else 0
         raw.seek(base)
         f: BinaryIO = _OffsetView(raw, base) if base else raw  # type: ignore[assignment]
-        try:
-            ds = pydicom.dcmread(
-                f, stop_before_pixels=True, force=kind is FileKind.DICOM_NO_PREAMBLE
-            )
-        except _PARSE_ERRORS as exc:
-            raise DicomlensError(
-                ErrorCode.INVALID_DICOM, f"the DICOM header cannot be parsed ({type(exc).__name__})"
-            ) from exc
+        ds = _parse(f, "header", stop_before_pixels=True, force=kind is FileKind.DICOM_NO_PREAMBLE)
         tsyntax = _transfer_syntax(ds)
         if tsyntax == DeflatedExplicitVRLittleEndian:
             return _read_deflated(path, limits, frame)
@@ -443,34 +438,45 @@ def _decode_frame(src: BinaryIO | Dataset, tsyntax: UID, index: int) -> np.ndarr
                     if not isinstance(src, Dataset):
                         src.seek(0)
             return np.asarray(pixel_array(src, **kwargs))
-    except (*_PARSE_ERRORS, RuntimeError, OSError) as exc:
+    except (KeyboardInterrupt, SystemExit, GeneratorExit):
+        raise
+    except BaseException as exc:  # a Rust codec's panic (pyo3) is a BaseException
+        # pylibjpeg-rle panics on some malformed RLE segments; whatever a codec raises while
+        # decoding this frame means its data cannot be decoded.
         raise DicomlensError(
             ErrorCode.INVALID_DICOM,
             f"the {tsyntax.name} pixel data cannot be decoded ({type(exc).__name__})",
         ) from exc
 
 
-def _read_whole(path: Path) -> Dataset:
+def _parse(
+    source: BinaryIO | Path, what: str, *, stop_before_pixels: bool = False, force: bool = True
+) -> Dataset:
+    """``pydicom.dcmread`` with every element's value converted now, not on first use.
+
+    pydicom converts values lazily, so a malformed value would otherwise surface as an
+    unexpected exception wherever it is first read (metadata, rendering ...).
+    """
     with _quiet():
         try:
-            return pydicom.dcmread(path, force=True)
+            ds = pydicom.dcmread(source, stop_before_pixels=stop_before_pixels, force=force)
+            for element in ds.iterall():
+                _ = element.value
         except _PARSE_ERRORS as exc:
             raise DicomlensError(
-                ErrorCode.INVALID_DICOM, f"the dataset cannot be parsed ({type(exc).__name__})"
+                ErrorCode.INVALID_DICOM, f"the DICOM {what} cannot be parsed ({type(exc).__name__})"
             ) from exc
+    return ds
+
+
+def _read_whole(path: Path) -> Dataset:
+    return _parse(path, "dataset", force=True)
 
 
 def _read_deflated(path: Path, limits: ImagingLimits, frame: int | None) -> DecodedImage:
     """Deflated datasets must be inflated as a whole; inflate under a size cap first."""
     _check_inflated_size(path, limits)
-    with _quiet():
-        try:
-            ds = pydicom.dcmread(path, force=True)
-        except _PARSE_ERRORS as exc:
-            raise DicomlensError(
-                ErrorCode.INVALID_DICOM,
-                f"the deflated dataset cannot be parsed ({type(exc).__name__})",
-            ) from exc
+    ds = _parse(path, "deflated dataset", force=True)
     if "PixelData" not in ds or "Rows" not in ds:
         return DecodedImage(
             kind="dicom", dataset=ds, pixels=None, photometric=None, frame_index=None, frame_count=0

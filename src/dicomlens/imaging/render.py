@@ -16,6 +16,7 @@ from typing import Any, Literal
 
 import numpy as np
 from pydicom.dataset import Dataset, FileMetaDataset
+from pydicom.multival import MultiValue
 from pydicom.pixels.processing import apply_color_lut
 from pydicom.uid import ExplicitVRLittleEndian
 
@@ -309,14 +310,21 @@ def _read_lut(item: Dataset, ds: Dataset) -> _Lut:
     SS, may not be in the file); LUT Data in OW is in the file's byte order; 8-bit
     entries packed two per word (an old ACR-NEMA habit) are unpacked.
     """
-    entries, first, bits = (int(v) for v in item.LUTDescriptor)
+    descriptor = item.get("LUTDescriptor")
+    raw = item.get("LUTData")
+    values = list(descriptor) if isinstance(descriptor, MultiValue | list | tuple) else [descriptor]
+    if len(values) != 3 or raw is None or len(raw) == 0:
+        raise DicomlensError(
+            ErrorCode.INVALID_DICOM, "a LUT needs a three-valued LUT Descriptor and LUT Data"
+        )
+    entries, first, bits = (int(v) for v in values)
     entries = entries or 65536
     if first > 32767 and int(ds.get("PixelRepresentation", 0)) == 1:
         first -= 65536
-    raw = item.LUTData
     if isinstance(raw, bytes):
         little = ds.original_encoding[1] is not False
-        data = np.frombuffer(raw, dtype="<u2" if little else ">u2").astype(np.int64)
+        even = raw[: len(raw) // 2 * 2]
+        data = np.frombuffer(even, dtype="<u2" if little else ">u2").astype(np.int64)
     else:
         data = np.asarray(raw if isinstance(raw, list | tuple) else [raw], dtype=np.int64)
     if bits == 8 and data.size * 2 == entries:
@@ -365,7 +373,22 @@ _PALETTE_DATA = (
 
 def _palette_to_rgb8(arr: np.ndarray, ds: Dataset) -> np.ndarray:
     """PS3.3 C.7.6.3.1.5/6: index through the (possibly segmented) palette, keep the top 8 bits."""
-    rgb = np.asarray(apply_color_lut(arr, _little_endian_palette(ds)))
+    for colour in ("Red", "Green", "Blue"):
+        descriptor = ds.get(f"{colour}PaletteColorLookupTableDescriptor")
+        has_data = (
+            f"{colour}PaletteColorLookupTableData" in ds
+            or f"Segmented{colour}PaletteColorLookupTableData" in ds
+        )
+        if not has_data or descriptor is None or len(descriptor) != 3:
+            raise DicomlensError(
+                ErrorCode.INVALID_DICOM, f"the {colour.lower()} palette is missing or malformed"
+            )
+    try:
+        rgb = np.asarray(apply_color_lut(arr, _little_endian_palette(ds)))
+    except (ValueError, IndexError, TypeError, KeyError, AttributeError) as exc:
+        raise DicomlensError(
+            ErrorCode.INVALID_DICOM, f"the palette cannot be applied ({type(exc).__name__})"
+        ) from exc
     bits = int(ds.RedPaletteColorLookupTableDescriptor[2])
     if bits == 8 and rgb.max(initial=0) <= 255:
         return rgb.astype(np.uint8)
