@@ -245,3 +245,49 @@ def test_cli_deidentifies_a_folder_and_reports_failures(
     assert find_values(dcmread(tmp_path / "out" / "ok.dcm"), PHI) == []
     assert (tmp_path / "data" / "deid-secret").exists()  # the key stays with the data
     assert main(["deidentify", str(tmp_path / "missing"), "--out", str(tmp_path / "o")]) == 2
+
+
+def test_region_rules_black_out_every_frame_of_a_multiframe_image(tmp_path: Path) -> None:
+    ds = _planted_dataset()
+    ds.BurnedInAnnotation = "YES"
+    ds.Modality = "US"
+    ds.Manufacturer = "Vendor X Medical"
+    frames = np.stack([_burned_in_pixels()] * 4)
+    ds.NumberOfFrames = 4
+    ds.PixelData = frames.tobytes()
+    source = _write(ds, tmp_path / "cine.dcm")
+    rule = RegionRule(
+        modality="US", manufacturer="vendor x", top_rows=60, regions=((0, 460, 300, 52),)
+    )
+    options = ProfileOptions(secret=SECRET, pixel_text="off", region_rules=(rule,))
+    report = deidentify_file(
+        source, tmp_path / "out.dcm", options, limits=Settings().imaging_limits()
+    )
+    out = dcmread(report.output).pixel_array
+    assert out.shape == (4, 512, 512)
+    assert int(out[:, :60].max()) == 0 and int(out[:, 460:512, :300].max()) == 0
+    assert int(out[:, 256, 256].min()) == 90  # the picture itself is untouched
+    assert report.pixels_redacted and dcmread(report.output).BurnedInAnnotation == "NO"
+
+
+def test_an_overlay_in_the_pixel_high_bits_is_removed_with_its_group(tmp_path: Path) -> None:
+    ds = _planted_dataset()
+    ds.BurnedInAnnotation = "NO"
+    for keyword in list(ds.group_dataset(0x6000).keys()):
+        del ds[keyword]
+    ds.add_new(0x60000010, "US", 512)
+    ds.add_new(0x60000011, "US", 512)
+    ds.add_new(0x60000102, "US", 15)  # Overlay Bit Position: the overlay lives in bit 15
+    ds.BitsAllocated, ds.BitsStored, ds.HighBit = 16, 12, 11
+    pixels = _burned_in_pixels().astype(np.uint16) * 16
+    pixels[:40, :200] |= 0x8000  # overlay text bits
+    ds.PixelData = pixels.tobytes()
+    source = _write(ds, tmp_path / "embedded.dcm")
+    options = ProfileOptions(secret=SECRET, pixel_text="off")
+    report = deidentify_file(
+        source, tmp_path / "out.dcm", options, limits=Settings().imaging_limits()
+    )
+    out = dcmread(report.output)
+    stored = np.frombuffer(out.PixelData, dtype="<u2")
+    assert int(stored.max()) < 1 << 12
+    assert not [e for e in out.iterall() if e.tag.group == 0x6000]

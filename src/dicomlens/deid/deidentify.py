@@ -28,7 +28,7 @@ from pydicom.uid import (
 )
 
 from dicomlens.deid.attributes import AttributeProfile, patient_context
-from dicomlens.deid.pixels import TextLocator, plan_redaction, redact
+from dicomlens.deid.pixels import TextLocator, has_embedded_overlay, plan_redaction, redact
 from dicomlens.deid.profile import TABLE_EDITION, ProfileOptions
 from dicomlens.deid.verify import problems
 from dicomlens.domain.errors import DicomlensError, ErrorCode
@@ -63,9 +63,9 @@ def deidentify_file(
     ds = read_dicom(source, limits=limits)
     plan = plan_redaction(source, ds, options, locator=locator, limits=limits)
     burned_in = str(ds.get("BurnedInAnnotation", "")).strip().upper()
-    if plan.rects:
+    if plan.rects or ("PixelData" in ds and has_embedded_overlay(ds)):
         redact(ds, plan.rects)
-    elif burned_in == "YES" and "PixelData" in ds:
+    if not plan.rects and burned_in == "YES" and "PixelData" in ds:
         raise DicomlensError(
             ErrorCode.REDACTION_IMPOSSIBLE,
             "the file declares burned-in annotation, but no region to redact was found "

@@ -142,7 +142,8 @@ def plan_redaction(
 
 
 def redact(ds: Dataset, rects: Sequence[Rect]) -> None:
-    """Black out ``rects`` in every frame of ``ds`` and store the pixels uncompressed.
+    """Black out ``rects`` in every frame of ``ds`` and store the pixels uncompressed
+    (with no ``rects``: only re-encode, which drops bits above Bits Stored).
 
     Raises REDACTION_IMPOSSIBLE when the pixel data cannot be decoded.
     """
@@ -194,7 +195,18 @@ def redact(ds: Dataset, rects: Sequence[Rect]) -> None:
     if lossy:
         ds.LossyImageCompression = "01"
     ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
-    ds.BurnedInAnnotation = "NO"
+    if rects:
+        ds.BurnedInAnnotation = "NO"
+
+
+def has_embedded_overlay(ds: Dataset) -> bool:
+    """An overlay kept in the unused high bits of Pixel Data (retired, PS3.3 C.9.2): its
+    group has no Overlay Data of its own. Re-encoding from the decoded stored values (which
+    ignore bits above Bits Stored) removes it."""
+    for group in range(0x6000, 0x6020, 2):
+        if (group << 16 | 0x0010) in ds and (group << 16 | 0x3000) not in ds:
+            return True
+    return False
 
 
 def _frames_to_scan(frames: int, wanted: int) -> list[int]:
