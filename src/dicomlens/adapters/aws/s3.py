@@ -77,11 +77,16 @@ class S3BlobStore:
             raise translate(exc, action="store object") from exc
 
     def exists(self, key: str) -> bool:
-        """Whether ``key`` is stored (HEAD; 404 is False, other errors raise)."""
+        """Whether ``key`` is stored (HEAD; 404 is False, other errors raise).
+
+        S3 answers a HEAD for a missing key with 403, not 404, when the caller lacks
+        ``s3:ListBucket``; the function roles deliberately lack it (listing would reveal
+        every job's file names), so 403 on HEAD also reads as absent.
+        """
         try:
             self._s3.head_object(Bucket=self.bucket, Key=key)
         except ClientError as exc:
-            if error_code(exc) in ("404", "NoSuchKey", "NotFound"):
+            if error_code(exc) in ("404", "NoSuchKey", "NotFound", "403", "AccessDenied"):
                 return False
             raise translate(exc, action="look up object") from exc
         return True

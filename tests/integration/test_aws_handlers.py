@@ -1,0 +1,151 @@
+"""The three handlers end to end in AWS mode, on moto: an API Gateway event creates the upload,
+a real HTTP multipart POST goes to the presigned POST URL, the processor gets the S3
+ObjectCreated event for that key, and the results handler returns the result with working
+presigned GET URLs.
+
+moto cannot deliver S3 notifications to Lambda without Docker, so the test builds the S3 event
+for the stored key the way S3 does (URL-encoded key) from tests/events/s3_object_created.json.
+Over HTTP (ThreadedMotoServer) and in-process (mock_aws).
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote_plus
+
+import pytest
+import requests
+from pydicom.data import get_testdata_file
+
+from aws_support import BUCKET, REGION, TABLE, MotoAws, moto_in_process, moto_server
+from dicomlens import bootstrap
+from dicomlens.adapters.aws.dynamodb import DynamoJobStore
+from dicomlens.adapters.aws.s3 import S3BlobStore
+from dicomlens.config import Settings
+from dicomlens.handlers import create_upload, get_results, process_image
+from fakes import FakeLambdaContext, load_event
+
+CT = Path(str(get_testdata_file("CT_small.dcm"))).read_bytes()
+SITE = "https://d111111abcdef8.cloudfront.net"
+
+
+@pytest.fixture(params=["moto-server", "moto"])
+def aws(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iterator[MotoAws]:
+    for name, value in {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": REGION,
+        "POWERTOOLS_METRICS_DISABLED": "true",
+        "POWERTOOLS_TRACE_DISABLED": "true",
+    }.items():
+        monkeypatch.setenv(name, value)
+    start: Callable[[], AbstractContextManager[MotoAws]] = (
+        moto_server if request.param == "moto-server" else moto_in_process
+    )
+    with start() as aws:
+        settings = Settings(
+            mode="aws",
+            bucket_name=BUCKET,
+            table_name=TABLE,
+            aws_region=REGION,
+            s3_endpoint_url=aws.endpoint_url,
+            dynamodb_endpoint_url=aws.endpoint_url,
+            site_origin=SITE,
+            analyzers=(),
+        )
+        services = bootstrap.build_services(settings)
+        assert isinstance(services.blobs, S3BlobStore)
+        assert isinstance(services.jobs, DynamoJobStore)
+        bootstrap.use_services(services)
+        try:
+            yield aws
+        finally:
+            bootstrap.use_services(None)
+
+
+def call(module: Any, event: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+    response = module.handler(event, FakeLambdaContext())
+    return response["statusCode"], json.loads(response["body"])
+
+
+def s3_event_for(key: str) -> dict[str, Any]:
+    """The ObjectCreated event S3 sends for ``key`` (keys arrive URL-encoded)."""
+    event = copy.deepcopy(load_event("s3_object_created"))
+    record = event["Records"][0]
+    record["awsRegion"] = REGION
+    record["s3"]["bucket"]["name"] = BUCKET
+    record["s3"]["bucket"]["arn"] = f"arn:aws:s3:::{BUCKET}"
+    record["s3"]["object"]["key"] = quote_plus(key)
+    record["s3"]["object"]["size"] = len(CT)
+    return event
+
+
+def test_upload_process_and_read_results_through_the_handlers(aws: MotoAws) -> None:
+    # Given an upload ticket from POST /uploads
+    event = load_event("http_api_create_upload")
+    event["body"] = json.dumps(
+        {"fileName": "CT small.dcm", "contentType": "application/dicom", "size": len(CT)}
+    )
+    status, ticket = call(create_upload, event)
+    assert status == 201, ticket
+    job_id = ticket["jobId"]
+    fields = ticket["upload"]["fields"]
+    key = fields["key"]
+    assert key == f"uploads/{job_id}/CT_small.dcm"
+    if aws.endpoint_url is None:
+        assert ticket["upload"]["url"].startswith(f"https://{BUCKET}.s3.{REGION}.amazonaws.com")
+
+    # When the browser posts the file as multipart form data to the presigned URL
+    posted = requests.post(
+        ticket["upload"]["url"],
+        data=fields,
+        files={"file": ("CT small.dcm", CT, "application/dicom")},
+        timeout=60,
+    )
+    assert posted.status_code in (200, 201, 204), posted.text
+    assert aws.s3.head_object(Bucket=BUCKET, Key=key)["ContentLength"] == len(CT)
+
+    # ... and S3 notifies the processor of the new object
+    summary = process_image.handler(s3_event_for(key), FakeLambdaContext())
+    assert job_id in json.dumps(summary)
+
+    # Then GET /jobs/{jobId} returns the completed result with readable derived images
+    get_event = load_event("http_api_get_job")
+    get_event["rawPath"] = f"/jobs/{job_id}"
+    get_event["pathParameters"] = {"jobId": job_id}
+    status, job = call(get_results, get_event)
+    assert status == 200, job
+    assert job["status"] == "COMPLETED", job
+    assert job["result"]["summary"]["modality"] == "CT"
+    assert any(label["source"] == "dicom-tags" for label in job["result"]["labels"])
+    assert "phi" not in job["result"]  # PHI stays hidden by default
+    assert "X-Amz-Signature" in job["urls"]["preview"]
+    for name in ("preview", "thumbnail"):
+        response = requests.get(job["urls"][name], timeout=60)
+        assert response.status_code == 200, name
+        assert response.content.startswith(b"\x89PNG")
+    original = requests.get(job["urls"]["original"], timeout=60)
+    assert original.content == CT
+
+    # A repeated event is a no-op: the job stays completed once
+    process_image.handler(s3_event_for(key), FakeLambdaContext())
+    item = aws.dynamodb.get_item(TableName=TABLE, Key={"jobId": {"S": job_id}}, ConsistentRead=True)
+    assert item["Item"]["status"]["S"] == "COMPLETED"
+    assert item["Item"]["attempts"]["N"] == "1"
+    assert "expiresAt" not in item["Item"]  # the ticket TTL is gone once the upload arrived
+
+
+def test_an_unknown_job_is_404(aws: MotoAws) -> None:
+    del aws
+    event = load_event("http_api_get_job")
+    missing = "f" * 32
+    event["rawPath"] = f"/jobs/{missing}"
+    event["pathParameters"] = {"jobId": missing}
+    status, body = call(get_results, event)
+    assert status == 404
+    assert body["error"]["code"] == "NOT_FOUND"
