@@ -460,8 +460,10 @@ def _parse(
     with _quiet():
         try:
             ds = pydicom.dcmread(source, stop_before_pixels=stop_before_pixels, force=force)
-            for element in ds.iterall():
-                _ = element.value
+            meta = getattr(ds, "file_meta", None)
+            for part in (meta, ds) if meta is not None else (ds,):
+                for element in part.iterall():
+                    _ = element.value
         except _PARSE_ERRORS as exc:
             raise DicomlensError(
                 ErrorCode.INVALID_DICOM, f"the DICOM {what} cannot be parsed ({type(exc).__name__})"
