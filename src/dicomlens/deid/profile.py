@@ -7,19 +7,23 @@ package's own engine is not used: it works on the top level only, draws random U
 no profile options. The option columns of Table E.1-1 that the package does not carry are
 encoded here from the standard (PS3.15 E.3.5 to E.3.10), and the codes written into
 Deidentification Method Code Sequence come from CID 7050 (PS3.16).
+
+Why this package: of the PyPI candidates, ``dicognito`` pseudonymises well (salted, consistent
+UIDs and dates) but follows its own attribute list, not Table E.1-1, and has no profile
+options or CID 7050 codes; ``deid`` (pydicom/deid) applies recipes whose default list is
+not the table either. ``dicom-anonymizer`` is the one that ships the table itself, kept
+current with the standard's editions (2023, 2024b, 2026c).
 """
 
 from __future__ import annotations
 
 import functools
+import importlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Literal
 
-from dicomanonymizer.dicom_anonymization_databases import (  # type: ignore[import-untyped]
-    dicomfields_2026c as table,
-)
 from pydantic import BaseModel, ConfigDict, Field
 from pydicom.datadict import tag_for_keyword
 
@@ -63,6 +67,11 @@ def basic_profile_table() -> Mapping[int, Action]:
     not in the mapping: whole curve and overlay groups are removed (see
     :func:`is_curve_or_overlay`).
     """
+    # Imported on first use: the package's __init__ pulls in its engine and tqdm (~40 ms),
+    # which settings and the API's cold start do not need.
+    table = importlib.import_module(
+        "dicomanonymizer.dicom_anonymization_databases.dicomfields_" + TABLE_EDITION
+    )
     actions: dict[int, Action] = {}
     for category, action in _CATEGORIES.items():
         for entry in getattr(table, category):
