@@ -69,9 +69,22 @@ def percentile(values: list[float], fraction: float) -> float:
 
 
 @contextmanager
-def served(data_dir: Path, *, worker_kind: str = "process", workers: int = 2) -> Iterator[str]:
-    """``dicomlens serve`` on a free loopback port; yields its base URL."""
+def served(
+    data_dir: Path,
+    *,
+    worker_kind: str = "process",
+    workers: int = 2,
+    analyzers: str | None = "",
+) -> Iterator[str]:
+    """``dicomlens serve`` on a free loopback port; yields its base URL.
+
+    ``analyzers=""`` runs the core pipeline only (decode, window, previews, metadata, tag
+    labels); None keeps the embedded default (the offline analyzers of issue 5 too).
+    """
     env = {**os.environ, "PYTHONUNBUFFERED": "1", "DICOMLENS_LEASE_TIMEOUT_S": "120"}
+    env.pop("DICOMLENS_ANALYZERS", None)
+    if analyzers is not None:
+        env["DICOMLENS_ANALYZERS"] = analyzers
     process = subprocess.Popen(
         [
             sys.executable,
@@ -331,7 +344,7 @@ def main() -> int:
     if args.orthanc_inner:
         orthanc_inner(args.orthanc_inner, args.clients)
         return 0
-    figures: dict[str, Any] = {"cpus": os.cpu_count()}
+    figures: dict[str, Any] = {"cpus": os.cpu_count(), "load_before": os.getloadavg()[0]}
     with tempfile.TemporaryDirectory(prefix="bench-local-") as tmp:
         root = Path(tmp)
         files = make_instances(args.instances, root / "instances")
@@ -342,6 +355,8 @@ def main() -> int:
                     figures["latency_ct512"] = latency(base, files[: args.latency_samples])
                     figures["create_upload_50_clients"] = create_upload_load(base)
                 figures[f"ingest_{kind}_workers"] = ingest(base, files, args.clients)
+        with served(root / "data-default", analyzers=None) as base:
+            figures["latency_ct512_default_analyzers"] = latency(base, files[:20])
         if not args.skip_orthanc:
             figures["orthanc_ingest"] = orthanc_ingest(root / "instances", args.clients)
     ours = figures["ingest_process_workers"]["per_s"]
@@ -353,6 +368,11 @@ def main() -> int:
     print(
         f"upload -> COMPLETED, 512x512 CT: p50 {lat['p50_ms']:.1f} ms, p95 {lat['p95_ms']:.1f} ms"
     )
+    full = figures["latency_ct512_default_analyzers"]
+    print(
+        f"  with the default offline analyzers (OCR, classifier, faces): "
+        f"p50 {full['p50_ms']:.1f} ms, p95 {full['p95_ms']:.1f} ms"
+    )
     for kind in kinds:
         got = figures[f"ingest_{kind}_workers"]
         print(f"ingest+preview ({kind} workers): {got['per_s']:.1f} instances/s over {got['n']}")
@@ -362,6 +382,8 @@ def main() -> int:
         f"POST /uploads, {load['clients']} clients: {load['per_s']:.0f} req/s, "
         f"p50 {load['p50_ms']:.1f} ms, p99 {load['p99_ms']:.1f} ms"
     )
+    figures["load_after"] = os.getloadavg()[0]
+    print(f"load average before/after: {figures['load_before']:.1f} / {figures['load_after']:.1f}")
     print(json.dumps(figures, indent=2))
     return 0
 

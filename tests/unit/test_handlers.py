@@ -23,6 +23,8 @@ from fakes import (
     load_event,
 )
 
+pytestmark = pytest.mark.filterwarnings("ignore:No application metrics to publish")
+
 JOB = "0123456789abcdef0123456789abcdef"
 CT = Path(str(get_testdata_file("CT_small.dcm"))).read_bytes()
 

@@ -250,3 +250,52 @@ def test_the_queue_redelivers_unacknowledged_events(tmp_path: Path) -> None:
     assert last is not None
     queue.ack(last.event_id)
     assert len(queue) == 0
+
+
+def test_start_up_recovery_requeues_every_unfinished_uploaded_job(tmp_path: Path) -> None:
+    from datetime import timedelta
+
+    from dicomlens import bootstrap
+    from dicomlens.adapters.local.sqlite_jobs import SqliteJobStore
+    from dicomlens.config import Settings
+    from dicomlens.domain import jobs as rules
+    from dicomlens.local.runtime import recover
+
+    clock = FakeClock()
+    store = LocalBlobStore(
+        tmp_path / "blobs", signer=Signer(b"s" * 32), base_url="http://x", clock=clock
+    )
+    jobs = SqliteJobStore(tmp_path / "jobs.sqlite3")
+    queue = EventQueue(tmp_path / "q.sqlite3")
+    bootstrap.use_services(
+        bootstrap.build_services(Settings(analyzers=()), blobs=store, jobs=jobs, clock=clock)
+    )
+    try:
+        ids = [f"{n:032x}" for n in range(1, 5)]
+        for job_id in ids:
+            jobs.create(
+                rules.new_job(
+                    job_id=job_id,
+                    file_name="a.dcm",
+                    content_type="application/dicom",
+                    size=3,
+                    upload_key=f"uploads/{job_id}/a.dcm",
+                    now=clock.now(),
+                )
+            )
+        for job_id in ids[:3]:  # the fourth upload never arrived
+            store.put_bytes(f"uploads/{job_id}/a.dcm", b"abc", content_type="x")
+        crashed = jobs.claim(ids[1], now=clock.now(), lease_s=3600)  # a worker died mid-job
+        assert crashed is not None
+        finished = jobs.claim(ids[2], now=clock.now(), lease_s=60)
+        assert finished is not None
+        assert jobs.finish(rules.complete(finished, result={}, derived_keys={}, now=clock.now()))
+        queue.put(f"uploads/{ids[0]}/a.dcm", {"Records": []})
+        assert queue.lease(lease_s=3600) is not None  # leased by the dead process
+
+        report = recover(jobs=jobs, blobs=store, queue=queue)
+    finally:
+        bootstrap.use_services(None)
+    assert (report.released_events, report.expired_leases, report.requeued_jobs) == (1, 1, 1)
+    assert queue.queued_keys() == {f"uploads/{ids[0]}/a.dcm", f"uploads/{ids[1]}/a.dcm"}
+    assert jobs.claim(ids[1], now=clock.now() + timedelta(seconds=1), lease_s=60) is not None

@@ -16,6 +16,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
@@ -120,7 +121,8 @@ class UploadReceiver:
         try:
             async for chunk in request.stream():
                 form.feed(chunk)
-            stored = form.finish()
+            # fsync of a large file would stall every other request on this event loop.
+            stored = await run_in_threadpool(form.finish)
         except UploadRefusedError as refused:
             form.discard()
             return Response(refused.body(), refused.status, media_type="application/json")

@@ -77,9 +77,7 @@ def lock_data_dir(data_dir: Path) -> IO[str]:
     return handle
 
 
-def recover(
-    *, jobs: SqliteJobStore, blobs: LocalBlobStore, queue: EventQueue, settings: Settings
-) -> Recovery:
+def recover(*, jobs: SqliteJobStore, blobs: LocalBlobStore, queue: EventQueue) -> Recovery:
     """End stale leases and re-create the events of unfinished uploaded jobs."""
     services = bootstrap.get_services()
     released = queue.release_all()
@@ -93,7 +91,6 @@ def recover(
             size = blobs.path_of(job.upload_key).stat().st_size
             queue.put(job.upload_key, object_created_event(key=job.upload_key, size=size, etag=""))
             requeued += 1
-    del settings
     return Recovery(released_events=released, expired_leases=expired, requeued_jobs=requeued)
 
 
@@ -188,9 +185,7 @@ class LocalServer:
             raise DicomlensError(
                 ErrorCode.VALIDATION_ERROR, f"the template has no {PROCESSOR_FUNCTION}"
             )
-        self.recovery = recover(
-            jobs=self.jobs, blobs=self.blobs, queue=self.queue, settings=settings
-        )
+        self.recovery = recover(jobs=self.jobs, blobs=self.blobs, queue=self.queue)
         self.pool = WorkerPool(
             settings=settings,
             handler_name=processor,
