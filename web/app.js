@@ -456,6 +456,9 @@ function renderSelected() {
   const entry = state.entries.get(state.selectedKey);
   const body = $("detail-body");
   $("detail-empty").hidden = Boolean(entry);
+  $("detail-empty").firstElementChild.textContent = state.entries.size
+    ? "Select a file to see its preview, labels, metadata and findings."
+    : "Add a file, or try a sample: its preview, labels, metadata and findings appear here.";
   body.hidden = !entry;
   if (!entry) {
     state.renderedDetail = null;

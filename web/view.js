@@ -222,6 +222,11 @@ function working(entry) {
       return "Uploaded. Waiting for a worker to pick it up…";
     case "PROCESSING":
       return "Decoding, rendering the preview and running the analyzers…";
+    case "loading":
+      return "Fetching this job's state from the API…";
+    case "waiting":
+    case "preparing":
+      return "Waiting for an upload slot…";
     default:
       return "Working…";
   }
