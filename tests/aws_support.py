@@ -21,6 +21,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import boto3
+import requests
 
 REGION = "eu-west-1"  # not us-east-1: URLs must carry the bucket's region
 BUCKET = "dicomlens-test-uploads"
@@ -124,7 +125,9 @@ def moto_server() -> Iterator[MotoAws]:
     try:
         with atomic_moto_writes():
             host, port = server.get_host_and_port()
-            aws = _clients(f"http://{host}:{port}")
+            endpoint = f"http://{host}:{port}"
+            requests.post(f"{endpoint}/moto-api/reset", timeout=30)  # state is per process
+            aws = _clients(endpoint)
             create_resources(aws)
             yield aws
     finally:

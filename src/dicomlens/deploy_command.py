@@ -1,0 +1,257 @@
+"""``dicomlens deploy`` and ``dicomlens destroy``: the AWS stack in one command.
+
+``deploy`` runs ``sam build`` and ``sam deploy`` on ``infra/template.yaml``, reads the stack's
+outputs, writes the site's ``config.json`` (the API URL) beside a copy of ``web/``, syncs it to
+the website bucket, and invalidates CloudFront. ``destroy`` empties the stack's versioned
+buckets (every version and delete marker: CloudFormation cannot delete a non-empty bucket) and
+deletes the stack. Needs the ``aws`` extra (boto3) and the AWS SAM CLI.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import mimetypes
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+SOURCE_ROOT = Path(__file__).resolve().parents[2]
+TEMPLATE = SOURCE_ROOT / "infra" / "template.yaml"
+WEB_DIR = SOURCE_ROOT / "web"
+SAM_VENV = SOURCE_ROOT / ".ci" / "tools" / "sam-venv" / "bin" / "sam"
+
+Runner = Callable[[Sequence[str]], int]
+
+
+def add_parser(subparsers: Any) -> None:
+    """Add ``deploy`` and ``destroy`` to the ``dicomlens`` command."""
+    deploy = subparsers.add_parser("deploy", help="build and deploy the AWS stack, then the site")
+    _common(deploy)
+    deploy.add_argument(
+        "--guided", action="store_true", help="ask for every parameter (sam deploy --guided)"
+    )
+    deploy.add_argument(
+        "--parameter",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="a template parameter (repeatable), e.g. --parameter AlarmEmail=ops@example.org",
+    )
+    deploy.set_defaults(run=run_deploy)
+    destroy = subparsers.add_parser("destroy", help="empty the buckets and delete the AWS stack")
+    _common(destroy)
+    destroy.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    destroy.set_defaults(run=run_destroy)
+
+
+def _common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--stage", default="dev", help="deployment stage (default: dev)")
+    parser.add_argument("--region", default=None, help="AWS region (default: the CLI's)")
+    parser.add_argument("--sam", default=None, help="path of the sam executable")
+
+
+def say(message: str, *, file: Any = None) -> None:
+    """One line for the person running the command (stdout, or ``file``)."""
+    print(message, file=file or sys.stdout)
+
+
+def stack_name(stage: str) -> str:
+    """The stack of ``stage``."""
+    return f"dicomlens-{stage}"
+
+
+def find_sam(explicit: str | None) -> str | None:
+    """The sam executable: explicit path, PATH, or the project's tool venv."""
+    if explicit:
+        return explicit
+    found = shutil.which("sam")
+    if found:
+        return found
+    return str(SAM_VENV) if SAM_VENV.is_file() else None
+
+
+def sam_commands(
+    *, sam: str, stage: str, region: str | None, guided: bool, parameters: Sequence[str]
+) -> list[list[str]]:
+    """The ``sam build`` and ``sam deploy`` command lines for ``stage``."""
+    region_args = ["--region", region] if region else []
+    build = [sam, "build", "--template-file", str(TEMPLATE)]
+    deploy = [
+        sam,
+        "deploy",
+        "--stack-name",
+        stack_name(stage),
+        "--capabilities",
+        "CAPABILITY_IAM",
+        "--resolve-s3",
+        "--no-fail-on-empty-changeset",
+        "--parameter-overrides",
+        f"Stage={stage}",
+        *parameters,
+        *region_args,
+    ]
+    if guided:
+        deploy.append("--guided")
+    else:
+        deploy.append("--no-confirm-changeset")
+    return [build, deploy]
+
+
+def _subprocess_runner(command: Sequence[str]) -> int:
+    return subprocess.run(list(command), cwd=TEMPLATE.parent, check=False).returncode
+
+
+def stack_outputs(cloudformation: Any, name: str) -> dict[str, str]:
+    """The stack's outputs as ``{OutputKey: OutputValue}``."""
+    (stack,) = cloudformation.describe_stacks(StackName=name)["Stacks"]
+    return {item["OutputKey"]: item["OutputValue"] for item in stack.get("Outputs", [])}
+
+
+def _site_files(web_dir: Path) -> Iterator[tuple[str, Path]]:
+    for path in sorted(web_dir.rglob("*")):
+        if path.is_file() and "__pycache__" not in path.parts:
+            yield path.relative_to(web_dir).as_posix(), path
+
+
+def sync_site(s3: Any, *, bucket: str, web_dir: Path, api_url: str) -> list[str]:
+    """Upload ``web_dir`` with a ``config.json`` that points at ``api_url``; delete objects
+    the site no longer has. Returns the uploaded keys."""
+    uploaded = []
+    for key, path in _site_files(web_dir):
+        if key == "config.json":
+            continue
+        content_type = mimetypes.guess_type(key)[0] or "application/octet-stream"
+        cache = "no-cache" if key.endswith(".html") else "public, max-age=300"
+        s3.put_object(
+            Bucket=bucket,
+            Key=key,
+            Body=path.read_bytes(),
+            ContentType=content_type,
+            CacheControl=cache,
+        )
+        uploaded.append(key)
+    config = json.dumps({"apiBaseUrl": api_url.rstrip("/")}).encode()
+    s3.put_object(
+        Bucket=bucket,
+        Key="config.json",
+        Body=config,
+        ContentType="application/json",
+        CacheControl="no-cache",
+    )
+    uploaded.append("config.json")
+    keep = set(uploaded)
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket):
+        stale = [
+            {"Key": item["Key"]} for item in page.get("Contents", []) if item["Key"] not in keep
+        ]
+        if stale:
+            s3.delete_objects(Bucket=bucket, Delete={"Objects": stale, "Quiet": True})
+    return uploaded
+
+
+def empty_bucket(s3: Any, bucket: str) -> int:
+    """Delete every object version and delete marker in ``bucket``; returns how many."""
+    count = 0
+    paginator = s3.get_paginator("list_object_versions")
+    for page in paginator.paginate(Bucket=bucket):
+        entries = [
+            {"Key": item["Key"], "VersionId": item["VersionId"]}
+            for item in (*page.get("Versions", []), *page.get("DeleteMarkers", []))
+        ]
+        for start in range(0, len(entries), 1000):  # DeleteObjects takes at most 1000 keys
+            batch = entries[start : start + 1000]
+            s3.delete_objects(Bucket=bucket, Delete={"Objects": batch, "Quiet": True})
+            count += len(batch)
+    return count
+
+
+def stack_buckets(cloudformation: Any, name: str) -> list[str]:
+    """The physical names of every S3 bucket the stack created."""
+    buckets = []
+    paginator = cloudformation.get_paginator("list_stack_resources")
+    for page in paginator.paginate(StackName=name):
+        for resource in page["StackResourceSummaries"]:
+            if resource["ResourceType"] == "AWS::S3::Bucket" and resource.get("PhysicalResourceId"):
+                buckets.append(resource["PhysicalResourceId"])
+    return buckets
+
+
+def _session(region: str | None) -> Any:
+    try:
+        import boto3  # noqa: PLC0415 - the aws extra, needed only here
+    except ModuleNotFoundError:
+        say("dicomlens deploy needs boto3: pip install 'dicomlens[aws]'", file=sys.stderr)
+        raise
+    return boto3.session.Session(region_name=region)
+
+
+def run_deploy(
+    args: argparse.Namespace, *, runner: Runner = _subprocess_runner, session: Any = None
+) -> int:
+    """Build, deploy, publish the site, invalidate CloudFront. Returns the exit code."""
+    sam = find_sam(args.sam)
+    if sam is None:
+        say(
+            "AWS SAM CLI not found: pip install aws-sam-cli (in its own venv) or pass --sam",
+            file=sys.stderr,
+        )
+        return 2
+    for command in sam_commands(
+        sam=sam, stage=args.stage, region=args.region, guided=args.guided, parameters=args.parameter
+    ):
+        code = runner(command)
+        if code != 0:
+            say(f"failed ({code}): {' '.join(command[:2])}", file=sys.stderr)
+            return code
+    session = session or _session(args.region)
+    outputs = stack_outputs(session.client("cloudformation"), stack_name(args.stage))
+    s3 = session.client("s3")
+    uploaded = sync_site(
+        s3, bucket=outputs["WebsiteBucketName"], web_dir=WEB_DIR, api_url=outputs["ApiUrl"]
+    )
+    session.client("cloudfront").create_invalidation(
+        DistributionId=outputs["DistributionId"],
+        InvalidationBatch={
+            "Paths": {"Quantity": 1, "Items": ["/*"]},
+            "CallerReference": f"dicomlens-{int(time.time())}",
+        },
+    )
+    say(f"site: {len(uploaded)} files -> s3://{outputs['WebsiteBucketName']}")
+    say(f"API:     {outputs['ApiUrl']}")
+    say(f"website: {outputs['WebsiteUrl']}")
+    return 0
+
+
+def run_destroy(args: argparse.Namespace, *, session: Any = None) -> int:
+    """Empty every bucket of the stack, then delete it and wait. Returns the exit code."""
+    name = stack_name(args.stage)
+    if not args.yes:
+        answer = input(f"Delete stack {name} and every object in its buckets? [y/N] ")
+        if answer.strip().lower() not in ("y", "yes"):
+            return 1
+    session = session or _session(args.region)
+    from botocore.exceptions import WaiterError  # noqa: PLC0415 - the aws extra
+
+    cloudformation = session.client("cloudformation")
+    s3 = session.client("s3")
+    buckets = stack_buckets(cloudformation, name)
+    # Access logs keep arriving for a few minutes after the last request, so a first delete
+    # can find the log bucket refilled: empty again and retry.
+    for attempt in range(3):
+        for bucket in buckets:
+            removed = empty_bucket(s3, bucket)
+            say(f"emptied s3://{bucket} ({removed} versions)")
+        cloudformation.delete_stack(StackName=name)
+        try:
+            cloudformation.get_waiter("stack_delete_complete").wait(StackName=name)
+        except WaiterError:
+            say(f"stack deletion attempt {attempt + 1} failed; retrying", file=sys.stderr)
+            continue
+        say(f"deleted stack {name}")
+        return 0
+    return 1

@@ -1,0 +1,203 @@
+"""``dicomlens deploy`` / ``destroy`` and infra/cleanup.sh against moto (no AWS account).
+
+moto's CloudFormation skips the SAM transform, so the stacks here are plain CloudFormation
+with versioned buckets: enough to prove that the site is published with its config, that
+every version and delete marker is removed, and that the stack is deleted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+import requests
+
+from aws_support import REGION
+from dicomlens import deploy_command
+from dicomlens.cli import build_parser
+
+ROOT = Path(__file__).resolve().parents[2]
+STACK_TEMPLATE = {
+    "Resources": {
+        "UploadBucket": {
+            "Type": "AWS::S3::Bucket",
+            "Properties": {"VersioningConfiguration": {"Status": "Enabled"}},
+        },
+        "WebsiteBucket": {
+            "Type": "AWS::S3::Bucket",
+            "Properties": {"VersioningConfiguration": {"Status": "Enabled"}},
+        },
+    },
+    "Outputs": {
+        "WebsiteBucketName": {"Value": {"Ref": "WebsiteBucket"}},
+        "UploadBucketName": {"Value": {"Ref": "UploadBucket"}},
+        "ApiUrl": {"Value": "https://abc123.execute-api.eu-west-1.amazonaws.com"},
+        "WebsiteUrl": {"Value": "https://d111111abcdef8.cloudfront.net"},
+        "DistributionId": {"Value": "E2QWRUHEXAMPLE"},
+    },
+}
+
+
+@pytest.fixture
+def moto_http(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    from moto.server import ThreadedMotoServer
+
+    for name, value in {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": REGION,
+    }.items():
+        monkeypatch.setenv(name, value)
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    endpoint = f"http://{host}:{port}"
+    requests.post(f"{endpoint}/moto-api/reset", timeout=30)  # moto's state is per process
+    try:
+        yield endpoint
+    finally:
+        server.stop()
+
+
+class Session:
+    """A boto3 session whose clients all talk to the moto server."""
+
+    def __init__(self, endpoint: str) -> None:
+        self._session = boto3.session.Session(region_name=REGION)
+        self._endpoint = endpoint
+        self.invalidations: list[dict[str, Any]] = []
+
+    def client(self, name: str) -> Any:
+        if name == "cloudfront":
+            return self  # record invalidations (a distribution needs a real origin)
+        return self._session.client(name, endpoint_url=self._endpoint)
+
+    def create_invalidation(self, **request: Any) -> None:
+        self.invalidations.append(request)
+
+
+def make_stack(session: Session, name: str) -> dict[str, str]:
+    cloudformation = session.client("cloudformation")
+    cloudformation.create_stack(StackName=name, TemplateBody=json.dumps(STACK_TEMPLATE))
+    return deploy_command.stack_outputs(cloudformation, name)
+
+
+def fill_with_versions(s3: Any, bucket: str) -> None:
+    for number in range(3):
+        s3.put_object(Bucket=bucket, Key="uploads/a/scan.dcm", Body=f"v{number}".encode())
+    s3.put_object(Bucket=bucket, Key="derived/a/preview.png", Body=b"png")
+    s3.delete_object(Bucket=bucket, Key="derived/a/preview.png")  # leaves a delete marker
+
+
+def test_cli_has_deploy_and_destroy() -> None:
+    args = build_parser().parse_args(["deploy", "--stage", "test", "--region", REGION, "--guided"])
+    assert (args.stage, args.region, args.guided) == ("test", REGION, True)
+    assert build_parser().parse_args(["destroy", "--yes"]).run is deploy_command.run_destroy
+
+
+def test_sam_commands_build_then_deploy_the_stage() -> None:
+    build, deploy = deploy_command.sam_commands(
+        sam="sam", stage="test", region=REGION, guided=False, parameters=["AlarmEmail=a@b.org"]
+    )
+    assert build[:2] == ["sam", "build"]
+    assert str(deploy_command.TEMPLATE) in build
+    assert deploy[:2] == ["sam", "deploy"]
+    assert deploy[deploy.index("--stack-name") + 1] == "dicomlens-test"
+    assert "Stage=test" in deploy
+    assert "AlarmEmail=a@b.org" in deploy
+    assert deploy[deploy.index("--region") + 1] == REGION
+    assert "CAPABILITY_IAM" in deploy
+
+
+def test_deploy_publishes_the_site_with_its_api_url_and_invalidates(moto_http: str) -> None:
+    session = Session(moto_http)
+    outputs = make_stack(session, "dicomlens-test")
+    s3 = session.client("s3")
+    s3.put_object(Bucket=outputs["WebsiteBucketName"], Key="stale.js", Body=b"old")
+    commands: list[Sequence[str]] = []
+
+    def runner(command: Sequence[str]) -> int:
+        commands.append(command)
+        return 0
+
+    args = argparse.Namespace(stage="test", region=REGION, guided=False, parameter=[], sam="sam")
+    assert deploy_command.run_deploy(args, runner=runner, session=session) == 0
+    assert [c[1] for c in commands] == ["build", "deploy"]
+    bucket = outputs["WebsiteBucketName"]
+    config = json.loads(s3.get_object(Bucket=bucket, Key="config.json")["Body"].read())
+    assert config == {"apiBaseUrl": outputs["ApiUrl"]}
+    index = s3.get_object(Bucket=bucket, Key="index.html")
+    assert index["ContentType"] == "text/html"
+    assert index["Body"].read() == (ROOT / "web" / "index.html").read_bytes()
+    keys = {o["Key"] for o in s3.list_objects_v2(Bucket=bucket)["Contents"]}
+    assert "stale.js" not in keys
+    (invalidation,) = session.invalidations
+    assert invalidation["DistributionId"] == outputs["DistributionId"]
+    assert invalidation["InvalidationBatch"]["Paths"]["Items"] == ["/*"]
+
+
+def test_deploy_stops_when_sam_fails(moto_http: str) -> None:
+    session = Session(moto_http)
+    args = argparse.Namespace(stage="test", region=REGION, guided=False, parameter=[], sam="sam")
+    assert deploy_command.run_deploy(args, runner=lambda command: 1, session=session) == 1
+
+
+def test_destroy_empties_versioned_buckets_and_deletes_the_stack(moto_http: str) -> None:
+    session = Session(moto_http)
+    outputs = make_stack(session, "dicomlens-test")
+    s3 = session.client("s3")
+    for bucket in (outputs["UploadBucketName"], outputs["WebsiteBucketName"]):
+        fill_with_versions(s3, bucket)
+    args = argparse.Namespace(stage="test", region=REGION, yes=True)
+    assert deploy_command.run_destroy(args, session=session) == 0
+    for bucket in (outputs["UploadBucketName"], outputs["WebsiteBucketName"]):
+        listing = _versions(s3, bucket)
+        assert listing is None or listing == 0
+    stacks = session.client("cloudformation").list_stacks()["StackSummaries"]
+    assert {s["StackStatus"] for s in stacks if s["StackName"] == "dicomlens-test"} == {
+        "DELETE_COMPLETE"
+    }
+
+
+def _versions(s3: Any, bucket: str) -> int | None:
+    """How many versions and markers remain; None when the bucket itself is gone."""
+    from botocore.exceptions import ClientError
+
+    try:
+        page = s3.list_object_versions(Bucket=bucket)
+    except ClientError:
+        return None
+    return len(page.get("Versions", [])) + len(page.get("DeleteMarkers", []))
+
+
+def test_cleanup_script_does_the_same_with_the_aws_cli(moto_http: str) -> None:
+    aws = shutil.which("aws")
+    if aws is None:
+        pytest.skip("the AWS CLI is not installed")  # the Python deploy path is tested above
+    probe = subprocess.run([aws, "--version"], capture_output=True, text=True, check=False)
+    if probe.returncode != 0:
+        pytest.skip("the AWS CLI does not run here")
+    session = Session(moto_http)
+    outputs = make_stack(session, "dicomlens-script")
+    s3 = session.client("s3")
+    fill_with_versions(s3, outputs["UploadBucketName"])
+    env = dict(os.environ, AWS_ENDPOINT_URL=moto_http, AWS_PAGER="")
+    result = subprocess.run(
+        ["bash", str(ROOT / "infra" / "cleanup.sh"), "dicomlens-script", REGION],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "deleted stack dicomlens-script" in result.stdout
+    assert _versions(s3, outputs["UploadBucketName"]) in (None, 0)
