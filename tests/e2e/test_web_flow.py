@@ -199,6 +199,25 @@ def test_rejected_upload_unknown_job_unreachable_api_and_clear(
     rejected = wait_for_status(page, "notes.txt", "rejected")
     expect(rejected).to_contain_text("VALIDATION_ERROR")
 
+    # When storage refuses the upload itself (here: a form whose signature was tampered with)
+    def tampered_form(route: Route) -> None:
+        response = route.fetch()
+        grant = response.json()
+        for name in grant["upload"]["fields"]:
+            if "signature" in name.lower():
+                grant["upload"]["fields"][name] = "0" * 64
+        route.fulfill(response=response, json=grant)
+
+    page.route("**/uploads", tampered_form)
+    page.set_input_files("#file-input", str(Path(pydicom.data.get_testdata_file("MR_small.dcm"))))
+
+    # Then the card says the upload failed, with storage's reason, and offers a retry
+    refused = wait_for_status(page, "MR_small.dcm", "rejected")
+    expect(refused.locator(".card-error code")).not_to_have_text("")
+    page.unroute("**/uploads")
+    refused.get_by_role("button", name="Retry").click()
+    wait_for_status(page, "MR_small.dcm", "COMPLETED")
+
     # When the API becomes unreachable while a job is being watched
     page.route("**/jobs/**", lambda route: route.abort())
     page.route("**/uploads", lambda route: route.abort())
