@@ -16,7 +16,7 @@ def test_no_generated_request_is_a_server_error(tmp_path: Path) -> None:
     with running(tmp_path / "data") as server:
         schema = schemathesis.openapi.from_url(f"{server.url}/openapi.json")
         operations = [result.ok() for result in schema.get_all_operations()]
-        assert {op.path for op in operations} == {"/uploads", "/jobs/{jobId}"}
+        assert {op.path for op in operations} >= {"/uploads", "/jobs/{jobId}"}
         for operation in operations:
 
             @given(case=operation.as_strategy())
