@@ -201,3 +201,20 @@ def test_asking_for_a_frame_that_does_not_exist_is_refused(
         read_image(generated_corpus["gen_multiframe.dcm"], limits=LIMITS, frame=7)
     assert caught.value.code == ErrorCode.VALIDATION_ERROR
     assert "7" in caught.value.message
+
+
+def test_an_inflate_bomb_is_refused_without_inflating_it_into_memory(
+    generated_corpus: dict[str, Path],
+) -> None:
+    # Given a 1 MB deflated file that inflates to 1 GiB
+    tracemalloc.start()
+    try:
+        # When it is read
+        with pytest.raises(DicomlensError) as caught:
+            read_image(generated_corpus["gen_inflate_bomb.dcm"], limits=LIMITS)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    # Then it is refused as too large, having held a few MB at most
+    assert caught.value.code == ErrorCode.TOO_LARGE
+    assert peak < 32 * 1024**2, f"peak {peak} bytes"

@@ -117,6 +117,8 @@ def read_image(path: Path, *, limits: ImagingLimits, frame: int | None = None) -
         kind = sniff_bytes(f.read(132))
     if kind in (FileKind.PNG, FileKind.JPEG):
         return _read_raster(path, kind, limits)
+    if _is_deflated(path):
+        return _read_deflated(path, limits, frame)
     return _read_dicom(path, kind, size, limits, frame)
 
 
@@ -496,42 +498,72 @@ def _read_deflated(path: Path, limits: ImagingLimits, frame: int | None) -> Deco
     return _decoded(ds, arr, index, frames, elapsed)
 
 
+_INFLATE_STEP = 4 * 1024**2
+
+
 def _check_inflated_size(path: Path, limits: ImagingLimits) -> None:
+    """Inflate the dataset once, counting bytes, to refuse an inflate bomb before parsing.
+
+    At most ``_INFLATE_STEP`` bytes are held at a time, so a 1 MB file that inflates to
+    gigabytes costs CPU up to the limit, never that much memory.
+    """
     with path.open("rb") as f:
         _skip_file_meta(f)
         # What follows the file meta of a deflated file is one raw deflate stream.
         inflater = zlib.decompressobj(-zlib.MAX_WBITS)
         total = 0
-        while chunk := f.read(1 << 20):
+        pending = b""
+        while not inflater.eof:
+            if not pending and not (pending := f.read(1 << 16)):
+                break
             try:
-                total += len(inflater.decompress(chunk, limits.max_inflated_bytes + 1))
+                total += len(inflater.decompress(pending, _INFLATE_STEP))
             except zlib.error as exc:
                 raise DicomlensError(
                     ErrorCode.INVALID_DICOM, "the deflated dataset is corrupt"
                 ) from exc
-            if total > limits.max_inflated_bytes or inflater.unconsumed_tail:
+            pending = inflater.unconsumed_tail
+            if total > limits.max_inflated_bytes:
                 raise DicomlensError(
                     ErrorCode.TOO_LARGE,
                     f"the deflated dataset inflates beyond {limits.max_inflated_bytes} bytes",
                 )
 
 
-def _skip_file_meta(f: IO[bytes]) -> None:
-    """Position ``f`` after the file meta group (explicit VR little endian, PS3.10 7.1)."""
+def _skip_file_meta(f: IO[bytes]) -> bytes | None:
+    """Position ``f`` after the file meta group (explicit VR little endian, PS3.10 7.1).
+
+    Returns the Transfer Syntax UID's bytes, if the file meta holds one.
+    """
     f.seek(128 if f.read(132)[128:132] == b"DICM" else 0)
     if f.read(4) != b"DICM":
         f.seek(f.tell() - 4)
+    tsyntax = None
     while True:
         start = f.tell()
         head = f.read(8)
         if len(head) < 8 or struct.unpack("<H", head[:2])[0] != 0x0002:
             f.seek(start)
-            return
+            return tsyntax
         if head[4:6] in _LONG_VRS:
-            (length,) = struct.unpack("<I", f.read(4))
+            (length,) = struct.unpack("<I", f.read(4).ljust(4, b"\0"))
         else:
             (length,) = struct.unpack("<H", head[6:8])
-        f.seek(length, 1)
+        if struct.unpack("<H", head[2:4])[0] == 0x0010:
+            tsyntax = f.read(min(length, 64)).rstrip(b"\0 ")
+            f.seek(start + 8 + length)
+        else:
+            f.seek(length, 1)
+
+
+def _is_deflated(path: Path) -> bool:
+    """Whether the file meta declares the deflated syntax, read without touching the dataset.
+
+    pydicom inflates a deflated dataset whole as soon as it parses it, so this must be
+    known before the inflate-size check and before any pydicom parsing.
+    """
+    with path.open("rb") as f:
+        return _skip_file_meta(f) == str(DeflatedExplicitVRLittleEndian).encode()
 
 
 # --------------------------------------------------------------------------- PNG / JPEG
