@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from pydicom.uid import UID
+from pydicom.uid import UID, RLELossless
 
 from corpus import GENERATED, expected_outcomes, real_files
 from corpus.generate import MR_IMAGE, attach_grey, new_dataset, ramp, to_bytes
@@ -218,3 +218,23 @@ def test_an_inflate_bomb_is_refused_without_inflating_it_into_memory(
     # Then it is refused as too large, having held a few MB at most
     assert caught.value.code == ErrorCode.TOO_LARGE
     assert peak < 32 * 1024**2, f"peak {peak} bytes"
+
+
+def test_a_compressed_multi_frame_file_is_decoded_one_frame_at_a_time(tmp_path: Path) -> None:
+    # Given 120 RLE-compressed frames of noise (about 4 MB, nothing compresses away)
+    frames = np.random.default_rng(1).integers(0, 4000, (120, 128, 128)).astype(np.uint16)
+    ds = new_dataset(MR_IMAGE, 92, "MR")
+    attach_grey(ds, frames, bits_stored=16)
+    ds.compress(RLELossless, frames, generate_instance_uid=False)
+    path = tmp_path / "rle-frames.dcm"
+    path.write_bytes(to_bytes(ds, syntax=RLELossless))
+    # When it is read
+    tracemalloc.start()
+    try:
+        image = read_image(path, limits=LIMITS)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    # Then the middle frame is right and far less than the file was held in memory
+    assert np.array_equal(image.pixels, frames[60])
+    assert peak < path.stat().st_size // 4, f"peak {peak} bytes"
