@@ -178,3 +178,42 @@ def test_sam_build_offline_and_processor_fits_lambda_limit(tmp_path: Path) -> No
     assert (
         build_dir / "ProcessImageFunction" / "dicomlens" / "handlers" / "process_image.py"
     ).is_file()
+
+
+_TRANSLATE = """
+import json, sys
+from samtranslator.translator.transform import transform
+from samtranslator.yaml_helper import yaml_parse
+
+template = yaml_parse(open(sys.argv[1]).read())
+# the transform wants S3 code locations (what `sam deploy` uploads); the rest is unchanged
+template["Globals"]["Function"]["CodeUri"] = "s3://bucket/code.zip"
+template["Resources"]["DicomLibsLayer"]["Properties"]["ContentUri"] = "s3://bucket/layer.zip"
+
+
+class NoManagedPolicies:
+    def load(self):
+        return {}
+
+
+print(json.dumps(transform(template, {}, NoManagedPolicies())))
+"""
+
+
+def test_sam_transform_keeps_the_optional_jwt_on_every_route_but_openapi() -> None:
+    sam = find_tool("sam", "DICOMLENS_SAM", TOOLS / "sam-venv" / "bin" / "sam")
+    python = Path(sam).with_name("python")
+    result = run([str(python), "-c", _TRANSLATE, str(TEMPLATE)], timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    body = json.loads(result.stdout)["Resources"]["HttpApi"]["Properties"]["Body"]
+    conditional = {"Fn::If": ["UseJwtAuth", [{"CognitoJwt": []}], {"Ref": "AWS::NoValue"}]}
+    routes = 0
+    for path, operations in body["paths"].items():
+        for operation in operations.values():
+            assert "x-amazon-apigateway-integration" in operation, path
+            routes += 1
+            expected = None if path == "/openapi.json" else conditional
+            assert operation.get("security") == expected, path
+    assert routes >= 3
+    authorizer = body["components"]["Fn::If"][1]["securitySchemes"]["CognitoJwt"]
+    assert authorizer["x-amazon-apigateway-authorizer"]["type"] == "jwt"
