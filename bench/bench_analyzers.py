@@ -2,6 +2,7 @@
 every analyzer on.
 
     .venv/bin/python bench/bench_analyzers.py [--repeat 20] [--files 40] [--workers 2]
+                                             [--only latency|throughput]
 
 Latency: median (and p90) of ``--repeat`` calls after one warm-up call (which loads the
 model), one process, onnxruntime with 1 and with 2 intra-op threads. Inputs: the classifier
@@ -16,6 +17,7 @@ The load average is printed: on a shared machine the figures move with it.
 from __future__ import annotations
 
 import argparse
+import multiprocessing
 import os
 import statistics
 import sys
@@ -144,7 +146,12 @@ def throughput(files: int, workers: int) -> None:
     analyzers = build_analyzers(AnalyzerSelection(names=NAMES, threads=1))
     with tempfile.TemporaryDirectory() as folder:
         paths = _write_ct(Path(folder), files)
-        with ProcessPoolExecutor(workers, initializer=_warm, initargs=(analyzers,)) as pool:
+        # spawn, not fork: this process already runs onnxruntime and OpenCV thread pools,
+        # which a forked child inherits in an unusable state.
+        context = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(
+            workers, mp_context=context, initializer=_warm, initargs=(analyzers,)
+        ) as pool:
             list(pool.map(_analyze, paths[:workers]))  # every worker is warm
             start = time.perf_counter()
             findings = list(pool.map(_analyze, paths))
@@ -163,10 +170,13 @@ def main() -> int:
     parser.add_argument("--repeat", type=int, default=20)
     parser.add_argument("--files", type=int, default=40)
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--only", choices=("latency", "throughput"), default=None)
     args = parser.parse_args()
     print(f"cores: {os.cpu_count()}, load average: {os.getloadavg()[0]:.2f}")
-    latency(args.repeat)
-    throughput(args.files, args.workers)
+    if args.only != "throughput":
+        latency(args.repeat)
+    if args.only != "latency":
+        throughput(args.files, args.workers)
     print(f"load average after: {os.getloadavg()[0]:.2f}")
     return 0
 
