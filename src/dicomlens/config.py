@@ -36,7 +36,7 @@ class Settings(BaseSettings):
     max_file_bytes: int = Field(default=2048 * MiB, gt=0)
     max_frame_samples: int = Field(default=120_000_000, gt=0)
     max_total_samples: int = Field(default=8 * 1024**3, gt=0)
-    max_inflated_bytes: int = Field(default=512 * MiB, gt=0)
+    max_inflated_bytes: int = Field(default=192 * MiB, gt=0)
     decode_timeout_s: float = Field(default=60.0, gt=0)
     window_presets: bool = True
     png_compress_level: int = Field(default=1, ge=0, le=9)

@@ -71,7 +71,7 @@ def analyze_file(path: Path, options: AnalysisOptions | None = None) -> Analysis
         )
     rendered = render(image)
     rows, columns = rendered.pixels.shape[:2]
-    aspect = _pixel_aspect(image.dataset)
+    aspect = _pixel_aspect(image.dataset, summary.pixel_spacing)
     preview_size = display_size(rows, columns, aspect, PREVIEW_MAX)
     level = options.png_compress_level
     images = {
@@ -114,23 +114,19 @@ def analyze_file(path: Path, options: AnalysisOptions | None = None) -> Analysis
     return Analysis(result=result, images=images)
 
 
-def _pixel_aspect(ds: Dataset | None) -> tuple[float, float]:
-    if ds is None:
-        return (1.0, 1.0)
-    ratio = ds.get("PixelAspectRatio")
+def _pixel_aspect(ds: Dataset | None, spacing: tuple[float, float] | None) -> tuple[float, float]:
+    """(vertical, horizontal) pixel size: Pixel Aspect Ratio, else the summary's spacing
+    (Pixel Spacing, functional groups or Imager Pixel Spacing), else square."""
+    ratio = ds.get("PixelAspectRatio") if ds is not None else None
     try:
         if ratio is not None and len(ratio) == 2:
-            return (float(ratio[0]), float(ratio[1]))
+            vertical, horizontal = float(ratio[0]), float(ratio[1])
+            if vertical > 0 and horizontal > 0:
+                return (vertical, horizontal)
     except (TypeError, ValueError):
         pass
-    summary_spacing = ds.get("PixelSpacing")
-    try:
-        if summary_spacing is not None and len(summary_spacing) == 2:
-            row, col = float(summary_spacing[0]), float(summary_spacing[1])
-            if math.isfinite(row) and math.isfinite(col):
-                return (row, col)
-    except (TypeError, ValueError):
-        pass
+    if spacing is not None and all(math.isfinite(v) and v > 0 for v in spacing):
+        return spacing
     return (1.0, 1.0)
 
 

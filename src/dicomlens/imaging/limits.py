@@ -17,5 +17,5 @@ class ImagingLimits:
     max_file_bytes: int = 2 * 1024**3
     max_frame_samples: int = 120_000_000
     max_total_samples: int = 8 * 1024**3
-    max_inflated_bytes: int = 512 * 1024**2
+    max_inflated_bytes: int = 192 * 1024**2  # deflate is inflated whole: keeps RSS < 300 MB
     decode_timeout_s: float = 60.0
