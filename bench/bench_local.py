@@ -165,13 +165,14 @@ def warm_up(base: str) -> None:
 
 
 def latency(base: str, files: list[Path]) -> dict[str, float]:
-    """Upload -> COMPLETED, one file at a time, polling every 2 ms."""
+    """Upload -> COMPLETED, one file at a time, polling every 10 ms (faster polling only
+    steals CPU from the worker it waits for)."""
     seconds = []
     with requests.Session() as session:
         for path in files:
             data = path.read_bytes()
             start = time.perf_counter()
-            job = wait_done(session, base, upload(session, base, path.name, data), 0.002)
+            job = wait_done(session, base, upload(session, base, path.name, data), 0.01)
             seconds.append(time.perf_counter() - start)
             assert job["status"] == "COMPLETED", job
     return {
@@ -182,14 +183,17 @@ def latency(base: str, files: list[Path]) -> dict[str, float]:
 
 
 def ingest(base: str, files: list[Path], clients: int) -> dict[str, float]:
-    """Upload, wait for COMPLETED, fetch the preview: every file, ``clients`` at a time."""
+    """Upload, wait for COMPLETED, fetch the preview: every file, ``clients`` at a time.
+
+    Each client polls its job every 200 ms, as a page would; faster polling only turns
+    worker CPU into GET /jobs answers."""
     local = threading.local()
 
     def one(path: Path) -> None:
         session = getattr(local, "session", None)
         if session is None:
             session = local.session = requests.Session()
-        job = wait_done(session, base, upload(session, base, path.name, path.read_bytes()), 0.01)
+        job = wait_done(session, base, upload(session, base, path.name, path.read_bytes()), 0.2)
         assert job["status"] == "COMPLETED", job
         preview = session.get(job["urls"]["preview"], timeout=30)
         assert preview.content.startswith(b"\x89PNG")
@@ -336,7 +340,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--instances", type=int, default=500)
     parser.add_argument("--latency-samples", type=int, default=50)
-    parser.add_argument("--clients", type=int, default=8, help="ingest clients (both systems)")
+    parser.add_argument("--clients", type=int, default=16, help="ingest clients (both systems)")
     parser.add_argument("--compare-workers", action="store_true")
     parser.add_argument("--skip-orthanc", action="store_true")
     parser.add_argument("--orthanc-inner", type=Path, help=argparse.SUPPRESS)
