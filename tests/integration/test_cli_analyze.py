@@ -21,6 +21,12 @@ PALETTE = Path(str(get_testdata_file("examples_palette.dcm")))
 RTPLAN = Path(str(get_testdata_file("rtplan.dcm")))
 
 
+@pytest.fixture(autouse=True)
+def _core_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    """These tests are about the command; the analyzers have their own tests."""
+    monkeypatch.setenv("DICOMLENS_ANALYZERS", "")
+
+
 @pytest.fixture
 def inputs(tmp_path: Path) -> Path:
     folder = tmp_path / "in"
