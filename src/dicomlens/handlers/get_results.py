@@ -39,7 +39,7 @@ app = APIGatewayHttpResolver(enable_validation=True)
 )
 def get_job(
     jobId: Annotated[str, Path(max_length=200, description="the id POST /uploads returned")],  # noqa: N803 - the API's name
-) -> Response[JobView]:
+) -> Response[str]:
     """The job's status, results (PHI hidden unless enabled) and short-lived URLs."""
     logger.append_keys(jobId=jobId if len(jobId) <= 64 else jobId[:64])
     view = bootstrap.get_services().results.job_view(jobId)
@@ -47,7 +47,7 @@ def get_job(
     return Response(
         status_code=200,
         content_type="application/json",
-        body=view,
+        body=view.model_dump_json(by_alias=True),  # see create_upload: pydantic's encoder
         headers={"Cache-Control": "no-store"},
     )
 
