@@ -2,8 +2,9 @@
 downloads, the static web page, ``/config.json`` and the bundled samples.
 
 API routes are built from the template (:mod:`dicomlens.local.routes`); each request becomes
-an HTTP API v2 event for the handler the template names. The handlers run on the event loop:
-they are short (a SQLite read or write) and the thread hop cost more than it saved.
+an HTTP API v2 event for the handler the template names. The handlers run on the event loop
+(each is one short SQLite read or write); parallelism comes from several HTTP processes
+sharing the listening socket (see :mod:`dicomlens.local.runtime`).
 """
 
 from __future__ import annotations
