@@ -14,6 +14,8 @@ from __future__ import annotations
 import importlib
 import threading
 from dataclasses import dataclass, replace
+from functools import cached_property
+from typing import TYPE_CHECKING
 
 from dicomlens.adapters.local.files import LocalBlobStore
 from dicomlens.adapters.local.signing import Signer, load_or_create_secret
@@ -21,16 +23,22 @@ from dicomlens.adapters.local.sqlite_jobs import SqliteJobStore
 from dicomlens.adapters.local.system import RandomIds, SystemClock
 from dicomlens.config import Settings
 from dicomlens.ports import BlobStore, Clock, IdGenerator, JobStore
-from dicomlens.services.processing import ImageProcessor
 from dicomlens.services.results import ResultsService
 from dicomlens.services.uploads import UploadRules, UploadService
+
+if TYPE_CHECKING:  # the imaging core (numpy, pydicom) loads only where images are processed
+    from dicomlens.services.processing import ImageProcessor
 
 AWS_FACTORY_MODULE = "dicomlens.adapters.aws.factory"
 
 
 @dataclass(frozen=True, kw_only=True)
 class Services:
-    """Everything a handler needs, built once per process."""
+    """Everything a handler needs, built once per process.
+
+    The processor is built on first use, so the API functions, which never process images,
+    never import the imaging core or the analyzers (cold starts stay short).
+    """
 
     settings: Settings
     blobs: BlobStore
@@ -38,8 +46,28 @@ class Services:
     clock: Clock
     ids: IdGenerator
     uploads: UploadService
-    processor: ImageProcessor
     results: ResultsService
+
+    @cached_property
+    def processor(self) -> ImageProcessor:
+        """The upload processor with the configured analyzers."""
+        from dicomlens.services.processing import ImageProcessor  # noqa: PLC0415
+
+        options = self.settings.analysis_options()
+        if self.settings.rekognition:
+            # Rekognition analyzers (AWS adapters; boto3 is imported only when enabled)
+            aws_factory = importlib.import_module(AWS_FACTORY_MODULE)
+            options = replace(
+                options,
+                analyzers=(*options.analyzers, *aws_factory.build_analyzers(self.settings)),
+            )
+        return ImageProcessor(
+            blobs=self.blobs,
+            jobs=self.jobs,
+            clock=self.clock,
+            options=options,
+            lease_s=self.settings.lease_timeout_s,
+        )
 
 
 def local_adapters(settings: Settings, clock: Clock) -> tuple[BlobStore, JobStore]:
@@ -78,13 +106,6 @@ def build_services(
             built_blobs, built_jobs = local_adapters(settings, clock)
         blobs = blobs or built_blobs
         jobs = jobs or built_jobs
-    options = settings.analysis_options()
-    if settings.rekognition:
-        # Rekognition analyzers (AWS adapters; boto3 is imported only when they are enabled)
-        aws_factory = importlib.import_module(AWS_FACTORY_MODULE)
-        options = replace(
-            options, analyzers=(*options.analyzers, *aws_factory.build_analyzers(settings))
-        )
     return Services(
         settings=settings,
         blobs=blobs,
@@ -101,13 +122,6 @@ def build_services(
                 allowed_content_types=settings.allowed_content_types,
                 expires_in_s=settings.upload_expiry_s,
             ),
-        ),
-        processor=ImageProcessor(
-            blobs=blobs,
-            jobs=jobs,
-            clock=clock,
-            options=options,
-            lease_s=settings.lease_timeout_s,
         ),
         results=ResultsService(
             blobs=blobs,

@@ -6,21 +6,19 @@ Precedence: explicit argument > environment (``DICOMLENS_*``) > embedded default
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from dicomlens.analysis.analyzers import (
-    BUILTIN_ANALYZERS,
-    AnalyzerSelection,
-    FaceDetectorConfig,
-    OnnxModelSpec,
-    build_analyzers,
-)
-from dicomlens.analysis.pipeline import AnalysisOptions
-from dicomlens.deid.profile import Longitudinal, PixelText, ProfileOptions, RegionRule
+from dicomlens.analysis.analyzers.spec import BUILTIN_ANALYZERS, FaceDetectorConfig, OnnxModelSpec
+from dicomlens.deid.options import Longitudinal, PixelText, RegionRule
 from dicomlens.imaging.limits import ImagingLimits
+
+if TYPE_CHECKING:  # heavy (numpy, pydicom): imported where used, keeping API cold starts fast
+    from dicomlens.analysis.analyzers.registry import AnalyzerSelection
+    from dicomlens.analysis.pipeline import AnalysisOptions
+    from dicomlens.deid.profile import ProfileOptions
 
 MiB = 1024**2
 
@@ -100,6 +98,8 @@ class Settings(BaseSettings):
 
     def analyzer_selection(self) -> AnalyzerSelection:
         """Which analyzers run, with their options."""
+        from dicomlens.analysis.analyzers.registry import AnalyzerSelection  # noqa: PLC0415
+
         names = self.analyzers
         if names is None:
             names = BUILTIN_ANALYZERS if self.mode == "local" else ()
@@ -152,6 +152,9 @@ class Settings(BaseSettings):
 
     def analysis_options(self) -> AnalysisOptions:
         """The pipeline options these settings describe."""
+        from dicomlens.analysis.analyzers.registry import build_analyzers  # noqa: PLC0415
+        from dicomlens.analysis.pipeline import AnalysisOptions  # noqa: PLC0415
+
         return AnalysisOptions(
             limits=self.imaging_limits(),
             window_presets=self.window_presets,
@@ -161,6 +164,8 @@ class Settings(BaseSettings):
 
     def deid_options(self, secret: bytes) -> ProfileOptions:
         """The de-identification profile these settings describe, keyed by ``secret``."""
+        from dicomlens.deid.profile import ProfileOptions  # noqa: PLC0415
+
         return ProfileOptions(
             secret=secret,
             longitudinal=self.deid_longitudinal,

@@ -10,9 +10,7 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Protocol
-
-import numpy as np
+from typing import TYPE_CHECKING, Protocol
 
 from dicomlens.domain.jobs import Job
 from dicomlens.domain.results import (
@@ -23,6 +21,9 @@ from dicomlens.domain.results import (
     PhiFields,
     TextLine,
 )
+
+if TYPE_CHECKING:  # numpy only for annotations: API handlers never load it
+    import numpy as np
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -3,9 +3,32 @@
 :func:`deidentify_file` is the entry point; :class:`ProfileOptions` says what to keep.
 """
 
-from dicomlens.deid.deidentify import DeidentifyReport, deidentify_dataset, deidentify_file
-from dicomlens.deid.pixels import RedactionPlan, TextLocator
-from dicomlens.deid.profile import ProfileOptions, RegionRule
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from dicomlens.deid.deidentify import DeidentifyReport, deidentify_dataset, deidentify_file
+    from dicomlens.deid.options import RegionRule
+    from dicomlens.deid.pixels import RedactionPlan, TextLocator
+    from dicomlens.deid.profile import ProfileOptions
+
+# Resolved on first use (PEP 562): the settings import ``deid.options`` without pydicom.
+_LAZY = {
+    "DeidentifyReport": "dicomlens.deid.deidentify",
+    "deidentify_dataset": "dicomlens.deid.deidentify",
+    "deidentify_file": "dicomlens.deid.deidentify",
+    "RegionRule": "dicomlens.deid.options",
+    "RedactionPlan": "dicomlens.deid.pixels",
+    "TextLocator": "dicomlens.deid.pixels",
+    "ProfileOptions": "dicomlens.deid.profile",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "DeidentifyReport",

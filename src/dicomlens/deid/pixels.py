@@ -26,7 +26,8 @@ from pydicom.uid import (
     JPEGLSNearLossless,
 )
 
-from dicomlens.deid.profile import ProfileOptions, RegionRule
+from dicomlens.deid.options import RegionRule
+from dicomlens.deid.profile import ProfileOptions
 from dicomlens.domain.errors import DicomlensError, ErrorCode
 from dicomlens.domain.results import Box
 from dicomlens.imaging.decode import read_image

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import functools
 from datetime import datetime
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
@@ -23,9 +23,7 @@ from pydantic.alias_generators import to_camel
 
 from dicomlens import bootstrap
 from dicomlens.config import Settings
-from dicomlens.deid import ProfileOptions
 from dicomlens.deid.secret import deid_secret
-from dicomlens.deid.text import ocr_text_locator
 from dicomlens.domain.errors import DicomlensError, ErrorCode
 from dicomlens.handlers.http import (
     METRICS_NAMESPACE,
@@ -35,7 +33,10 @@ from dicomlens.handlers.http import (
     install_error_handlers,
     json_response,
 )
-from dicomlens.services.deidentification import DeidentificationService
+
+if TYPE_CHECKING:  # de-identification (pydicom, OCR) loads on first use, not at cold start
+    from dicomlens.deid.profile import ProfileOptions
+    from dicomlens.services.deidentification import DeidentificationService
 
 logger = Logger(service=SERVICE)
 tracer = Tracer(service=SERVICE)
@@ -92,6 +93,9 @@ def _service() -> DeidentificationService:
 @functools.cache
 def _build(_services_id: int) -> DeidentificationService:
     """One service per wiring (the process's, or a test's)."""
+    from dicomlens.deid.text import ocr_text_locator  # noqa: PLC0415
+    from dicomlens.services.deidentification import DeidentificationService  # noqa: PLC0415
+
     services = bootstrap.get_services()
     settings = services.settings
     return DeidentificationService(

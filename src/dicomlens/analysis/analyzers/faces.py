@@ -9,33 +9,19 @@ from __future__ import annotations
 
 import math
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from dicomlens.analysis.analyzers._runtime import AnalyzerUnavailableError, as_gray, require
+from dicomlens.analysis.analyzers.spec import FaceDetectorConfig
 from dicomlens.domain.results import Box, Finding, Label
 from dicomlens.ports import AnalyzerInput, AnalyzerOutput
 
 SOURCE = "faces"
 CASCADE = "haarcascade_frontalface_default.xml"
-
-
-@dataclass(frozen=True, kw_only=True)
-class FaceDetectorConfig:
-    """Detection parameters. ``max_side``: frames are shrunk to it first (speed; a face that
-    identifies someone is large); ``min_size_fraction``: smallest face, as a fraction of the
-    shrunk frame's short side; ``threads``: OpenCV's threads in this process (0 = its own
-    choice).
-    """
-
-    min_neighbors: int = 6
-    scale_factor: float = 1.15
-    min_size_fraction: float = 0.08
-    max_side: int = 320
-    threads: int = 1
 
 
 _PER_THREAD = threading.local()
@@ -61,7 +47,7 @@ def _cascade() -> Any:
 class HaarFaceDetector:
     """Frontal faces -> labels ``Face`` and ``Person`` with boxes, and a PHI finding."""
 
-    config: FaceDetectorConfig = FaceDetectorConfig()
+    config: FaceDetectorConfig = field(default_factory=FaceDetectorConfig)
 
     @property
     def name(self) -> str:

@@ -7,70 +7,18 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
-
-from pydantic import BaseModel, ConfigDict, Field
 
 from dicomlens.analysis.analyzers.classifier import (
     OnnxClassifier,
-    OnnxClassifierConfig,
     imagenet_classifier_config,
 )
-from dicomlens.analysis.analyzers.faces import FaceDetectorConfig, HaarFaceDetector
+from dicomlens.analysis.analyzers.faces import HaarFaceDetector
 from dicomlens.analysis.analyzers.ocr import BurnedInTextReader, OcrConfig
+from dicomlens.analysis.analyzers.spec import BUILTIN_ANALYZERS, FaceDetectorConfig, OnnxModelSpec
 from dicomlens.domain.results import Finding, Label, TextLine
 from dicomlens.ports import Analyzer, AnalyzerInput
 
 logger = logging.getLogger(__name__)
-
-BUILTIN_ANALYZERS = ("classifier", "faces", "ocr")
-
-
-class OnnxModelSpec(BaseModel):
-    """A bring-your-own ONNX classifier as configured (see ``OnnxClassifierConfig``).
-
-    ``input_size`` is ``[height, width]`` or one number for a square; ``mean``/``std`` apply
-    to pixel values scaled to [0, 1]; ``crop`` is a relative ``[left, top, width, height]``.
-    """
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    name: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]*$")
-    path: Path
-    labels: Path
-    input_size: int | tuple[int, int] = 224
-    resize_short_side: int | None = None
-    mean: tuple[float, ...] = (0.485, 0.456, 0.406)
-    std: tuple[float, ...] = (0.229, 0.224, 0.225)
-    crop: tuple[float, float, float, float] | None = None
-    channels: Literal["rgb", "bgr", "gray"] = "rgb"
-    layout: Literal["nchw", "nhwc"] = "nchw"
-    output: Literal["logits", "probabilities", "sigmoid"] = "logits"
-    min_confidence: float = Field(default=0.5, ge=0.0, le=1.0)
-    top_k: int = Field(default=5, ge=1)
-    category: str | None = None
-
-    def to_config(self, *, threads: int) -> OnnxClassifierConfig:
-        """The analyzer configuration this spec describes."""
-        size = self.input_size if isinstance(self.input_size, tuple) else (self.input_size,) * 2
-        return OnnxClassifierConfig(
-            name=self.name,
-            model_path=self.path,
-            labels_path=self.labels,
-            input_size=size,
-            resize_short_side=self.resize_short_side,
-            mean=self.mean,
-            std=self.std,
-            crop=self.crop,
-            channels=self.channels,
-            layout=self.layout,
-            output=self.output,
-            min_confidence=self.min_confidence,
-            top_k=self.top_k,
-            source=self.name,
-            category=self.category,
-            threads=threads,
-        )
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -1,0 +1,79 @@
+"""Analyzer configuration values: light (pydantic and dataclasses only), so that the
+settings can describe analyzers without importing numpy, onnxruntime or OpenCV."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+if TYPE_CHECKING:
+    from dicomlens.analysis.analyzers.classifier import OnnxClassifierConfig
+
+BUILTIN_ANALYZERS = ("classifier", "faces", "ocr")
+
+
+@dataclass(frozen=True, kw_only=True)
+class FaceDetectorConfig:
+    """Detection parameters. ``max_side``: frames are shrunk to it first (speed; a face that
+    identifies someone is large); ``min_size_fraction``: smallest face, as a fraction of the
+    shrunk frame's short side; ``threads``: OpenCV's threads in this process (0 = its own
+    choice).
+    """
+
+    min_neighbors: int = 6
+    scale_factor: float = 1.15
+    min_size_fraction: float = 0.08
+    max_side: int = 320
+    threads: int = 1
+
+
+class OnnxModelSpec(BaseModel):
+    """A bring-your-own ONNX classifier as configured (see ``OnnxClassifierConfig``).
+
+    ``input_size`` is ``[height, width]`` or one number for a square; ``mean``/``std`` apply
+    to pixel values scaled to [0, 1]; ``crop`` is a relative ``[left, top, width, height]``.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]*$")
+    path: Path
+    labels: Path
+    input_size: int | tuple[int, int] = 224
+    resize_short_side: int | None = None
+    mean: tuple[float, ...] = (0.485, 0.456, 0.406)
+    std: tuple[float, ...] = (0.229, 0.224, 0.225)
+    crop: tuple[float, float, float, float] | None = None
+    channels: Literal["rgb", "bgr", "gray"] = "rgb"
+    layout: Literal["nchw", "nhwc"] = "nchw"
+    output: Literal["logits", "probabilities", "sigmoid"] = "logits"
+    min_confidence: float = Field(default=0.5, ge=0.0, le=1.0)
+    top_k: int = Field(default=5, ge=1)
+    category: str | None = None
+
+    def to_config(self, *, threads: int) -> OnnxClassifierConfig:
+        """The analyzer configuration this spec describes."""
+        from dicomlens.analysis.analyzers.classifier import OnnxClassifierConfig  # noqa: PLC0415
+
+        size = self.input_size if isinstance(self.input_size, tuple) else (self.input_size,) * 2
+        return OnnxClassifierConfig(
+            name=self.name,
+            model_path=self.path,
+            labels_path=self.labels,
+            input_size=size,
+            resize_short_side=self.resize_short_side,
+            mean=self.mean,
+            std=self.std,
+            crop=self.crop,
+            channels=self.channels,
+            layout=self.layout,
+            output=self.output,
+            min_confidence=self.min_confidence,
+            top_k=self.top_k,
+            source=self.name,
+            category=self.category,
+            threads=threads,
+        )
