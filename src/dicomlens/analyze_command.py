@@ -67,7 +67,9 @@ def add_parser(subparsers: Any) -> None:
         help="also analyse the example files shipped with pydicom",
     )
     parser.add_argument(
-        "--no-presets", action="store_true", help="do not write the CT window-preset previews"
+        "--presets",
+        action="store_true",
+        help="also write CT window-preset previews (soft tissue, lung, bone, brain)",
     )
     parser.set_defaults(run=run)
 
@@ -87,8 +89,8 @@ def run(args: argparse.Namespace) -> int:
         return 2
     settings = Settings()
     options = settings.analysis_options()
-    if args.no_presets:
-        options = dataclasses.replace(options, window_presets=False)
+    if args.presets:
+        options = dataclasses.replace(options, window_presets=True)
     out: Path = args.out
     out.mkdir(parents=True, exist_ok=True)
     names = _output_names(files)

@@ -36,7 +36,7 @@ class Settings(BaseSettings):
     max_total_samples: int = Field(default=8 * 1024**3, gt=0)
     max_inflated_bytes: int = Field(default=192 * MiB, gt=0)
     decode_timeout_s: float = Field(default=60.0, gt=0)
-    window_presets: bool = True
+    window_presets: bool = False  # CT window-preset previews (soft tissue, lung, ...) on request
     png_compress_level: int = Field(default=1, ge=0, le=9)
 
     # Uploads and the HTTP API (issue 3).

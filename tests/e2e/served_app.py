@@ -60,7 +60,8 @@ def serve(root: Path) -> Iterator[ServedApp]:
     """``dicomlens serve`` with a data dir under ``root``; SIGTERM on exit.
 
     Waits until ``/config.json`` answers. ``DICOMLENS_*`` variables of the calling
-    environment are dropped so that the server runs with its embedded defaults.
+    environment are dropped so that the server runs with its embedded defaults, except
+    that CT window presets (rendered on request) are switched on for the page to offer.
     """
     data_dir = root / "data"
     log = root / "serve.log"
@@ -79,6 +80,7 @@ def serve(root: Path) -> Iterator[ServedApp]:
         str(data_dir),
     ]
     env = {key: value for key, value in os.environ.items() if not key.startswith("DICOMLENS_")}
+    env["DICOMLENS_WINDOW_PRESETS"] = "true"
     with log.open("wb") as sink:
         process = subprocess.Popen(command, stdout=sink, stderr=subprocess.STDOUT, env=env)
     app = ServedApp(url=url, data_dir=data_dir, log=log)

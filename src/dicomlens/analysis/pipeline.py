@@ -83,14 +83,12 @@ def analyze_file(path: Path, options: AnalysisOptions | None = None) -> Analysis
         ),
     }
     presets: tuple[str, ...] = ()
-    if _is_ct_grayscale(image):
+    if options.window_presets and _is_ct_grayscale(image):
+        # On request only: four more PNGs cost more than the rest of the analysis.
         presets = tuple(CT_PRESETS)
-        if options.window_presets:
-            for name in presets:
-                picture = render(image, preset=name).pixels
-                images[f"window-{name}.png"] = to_png(
-                    picture, size=preview_size, compress_level=level
-                )
+        for name in presets:
+            picture = render(image, preset=name).pixels
+            images[f"window-{name}.png"] = to_png(picture, size=preview_size, compress_level=level)
     findings = _findings(image)
     if options.analyzers:
         frame = AnalyzerInput(pixels=rendered.pixels, kind=image.kind, summary=summary, phi=phi)
