@@ -14,19 +14,25 @@ import dataclasses
 import functools
 import json
 import os
-import re
-import sys
 import time
 from collections import Counter
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any
 
 from pydicom.data import get_testdata_file
 
-from dicomlens.analysis.batch import Outcome, run_batch
+from dicomlens.analysis.batch import Outcome
 from dicomlens.analysis.pipeline import AnalysisOptions, analyze_file
 from dicomlens.config import Settings
 from dicomlens.domain.errors import DicomlensError
+from dicomlens.file_batch import (
+    USAGE_ERROR,
+    exit_code,
+    failure_counts,
+    input_files,
+    output_names,
+    run_files,
+)
 
 # pydicom's documentation examples (pydicom.examples), minus ``no_meta``, which is not a
 # readable dataset (pydicom itself parses it as one unknown element).
@@ -76,81 +82,30 @@ def add_parser(subparsers: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Execute ``analyze``; return the exit code."""
-    try:
-        files = _collect(args.paths, examples=args.examples)
-    except FileNotFoundError as exc:
-        print(f"dicomlens analyze: {exc}", file=sys.stderr)  # noqa: T201
-        return 2
-    if args.workers < 1:
-        print("dicomlens analyze: --workers must be at least 1", file=sys.stderr)  # noqa: T201
-        return 2
-    if not files:
-        print("dicomlens analyze: no input files (give PATHs or --examples)", file=sys.stderr)  # noqa: T201
-        return 2
+    examples = [Path(str(p)) for p in map(get_testdata_file, EXAMPLES) if p]
+    files = input_files(
+        "analyze", args.paths, workers=args.workers, extra=examples if args.examples else ()
+    )
+    if files is None:
+        return USAGE_ERROR
     settings = Settings()
     options = settings.analysis_options()
     if args.presets:
         options = dataclasses.replace(options, window_presets=True)
     out: Path = args.out
     out.mkdir(parents=True, exist_ok=True)
-    names = _output_names(files)
-    task = functools.partial(_analyze_one, options=options, out=str(out))
-    progress = Progress(total=len(files), stream=sys.stderr)
-    rows: list[dict[str, Any]] = []
+    names = output_names(files)
     start = time.monotonic()
-    interrupted = False
-    try:
-        for outcome in run_batch(
-            [(str(f), names[f]) for f in files],
-            task,
-            workers=args.workers,
-            timeout_s=options.limits.decode_timeout_s + 5,
-        ):
-            row = _row(outcome, out)
-            rows.append(row)
-            progress.advance(row)
-    except KeyboardInterrupt:
-        interrupted = True
-    progress.finish()
-    rows.sort(key=lambda r: str(r["file"]))
+    rows, interrupted = run_files(
+        [(str(f), names[f]) for f in files],
+        functools.partial(_analyze_one, options=options, out=str(out)),
+        workers=args.workers,
+        timeout_s=options.limits.decode_timeout_s + 5,
+        to_row=functools.partial(_row, out=out),
+    )
     index = _write_index(rows, out, args.format)
     _print_summary(rows, time.monotonic() - start, index, interrupted, total=len(files))
-    if interrupted:
-        return 130
-    return 1 if any(r["status"] != "ok" for r in rows) else 0
-
-
-def _collect(paths: list[Path], *, examples: bool) -> list[Path]:
-    files: list[Path] = []
-    for path in paths:
-        if path.is_dir():
-            files.extend(
-                p
-                for p in sorted(path.rglob("*"))
-                if p.is_file()
-                and not any(part.startswith(".") for part in p.relative_to(path).parts)
-            )
-        elif path.is_file():
-            files.append(path)
-        else:
-            raise FileNotFoundError(f"{path}: no such file or folder")
-    if examples:
-        for name in EXAMPLES:
-            found = get_testdata_file(name)
-            if found:
-                files.append(Path(str(found)))
-    return list(dict.fromkeys(files))
-
-
-def _output_names(files: list[Path]) -> dict[Path, str]:
-    """A distinct, filesystem-safe output stem per input file."""
-    names: dict[Path, str] = {}
-    used: Counter[str] = Counter()
-    for path in files:
-        stem = re.sub(r"[^A-Za-z0-9._-]+", "_", path.name).strip("._") or "file"
-        used[stem] += 1
-        names[path] = stem if used[stem] == 1 else f"{stem}-{used[stem]}"
-    return names
+    return exit_code(rows, interrupted)
 
 
 def _analyze_one(item: tuple[str, str], *, options: AnalysisOptions, out: str) -> dict[str, Any]:
@@ -181,7 +136,7 @@ def _analyze_one(item: tuple[str, str], *, options: AnalysisOptions, out: str) -
     }
 
 
-def _row(outcome: Outcome, out: Path) -> dict[str, Any]:
+def _row(outcome: Outcome, *, out: Path) -> dict[str, Any]:
     path, name = outcome.item
     row: dict[str, Any] = {"file": path, "seconds": round(outcome.seconds, 4)}
     if outcome.value is not None:
@@ -221,41 +176,6 @@ def _write_index(rows: list[dict[str, Any]], out: Path, fmt: str) -> Path:
     return target
 
 
-class Progress:
-    """A progress bar with rate and ETA on a terminal; one plain line per file otherwise."""
-
-    def __init__(self, *, total: int, stream: TextIO) -> None:
-        self.total = total
-        self.done = 0
-        self.stream = stream
-        self.tty = stream.isatty()
-        self.start = time.monotonic()
-
-    def advance(self, row: dict[str, Any]) -> None:
-        self.done += 1
-        elapsed = max(time.monotonic() - self.start, 1e-9)
-        rate = self.done / elapsed
-        if self.tty:
-            width = 30
-            filled = int(width * self.done / self.total)
-            eta = (self.total - self.done) / rate if rate else 0.0
-            self.stream.write(
-                f"\r[{'#' * filled}{'.' * (width - filled)}] {self.done}/{self.total} "
-                f"{rate:6.1f} files/s  ETA {eta:5.1f} s "
-            )
-        else:
-            status = (
-                "ok" if row["status"] == "ok" else f"FAILED {row.get('code')}: {row.get('message')}"
-            )
-            self.stream.write(f"[{self.done}/{self.total}] {row['file']}: {status}\n")
-        self.stream.flush()
-
-    def finish(self) -> None:
-        if self.tty:
-            self.stream.write("\n")
-            self.stream.flush()
-
-
 def _print_summary(
     rows: list[dict[str, Any]], seconds: float, index: Path, interrupted: bool, *, total: int
 ) -> None:
@@ -273,10 +193,7 @@ def _print_summary(
         Counter(str(r.get("modality")) for r in rows if r["status"] == "ok").items()
     ):
         lines.append(f"  {modality:<22}{count:>8}")
-    for code, count in sorted(
-        Counter(str(r.get("code")) for r in rows if r["status"] != "ok").items()
-    ):
-        lines.append(f"  failed {code:<15}{count:>8}")
+    lines.extend(failure_counts(rows))
     rate = len(rows) / seconds if seconds > 0 else 0.0
     lines.append(f"{'time':<24}{seconds:>7.1f}s ({rate:.1f} files/s)")
     lines.append(f"results in {index.parent.resolve()} (index: {index.name})")

@@ -17,17 +17,23 @@ import json
 import os
 import sys
 import time
-from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from dicomlens.analysis.batch import Outcome, run_batch
-from dicomlens.analyze_command import Progress, _collect, _output_names
+from dicomlens.analysis.batch import Outcome
 from dicomlens.config import Settings
 from dicomlens.deid import ProfileOptions, deidentify_file
 from dicomlens.deid.secret import deid_secret
 from dicomlens.deid.text import ocr_text_locator
 from dicomlens.domain.errors import DicomlensError
+from dicomlens.file_batch import (
+    USAGE_ERROR,
+    exit_code,
+    failure_counts,
+    input_files,
+    output_names,
+    run_files,
+)
 from dicomlens.imaging.limits import ImagingLimits
 
 INDEX = "deidentified.json"
@@ -60,23 +66,15 @@ def add_parser(subparsers: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Execute ``deidentify``; return the exit code."""
-    try:
-        files = _collect(args.paths, examples=False)
-    except FileNotFoundError as exc:
-        print(f"dicomlens deidentify: {exc}", file=sys.stderr)  # noqa: T201
-        return 2
-    if args.workers < 1:
-        print("dicomlens deidentify: --workers must be at least 1", file=sys.stderr)  # noqa: T201
-        return 2
-    if not files:
-        print("dicomlens deidentify: no input files", file=sys.stderr)  # noqa: T201
-        return 2
+    files = input_files("deidentify", args.paths, workers=args.workers)
+    if files is None:
+        return USAGE_ERROR
     out: Path = args.out
     out.mkdir(parents=True, exist_ok=True)
-    names = {path: _dicom_name(stem) for path, stem in _output_names(files).items()}
+    names = {path: _dicom_name(stem) for path, stem in output_names(files).items()}
     if any((out / name).resolve() == path.resolve() for path, name in names.items()):
         print("dicomlens deidentify: --out would overwrite an input file", file=sys.stderr)  # noqa: T201
-        return 2
+        return USAGE_ERROR
     settings = Settings()
     options = settings.deid_options(deid_secret(settings.deid_secret, settings.data_dir))
     if args.longitudinal:
@@ -84,30 +82,17 @@ def run(args: argparse.Namespace) -> int:
     if args.pixel_text:
         options = dataclasses.replace(options, pixel_text=args.pixel_text)
     limits = settings.imaging_limits()
-    task = functools.partial(_deidentify_one, options=options, limits=limits, out=str(out))
-    progress = Progress(total=len(files), stream=sys.stderr)
-    rows: list[dict[str, Any]] = []
     start = time.monotonic()
-    interrupted = False
-    try:
-        for outcome in run_batch(
-            [(str(f), names[f]) for f in files],
-            task,
-            workers=args.workers,
-            timeout_s=limits.decode_timeout_s * 2 + 30,
-        ):
-            row = _row(outcome)
-            rows.append(row)
-            progress.advance(row)
-    except KeyboardInterrupt:
-        interrupted = True
-    progress.finish()
-    rows.sort(key=lambda r: str(r["file"]))
+    rows, interrupted = run_files(
+        [(str(f), names[f]) for f in files],
+        functools.partial(_deidentify_one, options=options, limits=limits, out=str(out)),
+        workers=args.workers,
+        timeout_s=limits.decode_timeout_s * 2 + 30,
+        to_row=_row,
+    )
     (out / INDEX).write_text(json.dumps(rows, indent=2))
     _print_summary(rows, time.monotonic() - start, out, interrupted, total=len(files))
-    if interrupted:
-        return 130
-    return 1 if any(r["status"] != "ok" for r in rows) else 0
+    return exit_code(rows, interrupted)
 
 
 def _dicom_name(stem: str) -> str:
@@ -167,10 +152,7 @@ def _print_summary(
     ]
     if interrupted:
         lines.append(f"{'not done (interrupted)':<24}{total - len(rows):>8}")
-    for code, count in sorted(
-        Counter(str(r.get("code")) for r in rows if r["status"] != "ok").items()
-    ):
-        lines.append(f"  failed {code:<15}{count:>8}")
+    lines.extend(failure_counts(rows))
     rate = len(rows) / seconds if seconds > 0 else 0.0
     lines.append(f"{'time':<24}{seconds:>7.1f}s ({rate:.1f} files/s)")
     lines.append(f"de-identified files in {out.resolve()} (index: {INDEX})")
