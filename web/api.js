@@ -64,6 +64,14 @@ export class Api {
     return this.#json(`/jobs/${encodeURIComponent(jobId)}`, { cache: "no-store" });
   }
 
+  /**
+   * POST /jobs/{jobId}/deidentify -> {jobId, url, expiresAt, pixelsRedacted}. No body; it can
+   * take several seconds (the pixels are read for burned-in text).
+   */
+  deidentify(jobId) {
+    return this.#json(`/jobs/${encodeURIComponent(jobId)}/deidentify`, { method: "POST", cache: "no-store" });
+  }
+
   async #json(path, init) {
     let response;
     try {

@@ -2,7 +2,7 @@
 // Plain ES modules, no build step: the same files are served by `dicomlens serve` and S3.
 
 import { Api, ApiError, fetchSample, listSamples, loadConfig, uploadToStorage } from "./api.js";
-import { replaceChildren } from "./dom.js";
+import { replaceChildren, safeUrl } from "./dom.js";
 import { displayName, isBusy, phaseText, renderCard, renderDetail } from "./view.js";
 
 const STORAGE_KEY = "dicomlens.jobs";
@@ -57,6 +57,7 @@ function newEntry(fields) {
     fetchedAt: 0,
     refreshing: false,
     imageFailures: {},
+    deid: null, // the de-identified copy: {phase: "busy" | "done" | "failed", ...}
     version: 0,
     ...fields,
   };
@@ -353,6 +354,32 @@ function setPreset(entry, name) {
   update(entry, { preset: name });
 }
 
+/**
+ * Ask for a de-identified copy of a completed DICOM job. The button stays in place (busy)
+ * until the API answers; the link then takes its place, or the error with a retry.
+ */
+async function deidentify(entry) {
+  if (!state.api || !entry.jobId || entry.removed || entry.deid?.phase === "busy") return;
+  const name = displayName(entry);
+  update(entry, { deid: { phase: "busy" } });
+  announce(`${name}: de-identifying. This can take several seconds.`);
+  try {
+    const copy = await state.api.deidentify(entry.jobId);
+    apiReachable(true);
+    if (entry.removed) return;
+    if (!safeUrl(copy.url)) throw new ApiError("BAD_RESPONSE", "The API did not return a download link.");
+    const pixelsRedacted = typeof copy.pixelsRedacted === "boolean" ? copy.pixelsRedacted : null;
+    update(entry, { deid: { phase: "done", url: copy.url, pixelsRedacted, at: Date.now() } });
+    announce(`${name}: the de-identified DICOM is ready to download.`);
+  } catch (error) {
+    if (entry.removed) return;
+    const err = asApiError(error);
+    if (err.isNetwork) apiReachable(false, err.userMessage);
+    update(entry, { deid: { phase: "failed", error: { code: err.code, message: err.userMessage } } });
+    announce(`${name}: de-identification failed — ${err.code} ${err.userMessage}`);
+  }
+}
+
 function asApiError(error) {
   return error instanceof ApiError ? error : new ApiError("CLIENT_ERROR", String(error?.message || error));
 }
@@ -418,7 +445,7 @@ function scheduleRender() {
 }
 
 const cardActions = { select, remove: removeEntry, retry, imageFailed, imageLoaded };
-const detailActions = { remove: removeEntry, setPreset, imageFailed, imageLoaded };
+const detailActions = { remove: removeEntry, setPreset, deidentify, imageFailed, imageLoaded };
 
 function render() {
   const entries = [...state.entries.values()];
@@ -476,9 +503,14 @@ function renderSelected() {
     return;
   }
   state.renderedDetail = stamp;
+  // The detail is rebuilt on every change: a control that is rebuilt under the same
+  // data-focus-key (a preset, the de-identify button that becomes its link) keeps the focus.
+  const focused = body.contains(document.activeElement) ? document.activeElement.dataset.focusKey : undefined;
+  const sameEntry = body.dataset.key === entry.key;
   body.dataset.phase = entry.phase;
   body.dataset.key = entry.key;
   replaceChildren(body, renderDetail(entry, detailActions));
+  if (focused && sameEntry) body.querySelector(`[data-focus-key="${CSS.escape(focused)}"]`)?.focus({ preventScroll: true });
 }
 
 // -------------------------------------------------------------------------------- wiring

@@ -156,8 +156,8 @@ const SUMMARY_FIELDS = [
 const SUMMARY_CONSUMED = new Set(["rows", "columns", "bitsStored", "bitsAllocated"]);
 
 /**
- * The result panel of one entry. `actions` = {remove, setPreset, imageFailed, imageLoaded};
- * imageFailed asks the controller for fresh URLs (they expire).
+ * The result panel of one entry. `actions` = {remove, setPreset, deidentify, imageFailed,
+ * imageLoaded}; imageFailed asks the controller for fresh URLs (they expire).
  */
 export function renderDetail(entry, actions) {
   const name = displayName(entry);
@@ -263,6 +263,7 @@ function renderResult(entry, result, actions) {
     "div",
     { class: "detail-info" },
     renderDownloads(urls),
+    result.kind === "dicom" ? renderDeidentify(entry, urls, actions) : null,
     renderFindings(findings),
     renderLabels(labels),
     renderMetadata(result),
@@ -340,6 +341,7 @@ function presetButton(label, name, current, entry, actions) {
       type: "button",
       class: "btn btn-small btn-toggle",
       "aria-pressed": current === name ? "true" : "false",
+      dataset: { focusKey: `preset:${name ?? ""}` },
       onclick: () => actions.setPreset(entry, name),
     },
     label,
@@ -420,6 +422,98 @@ function renderDownloads(urls) {
       ),
     ),
     h("p", { class: "hint" }, "Links are short-lived; they are renewed while this page is open."),
+  );
+}
+
+const DEID_LABEL = "Download de-identified DICOM";
+
+/**
+ * Where the de-identified copy stands: "busy" and "failed" come from this page's request;
+ * otherwise a link (the POST's answer or, when the job was read since, its fresher one from
+ * GET /jobs/{jobId}, so a copy made earlier shows its link directly), or nothing yet.
+ */
+function deidState(entry, urls) {
+  const deid = entry.deid;
+  if (deid?.phase === "busy" || deid?.phase === "failed") return deid;
+  const fromJob = safeUrl(urls.deidentified);
+  const fromPost = deid?.phase === "done" ? safeUrl(deid.url) : null;
+  const url = fromPost && !(fromJob && entry.fetchedAt > deid.at) ? fromPost : fromJob;
+  if (!url) return { phase: "idle" };
+  return { phase: "done", url, pixelsRedacted: fromPost ? deid.pixelsRedacted : null };
+}
+
+function renderDeidentify(entry, urls, actions) {
+  const deid = deidState(entry, urls);
+  const busy = deid.phase === "busy";
+  const request = (label) =>
+    h(
+      "button",
+      {
+        type: "button",
+        class: "btn btn-primary",
+        // aria-disabled rather than disabled: the button keeps the keyboard focus while busy.
+        "aria-disabled": busy ? "true" : null,
+        "aria-describedby": "deid-about",
+        dataset: { focusKey: "deid" },
+        onclick: () => {
+          if (!busy) actions.deidentify(entry);
+        },
+      },
+      label,
+    );
+
+  let body;
+  if (deid.phase === "done") {
+    body = [
+      h(
+        "a",
+        {
+          class: "btn btn-primary",
+          href: deid.url,
+          download: "",
+          target: "_blank",
+          rel: "noopener noreferrer",
+          "aria-describedby": "deid-about",
+          dataset: { focusKey: "deid" },
+        },
+        DEID_LABEL,
+      ),
+      deid.pixelsRedacted === true
+        ? h("p", { class: "hint" }, "Burned-in text found in the pixels was blacked out.")
+        : deid.pixelsRedacted === false
+          ? h("p", { class: "hint" }, "No burned-in text was found in the pixels.")
+          : null,
+    ];
+  } else if (busy) {
+    body = [
+      request("De-identifying…"),
+      h("progress", { class: "bar", "aria-label": "De-identifying" }),
+      h("p", { class: "hint" }, "Removing patient data and reading the pixels for burned-in text. This can take several seconds."),
+    ];
+  } else if (deid.phase === "failed") {
+    body = [
+      h(
+        "div",
+        { class: "callout callout-bad deid-error" },
+        h("p", { class: "callout-title" }, "De-identification failed"),
+        h("p", {}, h("code", { class: "error-code" }, deid.error.code), " ", deid.error.message),
+      ),
+      request("Try again"),
+    ];
+  } else {
+    body = [request(DEID_LABEL)];
+  }
+
+  return h(
+    "section",
+    { class: "panel deid", "aria-labelledby": "deid-title", "aria-busy": busy ? "true" : "false", dataset: { state: deid.phase } },
+    h("h4", { id: "deid-title" }, "De-identified copy"),
+    h(
+      "p",
+      { class: "hint deid-about", id: "deid-about" },
+      "The same DICOM without patient identity (PS3.15 Basic Profile); burned-in text is blacked out. The original stays as it is.",
+    ),
+    h("div", { class: "deid-body" }, body),
   );
 }
 

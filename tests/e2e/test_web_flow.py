@@ -368,3 +368,96 @@ def test_burned_in_text_is_boxed_on_the_preview_and_its_words_stay_hidden(
     # And, with PHI off (the default), the words read from the pixels are not shown
     expect(page.locator("#detail-body .phi")).to_have_count(0)
     assert "DOE" not in page.locator("#detail-body").inner_text()
+
+
+FETCH_BYTES = """async (url) => {
+    const response = await fetch(url);
+    if (!response.ok) throw new Error(`HTTP ${response.status}`);
+    return Array.from(new Uint8Array(await response.arrayBuffer()));
+}"""
+
+DEID_LABEL = "Download de-identified DICOM"
+
+# Records every state the de-identification panel goes through (state:aria-busy:focus key).
+WATCH_DEID = """() => {
+    window.__deidSeen = [];
+    const body = document.getElementById("detail-body");
+    new MutationObserver(() => {
+        const panel = body.querySelector(".deid");
+        if (!panel) return;
+        const focused = document.activeElement?.dataset?.focusKey || "";
+        window.__deidSeen.push(`${panel.dataset.state}:${panel.getAttribute("aria-busy")}:${focused}`);
+    }).observe(body, { childList: true, subtree: true });
+}"""
+
+
+def test_a_dicom_result_offers_a_de_identified_copy_and_a_png_does_not(
+    page: Page, served_app: ServedApp, sample_files: dict[str, Path], artifacts: Path
+) -> None:
+    # Given a completed CT (whose patient name is in the original) and a completed PNG
+    original = sample_files["ct"].read_bytes()
+    assert b"CompressedSamples^CT1" in original
+    open_app(page, served_app)
+    page.set_input_files("#file-input", [str(sample_files["ct"]), str(sample_files["png"])])
+    wait_for_status(page, "CT_small.dcm", "COMPLETED")
+    wait_for_status(page, "shapes.png", "COMPLETED")
+
+    # The PNG offers no de-identified copy
+    card(page, "shapes.png").locator(".card-main").click()
+    expect(metadata_value(page, "File type")).to_have_text("PNG")
+    expect(page.locator("#detail-body .deid")).to_have_count(0)
+    expect(page.get_by_role("button", name=DEID_LABEL)).to_have_count(0)
+
+    # When the API refuses (here: an answer with markup in its message), the page shows the
+    # code and the message as text, and offers to try again with the focus kept on it
+    card(page, "CT_small.dcm").locator(".card-main").click()
+    expect(page.locator("#detail-body .detail-name")).to_have_text("CT_small.dcm")
+    button = page.get_by_role("button", name=DEID_LABEL)
+    hostile = '<img src=x onerror="window.__xss=1"> text found, cannot redact'
+    page.route(
+        "**/jobs/*/deidentify",
+        lambda route: route.fulfill(
+            status=422,
+            json={"error": {"code": "REDACTION_IMPOSSIBLE", "message": hostile}},
+        ),
+    )
+    button.focus()
+    page.keyboard.press("Enter")
+    failure = page.locator("#detail-body .deid-error")
+    expect(failure).to_contain_text("REDACTION_IMPOSSIBLE")
+    expect(failure).to_contain_text(hostile)
+    assert page.evaluate("window.__xss") is None
+    retry = page.get_by_role("button", name="Try again")
+    expect(retry).to_be_focused()
+    page.locator("#detail-body .deid").screenshot(path=str(artifacts / "web-flow-deid-failed.png"))
+    page.unroute("**/jobs/*/deidentify")
+
+    # When the user (keyboard only) tries again against the real server
+    page.evaluate(WATCH_DEID)
+    page.keyboard.press("Enter")
+
+    # Then the button is busy, then replaced by the download link, which takes the focus
+    link = page.get_by_role("link", name=DEID_LABEL)
+    expect(link).to_be_visible(timeout=30_000)
+    expect(link).to_be_focused()
+    expect(page.locator("#detail-body .deid")).to_have_attribute("aria-busy", "false")
+    expect(page.locator("#announcer")).to_contain_text("ready to download")
+    seen = page.evaluate("window.__deidSeen")
+    assert "busy:true:deid" in seen, f"no busy state with the focus kept was shown: {seen}"
+    page.screenshot(path=str(artifacts / "web-flow-deidentified.png"), full_page=True)
+
+    # And the linked file is a DICOM without the original's patient name
+    href = link.get_attribute("href")
+    assert href is not None
+    assert re.match(r"^https?://", href)
+    data = bytes(page.evaluate(FETCH_BYTES, href))
+    assert data[128:132] == b"DICM", "the de-identified copy is not a DICOM Part 10 file"
+    assert b"CompressedSamples^CT1" not in data
+    assert b"CompressedSamples" not in data
+
+    # And later views show the finished copy's link directly (from GET /jobs/{jobId})
+    page.reload()
+    wait_for_status(page, "CT_small.dcm", "COMPLETED")
+    card(page, "CT_small.dcm").locator(".card-main").click()
+    expect(page.get_by_role("link", name=DEID_LABEL)).to_be_visible()
+    expect(page.get_by_role("button", name=DEID_LABEL)).to_have_count(0)
