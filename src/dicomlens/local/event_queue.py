@@ -87,6 +87,14 @@ class EventQueue:
             event_id=row[0], dedupe_key=row[1], body=json.loads(row[2]), deliveries=row[3]
         )
 
+    def body(self, event_id: int) -> dict[str, Any] | None:
+        """The body of a queued event, or None when it is gone (acknowledged)."""
+        row = self._conn().execute("SELECT body FROM events WHERE id = ?", (event_id,)).fetchone()
+        if row is None:
+            return None
+        body: dict[str, Any] = json.loads(row[0])
+        return body
+
     def ack(self, event_id: int) -> None:
         """Remove a delivered event."""
         self._conn().execute("DELETE FROM events WHERE id = ?", (event_id,))

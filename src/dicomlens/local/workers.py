@@ -13,6 +13,15 @@ the event names is finished; a job still leased by another (crashed) attempt is 
 when that lease ends. An event that keeps killing workers is given up after
 ``MAX_DELIVERIES`` and its job marked FAILED. Process workers die with their parent
 (``PR_SET_PDEATHSIG``), like the Lambda runtime does with a crashed host.
+
+Hard time limit (process workers): decoders are C code that Python cannot interrupt, so the
+pool's monitor enforces it from outside, as :mod:`dicomlens.analysis.batch` does for the
+CLI. Each worker publishes the event it is running and since when in shared memory; one
+that runs longer than ``decode_timeout_s + JOB_GRACE_S`` per job of the event is killed and
+replaced. The event's jobs still PROCESSING end FAILED with DECODE_TIMEOUT through the job
+store's conditional ``finish`` (the killed attempt can never finish them too), and the
+event is acknowledged (or, if it names a job not yet started, made visible again). Thread
+workers cannot be killed, so the limit applies to process workers only.
 """
 
 from __future__ import annotations
@@ -27,12 +36,14 @@ import threading
 import time
 import warnings
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 from dicomlens import bootstrap
 from dicomlens.config import Settings
 from dicomlens.domain import jobs as job_rules
 from dicomlens.domain.errors import ErrorCode
+from dicomlens.domain.jobs import JobStatus
 from dicomlens.domain.keys import decode_event_key, job_id_from_upload_key
 from dicomlens.local.apigw import LocalLambdaContext
 from dicomlens.local.event_queue import Delivery, EventQueue
@@ -43,6 +54,14 @@ log = logging.getLogger(__name__)
 MAX_DELIVERIES = 5
 IDLE_POLL_S = 0.5
 PROCESSOR_FUNCTION = "ProcessImageFunction"
+JOB_GRACE_S = 5.0  # beyond decode_timeout_s: rendering, PNG encoding, analyzers
+WATCH_INTERVAL_S = 0.25
+
+# A worker's slot in shared memory: the event it runs (0 = idle), when it started
+# (time.monotonic, system-wide on Linux) and how many jobs the event names. The worker
+# writes the event id last and clears it first, so a reader never pairs an event with an
+# older start time; no lock, so a killed worker cannot leave one held.
+_SLOT_EVENT, _SLOT_STARTED, _SLOT_JOBS = 0, 1, 2
 
 
 class Waker(Protocol):
@@ -103,12 +122,14 @@ class Consumer:
         waker: Waker,
         stop: StopFlag,
         parent_pid: int | None = None,
+        slot: Any = None,
     ) -> None:
         self._settings = settings
         self._handler: Callable[[dict[str, Any], Any], Any] = import_handler(handler_name)
         self._waker = waker
         self._stop = stop
         self._parent_pid = parent_pid
+        self._slot = slot
         self._queue = EventQueue(queue_path(settings))
 
     def run(self) -> None:
@@ -120,7 +141,16 @@ class Consumer:
             if delivery is None:
                 self._waker.acquire(timeout=IDLE_POLL_S)
                 continue
-            self.deliver(delivery)
+            if self._slot is None:
+                self.deliver(delivery)
+                continue
+            self._slot[_SLOT_STARTED] = time.monotonic()
+            self._slot[_SLOT_JOBS] = float(len(_job_ids(delivery.body)))
+            self._slot[_SLOT_EVENT] = float(delivery.event_id)
+            try:
+                self.deliver(delivery)
+            finally:
+                self._slot[_SLOT_EVENT] = 0.0
 
     def deliver(self, delivery: Delivery) -> None:
         """Run the processor on one event, then acknowledge or reschedule it."""
@@ -170,7 +200,13 @@ def quiet_local_warnings() -> None:
 
 
 def _process_main(
-    settings: Settings, handler_name: str, waker: Waker, stop: StopFlag, parent_pid: int
+    settings: Settings,
+    handler_name: str,
+    *,
+    waker: Waker,
+    stop: StopFlag,
+    parent_pid: int,
+    slot: Any,
 ) -> None:
     die_with_parent()
     quiet_local_warnings()
@@ -178,12 +214,30 @@ def _process_main(
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     bootstrap.use_services(bootstrap.build_services(settings))
     Consumer(
-        settings=settings, handler_name=handler_name, waker=waker, stop=stop, parent_pid=parent_pid
+        settings=settings,
+        handler_name=handler_name,
+        waker=waker,
+        stop=stop,
+        parent_pid=parent_pid,
+        slot=slot,
     ).run()
 
 
+@dataclass(kw_only=True)
+class _Worker:
+    """A consumer's process (or thread) and its slot."""
+
+    handle: Any
+    slot: Any
+
+    def current(self) -> tuple[int, float, int]:
+        """The event being run (0 = none), since when, and how many jobs it names."""
+        event_id = int(self.slot[_SLOT_EVENT])
+        return event_id, float(self.slot[_SLOT_STARTED]), int(self.slot[_SLOT_JOBS])
+
+
 class WorkerPool:
-    """``size`` consumers; dead process workers are replaced while the pool runs."""
+    """``size`` consumers; dead or overrunning process workers are replaced while it runs."""
 
     def __init__(self, *, settings: Settings, handler_name: str, size: int, kind: str) -> None:
         self._settings = settings
@@ -199,9 +253,12 @@ class WorkerPool:
         else:
             self.waker = threading.Semaphore(0)
             self._stop = threading.Event()
-        self._workers: list[Any] = []
+        self._workers: list[_Worker] = []
         self._monitor: threading.Thread | None = None
         self._closing = threading.Event()
+        self._lock = threading.Lock()  # the monitor vs stop(): one changes workers at a time
+        self._queue: EventQueue | None = None
+        self.job_limit_s = settings.decode_timeout_s + JOB_GRACE_S
 
     def start(self) -> None:
         """Start the consumers (and, for processes, a monitor that replaces dead ones)."""
@@ -210,32 +267,102 @@ class WorkerPool:
             self._monitor = threading.Thread(target=self._watch, name="worker-monitor", daemon=True)
             self._monitor.start()
 
-    def _spawn(self) -> Any:
+    def _spawn(self) -> _Worker:
+        slot = self._context.RawArray("d", 3)
         if self.kind == "process":
             process = self._context.Process(
                 target=_process_main,
-                args=(self._settings, self._handler_name, self.waker, self._stop, os.getpid()),
+                args=(self._settings, self._handler_name),
+                kwargs={
+                    "waker": self.waker,
+                    "stop": self._stop,
+                    "parent_pid": os.getpid(),
+                    "slot": slot,
+                },
                 name="dicomlens-worker",
                 daemon=True,
             )
             process.start()
-            return process
+            return _Worker(handle=process, slot=slot)
         consumer = Consumer(
             settings=self._settings,
             handler_name=self._handler_name,
             waker=self.waker,
             stop=self._stop,
+            slot=slot,
         )
         thread = threading.Thread(target=consumer.run, name="dicomlens-worker", daemon=True)
         thread.start()
-        return thread
+        return _Worker(handle=thread, slot=slot)
 
     def _watch(self) -> None:
-        while not self._closing.wait(1.0):
-            for index, worker in enumerate(self._workers):
-                if not worker.is_alive() and not self._closing.is_set():
-                    log.warning("worker exited (code %s); starting another", worker.exitcode)
-                    self._workers[index] = self._spawn()
+        while not self._closing.wait(WATCH_INTERVAL_S):
+            with self._lock:
+                if self._closing.is_set():
+                    return
+                for index, worker in enumerate(self._workers):
+                    try:
+                        self._check(index, worker)
+                    except Exception:  # the monitor must outlive any one failure
+                        log.exception("worker monitor: checking a worker failed")
+
+    def _check(self, index: int, worker: _Worker) -> None:
+        process = worker.handle
+        event_id, started, jobs = worker.current()
+        if not process.is_alive():
+            held = f" while running event {event_id}" if event_id else ""
+            log.warning(
+                "worker exited (code %s)%s; starting another (the event is retried when its"
+                " lease ends)",
+                process.exitcode,
+                held,
+            )
+            self._workers[index] = self._spawn()
+            return
+        limit = self.job_limit_s * max(1, jobs)
+        if not event_id or time.monotonic() - started <= limit:
+            return
+        process.kill()
+        process.join(5)
+        self._workers[index] = self._spawn()
+        still, _, _ = worker.current()
+        if still != event_id:  # it finished that event just before the kill
+            if still:
+                log.warning("worker killed as it began event %s; retried later", still)
+            return
+        log.warning("worker ran event %s for over %g s; killed and replaced", event_id, limit)
+        self._time_out(event_id, limit)
+
+    def _time_out(self, event_id: int, limit: float) -> None:
+        """Fail the event's unfinished jobs with DECODE_TIMEOUT; acknowledge the event."""
+        if self._queue is None:
+            self._queue = EventQueue(queue_path(self._settings))
+        body = self._queue.body(event_id)
+        if body is None:
+            return
+        services = bootstrap.get_services()
+        now = services.clock.now()
+        not_started = False
+        for job_id in _job_ids(body):
+            job = services.jobs.get(job_id)
+            if job is None or job.status in job_rules.TERMINAL:
+                continue
+            if job.status is not JobStatus.PROCESSING:
+                not_started = True
+                continue
+            failed = job_rules.fail(
+                job,
+                code=str(ErrorCode.DECODE_TIMEOUT),
+                message=f"processing took over {limit:g} s and was stopped",
+                now=now,
+            )
+            if services.jobs.finish(failed):
+                log.warning("job %s failed with DECODE_TIMEOUT", job_id)
+        if not_started:
+            self._queue.retry_at(event_id, time.time())
+            self.notify()
+        else:
+            self._queue.ack(event_id)
 
     def notify(self) -> None:
         """An event was queued: wake one idle worker."""
@@ -246,19 +373,21 @@ class WorkerPool:
 
         Returns True when every worker stopped on its own (nothing was interrupted).
         """
-        self._closing.set()
+        with self._lock:
+            self._closing.set()
         self._stop.set()
-        for _ in self._workers:
+        handles = [worker.handle for worker in self._workers]
+        for _ in handles:
             self.waker.release()
         deadline = time.monotonic() + grace_s
-        for worker in self._workers:
-            worker.join(max(0.0, deadline - time.monotonic()))
+        for handle in handles:
+            handle.join(max(0.0, deadline - time.monotonic()))
         clean = True
-        for worker in self._workers:
-            if worker.is_alive() and self.kind == "process":
+        for handle in handles:
+            if handle.is_alive() and self.kind == "process":
                 clean = False
-                worker.kill()
-                worker.join(5)
-            elif worker.is_alive():
+                handle.kill()
+                handle.join(5)
+            elif handle.is_alive():
                 clean = False
         return clean

@@ -1,0 +1,169 @@
+"""The local worker pool's hard per-job time limit, and a worker crash that spares the pool.
+
+The pool runs here with a processor double: the real processing service, with an analysis
+step that hangs (``hang*`` files) or kills its process (``crash*`` files) and otherwise runs
+the real pipeline. The double lives in this module; the spawned workers import it by name,
+as they import the real handler from the template.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pydicom.data import get_testdata_file
+
+from dicomlens import bootstrap
+from dicomlens.analysis.pipeline import Analysis, AnalysisOptions, analyze_file
+from dicomlens.config import Settings
+from dicomlens.domain.jobs import TERMINAL, Job, JobStatus
+from dicomlens.domain.keys import decode_event_key
+from dicomlens.local.event_queue import EventQueue
+from dicomlens.local.s3_events import object_created_event
+from dicomlens.local.workers import WorkerPool, queue_path
+from dicomlens.services.processing import ImageProcessor
+
+CT = Path(str(get_testdata_file("CT_small.dcm"))).read_bytes()
+DECODE_TIMEOUT_S = 0.5
+
+_processor: ImageProcessor | None = None
+
+
+def _analyze_or_misbehave(path: Path, options: AnalysisOptions) -> Analysis:
+    if path.name.startswith("hang"):
+        time.sleep(3600)  # stands in for a C decoder that never returns
+    if path.name.startswith("crash"):
+        os._exit(3)  # stands in for a codec that takes its process down
+    return analyze_file(path, options)
+
+
+def processor_double(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """The processImage handler's work, with :func:`_analyze_or_misbehave` as the analysis."""
+    del context
+    global _processor  # noqa: PLW0603 - one processor per worker process, like the handler's
+    services = bootstrap.get_services()
+    if _processor is None:
+        _processor = ImageProcessor(
+            blobs=services.blobs,
+            jobs=services.jobs,
+            clock=services.clock,
+            options=services.settings.analysis_options(),
+            lease_s=services.settings.lease_timeout_s,
+            analyze=_analyze_or_misbehave,
+        )
+    outcomes = []
+    for record in event["Records"]:
+        key = decode_event_key(record["s3"]["object"]["key"])
+        outcomes.append(str(_processor.process_upload(key).outcome))
+    return {"records": outcomes}
+
+
+class Stack:
+    """Services, the event queue and a started pool over one data directory."""
+
+    def __init__(self, data_dir: Path) -> None:
+        self.settings = Settings(
+            data_dir=data_dir,
+            decode_timeout_s=DECODE_TIMEOUT_S,
+            analyzers=(),
+            workers=2,
+            worker_kind="process",
+        )
+        self.services = bootstrap.build_services(self.settings)
+        bootstrap.use_services(self.services)
+        self.queue = EventQueue(queue_path(self.settings))
+        self.pool = WorkerPool(
+            settings=self.settings,
+            handler_name=f"{__name__}.processor_double",
+            size=2,
+            kind="process",
+        )
+
+    def submit(self, name: str, data: bytes = CT) -> str:
+        """Open a job, store its upload and queue its ObjectCreated event, as the server does."""
+        grant = self.services.uploads.create_upload(
+            file_name=name, content_type="application/dicom", size=len(data)
+        )
+        job = self.job(grant.job_id)
+        self.services.blobs.put_bytes(job.upload_key, data, content_type="application/dicom")
+        event = object_created_event(key=job.upload_key, size=len(data), etag="")
+        assert self.queue.put(job.upload_key, event)
+        self.pool.notify()
+        return grant.job_id
+
+    def job(self, job_id: str) -> Job:
+        found = self.services.jobs.get(job_id)
+        assert found is not None
+        return found
+
+    def wait_finished(self, job_ids: list[str], timeout: float = 60) -> dict[str, Job]:
+        deadline = time.monotonic() + timeout
+        while True:
+            jobs = {job_id: self.job(job_id) for job_id in job_ids}
+            if all(job.status in TERMINAL for job in jobs.values()):
+                return jobs
+            assert time.monotonic() < deadline, {j: str(job.status) for j, job in jobs.items()}
+            time.sleep(0.05)
+
+
+@pytest.fixture
+def stack(tmp_path: Path) -> Iterator[Stack]:
+    built = Stack(tmp_path / "data")
+    built.pool.start()
+    try:
+        yield built
+    finally:
+        built.pool.stop(grace_s=0)
+        bootstrap.use_services(None)
+
+
+def test_a_hung_job_fails_with_decode_timeout_and_the_pool_keeps_serving(stack: Stack) -> None:
+    limit = stack.pool.job_limit_s
+    assert limit == pytest.approx(DECODE_TIMEOUT_S + 5.0)
+    # Warm both workers, so that the timing below is about the hang, not the start-up.
+    stack.wait_finished([stack.submit(f"warm{i}.dcm") for i in range(2)])
+
+    started = time.monotonic()
+    hung = stack.submit("hang.dcm")
+    others = [stack.submit(f"ct{i}.dcm") for i in range(6)]
+    jobs = stack.wait_finished([hung, *others], timeout=limit + 20)
+    took = time.monotonic() - started
+
+    failed = jobs[hung]
+    assert failed.status is JobStatus.FAILED
+    assert failed.error is not None
+    assert failed.error.code == "DECODE_TIMEOUT"
+    assert f"over {limit:g} s" in failed.error.message
+    assert failed.attempts == 1
+    assert took < limit + 5, f"the hung job took {took:.1f} s to fail"
+    assert {str(jobs[j].status) for j in others} == {"COMPLETED"}
+
+    # The hung job's event was acknowledged, not left to be retried.
+    deadline = time.monotonic() + 5
+    while len(stack.queue) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert len(stack.queue) == 0
+
+    # The replacement worker and the other one still serve, with both workers busy.
+    after = [stack.submit(f"after{i}.dcm") for i in range(4)]
+    done = stack.wait_finished(after)
+    assert {str(job.status) for job in done.values()} == {"COMPLETED"}
+    assert stack.job(hung).status is JobStatus.FAILED  # nothing finished it again
+
+
+def test_a_crashing_job_does_not_take_the_pool_down(stack: Stack) -> None:
+    crashed = stack.submit("crash.dcm")
+    others = [stack.submit(f"ct{i}.dcm") for i in range(4)]
+    jobs = stack.wait_finished(others)
+    assert {str(job.status) for job in jobs.values()} == {"COMPLETED"}
+
+    # The crashed attempt holds the job until its lease ends (then it is retried, and given
+    # up after MAX_DELIVERIES); meanwhile the pool replaces the worker and keeps serving.
+    assert stack.job(crashed).status is JobStatus.PROCESSING
+    after = [stack.submit(f"after{i}.dcm") for i in range(4)]
+    done = stack.wait_finished(after)
+    assert {str(job.status) for job in done.values()} == {"COMPLETED"}
