@@ -12,9 +12,11 @@ from __future__ import annotations
 import json
 import logging
 import mimetypes
+import threading
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import Any
 
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
@@ -49,8 +51,19 @@ def _error(status: int, code: ErrorCode, message: str) -> JSONResponse:
 
 
 def api_endpoint(route: route_table.Route) -> Callable[[Request], Awaitable[Response]]:
-    """A Starlette endpoint that invokes the route's Lambda handler with a v2 event."""
+    """A Starlette endpoint that invokes the route's Lambda handler with a v2 event.
+
+    The handler runs in a worker thread, so a slow call (de-identification with OCR) never
+    stalls the event loop's uploads and downloads; a lock per route keeps one call at a time
+    in a handler, as in one Lambda instance (Powertools resolvers keep per-call state).
+    """
     handler = route_table.import_handler(route.handler)
+    lock = threading.Lock()
+    context = LocalLambdaContext(function_name=route.function)
+
+    def invoke(event: dict[str, Any]) -> Any:
+        with lock:
+            return handler(event, context)
 
     async def endpoint(request: Request) -> Response:
         declared = request.headers.get("content-length")
@@ -73,7 +86,7 @@ def api_endpoint(route: route_table.Route) -> Callable[[Request], Awaitable[Resp
             source_ip=client.host if client else "127.0.0.1",
             domain_name=request.url.netloc,
         )
-        reply = http_reply(handler(event, LocalLambdaContext(function_name=route.function)))
+        reply = http_reply(await run_in_threadpool(invoke, event))
         response = Response(content=reply.body, status_code=reply.status)
         for name, value in reply.headers:
             if name != "content-length":
