@@ -35,7 +35,7 @@ class World:
         self.blobs = InMemoryBlobStore(self.clock)
         self.jobs = InMemoryJobStore()
         self.services = bootstrap.build_services(
-            Settings(mode="local", analyzers=(), **settings),
+            Settings(mode="local", analyzers=(), **{"window_presets": True, **settings}),
             blobs=self.blobs,
             jobs=self.jobs,
             clock=self.clock,
