@@ -116,6 +116,7 @@ class Settings(BaseSettings):
 
     # De-identification (``dicomlens deidentify``, ``POST /jobs/{jobId}/deidentify``).
     deid_secret: SecretStr | None = None  # keys UIDs, dates, pseudonyms; None = kept in data dir
+    deid_secret_arn: str | None = None  # Secrets Manager secret holding the key (AWS mode)
     deid_longitudinal: Longitudinal = "off"  # retain dates: off, full or shifted per patient
     deid_max_date_shift_days: int = Field(default=3650, ge=1, le=36500)
     deid_retain_patient_characteristics: bool = False

@@ -57,6 +57,19 @@ def subbed(value: Any) -> str:
     return str(value["Fn::Sub"]) if isinstance(value, dict) and "Fn::Sub" in value else str(value)
 
 
+def function_roles() -> dict[str, str]:
+    """Every function of the template -> the logical id of its role."""
+    return {
+        name: str(r["Properties"]["Role"]["Fn::GetAtt"]).split(".")[0]
+        for name, r in of_type("AWS::Serverless::Function").items()
+    }
+
+
+def policy_name(role: str) -> str:
+    (policy,) = props(role)["Policies"]
+    return str(policy["PolicyName"])
+
+
 # ---------------------------------------------------------------- the three functions
 
 
@@ -66,13 +79,18 @@ def test_functions_keep_the_handlers_and_routes_the_local_runtime_uses() -> None
         ("POST", "/uploads"): "dicomlens.handlers.create_upload.handler",
         ("GET", "/jobs/{jobId}"): "dicomlens.handlers.get_results.handler",
         ("GET", "/openapi.json"): "dicomlens.handlers.get_results.handler",
+        ("POST", "/jobs/{jobId}/deidentify"): "dicomlens.handlers.deidentify.handler",
     }.items() <= routes.items()
     assert props("ProcessImageFunction")["Handler"] == "dicomlens.handlers.process_image.handler"
 
 
 @pytest.mark.parametrize(
     ("function", "memory", "timeout"),
-    [("CreateUploadFunction", 128, 30), ("GetResultsFunction", 128, 30)],
+    [
+        ("CreateUploadFunction", 128, 30),
+        ("GetResultsFunction", 128, 30),
+        ("DeidentifyFunction", 1024, 29),  # under the HTTP API's 30 s integration limit
+    ],
 )
 def test_api_function_sizes(function: str, memory: int, timeout: int) -> None:
     assert props(function)["MemorySize"] == memory
@@ -125,6 +143,7 @@ def test_layer_pins_manylinux_wheels_of_the_dicom_stack() -> None:
         ("CreateUploadFunction", "CreateUploadLogGroup"),
         ("ProcessImageFunction", "ProcessImageLogGroup"),
         ("GetResultsFunction", "GetResultsLogGroup"),
+        ("DeidentifyFunction", "DeidentifyLogGroup"),
     ],
 )
 def test_json_logs_with_retention(function: str, log_group: str) -> None:
@@ -132,6 +151,21 @@ def test_json_logs_with_retention(function: str, log_group: str) -> None:
     assert logging["LogFormat"] == "JSON"
     assert logging["LogGroup"] == {"Ref": log_group}
     assert props(log_group)["RetentionInDays"] == {"Ref": "LogRetentionDays"}
+
+
+def test_every_function_logs_json_into_its_own_log_group_with_retention() -> None:
+    """Also functions added later: none may fall back to a log group without retention."""
+    groups = []
+    for function in of_type("AWS::Serverless::Function"):
+        logging = props(function)["LoggingConfig"]
+        assert logging["LogFormat"] == "JSON", function
+        group = logging["LogGroup"]["Ref"]
+        assert RESOURCES[group]["Type"] == "AWS::Logs::LogGroup", function
+        assert props(group)["RetentionInDays"] == {"Ref": "LogRetentionDays"}, function
+        name = props(function)["FunctionName"]["Fn::Sub"]
+        assert props(group)["LogGroupName"]["Fn::Sub"] == f"/aws/lambda/{name}", function
+        groups.append(group)
+    assert len(groups) == len(set(groups))
 
 
 def test_processor_failures_go_to_an_sqs_destination() -> None:
@@ -272,19 +306,19 @@ def test_ttl_attribute_is_the_one_the_adapter_writes() -> None:
 # ---------------------------------------------------------------- IAM
 
 
-@pytest.mark.parametrize(
-    ("function", "role"),
-    [
-        ("CreateUploadFunction", "CreateUploadRole"),
-        ("ProcessImageFunction", "ProcessImageRole"),
-        ("GetResultsFunction", "GetResultsRole"),
-    ],
-)
-def test_one_role_per_function_trusted_by_lambda_only(function: str, role: str) -> None:
-    assert props(function)["Role"] == {"Fn::GetAtt": f"{role}.Arn"}
-    (trust,) = props(role)["AssumeRolePolicyDocument"]["Statement"]
-    assert trust["Principal"] == {"Service": "lambda.amazonaws.com"}
-    assert trust["Action"] == "sts:AssumeRole"
+def test_one_role_per_function_trusted_by_lambda_only() -> None:
+    roles = function_roles()
+    assert roles == {
+        "CreateUploadFunction": "CreateUploadRole",
+        "ProcessImageFunction": "ProcessImageRole",
+        "GetResultsFunction": "GetResultsRole",
+        "DeidentifyFunction": "DeidentifyRole",
+    }
+    assert set(roles.values()) == set(of_type("AWS::IAM::Role"))  # no shared, no spare role
+    for role in roles.values():
+        (trust,) = props(role)["AssumeRolePolicyDocument"]["Statement"]
+        assert trust["Principal"] == {"Service": "lambda.amazonaws.com"}
+        assert trust["Action"] == "sts:AssumeRole"
 
 
 def _data_actions(role: str) -> dict[str, set[str]]:
@@ -330,10 +364,71 @@ def test_results_role_is_least_privilege() -> None:
     }
 
 
+def test_deidentify_role_is_least_privilege() -> None:
+    granted = _data_actions("DeidentifyRole")
+    assert granted == {
+        "ReadJobs": {"dynamodb:GetItem"},
+        "ReadOriginals": {"s3:GetObject"},
+        "PresignDeidentified": {"s3:GetObject"},
+        "WriteDeidentified": {"s3:PutObject"},
+        "ReadDeidentificationKey": {"secretsmanager:GetSecretValue"},
+        "DecryptOriginalsEncryptDerived": {"kms:Decrypt", "kms:GenerateDataKey"},
+    }
+    found = statements("DeidentifyRole")
+    bucket = f"arn:${{AWS::Partition}}:s3:::{UPLOAD_BUCKET_NAME}"
+    assert subbed(found["ReadOriginals"]["Resource"]) == f"{bucket}/uploads/*"
+    # only its own output: derived/{jobId}/deidentified.dcm, never the previews
+    assert subbed(found["WriteDeidentified"]["Resource"]) == f"{bucket}/derived/*/deidentified.dcm"
+    assert subbed(found["PresignDeidentified"]["Resource"]) == (
+        f"{bucket}/derived/*/deidentified.dcm"
+    )
+    assert found["ReadJobs"]["Resource"] == {"Fn::GetAtt": "ResultsTable.Arn"}
+
+
 def test_no_role_grants_a_wildcard_action() -> None:
     for role in of_type("AWS::IAM::Role"):
         for statement in statements(role).values():
             assert not any(action.endswith("*") for action in actions(statement)), role
+
+
+# ---------------------------------------------------------------- de-identification key
+
+
+def test_deidentification_key_is_a_generated_secret() -> None:
+    (name,) = of_type("AWS::SecretsManager::Secret")
+    assert name == "DeidentificationSecret"
+    secret = props(name)
+    generated = secret["GenerateSecretString"]
+    assert generated["PasswordLength"] >= 32
+    assert "SecretString" not in secret  # generated by Secrets Manager, never in the template
+    assert "KmsKeyId" not in secret  # the AWS managed key aws/secretsmanager
+    # no parameter carries a key (nothing to hide with NoEcho), no output shows the secret
+    assert not any("NoEcho" in p for p in TEMPLATE["Parameters"].values())
+    assert not any("secret" in n.lower() for n in TEMPLATE["Parameters"])
+    assert "DeidentificationSecret" not in json.dumps(TEMPLATE["Outputs"])
+
+
+def test_only_the_deidentify_role_reads_the_key_and_only_that_secret() -> None:
+    readers = {}
+    for role in of_type("AWS::IAM::Role"):
+        for statement in statements(role).values():
+            if any(action.startswith("secretsmanager:") for action in actions(statement)):
+                readers[role] = statement
+    assert list(readers) == ["DeidentifyRole"]
+    statement = readers["DeidentifyRole"]
+    assert statement["Effect"] == "Allow"
+    assert actions(statement) == {"secretsmanager:GetSecretValue"}
+    assert statement["Resource"] == {"Ref": "DeidentificationSecret"}
+
+
+def test_deidentify_function_gets_the_key_by_arn_only() -> None:
+    env = props("DeidentifyFunction")["Environment"]["Variables"]
+    assert env == {"DICOMLENS_DEID_SECRET_ARN": {"Ref": "DeidentificationSecret"}}
+    global_env = TEMPLATE["Globals"]["Function"]["Environment"]["Variables"]
+    assert not any(name.startswith("DICOMLENS_DEID_SECRET") for name in global_env)
+    from dicomlens.config import Settings
+
+    assert "deid_secret_arn" in Settings.model_fields  # DICOMLENS_DEID_SECRET_ARN is read
 
 
 # ---------------------------------------------------------------- HTTP API
@@ -410,7 +505,12 @@ def test_alarms_cover_errors_duration_5xx_throttling_and_dead_letters() -> None:
         (
             "VpcId",
             "UseVpc",
-            ["S3GatewayEndpoint", "DynamoDbGatewayEndpoint", "RekognitionEndpoint"],
+            [
+                "S3GatewayEndpoint",
+                "DynamoDbGatewayEndpoint",
+                "RekognitionEndpoint",
+                "SecretsManagerEndpoint",  # the de-identification key, from private subnets
+            ],
         ),
     ],
 )
@@ -472,22 +572,34 @@ def test_trust_policy_file_matches_the_template() -> None:
         assert trust["Statement"][0]["Action"] == template_trust["Statement"][0]["Action"]
 
 
-@pytest.mark.parametrize(
-    ("name", "role"),
-    [
-        ("create-upload", "CreateUploadRole"),
-        ("process-image", "ProcessImageRole"),
-        ("get-results", "GetResultsRole"),
-    ],
-)
-def test_iam_policy_file_grants_what_the_template_grants(name: str, role: str) -> None:
-    document = json.loads((INFRA / "iam-policies.json").read_text())[name]
-    in_file = {s["Sid"]: actions(s) for s in document["Statement"]}
+IAM_POLICIES = json.loads((INFRA / "iam-policies.json").read_text())
+
+
+def test_iam_policy_file_has_one_policy_per_function_role() -> None:
+    """A function added to the template without its entry in the file fails here."""
+    names = {policy_name(role) for role in function_roles().values()}
+    assert len(names) == len(function_roles())
+    assert set(IAM_POLICIES) == names
+
+
+def _s3_paths(resource: Any) -> set[str]:
+    """The object paths (after the bucket name) an S3 statement names."""
+    values = resource if isinstance(resource, list) else [resource]
+    return {subbed(v).split(":::", 1)[1].split("/", 1)[1] for v in values}
+
+
+@pytest.mark.parametrize("role", sorted(set(function_roles().values())))
+def test_iam_policy_file_grants_what_the_template_grants(role: str) -> None:
+    document = IAM_POLICIES[policy_name(role)]
+    in_file = {s["Sid"]: s for s in document["Statement"]}
     in_template = {
-        sid: actions(s)
+        sid: s
         for sid, s in statements(role).items()
-        if not sid.startswith(
-            ("Encrypt", "Decrypt")
-        )  # the KMS statements are template-only options
+        if not sid.startswith(("Encrypt", "Decrypt"))  # the KMS statements: template options
     }
-    assert in_file == in_template
+    assert {sid: actions(s) for sid, s in in_file.items()} == {
+        sid: actions(s) for sid, s in in_template.items()
+    }
+    for sid, statement in in_template.items():
+        if all(action.startswith("s3:") for action in actions(statement)):
+            assert _s3_paths(in_file[sid]["Resource"]) == _s3_paths(statement["Resource"]), sid

@@ -2,8 +2,9 @@
 
 The answer carries a short-lived download URL; ``GET /jobs/{jobId}`` shows a fresh one in
 ``urls.deidentified`` from then on. The profile and its key come from the ``DICOMLENS_DEID_*``
-settings (in AWS mode ``DICOMLENS_DEID_SECRET`` must be set: there is no data directory to
-keep a generated key in).
+settings (in AWS mode the key comes from the Secrets Manager secret the template creates,
+``DICOMLENS_DEID_SECRET_ARN``, or from ``DICOMLENS_DEID_SECRET``: there is no data directory
+to keep a generated key in).
 """
 
 from __future__ import annotations
@@ -110,11 +111,12 @@ def _build(_services_id: int) -> DeidentificationService:
 
 
 def _options(settings: Settings) -> ProfileOptions:
-    if settings.deid_secret is None and settings.mode == "aws":
+    configured, arn = settings.deid_secret, settings.deid_secret_arn
+    if configured is None and not arn and settings.mode == "aws":
         raise DicomlensError(
             ErrorCode.DEIDENTIFICATION_FAILED, "no de-identification key is configured"
         )
-    return settings.deid_options(deid_secret(settings.deid_secret, settings.data_dir))
+    return settings.deid_options(deid_secret(configured, settings.data_dir, secret_arn=arn))
 
 
 app.include_router(router)
