@@ -464,13 +464,36 @@ def _parse(
             ds = pydicom.dcmread(source, stop_before_pixels=stop_before_pixels, force=force)
             meta = getattr(ds, "file_meta", None)
             for part in (meta, ds) if meta is not None else (ds,):
-                for element in part.iterall():
-                    _ = element.value
+                _convert_values(part)
         except _PARSE_ERRORS as exc:
             raise DicomlensError(
                 ErrorCode.INVALID_DICOM, f"the DICOM {what} cannot be parsed ({type(exc).__name__})"
             ) from exc
     return ds
+
+
+# Sequences whose items the imaging core reads (rendering, metadata); values inside other
+# sequences stay lazy: converting them costs more than the rest of reading a CT header.
+_SEQUENCES_READ = frozenset(
+    {
+        "SharedFunctionalGroupsSequence",
+        "PerFrameFunctionalGroupsSequence",
+        "PixelValueTransformationSequence",
+        "FrameVOILUTSequence",
+        "PixelMeasuresSequence",
+        "VOILUTSequence",
+        "ModalityLUTSequence",
+    }
+)
+
+
+def _convert_values(ds: Dataset) -> None:
+    """Convert every top-level value, and the values inside the sequences the core reads."""
+    for element in ds:
+        value = element.value
+        if element.VR == "SQ" and element.keyword in _SEQUENCES_READ:
+            for item in value:
+                _convert_values(item)
 
 
 def _read_whole(path: Path) -> Dataset:
