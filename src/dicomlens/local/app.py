@@ -46,6 +46,9 @@ log = logging.getLogger(__name__)
 MAX_API_BODY = 1024 * 1024  # API Gateway would allow 10 MB; our JSON bodies are tiny
 
 
+LIGHT_FUNCTION_MB = 256
+
+
 def _error(status: int, code: ErrorCode, message: str) -> JSONResponse:
     return JSONResponse({"error": {"code": str(code), "message": message}}, status_code=status)
 
@@ -53,13 +56,14 @@ def _error(status: int, code: ErrorCode, message: str) -> JSONResponse:
 def api_endpoint(route: route_table.Route) -> Callable[[Request], Awaitable[Response]]:
     """A Starlette endpoint that invokes the route's Lambda handler with a v2 event.
 
-    The handler runs in a worker thread, so a slow call (de-identification with OCR) never
-    stalls the event loop's uploads and downloads; a lock per route keeps one call at a time
-    in a handler, as in one Lambda instance (Powertools resolvers keep per-call state).
+    Light API functions run on the event loop, one call at a time, as in one Lambda
+    instance (Powertools resolvers keep per-call state). Compute functions (given more than
+    ``LIGHT_FUNCTION_MB`` in the template: de-identification with OCR) run in a worker thread
+    behind a lock, so they never stall uploads and downloads.
     """
     handler = route_table.import_handler(route.handler)
-    lock = threading.Lock()
     context = LocalLambdaContext(function_name=route.function)
+    lock = threading.Lock()
 
     def invoke(event: dict[str, Any]) -> Any:
         with lock:
@@ -86,7 +90,10 @@ def api_endpoint(route: route_table.Route) -> Callable[[Request], Awaitable[Resp
             source_ip=client.host if client else "127.0.0.1",
             domain_name=request.url.netloc,
         )
-        reply = http_reply(await run_in_threadpool(invoke, event))
+        if route.memory_mb > LIGHT_FUNCTION_MB:
+            reply = http_reply(await run_in_threadpool(invoke, event))
+        else:
+            reply = http_reply(handler(event, context))
         response = Response(content=reply.body, status_code=reply.status)
         for name, value in reply.headers:
             if name != "content-length":

@@ -28,6 +28,7 @@ class Route:
     path: str
     function: str
     handler: str
+    memory_mb: int = 128
 
     @property
     def route_key(self) -> str:
@@ -69,11 +70,13 @@ def load_template(path: Path) -> dict[str, Any]:
 def http_routes(template: dict[str, Any]) -> list[Route]:
     """Every HttpApi route of every serverless function in ``template``."""
     routes: list[Route] = []
+    default_memory = ((template.get("Globals") or {}).get("Function") or {}).get("MemorySize", 128)
     for logical_id, resource in (template.get("Resources") or {}).items():
         if not isinstance(resource, dict) or resource.get("Type") != "AWS::Serverless::Function":
             continue
         properties = resource.get("Properties") or {}
         handler = properties.get("Handler")
+        memory = properties.get("MemorySize", default_memory)
         for event in (properties.get("Events") or {}).values():
             if not isinstance(event, dict) or event.get("Type") != "HttpApi":
                 continue
@@ -82,7 +85,15 @@ def http_routes(template: dict[str, Any]) -> list[Route]:
             path = event_properties.get("Path")
             if not isinstance(path, str) or not isinstance(handler, str):
                 continue
-            routes.append(Route(method=method, path=path, function=logical_id, handler=handler))
+            routes.append(
+                Route(
+                    method=method,
+                    path=path,
+                    function=logical_id,
+                    handler=handler,
+                    memory_mb=memory if isinstance(memory, int) else 128,
+                )
+            )
     return routes
 
 
