@@ -16,19 +16,14 @@ import argparse
 import functools
 import json
 import os
-import shutil
-import subprocess
-import sys
 import tempfile
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-import data_store
 import requests
-from pydicom import dcmread
-from pydicom.uid import generate_uid
+from peers import CT_SLICE, make_ct_instances, orthanc_in_this_namespace, run_in_own_network
 
 from dicomlens.analysis.batch import run_batch
 from dicomlens.config import Settings
@@ -36,9 +31,8 @@ from dicomlens.deid import ProfileOptions, deidentify_file
 from dicomlens.deid.text import ocr_text_locator
 from dicomlens.imaging.limits import ImagingLimits
 
-CT = Path(data_store.__file__).parent / "data" / "693_UNCI.dcm"
+CT = CT_SLICE
 ORTHANC_MS_PER_INSTANCE = 21.5
-ORTHANC_PORT = 8043
 
 
 @functools.cache
@@ -74,50 +68,9 @@ def _throughput(
     return len(files) / elapsed
 
 
-def _instances(count: int, folder: Path) -> list[Path]:
-    """``count`` distinct instances of the CT slice (new SOP Instance UIDs)."""
-    ds = dcmread(CT)
-    files = []
-    for index in range(count):
-        ds.SOPInstanceUID = ds.file_meta.MediaStorageSOPInstanceUID = generate_uid()
-        target = folder / f"ct{index:04d}.dcm"
-        ds.save_as(target)
-        files.append(target)
-    return files
-
-
 def orthanc_inner(files_dir: Path, clients: int) -> None:
     """Runs under ``unshare -n``: store the instances, then time /anonymize of each."""
-    subprocess.run(["ip", "link", "set", "lo", "up"], check=True)
-    work = Path(tempfile.mkdtemp(prefix="orthanc-"))
-    config = {
-        "Name": "bench",
-        "StorageDirectory": str(work / "db"),
-        "IndexDirectory": str(work / "db"),
-        "HttpPort": ORTHANC_PORT,
-        "DicomServerEnabled": False,
-        "RemoteAccessAllowed": False,
-        "AuthenticationEnabled": False,
-        "HttpThreadsCount": 50,
-        "Plugins": [],
-    }
-    (work / "orthanc.json").write_text(json.dumps(config))
-    orthanc = subprocess.Popen(
-        ["Orthanc", str(work / "orthanc.json")],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    base = f"http://127.0.0.1:{ORTHANC_PORT}"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                requests.get(f"{base}/system", timeout=1).raise_for_status()
-                break
-            except requests.RequestException:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.2)
+    with orthanc_in_this_namespace() as base:
         with requests.Session() as session:
             ids = [
                 session.post(f"{base}/instances", data=p.read_bytes(), timeout=60).json()["ID"]
@@ -142,37 +95,13 @@ def orthanc_inner(files_dir: Path, clients: int) -> None:
             list(pool.map(one, ids))
         elapsed = time.perf_counter() - start
         print(json.dumps({"n": len(ids), "ms": per_file_ms, "per_s": len(ids) / elapsed}))
-    finally:
-        orthanc.terminate()
-        orthanc.wait(30)
-        shutil.rmtree(work, ignore_errors=True)
 
 
 def orthanc_anonymize(files_dir: Path, clients: int) -> dict[str, float] | None:
     """Orthanc's figures, or None when Orthanc (or unshare) is not available."""
-    if shutil.which("Orthanc") is None or shutil.which("unshare") is None:
-        return None
-    done = subprocess.run(
-        [
-            "unshare",
-            "-n",
-            sys.executable,
-            __file__,
-            "--orthanc-inner",
-            str(files_dir),
-            "--workers",
-            str(clients),
-        ],
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=1800,
+    return run_in_own_network(
+        __file__, ["--orthanc-inner", str(files_dir), "--workers", str(clients)]
     )
-    if done.returncode != 0:
-        print(done.stderr[-2000:], file=sys.stderr)
-        return None
-    result: dict[str, float] = json.loads(done.stdout.strip().splitlines()[-1])
-    return result
 
 
 def main() -> None:
@@ -189,7 +118,7 @@ def main() -> None:
         folder = Path(tmp)
         inputs = folder / "in"
         inputs.mkdir()
-        files = _instances(args.files, inputs)
+        files = make_ct_instances(args.files, inputs)
         options = ProfileOptions(secret=b"bench", pixel_text="off")
         limits = Settings().imaging_limits()
         deidentify_file(files[0], folder / "warm.dcm", options, limits=limits)

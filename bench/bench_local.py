@@ -1,4 +1,4 @@
-# ruff: noqa: S101, PLC0415 - a benchmark script: asserts check answers; imports stay lazy
+# ruff: noqa: S101 - a benchmark script: asserts check answers; imports stay lazy
 """Local stack benchmarks (issue 3); runnable on its own: ``python bench/bench_local.py``.
 
 1. Latency, upload -> COMPLETED, of a 512x512 CT (pydicom-data ``693_UNCI.dcm``): p50, p95.
@@ -19,7 +19,6 @@ import asyncio
 import json
 import os
 import re
-import shutil
 import statistics
 import subprocess
 import sys
@@ -33,34 +32,7 @@ from pathlib import Path
 from typing import Any
 
 import requests
-
-CT_SOURCE = "data_store/data/693_UNCI.dcm"
-ORTHANC_PORT = 8042
-
-
-def ct_source() -> Path:
-    import data_store
-
-    return Path(data_store.__file__).parent / "data" / "693_UNCI.dcm"
-
-
-def make_instances(count: int, out_dir: Path) -> list[Path]:
-    """``count`` distinct CT instances: the same slice with fresh SOP Instance UIDs."""
-    from pydicom import dcmread
-    from pydicom.uid import generate_uid
-
-    ds = dcmread(ct_source())
-    out_dir.mkdir(parents=True, exist_ok=True)
-    paths = []
-    for index in range(count):
-        uid = generate_uid()
-        ds.SOPInstanceUID = uid
-        ds.file_meta.MediaStorageSOPInstanceUID = uid
-        ds.InstanceNumber = index + 1
-        path = out_dir / f"ct_{index:04d}.dcm"
-        ds.save_as(path, enforce_file_format=True)
-        paths.append(path)
-    return paths
+from peers import CT_SLICE, make_ct_instances, orthanc_in_this_namespace, run_in_own_network
 
 
 def percentile(values: list[float], fraction: float) -> float:
@@ -159,7 +131,7 @@ def wait_done(session: requests.Session, base: str, job_id: str, interval: float
 def warm_up(base: str) -> None:
     """Wait until the workers have started (the first job waits for their imports)."""
     with requests.Session() as session:
-        data = ct_source().read_bytes()
+        data = CT_SLICE.read_bytes()
         for _ in range(4):
             wait_done(session, base, upload(session, base, "warm.dcm", data), 0.01)
 
@@ -254,36 +226,7 @@ def create_upload_load(base: str, clients: int = 50, seconds: float = 5.0) -> di
 
 def orthanc_inner(files_dir: Path, clients: int) -> None:
     """Runs under ``unshare -n``: loopback up, Orthanc started, ingest + preview timed."""
-    subprocess.run(["ip", "link", "set", "lo", "up"], check=True)
-    work = Path(tempfile.mkdtemp(prefix="orthanc-"))
-    config = {
-        "Name": "bench",
-        "StorageDirectory": str(work / "db"),
-        "IndexDirectory": str(work / "db"),
-        "HttpPort": ORTHANC_PORT,
-        "DicomServerEnabled": False,
-        "RemoteAccessAllowed": False,
-        "AuthenticationEnabled": False,
-        "HttpThreadsCount": 50,
-        "Plugins": [],
-    }
-    (work / "orthanc.json").write_text(json.dumps(config))
-    orthanc = subprocess.Popen(
-        ["Orthanc", str(work / "orthanc.json")],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    base = f"http://127.0.0.1:{ORTHANC_PORT}"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                requests.get(f"{base}/system", timeout=1).raise_for_status()
-                break
-            except requests.RequestException:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.2)
+    with orthanc_in_this_namespace() as base:
         files = sorted(files_dir.glob("*.dcm"))
         local = threading.local()
 
@@ -304,36 +247,13 @@ def orthanc_inner(files_dir: Path, clients: int) -> None:
             list(pool.map(one, files))
         elapsed = time.perf_counter() - start
         print(json.dumps({"n": len(files), "seconds": elapsed, "per_s": len(files) / elapsed}))
-    finally:
-        orthanc.terminate()
-        orthanc.wait(30)
-        shutil.rmtree(work, ignore_errors=True)
 
 
 def orthanc_ingest(files_dir: Path, clients: int) -> dict[str, float] | None:
-    if shutil.which("Orthanc") is None or shutil.which("unshare") is None:
-        return None
-    done = subprocess.run(
-        [
-            "unshare",
-            "-n",
-            sys.executable,
-            __file__,
-            "--orthanc-inner",
-            str(files_dir),
-            "--clients",
-            str(clients),
-        ],
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=1800,
+    """Orthanc's ingest + preview figures, or None when it cannot run here."""
+    return run_in_own_network(
+        __file__, ["--orthanc-inner", str(files_dir), "--clients", str(clients)]
     )
-    if done.returncode != 0:
-        print(done.stderr[-2000:], file=sys.stderr)
-        return None
-    result: dict[str, float] = json.loads(done.stdout.strip().splitlines()[-1])
-    return result
 
 
 def main() -> int:
@@ -351,7 +271,7 @@ def main() -> int:
     figures: dict[str, Any] = {"cpus": os.cpu_count(), "load_before": os.getloadavg()[0]}
     with tempfile.TemporaryDirectory(prefix="bench-local-") as tmp:
         root = Path(tmp)
-        files = make_instances(args.instances, root / "instances")
+        files = make_ct_instances(args.instances, root / "instances")
         kinds = ("process", "thread") if args.compare_workers else ("process",)
         for kind in kinds:
             with served(root / f"data-{kind}", worker_kind=kind) as base:
