@@ -13,7 +13,7 @@ ticket that is never used disappears; the attribute is dropped once the upload a
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -23,7 +23,8 @@ from botocore.exceptions import ClientError
 from dicomlens.adapters.aws.clients import error_code, translate
 from dicomlens.domain import jobs
 from dicomlens.domain.errors import DicomlensError, ErrorCode, IllegalTransitionError
-from dicomlens.domain.jobs import Job, JobError, JobStatus
+from dicomlens.domain.job_records import job_from_record, job_to_record
+from dicomlens.domain.jobs import Job, JobStatus
 
 TTL_ATTRIBUTE = "expiresAt"
 _OPTIONAL_ATTRIBUTES = frozenset(
@@ -32,14 +33,6 @@ _OPTIONAL_ATTRIBUTES = frozenset(
 _CONDITION_FAILED = "ConditionalCheckFailedException"
 _serializer = TypeSerializer()
 _deserializer = TypeDeserializer()
-
-
-def _iso(value: datetime | None) -> str | None:
-    return None if value is None else value.astimezone(UTC).isoformat()
-
-
-def _time(value: Any) -> datetime | None:
-    return None if value is None else datetime.fromisoformat(str(value))
 
 
 def to_dynamo_value(value: Any) -> Any:
@@ -67,29 +60,11 @@ def from_dynamo_value(value: Any) -> Any:
 
 
 def job_to_item(job: Job, *, pending_ttl_s: int) -> dict[str, Any]:
-    """The item stored for ``job`` (plain Python values; see :func:`serialize`)."""
-    item: dict[str, Any] = {
-        "jobId": job.job_id,
-        "status": str(job.status),
-        "fileName": job.file_name,
-        "contentType": job.content_type,
-        "size": job.size,
-        "uploadKey": job.upload_key,
-        "createdAt": _iso(job.created_at),
-        "updatedAt": _iso(job.updated_at),
-        "attempts": job.attempts,
-        "derivedKeys": dict(job.derived_keys),
-    }
-    optional = {
-        "startedAt": _iso(job.started_at),
-        "finishedAt": _iso(job.finished_at),
-        "leaseUntil": _iso(job.lease_until),
-        "error": None
-        if job.error is None
-        else {"code": job.error.code, "message": job.error.message},
-        "result": None if job.result is None else to_dynamo_value(job.result),
-    }
-    item.update({name: value for name, value in optional.items() if value is not None})
+    """The item stored for ``job`` (plain Python values; see :func:`serialize`): the shared
+    job record without its absent values, plus the TTL of a PENDING upload ticket."""
+    record = job_to_record(job)
+    record["result"] = None if job.result is None else to_dynamo_value(job.result)
+    item = {name: value for name, value in record.items() if value is not None}
     if job.status is JobStatus.PENDING:
         item[TTL_ATTRIBUTE] = int((job.created_at + timedelta(seconds=pending_ttl_s)).timestamp())
     return item
@@ -97,30 +72,9 @@ def job_to_item(job: Job, *, pending_ttl_s: int) -> dict[str, Any]:
 
 def item_to_job(item: dict[str, Any]) -> Job:
     """The job stored as ``item`` (plain Python values, as boto3's deserializer gives them)."""
-    error = item.get("error")
-    created = _time(item["createdAt"])
-    updated = _time(item["updatedAt"])
-    if created is None or updated is None:
-        raise DicomlensError(ErrorCode.INTERNAL, "a stored job lacks its timestamps")
     result = item.get("result")
-    return Job(
-        job_id=str(item["jobId"]),
-        status=JobStatus(item["status"]),
-        file_name=str(item["fileName"]),
-        content_type=str(item["contentType"]),
-        size=int(item["size"]),
-        upload_key=str(item["uploadKey"]),
-        created_at=created,
-        updated_at=updated,
-        started_at=_time(item.get("startedAt")),
-        finished_at=_time(item.get("finishedAt")),
-        attempts=int(item.get("attempts", 0)),
-        lease_until=_time(item.get("leaseUntil")),
-        error=None
-        if error is None
-        else JobError(code=str(error["code"]), message=str(error["message"])),
-        result=None if result is None else from_dynamo_value(result),
-        derived_keys={str(k): str(v) for k, v in (item.get("derivedKeys") or {}).items()},
+    return job_from_record(
+        {**item, "result": None if result is None else from_dynamo_value(result)}
     )
 
 

@@ -14,13 +14,13 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 from dicomlens.domain import jobs
 from dicomlens.domain.errors import DicomlensError, ErrorCode, IllegalTransitionError
-from dicomlens.domain.jobs import Job, JobError, JobStatus
+from dicomlens.domain.job_records import job_from_record, job_to_record
+from dicomlens.domain.jobs import Job, JobStatus
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS jobs (
@@ -50,65 +50,14 @@ def connect(path: Path) -> sqlite3.Connection:
     return conn
 
 
-def _iso(value: datetime | None) -> str | None:
-    return None if value is None else value.astimezone(UTC).isoformat()
-
-
-def _time(value: str | None) -> datetime | None:
-    return None if value is None else datetime.fromisoformat(value)
-
-
 def job_to_json(job: Job) -> str:
     """The job as a JSON document (the stored form)."""
-    return json.dumps(
-        {
-            "jobId": job.job_id,
-            "status": str(job.status),
-            "fileName": job.file_name,
-            "contentType": job.content_type,
-            "size": job.size,
-            "uploadKey": job.upload_key,
-            "createdAt": _iso(job.created_at),
-            "updatedAt": _iso(job.updated_at),
-            "startedAt": _iso(job.started_at),
-            "finishedAt": _iso(job.finished_at),
-            "attempts": job.attempts,
-            "leaseUntil": _iso(job.lease_until),
-            "error": None
-            if job.error is None
-            else {"code": job.error.code, "message": job.error.message},
-            "result": job.result,
-            "derivedKeys": job.derived_keys,
-        },
-        separators=(",", ":"),
-    )
+    return json.dumps(job_to_record(job), separators=(",", ":"))
 
 
 def job_from_json(text: str) -> Job:
     """The job stored as ``text`` by :func:`job_to_json`."""
-    data: dict[str, Any] = json.loads(text)
-    error = data.get("error")
-    created = _time(data["createdAt"])
-    updated = _time(data["updatedAt"])
-    if created is None or updated is None:
-        raise ValueError("a stored job lacks its timestamps")
-    return Job(
-        job_id=data["jobId"],
-        status=JobStatus(data["status"]),
-        file_name=data["fileName"],
-        content_type=data["contentType"],
-        size=int(data["size"]),
-        upload_key=data["uploadKey"],
-        created_at=created,
-        updated_at=updated,
-        started_at=_time(data.get("startedAt")),
-        finished_at=_time(data.get("finishedAt")),
-        attempts=int(data.get("attempts", 0)),
-        lease_until=_time(data.get("leaseUntil")),
-        error=None if error is None else JobError(code=error["code"], message=error["message"]),
-        result=data.get("result"),
-        derived_keys=dict(data.get("derivedKeys") or {}),
-    )
+    return job_from_record(json.loads(text))
 
 
 class SqliteJobStore:
