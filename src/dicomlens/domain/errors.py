@@ -44,6 +44,19 @@ class DicomlensError(Exception):
         """The error as ``{"code", "message"}``, the shape stored on jobs and sent by the API."""
         return {"code": str(self.code), "message": self.message}
 
+    def body(self) -> dict[str, dict[str, str]]:
+        """The error as the body every HTTP answer and CLI record uses (see :func:`error_body`)."""
+        return error_body(self.code, self.message)
+
+
+def error_body(code: str, message: str) -> dict[str, dict[str, str]]:
+    """The one error shape every surface sends: ``{"error": {"code", "message"}}``.
+
+    Used by the API handlers, the local upload endpoint and server, and ``dicomlens analyze``'s
+    per-file records, so a client parses every error the same way.
+    """
+    return {"error": {"code": str(code), "message": message}}
+
 
 class IllegalTransitionError(DicomlensError):
     """A job was asked to move between two statuses that the state machine does not link."""
