@@ -15,6 +15,11 @@ export class ApiError extends Error {
   }
 }
 
+/** Any thrown value as an ApiError (CLIENT_ERROR for a bug or an unexpected exception). */
+export function asApiError(error) {
+  return error instanceof ApiError ? error : new ApiError("CLIENT_ERROR", String(error?.message || error));
+}
+
 /** Read config.json next to the page. A missing file means "same origin". */
 export async function loadConfig() {
   let response;

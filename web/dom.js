@@ -3,6 +3,9 @@
 
 const SVG_NS = "http://www.w3.org/2000/svg";
 
+/** The page's element with this id. */
+export const byId = (id) => document.getElementById(id);
+
 /**
  * Build an element: h("p", {class: "x", onclick: fn}, "text", child, [more, children]).
  * Attributes whose value is null, undefined or false are left out; `true` sets an empty one.

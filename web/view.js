@@ -2,37 +2,33 @@
 // DOM nodes with textContent only (see dom.js) and never touch the network.
 
 import { h, s, safeUrl } from "./dom.js";
+import { isBusy, isDone, isFailed, phaseTone } from "./phases.js";
 
 /** What the user sees for each phase of an entry (local phases + the API's statuses). */
-export const PHASES = {
-  waiting: { text: "Waiting to upload", tone: "busy" },
-  preparing: { text: "Preparing", tone: "busy" },
-  uploading: { text: "Uploading", tone: "busy" },
-  loading: { text: "Checking", tone: "busy" },
-  PENDING: { text: "Queued", tone: "busy" },
-  PROCESSING: { text: "Processing", tone: "busy" },
-  COMPLETED: { text: "Done", tone: "ok" },
-  FAILED: { text: "Failed", tone: "bad" },
-  rejected: { text: "Upload failed", tone: "bad" },
-  missing: { text: "Not found", tone: "bad" },
+const PHASE_TEXT = {
+  waiting: "Waiting to upload",
+  preparing: "Preparing",
+  uploading: "Uploading",
+  loading: "Checking",
+  PENDING: "Queued",
+  PROCESSING: "Processing",
+  COMPLETED: "Done",
+  FAILED: "Failed",
+  rejected: "Upload failed",
+  missing: "Not found",
 };
 
 export function phaseText(entry) {
-  const phase = PHASES[entry.phase] || { text: entry.phase };
   if (entry.phase === "uploading") return `Uploading ${Math.round(entry.progress * 100)}%`;
-  return phase.text;
-}
-
-export function isBusy(entry) {
-  return (PHASES[entry.phase]?.tone ?? "busy") === "busy";
+  return PHASE_TEXT[entry.phase] ?? entry.phase;
 }
 
 // ---------------------------------------------------------------------------------- cards
 
 /** The card of one file in the grid. `actions` = {select, remove, retry}. */
 export function renderCard(entry, { selected, actions }) {
-  const tone = PHASES[entry.phase]?.tone ?? "busy";
-  const thumbUrl = entry.phase === "COMPLETED" ? safeUrl(entry.job?.urls?.thumbnail) : null;
+  const tone = phaseTone(entry);
+  const thumbUrl = isDone(entry) ? safeUrl(entry.job?.urls?.thumbnail) : null;
   const name = displayName(entry);
   const thumb = thumbUrl
     ? h("img", {
@@ -110,8 +106,8 @@ export function renderCard(entry, { selected, actions }) {
 }
 
 function placeholderGlyph(entry) {
-  if (entry.phase === "FAILED" || entry.phase === "rejected" || entry.phase === "missing") return "!";
-  if (entry.phase === "COMPLETED") return "∅";
+  if (isFailed(entry)) return "!";
+  if (isDone(entry)) return "∅";
   return "…";
 }
 
@@ -162,7 +158,7 @@ const SUMMARY_CONSUMED = new Set(["rows", "columns", "bitsStored", "bitsAllocate
 export function renderDetail(entry, actions) {
   const name = displayName(entry);
   const job = entry.job;
-  const tone = PHASES[entry.phase]?.tone ?? "busy";
+  const tone = phaseTone(entry);
   const parts = [];
 
   parts.push(
@@ -203,7 +199,7 @@ export function renderDetail(entry, actions) {
     );
   }
 
-  const result = entry.phase === "COMPLETED" ? job?.result : null;
+  const result = isDone(entry) ? job?.result : null;
   if (result) {
     parts.push(renderResult(entry, result, actions));
   }
