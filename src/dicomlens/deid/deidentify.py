@@ -16,9 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from pydicom import dcmread
 from pydicom.dataset import Dataset, FileMetaDataset
-from pydicom.errors import InvalidDicomError
 from pydicom.sequence import Sequence
 from pydicom.uid import (
     PYDICOM_IMPLEMENTATION_UID,
@@ -32,8 +30,9 @@ from dicomlens.deid.pixels import TextLocator, has_embedded_overlay, plan_redact
 from dicomlens.deid.profile import TABLE_EDITION, ProfileOptions
 from dicomlens.deid.verify import problems
 from dicomlens.domain.errors import DicomlensError, ErrorCode
+from dicomlens.imaging.decode import RASTER_KINDS, locate_file
+from dicomlens.imaging.dicom_dataset import parse_dataset
 from dicomlens.imaging.limits import ImagingLimits
-from dicomlens.imaging.sniff import FileKind, sniff_bytes
 
 METHOD = f"PS3.15 E.1 BASIC PROFILE ({TABLE_EDITION}), DICOMLENS"
 
@@ -91,25 +90,17 @@ def deidentify_file(
 
 
 def read_dicom(source: Path, *, limits: ImagingLimits) -> Dataset:
-    """The whole dataset of ``source``, or NOT_AN_IMAGE / INVALID_DICOM / TOO_LARGE."""
-    size = source.stat().st_size
-    if size > limits.max_file_bytes:
-        raise DicomlensError(
-            ErrorCode.TOO_LARGE, f"the file has {size} bytes; the limit is {limits.max_file_bytes}"
-        )
-    with source.open("rb") as f:
-        kind = sniff_bytes(f.read(132))
-    if kind in (FileKind.PNG, FileKind.JPEG):
+    """The whole dataset of ``source``, or NOT_AN_IMAGE / INVALID_DICOM / TOO_LARGE.
+
+    The file-size limit, the sniffing and the parsing are the imaging reader's own.
+    """
+    if locate_file(source, limits=limits).kind in RASTER_KINDS:
         raise DicomlensError(
             ErrorCode.DEIDENTIFICATION_FAILED, "only DICOM files can be de-identified"
         )
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            ds = dcmread(source, force=True)
-            for _ in ds.iterall():  # parse every element now, so errors surface here
-                pass
-    except (InvalidDicomError, ValueError, KeyError, TypeError, EOFError, OSError) as exc:
+        ds = parse_dataset(source, "file", force=True, convert="all")
+    except DicomlensError as exc:
         raise DicomlensError(ErrorCode.INVALID_DICOM, "the file is not readable DICOM") from exc
     if "SOPClassUID" not in ds or "SOPInstanceUID" not in ds:
         raise DicomlensError(

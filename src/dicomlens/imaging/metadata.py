@@ -12,7 +12,7 @@ from pydicom.dataset import Dataset
 from pydicom.uid import UID
 
 from dicomlens.domain.results import ImageSummary, PhiFields
-from dicomlens.imaging.decode import DecodedImage
+from dicomlens.imaging.decoded_image import DecodedImage
 
 
 def _text(ds: Dataset, keyword: str) -> str | None:

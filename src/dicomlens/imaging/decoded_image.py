@@ -1,0 +1,32 @@
+"""The value the reader returns: one file's metadata and, when it has one, a decoded frame."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+from pydicom.dataset import Dataset
+
+
+@dataclass(frozen=True, kw_only=True)
+class DecodedImage:
+    """One file after reading: its metadata and, when it has an image, one decoded frame.
+
+    ``pixels`` holds stored values (before any LUT) for grayscale and palette images, and
+    RGB for colour images (YBR is converted to RGB during decoding); ``photometric`` names
+    what ``pixels`` holds. ``dataset`` is None for PNG/JPEG.
+    """
+
+    kind: Literal["dicom", "png", "jpeg"]
+    dataset: Dataset | None
+    pixels: np.ndarray | None
+    photometric: str | None
+    frame_index: int | None
+    frame_count: int
+    decode_seconds: float = 0.0
+
+    @property
+    def has_image(self) -> bool:
+        """Whether a frame was decoded (False for SR, RT plans, waveforms ...)."""
+        return self.pixels is not None

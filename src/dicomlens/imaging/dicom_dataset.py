@@ -1,0 +1,98 @@
+"""Parse a DICOM dataset with pydicom so that malformed values fail here, as INVALID_DICOM."""
+
+from __future__ import annotations
+
+import struct
+import zlib
+from pathlib import Path
+from typing import BinaryIO, Literal
+
+import pydicom
+from pydicom.dataset import Dataset
+from pydicom.errors import BytesLengthException, InvalidDicomError
+from pydicom.uid import UID, ImplicitVRLittleEndian
+
+from dicomlens.domain.errors import DicomlensError, ErrorCode
+from dicomlens.imaging.quiet import quiet_warnings
+
+# Exceptions pydicom's parser raises on malformed input; anything else is a bug of ours.
+PARSE_ERRORS = (
+    InvalidDicomError,
+    BytesLengthException,
+    OSError,  # pydicom's "No tag to read at file position ..."
+    ValueError,
+    EOFError,
+    struct.error,
+    KeyError,
+    TypeError,
+    IndexError,
+    OverflowError,
+    NotImplementedError,
+    AttributeError,
+    zlib.error,
+)
+
+# Sequences whose items the imaging core reads (rendering, metadata); values inside other
+# sequences stay lazy: converting them costs more than the rest of reading a CT header.
+_SEQUENCES_READ = frozenset(
+    {
+        "SharedFunctionalGroupsSequence",
+        "PerFrameFunctionalGroupsSequence",
+        "PixelValueTransformationSequence",
+        "FrameVOILUTSequence",
+        "PixelMeasuresSequence",
+        "VOILUTSequence",
+        "ModalityLUTSequence",
+    }
+)
+
+
+def parse_dataset(
+    source: BinaryIO | Path,
+    what: str,
+    *,
+    stop_before_pixels: bool = False,
+    force: bool = True,
+    convert: Literal["read", "all"] = "read",
+) -> Dataset:
+    """``pydicom.dcmread`` with element values converted now, not on first use.
+
+    pydicom converts values lazily, so a malformed value would otherwise surface as an
+    unexpected exception wherever it is first read (metadata, rendering ...). ``convert``
+    says which values: ``"read"`` the file meta, the top level and the sequences the
+    imaging core reads; ``"all"`` every value at every depth (for a reader that writes
+    the whole dataset back). Raises INVALID_DICOM naming ``what`` failed.
+    """
+    with quiet_warnings():
+        try:
+            ds = pydicom.dcmread(source, stop_before_pixels=stop_before_pixels, force=force)
+            meta = getattr(ds, "file_meta", None)
+            for part in (meta, ds) if meta is not None else (ds,):
+                if convert == "all":
+                    for _ in part.iterall():
+                        pass
+                else:
+                    _convert_values(part)
+        except PARSE_ERRORS as exc:
+            raise DicomlensError(
+                ErrorCode.INVALID_DICOM, f"the DICOM {what} cannot be parsed ({type(exc).__name__})"
+            ) from exc
+    return ds
+
+
+def _convert_values(ds: Dataset) -> None:
+    """Convert every top-level value, and the values inside the sequences the core reads."""
+    for element in ds:
+        value = element.value
+        if element.VR == "SQ" and element.keyword in _SEQUENCES_READ:
+            for item in value:
+                _convert_values(item)
+
+
+def transfer_syntax(ds: Dataset) -> UID:
+    """The dataset's transfer syntax; Implicit VR Little Endian when it has no file meta."""
+    meta = getattr(ds, "file_meta", None)
+    value = meta.get("TransferSyntaxUID") if meta is not None else None
+    if not value:
+        return ImplicitVRLittleEndian  # PS3.5 default when no file meta is present
+    return UID(str(value).strip("\x00 "))
