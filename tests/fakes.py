@@ -163,13 +163,3 @@ class InMemoryJobStore:
                 return False
             self._jobs[job.job_id] = replace(copy.deepcopy(job), lease_until=None)
             return True
-
-    def fail_pending(self, job: Job) -> bool:
-        if job.status is not JobStatus.FAILED:
-            raise IllegalTransitionError(f"job {job.job_id}: fail_pending needs a FAILED job")
-        with self._lock:
-            current = self._jobs.get(job.job_id)
-            if current is None or current.status is not JobStatus.PENDING:
-                return False
-            self._jobs[job.job_id] = copy.deepcopy(job)
-            return True

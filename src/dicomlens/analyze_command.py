@@ -21,6 +21,7 @@ from typing import Any
 
 from pydicom.data import get_testdata_file
 
+from dicomlens import bootstrap
 from dicomlens.analysis.batch import Outcome
 from dicomlens.analysis.pipeline import AnalysisOptions, analyze_file
 from dicomlens.config import Settings
@@ -89,7 +90,7 @@ def run(args: argparse.Namespace) -> int:
     if files is None:
         return USAGE_ERROR
     settings = Settings()
-    options = settings.analysis_options()
+    options = bootstrap.analysis_options(settings)
     if args.presets:
         options = dataclasses.replace(options, window_presets=True)
     out: Path = args.out

@@ -1,16 +1,18 @@
-"""Wiring: the one place that builds adapters and services from :class:`Settings`.
+"""Wiring: the one place that builds adapters, analyzers and services from :class:`Settings`.
 
 Handlers call :func:`get_services` on their first invocation (once per cold start / worker
 process); nothing is built at import time. Tests pass fakes to :func:`build_services` and
-install the result with :func:`use_services`.
+install the result with :func:`use_services`. The command-line tools take their pipeline
+options (:func:`analysis_options`) and de-identification key (:func:`deid_key`) from here too.
 
-AWS mode loads ``dicomlens.adapters.aws.factory.build_adapters(settings, clock)``, which
-returns ``(blob_store, job_store)``; it is imported only in that mode so that the local
+AWS mode loads ``dicomlens.adapters.aws.factory`` (S3 and DynamoDB adapters, Rekognition
+analyzers, the Secrets Manager key); it is imported only where needed so that the local
 stack never imports boto3.
 """
 
 from __future__ import annotations
 
+import functools
 import importlib
 import threading
 from dataclasses import dataclass, replace
@@ -22,11 +24,16 @@ from dicomlens.adapters.local.signing import Signer, load_or_create_secret
 from dicomlens.adapters.local.sqlite_jobs import SqliteJobStore
 from dicomlens.adapters.local.system import RandomIds, SystemClock
 from dicomlens.config import Settings
+from dicomlens.deid.secret import load_or_create_key
+from dicomlens.domain.errors import DicomlensError, ErrorCode
 from dicomlens.ports import BlobStore, Clock, IdGenerator, JobStore
 from dicomlens.services.results import ResultsService
 from dicomlens.services.uploads import UploadRules, UploadService
 
 if TYPE_CHECKING:  # the imaging core (numpy, pydicom) loads only where images are processed
+    from dicomlens.analysis.pipeline import AnalysisOptions
+    from dicomlens.deid.profile import ProfileOptions
+    from dicomlens.services.deidentification import DeidentificationService
     from dicomlens.services.processing import ImageProcessor
 
 AWS_FACTORY_MODULE = "dicomlens.adapters.aws.factory"
@@ -36,8 +43,9 @@ AWS_FACTORY_MODULE = "dicomlens.adapters.aws.factory"
 class Services:
     """Everything a handler needs, built once per process.
 
-    The processor is built on first use, so the API functions, which never process images,
-    never import the imaging core or the analyzers (cold starts stay short).
+    The processor and the de-identification service are built on first use, so the API
+    functions that never process images never import the imaging core, pydicom or the
+    analyzers (cold starts stay short).
     """
 
     settings: Settings
@@ -50,10 +58,10 @@ class Services:
 
     @cached_property
     def processor(self) -> ImageProcessor:
-        """The upload processor with the configured analyzers."""
+        """The upload processor with the configured analyzers (Rekognition's too when on)."""
         from dicomlens.services.processing import ImageProcessor  # noqa: PLC0415
 
-        options = self.settings.analysis_options()
+        options = analysis_options(self.settings)
         if self.settings.rekognition:
             # Rekognition analyzers (AWS adapters; boto3 is imported only when enabled)
             aws_factory = importlib.import_module(AWS_FACTORY_MODULE)
@@ -68,6 +76,64 @@ class Services:
             options=options,
             lease_s=self.settings.lease_timeout_s,
         )
+
+    @cached_property
+    def deidentification(self) -> DeidentificationService:
+        """De-identification of completed jobs: the configured profile, keyed by
+        :attr:`deid_profile` (read on the first request, not here), OCR built on first use."""
+        from dicomlens.deid.text import ocr_text_locator  # noqa: PLC0415
+        from dicomlens.services.deidentification import DeidentificationService  # noqa: PLC0415
+
+        return DeidentificationService(
+            blobs=self.blobs,
+            jobs=self.jobs,
+            clock=self.clock,
+            options=lambda: self.deid_profile,
+            limits=self.settings.imaging_limits(),
+            locator=functools.cache(ocr_text_locator),
+            url_expiry_s=self.settings.download_expiry_s,
+        )
+
+    @cached_property
+    def deid_profile(self) -> ProfileOptions:
+        """The de-identification profile with its key (see :func:`deid_key`), read once per
+        process; a failed read is not kept, so the next request tries again."""
+        return self.settings.deid_options(deid_key(self.settings))
+
+
+def analysis_options(settings: Settings) -> AnalysisOptions:
+    """The pipeline options ``settings`` describe, with the offline analyzers they select
+    (built here; each loads its model on first use)."""
+    from dicomlens.analysis.analyzers.registry import build_analyzers  # noqa: PLC0415
+    from dicomlens.analysis.pipeline import AnalysisOptions  # noqa: PLC0415
+
+    return AnalysisOptions(
+        limits=settings.imaging_limits(),
+        window_presets=settings.window_presets,
+        png_compress_level=settings.png_compress_level,
+        analyzers=build_analyzers(settings.analyzer_selection()),
+    )
+
+
+def deid_key(settings: Settings) -> bytes:
+    """The de-identification key: the configured ``deid_secret``, else the Secrets Manager
+    secret ``deid_secret_arn``, else (local mode only) the key generated once in the data
+    directory.
+
+    DEIDENTIFICATION_FAILED in AWS mode without a secret or an ARN (a Lambda function has no
+    lasting data directory to keep a generated key in), or when the secret cannot be read.
+    """
+    if settings.deid_secret is not None:
+        return settings.deid_secret.get_secret_value().encode()
+    if settings.deid_secret_arn:
+        aws_factory = importlib.import_module(AWS_FACTORY_MODULE)
+        key: bytes = aws_factory.read_deid_key(settings.deid_secret_arn)
+        return key
+    if settings.mode == "aws":
+        raise DicomlensError(
+            ErrorCode.DEIDENTIFICATION_FAILED, "no de-identification key is configured"
+        )
+    return load_or_create_key(settings.data_dir)
 
 
 def local_adapters(settings: Settings, clock: Clock) -> tuple[BlobStore, JobStore]:

@@ -1,6 +1,9 @@
 """Typed settings: the only reader of the environment.
 
-Precedence: explicit argument > environment (``DICOMLENS_*``) > embedded default.
+Precedence: explicit argument > environment (``DICOMLENS_*``) > embedded default. Settings
+hold plain values and give them as the frozen option values the core takes (limits, analyzer
+selection, de-identification profile); they build nothing that acts: analyzers, adapters and
+services are built by :mod:`dicomlens.bootstrap`.
 """
 
 from __future__ import annotations
@@ -17,7 +20,6 @@ from dicomlens.imaging.limits import ImagingLimits
 
 if TYPE_CHECKING:  # heavy (numpy, pydicom): imported where used, keeping API cold starts fast
     from dicomlens.analysis.analyzers.registry import AnalyzerSelection
-    from dicomlens.analysis.pipeline import AnalysisOptions
     from dicomlens.deid.profile import ProfileOptions
 
 MiB = 1024**2
@@ -39,7 +41,7 @@ class Settings(BaseSettings):
     window_presets: bool = False  # CT window-preset previews (soft tissue, lung, ...) on request
     png_compress_level: int = Field(default=1, ge=0, le=9)
 
-    # Uploads and the HTTP API (issue 3).
+    # Uploads and the HTTP API.
     max_upload_bytes: int = Field(default=512 * MiB, gt=0)
     allowed_content_types: tuple[str, ...] = (
         "application/dicom",
@@ -65,7 +67,7 @@ class Settings(BaseSettings):
     web_dir: Path | None = None  # None = web/ of the source tree
     shutdown_grace_s: float = Field(default=30.0, ge=0)
 
-    # AWS mode (issue 4): names come from the stack's environment variables.
+    # AWS mode: names come from the stack's environment variables.
     bucket_name: str | None = None  # the upload bucket (uploads/ and derived/)
     table_name: str = "ImageAnalysisResults"
     aws_region: str | None = None  # None = botocore's own lookup (AWS_REGION in Lambda)
@@ -76,7 +78,7 @@ class Settings(BaseSettings):
     rekognition_max_labels: int = Field(default=10, ge=1, le=1000)
     rekognition_min_confidence: float = Field(default=70.0, ge=0.0, le=100.0)
 
-    # Offline analyzers (issue 5). ``analyzers``: names in order, comma-separated in the
+    # Offline analyzers. ``analyzers``: names in order, comma-separated in the
     # environment (DICOMLENS_ANALYZERS=classifier,faces,ocr); None = classifier, faces and
     # OCR in local mode, none in AWS mode. Bring-your-own ONNX classifiers: JSON in
     # DICOMLENS_BYO_MODELS (see OnnxModelSpec), each run when its name is in ``analyzers``.
@@ -149,18 +151,6 @@ class Settings(BaseSettings):
             max_total_samples=self.max_total_samples,
             max_inflated_bytes=self.max_inflated_bytes,
             decode_timeout_s=self.decode_timeout_s,
-        )
-
-    def analysis_options(self) -> AnalysisOptions:
-        """The pipeline options these settings describe."""
-        from dicomlens.analysis.analyzers.registry import build_analyzers  # noqa: PLC0415
-        from dicomlens.analysis.pipeline import AnalysisOptions  # noqa: PLC0415
-
-        return AnalysisOptions(
-            limits=self.imaging_limits(),
-            window_presets=self.window_presets,
-            png_compress_level=self.png_compress_level,
-            analyzers=build_analyzers(self.analyzer_selection()),
         )
 
     def deid_options(self, secret: bytes) -> ProfileOptions:

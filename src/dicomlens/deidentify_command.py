@@ -20,10 +20,10 @@ import time
 from pathlib import Path
 from typing import Any
 
+from dicomlens import bootstrap
 from dicomlens.analysis.batch import Outcome
 from dicomlens.config import Settings
 from dicomlens.deid import ProfileOptions, deidentify_file
-from dicomlens.deid.secret import deid_secret
 from dicomlens.deid.text import ocr_text_locator
 from dicomlens.domain.errors import DicomlensError
 from dicomlens.file_batch import (
@@ -76,7 +76,7 @@ def run(args: argparse.Namespace) -> int:
         print("dicomlens deidentify: --out would overwrite an input file", file=sys.stderr)  # noqa: T201
         return USAGE_ERROR
     settings = Settings()
-    options = settings.deid_options(deid_secret(settings.deid_secret, settings.data_dir))
+    options = settings.deid_options(bootstrap.deid_key(settings))
     if args.longitudinal:
         options = dataclasses.replace(options, longitudinal=args.longitudinal)
     if args.pixel_text:

@@ -90,10 +90,6 @@ class JobStore(Protocol):
         """
         ...
 
-    def fail_pending(self, job: Job) -> bool:
-        """Store a FAILED ``job`` only if it is still PENDING (a rejected upload)."""
-        ...
-
 
 class Clock(Protocol):
     """The time, injectable for tests."""

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -87,16 +86,6 @@ def test_failure_keeps_code_and_message(job_store: JobStore) -> None:
     stored = job_store.get(JOB_ID)
     assert stored is not None
     assert stored.error == failed.error
-
-
-def test_fail_pending_only_while_pending(job_store: JobStore) -> None:
-    job_store.create(pending())
-    failed = rules.fail(pending(), code="UPLOAD_REJECTED", message="no", now=T0)
-    assert job_store.fail_pending(failed)
-    assert not job_store.fail_pending(failed)
-    job_store.create(pending("a" * 32))
-    assert job_store.claim("a" * 32, now=T0, lease_s=60) is not None
-    assert not job_store.fail_pending(replace(failed, job_id="a" * 32))
 
 
 def test_concurrent_claims_have_one_winner(job_store: JobStore) -> None:

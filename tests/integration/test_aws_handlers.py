@@ -1,7 +1,8 @@
-"""The three handlers end to end in AWS mode, on moto: an API Gateway event creates the upload,
+"""The handlers end to end in AWS mode, on moto: an API Gateway event creates the upload,
 a real HTTP multipart POST goes to the presigned POST URL, the processor gets the S3
 ObjectCreated event for that key, and the results handler returns the result with working
-presigned GET URLs.
+presigned GET URLs; the de-identification handler keys its profile with the Secrets Manager
+secret named by the deployment.
 
 moto cannot deliver S3 notifications to Lambda without Docker, so the test builds the S3 event
 for the stored key the way S3 does (URL-encoded key) from tests/events/s3_object_created.json.
@@ -11,6 +12,7 @@ Over HTTP (ThreadedMotoServer) and in-process (mock_aws).
 from __future__ import annotations
 
 import copy
+import io
 import json
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
@@ -18,8 +20,10 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote_plus
 
+import boto3
 import pytest
 import requests
+from pydicom import dcmread
 from pydicom.data import get_testdata_file
 
 from aws_support import BUCKET, REGION, TABLE, MotoAws, moto_in_process, moto_server
@@ -27,7 +31,7 @@ from dicomlens import bootstrap
 from dicomlens.adapters.aws.dynamodb import DynamoJobStore
 from dicomlens.adapters.aws.s3 import S3BlobStore
 from dicomlens.config import Settings
-from dicomlens.handlers import create_upload, get_results, process_image
+from dicomlens.handlers import create_upload, deidentify, get_results, process_image
 from fakes import FakeLambdaContext, load_event
 
 CT = Path(str(get_testdata_file("CT_small.dcm"))).read_bytes()
@@ -149,3 +153,67 @@ def test_an_unknown_job_is_404(aws: MotoAws) -> None:
     status, body = call(get_results, event)
     assert status == 404
     assert body["error"]["code"] == "NOT_FOUND"
+
+
+def _upload_and_process(aws: MotoAws) -> str:
+    """A CT file uploaded through POST /uploads and processed; its job id."""
+    event = load_event("http_api_create_upload")
+    event["body"] = json.dumps(
+        {"fileName": "CT small.dcm", "contentType": "application/dicom", "size": len(CT)}
+    )
+    status, ticket = call(create_upload, event)
+    assert status == 201, ticket
+    fields = ticket["upload"]["fields"]
+    posted = requests.post(
+        ticket["upload"]["url"],
+        data=fields,
+        files={"file": ("CT small.dcm", CT, "application/dicom")},
+        timeout=60,
+    )
+    assert posted.status_code in (200, 201, 204), posted.text
+    process_image.handler(s3_event_for(fields["key"]), FakeLambdaContext())
+    job_id: str = ticket["jobId"]
+    return job_id
+
+
+def _job_event(job_id: str, *, deidentify: bool = False) -> dict[str, Any]:
+    event = load_event("http_api_get_job")
+    path = f"/jobs/{job_id}/deidentify" if deidentify else f"/jobs/{job_id}"
+    event["rawPath"] = event["requestContext"]["http"]["path"] = path
+    event["pathParameters"] = {"jobId": job_id}
+    if deidentify:
+        event["routeKey"] = event["requestContext"]["routeKey"] = "POST /jobs/{jobId}/deidentify"
+        event["requestContext"]["http"]["method"] = "POST"
+    return event
+
+
+def test_deidentify_keys_the_profile_with_the_secrets_manager_secret(
+    aws: MotoAws, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a processed DICOM job, in a deployment that names no key yet
+    job_id = _upload_and_process(aws)
+    status, body = call(deidentify, _job_event(job_id, deidentify=True))
+    assert (status, body["error"]["code"]) == (422, "DEIDENTIFICATION_FAILED")
+
+    # When the deployment names the Secrets Manager secret holding the key
+    if aws.endpoint_url is not None:
+        monkeypatch.setenv("AWS_ENDPOINT_URL_SECRETS_MANAGER", aws.endpoint_url)
+    secrets = boto3.session.Session().client(
+        "secretsmanager", region_name=REGION, endpoint_url=aws.endpoint_url
+    )
+    arn = secrets.create_secret(Name="dicomlens-test-deid-key", SecretString="k" * 64)["ARN"]
+    settings = bootstrap.get_services().settings.model_copy(
+        update={"deid_secret_arn": arn, "deid_pixel_text": "off"}
+    )
+    bootstrap.use_services(bootstrap.build_services(settings))
+    status, body = call(deidentify, _job_event(job_id, deidentify=True))
+
+    # Then the de-identified copy is stored under derived/ and shown by GET /jobs/{jobId}
+    assert status == 201, body
+    assert bootstrap.get_services().deid_profile.secret == b"k" * 64
+    copy_bytes = requests.get(body["url"], timeout=60).content
+    out = dcmread(io.BytesIO(copy_bytes))
+    assert out.PatientIdentityRemoved == "YES"
+    status, job = call(get_results, _job_event(job_id))
+    assert status == 200
+    assert f"derived/{job_id}/deidentified.dcm" in job["urls"]["deidentified"]

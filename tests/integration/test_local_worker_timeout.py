@@ -51,7 +51,7 @@ def processor_double(event: dict[str, Any], context: Any) -> dict[str, Any]:
             blobs=services.blobs,
             jobs=services.jobs,
             clock=services.clock,
-            options=services.settings.analysis_options(),
+            options=bootstrap.analysis_options(services.settings),
             lease_s=services.settings.lease_timeout_s,
             analyze=_analyze_or_misbehave,
         )

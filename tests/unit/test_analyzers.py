@@ -12,6 +12,7 @@ import pydicom.data
 import pytest
 from pydantic import ValidationError
 
+from dicomlens import bootstrap
 from dicomlens.analysis.analyzers import (
     AnalyzerSelection,
     BurnedInTextReader,
@@ -139,7 +140,7 @@ def test_a_byo_model_may_not_shadow_a_builtin(tmp_path: Path) -> None:
 def test_settings_choose_analyzers_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("DICOMLENS_ANALYZERS", "ocr, faces")
     monkeypatch.setenv("DICOMLENS_OCR_MIN_CONFIDENCE", "0.8")
-    analyzers = Settings().analysis_options().analyzers
+    analyzers = bootstrap.analysis_options(Settings()).analyzers
     assert [analyzer.name for analyzer in analyzers] == ["ocr", "faces"]
     assert isinstance(analyzers[0], BurnedInTextReader)
     assert analyzers[0].config.min_confidence == 0.8
@@ -149,9 +150,9 @@ def test_settings_defaults_run_every_offline_analyzer_locally_and_none_in_aws(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.delenv("DICOMLENS_ANALYZERS", raising=False)
-    local = Settings(mode="local").analysis_options().analyzers
+    local = bootstrap.analysis_options(Settings(mode="local")).analyzers
     assert [analyzer.name for analyzer in local] == ["classifier", "faces", "ocr"]
-    assert Settings(mode="aws").analysis_options().analyzers == ()
+    assert bootstrap.analysis_options(Settings(mode="aws")).analyzers == ()
 
 
 def test_settings_read_byo_models_as_json(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -162,7 +163,7 @@ def test_settings_read_byo_models_as_json(monkeypatch: pytest.MonkeyPatch) -> No
         ' "input_size": 256, "mean": [0.5], "std": [0.25], "channels": "gray",'
         ' "crop": [0.1, 0.0, 0.8, 1.0], "output": "sigmoid"}]',
     )
-    (analyzer,) = Settings().analysis_options().analyzers
+    (analyzer,) = bootstrap.analysis_options(Settings()).analyzers
     assert isinstance(analyzer, OnnxClassifier)
     assert analyzer.config.crop == (0.1, 0.0, 0.8, 1.0)
     assert analyzer.config.channels == "gray"

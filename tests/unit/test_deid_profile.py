@@ -7,7 +7,7 @@ from pydicom.dataset import Dataset
 from pydicom.sequence import Sequence
 
 from dicomlens.deid.attributes import AttributeProfile, patient_context
-from dicomlens.deid.deidentify import deidentify_dataset
+from dicomlens.deid.pipeline import deidentify_dataset
 from dicomlens.deid.profile import Action, ProfileOptions, basic_profile_table
 from dicomlens.deid.uids import remap_uid
 

@@ -14,12 +14,14 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 from botocore.stub import Stubber
-from pydantic import SecretStr
 
+from dicomlens import bootstrap
+from dicomlens.adapters.aws import factory
+from dicomlens.adapters.aws.secrets import SecretsManagerKey, secret_region
 from dicomlens.config import Settings
 from dicomlens.deid import secret
 from dicomlens.domain.errors import DicomlensError, ErrorCode
-from dicomlens.handlers import deidentify as deidentify_handler
+from fakes import FakeClock, InMemoryBlobStore, InMemoryJobStore
 
 ARN = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:dicomlens-dev-deid-key-AbCdEf"
 KEY = "k" * 64
@@ -27,7 +29,8 @@ KEY = "k" * 64
 
 @pytest.fixture
 def client(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Any, Stubber, list[str | None]]]:
-    """A stubbed Secrets Manager client handed to secret.py, and the regions it was asked for."""
+    """A stubbed Secrets Manager client handed to the AWS factory, and the regions it was
+    asked for."""
     stubbed = boto3.session.Session().client(
         "secretsmanager",
         region_name="eu-west-1",
@@ -36,12 +39,12 @@ def client(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Any, Stubber, list
     )
     regions: list[str | None] = []
 
-    def make(region: str | None) -> Any:
+    def make(service: str, *, region: str | None, **kwargs: Any) -> Any:
+        assert service == "secretsmanager"
         regions.append(region)
         return stubbed
 
-    monkeypatch.setattr(secret, "_client", make)
-    monkeypatch.setattr(secret, "_fetched", {})
+    monkeypatch.setattr(factory, "make_client", make)
     with Stubber(stubbed) as stubber:
         yield stubbed, stubber, regions
         stubber.assert_no_pending_responses()
@@ -57,14 +60,24 @@ def _value(arn: str = ARN, value: str = KEY) -> dict[str, Any]:
     }
 
 
+def _services(settings: Settings) -> bootstrap.Services:
+    """The process's wiring for ``settings``, with in-memory storage."""
+    clock = FakeClock()
+    return bootstrap.build_services(
+        settings, blobs=InMemoryBlobStore(clock), jobs=InMemoryJobStore(), clock=clock
+    )
+
+
 def test_the_arn_reads_the_secret_once_per_process(
     client: tuple[Any, Stubber, list[str | None]], tmp_path: Path
 ) -> None:
     _, stubber, regions = client
     stubber.add_response("get_secret_value", _value(), {"SecretId": ARN})
-    assert secret.deid_secret(None, tmp_path, secret_arn=ARN) == KEY.encode()
-    # cached: no second call (the Stubber would refuse one with no response queued)
-    assert secret.deid_secret(None, tmp_path, secret_arn=ARN) == KEY.encode()
+    settings = Settings(mode="aws", data_dir=tmp_path, deid_secret_arn=ARN)
+    services = _services(settings)
+    assert services.deid_profile == settings.deid_options(KEY.encode())
+    # kept: no second call (the Stubber would refuse one with no response queued)
+    assert services.deid_profile.secret == KEY.encode()
     assert regions == ["eu-west-1"]  # the secret's own region, from its ARN
     assert not (tmp_path / secret.SECRET_FILE).exists()  # nothing written locally
 
@@ -72,8 +85,8 @@ def test_the_arn_reads_the_secret_once_per_process(
 def test_a_configured_key_wins_over_the_arn(
     client: tuple[Any, Stubber, list[str | None]], tmp_path: Path
 ) -> None:
-    configured = SecretStr("configured-key")
-    assert secret.deid_secret(configured, tmp_path, secret_arn=ARN) == b"configured-key"
+    settings = Settings(data_dir=tmp_path, deid_secret="configured-key", deid_secret_arn=ARN)  # noqa: S106 - a test key
+    assert bootstrap.deid_key(settings) == b"configured-key"
     assert client[2] == []  # Secrets Manager never asked
 
 
@@ -87,13 +100,16 @@ def test_client_errors_become_deidentification_failed(
     stubber.add_client_error(
         "get_secret_value", service_error_code=code, http_status_code=400, expected_params=None
     )
+    services = _services(Settings(mode="aws", data_dir=tmp_path, deid_secret_arn=ARN))
     with pytest.raises(DicomlensError) as raised:
-        secret.deid_secret(None, tmp_path, secret_arn=ARN)
+        _ = services.deid_profile
     assert raised.value.code is ErrorCode.DEIDENTIFICATION_FAILED
     assert code in str(raised.value)
     assert isinstance(raised.value.__cause__, ClientError)  # raised ... from the ClientError
     assert ARN not in str(raised.value)
-    assert secret._fetched == {}  # a failure is not cached: the next call asks again
+    # a failure is not kept: the next request asks again
+    stubber.add_response("get_secret_value", _value(), {"SecretId": ARN})
+    assert services.deid_profile.secret == KEY.encode()
 
 
 def test_an_empty_secret_is_refused(
@@ -102,29 +118,35 @@ def test_an_empty_secret_is_refused(
     _, stubber, _ = client
     stubber.add_response("get_secret_value", _value(value=" "), {"SecretId": ARN})
     with pytest.raises(DicomlensError) as raised:
-        secret.deid_secret(None, tmp_path, secret_arn=ARN)
+        bootstrap.deid_key(Settings(mode="aws", data_dir=tmp_path, deid_secret_arn=ARN))
     assert raised.value.code is ErrorCode.DEIDENTIFICATION_FAILED
+
+
+def test_the_adapter_reads_the_secret_string_with_the_client_it_is_given() -> None:
+    stubbed = boto3.session.Session().client(
+        "secretsmanager",
+        region_name="eu-west-1",
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",  # noqa: S106 - stubbed, never sent
+    )
+    with Stubber(stubbed) as stubber:
+        stubber.add_response("get_secret_value", _value(value=f" {KEY}\n"), {"SecretId": ARN})
+        assert SecretsManagerKey(stubbed).read(ARN) == KEY.encode()
+    assert secret_region(ARN) == "eu-west-1"
+    assert secret_region("dicomlens-dev-deid-key") is None  # a name: botocore's own region
 
 
 def test_local_mode_keeps_a_generated_key_file(tmp_path: Path) -> None:
-    first = secret.deid_secret(None, tmp_path)
+    first = secret.load_or_create_key(tmp_path)
     assert len(first) == 64
-    assert secret.deid_secret(None, tmp_path) == first
+    assert secret.load_or_create_key(tmp_path) == first
     assert (tmp_path / secret.SECRET_FILE).stat().st_mode & 0o777 == 0o600
+    assert bootstrap.deid_key(Settings(mode="local", data_dir=tmp_path)) == first
 
 
-def test_the_handler_uses_the_arn_in_aws_mode(
-    client: tuple[Any, Stubber, list[str | None]], tmp_path: Path
-) -> None:
-    _, stubber, _ = client
-    stubber.add_response("get_secret_value", _value(), {"SecretId": ARN})
-    settings = Settings(mode="aws", data_dir=tmp_path, deid_secret_arn=ARN)
-    options = deidentify_handler._options(settings)
-    assert options == settings.deid_options(KEY.encode())
-
-
-def test_the_handler_refuses_without_any_key_in_aws_mode(tmp_path: Path) -> None:
-    settings = Settings(mode="aws", data_dir=tmp_path)
+def test_aws_mode_refuses_without_any_key(tmp_path: Path) -> None:
+    services = _services(Settings(mode="aws", data_dir=tmp_path))
     with pytest.raises(DicomlensError) as raised:
-        deidentify_handler._options(settings)
+        _ = services.deid_profile
     assert raised.value.code is ErrorCode.DEIDENTIFICATION_FAILED
+    assert not (tmp_path / secret.SECRET_FILE).exists()  # no key invented in AWS mode

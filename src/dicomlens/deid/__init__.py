@@ -7,16 +7,16 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from dicomlens.deid.deidentify import DeidentifyReport, deidentify_dataset, deidentify_file
     from dicomlens.deid.options import RegionRule
+    from dicomlens.deid.pipeline import DeidentifyReport, deidentify_dataset, deidentify_file
     from dicomlens.deid.pixels import RedactionPlan, TextLocator
     from dicomlens.deid.profile import ProfileOptions
 
 # Resolved on first use (PEP 562): the settings import ``deid.options`` without pydicom.
 _LAZY = {
-    "DeidentifyReport": "dicomlens.deid.deidentify",
-    "deidentify_dataset": "dicomlens.deid.deidentify",
-    "deidentify_file": "dicomlens.deid.deidentify",
+    "DeidentifyReport": "dicomlens.deid.pipeline",
+    "deidentify_dataset": "dicomlens.deid.pipeline",
+    "deidentify_file": "dicomlens.deid.pipeline",
     "RegionRule": "dicomlens.deid.options",
     "RedactionPlan": "dicomlens.deid.pixels",
     "TextLocator": "dicomlens.deid.pixels",

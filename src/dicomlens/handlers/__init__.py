@@ -1,6 +1,9 @@
-"""Lambda entry points (Powertools): create_upload, process_image, get_results.
+"""Lambda entry points (Powertools): create_upload, get_results, deidentify, process_image.
 
-Each module holds only its module-level logger, tracer, metrics and resolver and a thin
-handler; services come from :func:`dicomlens.bootstrap.get_services` on first use. The local
-runtime calls these same ``handler`` functions with the same event shapes.
+Each entry-point module holds its router, its resolver and a thin handler; what they share
+is declared once beside them: :mod:`~dicomlens.handlers.observability` (logger, tracer,
+metrics), :mod:`~dicomlens.handlers.resolver` (the resolver factory and the error mapping),
+:mod:`~dicomlens.handlers.models` (the API's bodies) and :mod:`~dicomlens.handlers.openapi`
+(the document). Services come from :func:`dicomlens.bootstrap.get_services` on first use.
+The local runtime calls these same ``handler`` functions with the same event shapes.
 """

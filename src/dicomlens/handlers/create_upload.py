@@ -2,63 +2,21 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from http import HTTPStatus
 from typing import Any
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
-from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
+from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from pydantic import BaseModel, ConfigDict, Field
-from pydantic.alias_generators import to_camel
 
 from dicomlens import bootstrap
-from dicomlens.handlers.http import (
-    METRICS_NAMESPACE,
-    SERVICE,
-    count,
-    error_responses,
-    install_error_handlers,
-    json_response,
-)
+from dicomlens.handlers.models import CreateUploadRequest, CreateUploadResponse, UploadForm
+from dicomlens.handlers.observability import count, logger, metrics, tracer
+from dicomlens.handlers.openapi import error_responses, json_response
+from dicomlens.handlers.resolver import api_resolver
 
-logger = Logger(service=SERVICE)
-tracer = Tracer(service=SERVICE)
-metrics = Metrics(namespace=METRICS_NAMESPACE, service=SERVICE)
 router = Router()  # type: ignore[no-untyped-call]
-app = APIGatewayHttpResolver(enable_validation=True)
-
-
-class _Camel(BaseModel):
-    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True)
-
-
-class CreateUploadRequest(_Camel):
-    """What the browser declares about the file it is about to upload."""
-
-    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="ignore")
-
-    file_name: str = Field(min_length=1, max_length=1024)
-    content_type: str | None = Field(default=None, max_length=255)
-    size: int = Field(gt=0, description="the file's exact size in bytes")
-
-
-class UploadForm(_Camel):
-    """Post ``fields`` first, then the file in a part named ``file``, as multipart/form-data."""
-
-    url: str
-    fields: dict[str, str]
-
-
-class CreateUploadResponse(_Camel):
-    """The new job and its upload form."""
-
-    job_id: str
-    upload: UploadForm
-    expires_at: datetime
-    max_bytes: int
 
 
 @router.post(
@@ -76,7 +34,7 @@ def create_upload(request: CreateUploadRequest) -> Response[str]:
     )
     logger.append_keys(jobId=grant.job_id)
     logger.info("upload created", extra={"size": request.size})
-    count(metrics, "UploadsCreated")
+    count("UploadsCreated")
     body = CreateUploadResponse(
         job_id=grant.job_id,
         upload=UploadForm(url=grant.post.url, fields=grant.post.fields),
@@ -92,8 +50,7 @@ def create_upload(request: CreateUploadRequest) -> Response[str]:
     )
 
 
-app.include_router(router)
-install_error_handlers(app, logger)
+app = api_resolver(router)
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)

@@ -5,8 +5,7 @@ from __future__ import annotations
 from functools import cache
 from typing import Annotated, Any
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
-from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
+from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Path
 from aws_lambda_powertools.logging import correlation_paths
@@ -14,22 +13,12 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from dicomlens import bootstrap
 from dicomlens.handlers import create_upload, deidentify
-from dicomlens.handlers.http import (
-    METRICS_NAMESPACE,
-    SERVICE,
-    count,
-    error_responses,
-    install_error_handlers,
-    json_response,
-    openapi_document,
-)
-from dicomlens.services.results import JobView
+from dicomlens.handlers.models import JobView
+from dicomlens.handlers.observability import count, logger, metrics, tracer
+from dicomlens.handlers.openapi import error_responses, json_response, openapi_document
+from dicomlens.handlers.resolver import api_resolver
 
-logger = Logger(service=SERVICE)
-tracer = Tracer(service=SERVICE)
-metrics = Metrics(namespace=METRICS_NAMESPACE, service=SERVICE)
 router = Router()  # type: ignore[no-untyped-call]
-app = APIGatewayHttpResolver(enable_validation=True)
 
 
 @router.get(
@@ -42,8 +31,8 @@ def get_job(
 ) -> Response[str]:
     """The job's status, results (PHI hidden unless enabled) and short-lived URLs."""
     logger.append_keys(jobId=jobId if len(jobId) <= 64 else jobId[:64])
-    view = bootstrap.get_services().results.job_view(jobId)
-    count(metrics, "JobsRead")
+    view = JobView.of(bootstrap.get_services().results.job_details(jobId))
+    count("JobsRead")
     return Response(
         status_code=200,
         content_type="application/json",
@@ -63,8 +52,7 @@ def _document() -> str:
     return openapi_document(create_upload.router, router, deidentify.router)
 
 
-app.include_router(router)
-install_error_handlers(app, logger)
+app = api_resolver(router)
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)

@@ -1,26 +1,23 @@
 """The processImage function: S3 ObjectCreated records -> analysed jobs.
 
-Every record is handled (an event may hold several); keys are URL-decoded here because
-the S3 event carries them encoded (``+`` for space). Keys outside ``uploads/`` are ignored;
-a record without a known job is logged and ignored. Logs carry the job id as correlation
-id and never a file name or any value from the file.
+Every record is handled (an event may hold several), parsed with Powertools' ``S3Event``;
+each key is URL-decoded here because the S3 event carries them encoded (``+`` for space)
+and Powertools leaves them so. Keys outside ``uploads/`` are ignored; a record without a
+known job is logged and ignored. Logs carry the job id as correlation id and never a file
+name or any value from the file.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.utilities.data_classes import S3Event
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from dicomlens import bootstrap
 from dicomlens.domain.keys import decode_event_key
-from dicomlens.handlers.http import METRICS_NAMESPACE, SERVICE, count
+from dicomlens.handlers.observability import count, logger, metrics, tracer
 from dicomlens.services.processing import Outcome
-
-logger = Logger(service=SERVICE)
-tracer = Tracer(service=SERVICE)
-metrics = Metrics(namespace=METRICS_NAMESPACE, service=SERVICE)
 
 _METRIC_BY_OUTCOME = {
     Outcome.COMPLETED: "JobsCompleted",
@@ -30,15 +27,18 @@ _METRIC_BY_OUTCOME = {
 
 
 def object_keys(event: dict[str, Any]) -> list[str]:
-    """The decoded object key of every ObjectCreated record in ``event``."""
-    keys = []
-    for record in event.get("Records") or ():
-        if not str(record.get("eventName", "")).startswith("ObjectCreated:"):
-            continue
-        raw = record.get("s3", {}).get("object", {}).get("key")
-        if isinstance(raw, str):
-            keys.append(decode_event_key(raw))
-    return keys
+    """The decoded object key of every ObjectCreated record in ``event``, in order.
+
+    Every record, not ``S3Event.object_key`` (the first record's only), each decoded with
+    ``unquote_plus`` (``S3Object.key`` is the key as S3 encoded it).
+    """
+    if not event.get("Records"):
+        return []
+    return [
+        decode_event_key(record.s3.get_object.key)
+        for record in S3Event(event).records
+        if record.event_name.startswith("ObjectCreated:")
+    ]
 
 
 @logger.inject_lambda_context(clear_state=True)
@@ -63,7 +63,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         )
         metric = _METRIC_BY_OUTCOME.get(report.outcome)
         if metric is not None:
-            count(metrics, metric)
+            count(metric)
         reports.append(
             {"jobId": report.job_id, "outcome": str(report.outcome), "errorCode": report.error_code}
         )

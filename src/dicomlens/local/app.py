@@ -28,7 +28,7 @@ from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from dicomlens.adapters.local.files import BLOBS_PATH, UPLOAD_PATH, LocalBlobStore
-from dicomlens.domain.errors import DicomlensError, ErrorCode
+from dicomlens.domain.errors import DicomlensError, ErrorCode, error_body
 from dicomlens.local import routes as route_table
 from dicomlens.local.apigw import LocalLambdaContext, http_api_event, http_reply
 from dicomlens.local.event_queue import EventQueue
@@ -50,7 +50,7 @@ LIGHT_FUNCTION_MB = 256
 
 
 def _error(status: int, code: ErrorCode, message: str) -> JSONResponse:
-    return JSONResponse({"error": {"code": str(code), "message": message}}, status_code=status)
+    return JSONResponse(error_body(code, message), status_code=status)
 
 
 def api_endpoint(route: route_table.Route) -> Callable[[Request], Awaitable[Response]]:

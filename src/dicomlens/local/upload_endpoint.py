@@ -24,7 +24,7 @@ from python_multipart.multipart import MultipartParser, parse_options_header
 
 from dicomlens.adapters.local.files import LocalBlobStore
 from dicomlens.adapters.local.signing import UploadPolicy
-from dicomlens.domain.errors import DicomlensError, ErrorCode
+from dicomlens.domain.errors import DicomlensError, ErrorCode, error_body
 from dicomlens.ports import Clock
 
 MAX_FIELD_BYTES = 64 * 1024
@@ -42,7 +42,7 @@ class UploadRefusedError(Exception):
 
     def body(self) -> bytes:
         """The API's error shape."""
-        return json.dumps({"error": {"code": self.code, "message": self.message}}).encode()
+        return json.dumps(error_body(self.code, self.message)).encode()
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -6,11 +6,8 @@ stored. PHI fields are removed from the result unless the deployment exposes the
 
 from __future__ import annotations
 
-from datetime import datetime
+from dataclasses import dataclass, field
 from typing import Any
-
-from pydantic import BaseModel, ConfigDict, Field
-from pydantic.alias_generators import to_camel
 
 from dicomlens.domain.errors import DicomlensError, ErrorCode
 from dicomlens.domain.jobs import Job, JobStatus
@@ -20,43 +17,25 @@ from dicomlens.ports import BlobStore, JobStore
 _PRESET_PREFIX = "window-"
 
 
-class _Camel(BaseModel):
-    model_config = ConfigDict(frozen=True, alias_generator=to_camel, populate_by_name=True)
-
-
-class ErrorBody(_Camel):
-    """A stable error code and a human message."""
-
-    code: str
-    message: str
-
-
-class JobUrls(_Camel):
-    """Short-lived URLs, minted when the job is read."""
+@dataclass(frozen=True, kw_only=True)
+class JobLinks:
+    """Short-lived URLs to a job's files, minted when the job is read (never stored)."""
 
     preview: str | None = None
     thumbnail: str | None = None
     original: str | None = None
-    deidentified: str | None = None  # after POST /jobs/{jobId}/deidentify
-    presets: dict[str, str] = Field(default_factory=dict)
+    deidentified: str | None = None  # after the job was de-identified
+    presets: dict[str, str] = field(default_factory=dict)  # window preset name -> PNG
 
 
-class JobView(_Camel):
-    """A job as the results API shows it."""
+@dataclass(frozen=True, kw_only=True)
+class JobDetails:
+    """A job as read for its owner: the job, its result (PHI removed unless the deployment
+    exposes it) and fresh URLs. The API's shape of it is ``handlers.models.JobView``."""
 
-    job_id: str
-    status: JobStatus
-    file_name: str
-    content_type: str
-    size: int
-    created_at: datetime
-    updated_at: datetime
-    started_at: datetime | None = None
-    finished_at: datetime | None = None
-    attempts: int = 0
-    error: ErrorBody | None = None
-    result: dict[str, Any] | None = None
-    urls: JobUrls = Field(default_factory=JobUrls)
+    job: Job
+    result: dict[str, Any] | None
+    urls: JobLinks
 
 
 class ResultsService:
@@ -70,7 +49,7 @@ class ResultsService:
         self._expiry = url_expiry_s
         self._expose_phi = expose_phi
 
-    def job_view(self, job_id: str) -> JobView:
+    def job_details(self, job_id: str) -> JobDetails:
         """The job ``job_id``; ``NOT_FOUND`` for unknown or ill-formed ids."""
         job = self._jobs.get(job_id) if is_job_id(job_id) else None
         if job is None:
@@ -78,23 +57,7 @@ class ResultsService:
         result = job.result
         if result is not None and not self._expose_phi:
             result = {name: value for name, value in result.items() if name != "phi"}
-        return JobView(
-            job_id=job.job_id,
-            status=job.status,
-            file_name=job.file_name,
-            content_type=job.content_type,
-            size=job.size,
-            created_at=job.created_at,
-            updated_at=job.updated_at,
-            started_at=job.started_at,
-            finished_at=job.finished_at,
-            attempts=job.attempts,
-            error=None
-            if job.error is None
-            else ErrorBody(code=job.error.code, message=job.error.message),
-            result=result,
-            urls=self._urls(job),
-        )
+        return JobDetails(job=job, result=result, urls=self._urls(job))
 
     def _deidentified_url(self, job_id: str) -> str | None:
         key = derived_key(job_id, "deidentified.dcm")
@@ -103,7 +66,7 @@ class ResultsService:
         name = f"{job_id}-deidentified.dcm"
         return self._blobs.presign_get(key, expires_in_s=self._expiry, download_name=name)
 
-    def _urls(self, job: Job) -> JobUrls:
+    def _urls(self, job: Job) -> JobLinks:
         def url(key: str, download_name: str | None = None) -> str:
             return self._blobs.presign_get(
                 key, expires_in_s=self._expiry, download_name=download_name
@@ -121,7 +84,7 @@ class ResultsService:
             if job.status is JobStatus.PENDING
             else url(job.upload_key, safe_file_name(job.file_name))
         )
-        return JobUrls(
+        return JobLinks(
             preview=url(derived["preview.png"]) if "preview.png" in derived else None,
             thumbnail=url(derived["thumbnail.png"]) if "thumbnail.png" in derived else None,
             original=original,

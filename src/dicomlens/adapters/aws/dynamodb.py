@@ -139,12 +139,6 @@ class DynamoJobStore:
             raise IllegalTransitionError(f"job {job.job_id}: finish needs a finished job")
         return self._put_if(job, status=JobStatus.PROCESSING, attempts=job.attempts)
 
-    def fail_pending(self, job: Job) -> bool:
-        """Store a FAILED ``job`` only if it is still PENDING."""
-        if job.status is not JobStatus.FAILED:
-            raise IllegalTransitionError(f"job {job.job_id}: fail_pending needs a FAILED job")
-        return self._put_if(job, status=JobStatus.PENDING, attempts=None)
-
     def _put_if(self, job: Job, *, status: JobStatus, attempts: int | None) -> bool:
         """Overwrite the job's attributes with ``job``'s if status (and attempt) still match.
 

@@ -1,5 +1,5 @@
 """Build the AWS adapters from :class:`~dicomlens.config.Settings` (called by bootstrap in
-AWS mode, once per cold start)."""
+AWS mode, once per cold start; the de-identification key when a secret ARN is configured)."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from typing import Any
 from dicomlens.adapters.aws.clients import make_client
 from dicomlens.adapters.aws.dynamodb import DynamoJobStore
 from dicomlens.adapters.aws.s3 import S3BlobStore
+from dicomlens.adapters.aws.secrets import SecretsManagerKey, secret_region
 from dicomlens.config import Settings
 from dicomlens.domain.errors import DicomlensError, ErrorCode
 from dicomlens.ports import Analyzer, Clock
@@ -54,3 +55,10 @@ def build_analyzers(settings: Settings) -> tuple[Analyzer, ...]:
         ),
         RekognitionText(region=region, min_confidence=settings.rekognition_min_confidence),
     )
+
+
+def read_deid_key(secret_arn: str, *, session: Any = None) -> bytes:
+    """The de-identification key in the Secrets Manager secret ``secret_arn``, read with a
+    client in the secret's own region (see :class:`SecretsManagerKey`)."""
+    client = make_client("secretsmanager", region=secret_region(secret_arn), session=session)
+    return SecretsManagerKey(client).read(secret_arn)

@@ -20,7 +20,7 @@ from pathlib import Path
 from dicomlens.domain import jobs
 from dicomlens.domain.errors import DicomlensError, ErrorCode, IllegalTransitionError
 from dicomlens.domain.job_records import job_from_record, job_to_record
-from dicomlens.domain.jobs import Job, JobStatus
+from dicomlens.domain.jobs import Job
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS jobs (
@@ -133,17 +133,6 @@ class SqliteJobStore:
             "UPDATE jobs SET status = ?, lease_until = NULL, body = ? "
             "WHERE job_id = ? AND status = 'PROCESSING' AND attempts = ?",
             (str(job.status), job_to_json(job), job.job_id, job.attempts),
-        )
-        return cursor.rowcount == 1
-
-    def fail_pending(self, job: Job) -> bool:
-        """Store a FAILED ``job`` only if it is still PENDING."""
-        if job.status is not JobStatus.FAILED:
-            raise IllegalTransitionError(f"job {job.job_id}: fail_pending needs a FAILED job")
-        cursor = self._conn().execute(
-            "UPDATE jobs SET status = 'FAILED', lease_until = NULL, body = ? "
-            "WHERE job_id = ? AND status = 'PENDING'",
-            (job_to_json(job), job.job_id),
         )
         return cursor.rowcount == 1
 

@@ -1,0 +1,26 @@
+"""Logger, tracer and metrics of every Lambda function, created once with the service name.
+
+Each handler decorates its entry point with these (``inject_lambda_context``,
+``capture_lambda_handler``, ``log_metrics``); logs never carry a file name or any value
+read from a file, only job ids, outcomes and error codes.
+"""
+
+from __future__ import annotations
+
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.metrics.functions import is_metrics_disabled
+
+SERVICE = "dicomlens"
+METRICS_NAMESPACE = "dicomlens"
+
+logger = Logger(service=SERVICE)
+tracer = Tracer(service=SERVICE)
+metrics = Metrics(namespace=METRICS_NAMESPACE, service=SERVICE)
+
+
+def count(name: str) -> None:
+    """Add 1 to the metric ``name`` (skipped when metrics are disabled: Powertools would
+    otherwise keep every value in memory and print them every 100)."""
+    if not is_metrics_disabled():
+        metrics.add_metric(name=name, unit=MetricUnit.Count, value=1)

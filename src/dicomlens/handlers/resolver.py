@@ -1,0 +1,85 @@
+"""The API functions' resolver, built by one factory with the one error -> response mapping.
+
+Errors are ``{"error": {"code", "message"}}`` (:func:`dicomlens.domain.errors.error_body`).
+Codes map to statuses once, here; anything else is a 500 whose body says nothing about the
+cause (the log has the exception type).
+"""
+
+from __future__ import annotations
+
+import json
+from http import HTTPStatus
+
+from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
+from aws_lambda_powertools.event_handler.api_gateway import Router
+from aws_lambda_powertools.event_handler.exceptions import NotFoundError
+from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+
+from dicomlens.domain.errors import DicomlensError, ErrorCode, error_body
+from dicomlens.handlers.observability import logger
+
+STATUS_BY_CODE: dict[str, int] = {
+    ErrorCode.VALIDATION_ERROR: HTTPStatus.BAD_REQUEST,
+    ErrorCode.NOT_FOUND: HTTPStatus.NOT_FOUND,
+    ErrorCode.TOO_LARGE: HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
+    ErrorCode.UPLOAD_REJECTED: HTTPStatus.BAD_REQUEST,
+    ErrorCode.CONFLICT: HTTPStatus.CONFLICT,
+    ErrorCode.INVALID_DICOM: HTTPStatus.UNPROCESSABLE_ENTITY,
+    ErrorCode.DEIDENTIFICATION_FAILED: HTTPStatus.UNPROCESSABLE_ENTITY,
+    ErrorCode.REDACTION_IMPOSSIBLE: HTTPStatus.UNPROCESSABLE_ENTITY,
+}
+
+
+def api_resolver(*routers: Router) -> APIGatewayHttpResolver:
+    """A validating HTTP API resolver serving ``routers`` (their routes must be declared
+    already), with every exception a route can raise mapped to the error shape."""
+    app = APIGatewayHttpResolver(enable_validation=True)
+    for router in routers:
+        app.include_router(router)
+    _install_error_handlers(app)
+    return app
+
+
+def status_for(code: str) -> int:
+    """The HTTP status of an error code (500 for codes that are not the client's fault)."""
+    return int(STATUS_BY_CODE.get(code, HTTPStatus.INTERNAL_SERVER_ERROR))
+
+
+def error_response(status: int, code: str, message: str) -> Response[str]:
+    """The API's error shape as a response."""
+    return Response(
+        status_code=status,
+        content_type="application/json",
+        body=json.dumps(error_body(code, message)),
+    )
+
+
+def _install_error_handlers(app: APIGatewayHttpResolver) -> None:
+    @app.exception_handler(DicomlensError)  # type: ignore[untyped-decorator]
+    def _domain_error(exc: DicomlensError) -> Response[str]:
+        status = status_for(exc.code)
+        if status >= 500:
+            logger.error("request failed", extra={"errorCode": str(exc.code)})
+            return error_response(status, ErrorCode.INTERNAL, "internal error")
+        return error_response(status, exc.code, exc.message)
+
+    @app.exception_handler(RequestValidationError)  # type: ignore[untyped-decorator]
+    def _invalid_request(exc: RequestValidationError) -> Response[str]:
+        problems = []
+        for error in exc.errors()[:5]:
+            where = ".".join(str(part) for part in error.get("loc", ()) if part != "body")
+            problems.append(f"{where or 'body'}: {error.get('msg', 'invalid')}")
+        message = "; ".join(problems) or "the request is invalid"
+        return error_response(HTTPStatus.BAD_REQUEST, ErrorCode.VALIDATION_ERROR, message)
+
+    @app.not_found
+    def _no_route(exc: NotFoundError) -> Response[str]:
+        del exc
+        return error_response(HTTPStatus.NOT_FOUND, ErrorCode.NOT_FOUND, "no such route")
+
+    @app.exception_handler(Exception)  # type: ignore[untyped-decorator]
+    def _unexpected(exc: Exception) -> Response[str]:
+        logger.error("unexpected error", extra={"exceptionType": type(exc).__name__})
+        return error_response(
+            HTTPStatus.INTERNAL_SERVER_ERROR, ErrorCode.INTERNAL, "internal error"
+        )
