@@ -63,8 +63,8 @@ class Settings(BaseSettings):
     workers: int = Field(default=2, ge=1, le=64)
     worker_kind: Literal["process", "thread"] = "process"
     http_processes: int = Field(default=2, ge=1, le=64)  # processes serving HTTP (one socket)
-    template_path: Path | None = None  # None = infra/template.yaml of the source tree
-    web_dir: Path | None = None  # None = web/ of the source tree
+    template_path: Path | None = None  # None = the packaged infra/template.yaml (dicomlens.assets)
+    web_dir: Path | None = None  # None = the packaged web/ (dicomlens.assets)
     shutdown_grace_s: float = Field(default=30.0, ge=0)
 
     # AWS mode: names come from the stack's environment variables.
@@ -84,8 +84,8 @@ class Settings(BaseSettings):
     # DICOMLENS_BYO_MODELS (see OnnxModelSpec), each run when its name is in ``analyzers``.
     analyzers: Annotated[tuple[str, ...] | None, NoDecode] = None
     analyzer_threads: int = Field(default=1, ge=0, le=64)  # per session; 0 = one per core
-    classifier_model: Path | None = None  # None = models/efficientnet-lite0.onnx
-    classifier_labels: Path | None = None  # None = models/imagenet-classes.txt
+    classifier_model: Path | None = None  # None = the packaged models/efficientnet-lite0.onnx
+    classifier_labels: Path | None = None  # None = the packaged models/imagenet-classes.txt
     classifier_min_confidence: float = Field(default=0.2, ge=0.0, le=1.0)
     face_min_neighbors: int = Field(default=6, ge=1)
     ocr_min_confidence: float = Field(default=0.6, ge=0.0, le=1.0)

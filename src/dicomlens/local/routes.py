@@ -15,6 +15,7 @@ from typing import Any
 
 import yaml
 
+from dicomlens import assets
 from dicomlens.domain.errors import DicomlensError, ErrorCode
 
 Handler = Callable[[dict[str, Any], Any], dict[str, Any]]
@@ -116,5 +117,5 @@ def import_handler(dotted: str) -> Handler:
 
 
 def default_template_path() -> Path:
-    """``infra/template.yaml`` of the source tree this package runs from."""
-    return Path(__file__).resolve().parents[3] / "infra" / "template.yaml"
+    """The SAM template shipped with this package (``infra/template.yaml``)."""
+    return assets.sam_template()

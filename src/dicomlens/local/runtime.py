@@ -30,7 +30,7 @@ from typing import IO
 import uvicorn
 from starlette.applications import Starlette
 
-from dicomlens import bootstrap
+from dicomlens import assets, bootstrap
 from dicomlens.adapters.local.files import LocalBlobStore
 from dicomlens.adapters.local.sqlite_jobs import SqliteJobStore
 from dicomlens.config import Settings
@@ -125,7 +125,7 @@ def local_app(
         notify=notify,
         api_base_url=settings.base_url(),
         cors_origin=settings.cors_origin(),
-        web_dir=settings.web_dir or Path(__file__).resolve().parents[3] / "web",
+        web_dir=settings.web_dir or assets.web_root(),
     )
 
 

@@ -13,6 +13,7 @@ from typing import Literal
 import numpy as np
 from PIL import Image
 
+from dicomlens import assets
 from dicomlens.analysis.analyzers._runtime import (
     as_gray,
     as_rgb,
@@ -22,11 +23,6 @@ from dicomlens.analysis.analyzers._runtime import (
 )
 from dicomlens.domain.results import Label
 from dicomlens.ports import AnalyzerInput, AnalyzerOutput
-
-# models/ of the source tree: the committed EfficientNet-Lite0 export (see its script).
-MODELS_DIR = Path(__file__).resolve().parents[4] / "models"
-IMAGENET_MODEL = MODELS_DIR / "efficientnet-lite0.onnx"
-IMAGENET_LABELS = MODELS_DIR / "imagenet-classes.txt"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -68,11 +64,14 @@ def imagenet_classifier_config(
     min_confidence: float = 0.2,
     threads: int = 1,
 ) -> OnnxClassifierConfig:
-    """The bundled EfficientNet-Lite0 ImageNet classifier (see ``models/``)."""
+    """The bundled EfficientNet-Lite0 ImageNet classifier (see ``models/``).
+
+    ``model_path`` and ``labels_path`` replace the files shipped with the package.
+    """
     return OnnxClassifierConfig(
         name="classifier",
-        model_path=model_path or IMAGENET_MODEL,
-        labels_path=labels_path or IMAGENET_LABELS,
+        model_path=model_path or assets.imagenet_model(),
+        labels_path=labels_path or assets.imagenet_labels(),
         input_size=(224, 224),
         resize_short_side=256,
         mean=(0.5, 0.5, 0.5),
