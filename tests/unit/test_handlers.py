@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -208,18 +205,3 @@ def test_process_image_decodes_the_key_of_every_record_not_only_the_first() -> N
         f"uploads/{JOB}/CT_small.dcm",
     ]
     assert process_image.object_keys({}) == []
-
-
-@pytest.mark.parametrize("module", ["create_upload", "get_results", "deidentify"])
-def test_api_handlers_load_without_the_imaging_core(module: str) -> None:
-    """A cold start of an API function imports no image, DICOM or model library."""
-    heavy = ("numpy", "pydicom", "PIL", "onnxruntime", "cv2", "rapidocr_onnxruntime")
-    code = (
-        f"import sys, dicomlens.handlers.{module}\n"
-        f"print(sorted(name for name in {heavy!r} if name in sys.modules))"
-    )
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
-    done = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env
-    )
-    assert done.stdout.strip() == "[]"
