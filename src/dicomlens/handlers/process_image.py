@@ -16,7 +16,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from dicomlens import bootstrap
 from dicomlens.domain.keys import decode_event_key
 from dicomlens.handlers.http import METRICS_NAMESPACE, SERVICE, count
-from dicomlens.services.processing import Outcome
+from dicomlens.services.processing import UploadOutcome as Outcome
 
 logger = Logger(service=SERVICE)
 tracer = Tracer(service=SERVICE)
