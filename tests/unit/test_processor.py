@@ -8,6 +8,7 @@ import pytest
 from pydicom.data import get_testdata_file
 
 from dicomlens.analysis.pipeline import Analysis, AnalysisOptions
+from dicomlens.domain.errors import ErrorCode
 from dicomlens.domain.jobs import JobStatus
 from dicomlens.services.processing import ImageProcessor, UploadOutcome
 from dicomlens.services.uploads import UploadRules, UploadService
@@ -143,3 +144,50 @@ def test_a_stale_attempt_cannot_overwrite_the_current_one() -> None:
     job = world.jobs.get(job_id)
     assert job is not None
     assert job.attempts == 2
+
+
+def test_a_job_whose_worker_was_killed_fails_once_with_the_given_code() -> None:
+    # Given a job an attempt claimed before its worker was killed over the time limit
+    world = World()
+    job_id, _ = world.uploaded(CT)
+    world.jobs.claim(job_id, now=world.clock.now(), lease_s=60)
+    # When the pool asks the processor to end it
+    report = world.processor.fail_stuck(
+        job_id, code=ErrorCode.DECODE_TIMEOUT, message="processing took over 5 s"
+    )
+    # Then it is FAILED with that code, and asking again changes nothing
+    assert report.outcome is UploadOutcome.FAILED
+    job = world.jobs.get(job_id)
+    assert job is not None and job.status is JobStatus.FAILED
+    assert job.error is not None and job.error.code == "DECODE_TIMEOUT"
+    again = world.processor.fail_stuck(job_id, code=ErrorCode.INTERNAL, message="x")
+    assert again.outcome is UploadOutcome.SUPERSEDED
+    assert world.jobs.get(job_id) == job
+
+
+def test_a_job_not_yet_started_is_not_failed_as_stuck() -> None:
+    world = World()
+    job_id, _ = world.uploaded(CT)
+    report = world.processor.fail_stuck(job_id, code=ErrorCode.DECODE_TIMEOUT, message="x")
+    assert report.outcome is UploadOutcome.NOT_STARTED
+    job = world.jobs.get(job_id)
+    assert job is not None and job.status is JobStatus.PENDING
+    unknown = world.processor.fail_stuck("0" * 32, code=ErrorCode.DECODE_TIMEOUT, message="x")
+    assert unknown.outcome is UploadOutcome.UNKNOWN_JOB
+
+
+def test_giving_up_fails_a_pending_job_but_spares_one_under_a_live_lease() -> None:
+    world = World()
+    pending_id, _ = world.uploaded(CT)
+    leased_id, _ = world.uploaded(CT)
+    world.jobs.claim(leased_id, now=world.clock.now(), lease_s=60)
+    # When the pool gives up on both after repeated crashes
+    assert world.processor.give_up(pending_id, message="crashed repeatedly") is True
+    assert world.processor.give_up(leased_id, message="crashed repeatedly") is False
+    # Then only the job nobody holds is FAILED (INTERNAL); unfinished lists the other
+    pending = world.jobs.get(pending_id)
+    assert pending is not None and pending.error is not None
+    assert (pending.status, pending.error.code) == (JobStatus.FAILED, "INTERNAL")
+    assert [job.job_id for job in world.processor.unfinished([pending_id, leased_id])] == [
+        leased_id
+    ]

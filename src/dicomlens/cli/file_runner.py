@@ -195,9 +195,15 @@ class FileProgress:
                 TextColumn("ETA"),
                 TimeRemainingColumn(),
                 console=console,
+                # No refresh thread: the pool forks workers while the bar is shown, and a
+                # thread holding a lock at fork time would leave it held in the child.
+                auto_refresh=False,
+                redirect_stdout=False,
+                redirect_stderr=False,
             )
             self._task = self._bar.add_task("files", total=total, rate=0.0)
             self._bar.start()
+            self._bar.refresh()
 
     def advance(self, row: dict[str, Any]) -> None:
         """Count one recorded file."""
@@ -205,6 +211,7 @@ class FileProgress:
         if self._bar is not None:
             rate = self.done / max(time.monotonic() - self.start, 1e-9)
             self._bar.update(self._task, advance=1, rate=rate)
+            self._bar.refresh()
             return
         status = (
             "ok" if row["status"] == "ok" else f"FAILED {row.get('code')}: {row.get('message')}"
