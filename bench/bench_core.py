@@ -18,9 +18,9 @@ from pathlib import Path
 
 import data_store  # pydicom-data
 
-from dicomlens.analysis.batch import run_batch
 from dicomlens.analysis.pipeline import AnalysisOptions, analyze_file
-from dicomlens.analyze_command import _analyze_one
+from dicomlens.cli.analyze import _analyze_one
+from dicomlens.cli.timed_batch import run_batch
 
 sys.path.insert(0, str(Path(__file__).parent))
 from bigfile import write_multiframe

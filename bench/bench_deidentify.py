@@ -25,7 +25,7 @@ from pathlib import Path
 import requests
 from peers import CT_SLICE, make_ct_instances, orthanc_in_this_namespace, run_in_own_network
 
-from dicomlens.analysis.batch import run_batch
+from dicomlens.cli.timed_batch import run_batch
 from dicomlens.config import Settings
 from dicomlens.deid import ProfileOptions, deidentify_file
 from dicomlens.deid.text import ocr_text_locator

@@ -21,8 +21,8 @@ import pytest
 import requests
 
 from aws_support import REGION
-from dicomlens import deploy_command
 from dicomlens.cli import build_parser
+from dicomlens.cli import deploy as deploy_command
 
 ROOT = Path(__file__).resolve().parents[2]
 STACK_TEMPLATE = {
@@ -128,7 +128,9 @@ def test_deploy_publishes_the_site_with_its_api_url_and_invalidates(moto_http: s
         commands.append(command)
         return 0
 
-    args = argparse.Namespace(stage="test", region=REGION, guided=False, parameter=[], sam="sam")
+    args = argparse.Namespace(
+        stage="test", region=REGION, guided=False, parameter=[], sam="sam", project_dir=ROOT
+    )
     assert deploy_command.run_deploy(args, runner=runner, session=session) == 0
     assert [c[1] for c in commands] == ["build", "deploy"]
     bucket = outputs["WebsiteBucketName"]
@@ -146,7 +148,9 @@ def test_deploy_publishes_the_site_with_its_api_url_and_invalidates(moto_http: s
 
 def test_deploy_stops_when_sam_fails(moto_http: str) -> None:
     session = Session(moto_http)
-    args = argparse.Namespace(stage="test", region=REGION, guided=False, parameter=[], sam="sam")
+    args = argparse.Namespace(
+        stage="test", region=REGION, guided=False, parameter=[], sam="sam", project_dir=ROOT
+    )
     assert deploy_command.run_deploy(args, runner=lambda command: 1, session=session) == 1
 
 

@@ -8,7 +8,7 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
+import threading
 from pathlib import Path
 
 import pytest
@@ -126,10 +126,12 @@ def test_ctrl_c_stops_cleanly_with_a_partial_index(tmp_path: Path) -> None:
         stderr=subprocess.PIPE,
         text=True,
     )
-    # When the user presses Ctrl-C once work has started
-    deadline = time.monotonic() + 60
-    while not list(out.glob("*.json")) and time.monotonic() < deadline:
-        time.sleep(0.05)
+    # When the user presses Ctrl-C once the command has recorded a file (its progress line
+    # on stderr comes after the row; a worker's own JSON file can exist before that)
+    first = _first_progress_line(process, timeout_s=60)
+    if not first.startswith("[1/400]"):
+        process.kill()
+    assert first.startswith("[1/400]"), first
     process.send_signal(signal.SIGINT)
     stdout, _ = process.communicate(timeout=60)
     # Then it exits 130, says so, and leaves an index of what was done
@@ -137,3 +139,20 @@ def test_ctrl_c_stops_cleanly_with_a_partial_index(tmp_path: Path) -> None:
     assert "interrupted" in stdout
     index = json.loads((out / "results.json").read_text())
     assert 0 < len(index) < 400
+
+
+def _first_progress_line(process: subprocess.Popen[str], *, timeout_s: float) -> str:
+    """The first ``[n/total]`` line ``process`` writes to stderr ("" if none in time)."""
+    found: list[str] = []
+
+    def read() -> None:
+        assert process.stderr is not None
+        for line in process.stderr:
+            if line.startswith("["):
+                found.append(line)
+                return
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    reader.join(timeout_s)
+    return found[0] if found else ""

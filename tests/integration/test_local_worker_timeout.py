@@ -9,6 +9,7 @@ as they import the real handler from the template.
 from __future__ import annotations
 
 import os
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -24,7 +25,7 @@ from dicomlens.domain.jobs import TERMINAL, Job, JobStatus
 from dicomlens.domain.keys import decode_event_key
 from dicomlens.local.event_queue import EventQueue
 from dicomlens.local.s3_events import object_created_event
-from dicomlens.local.workers import WorkerPool, queue_path
+from dicomlens.local.workers import MAX_DELIVERIES, Consumer, WorkerPool, queue_path
 from dicomlens.services.processing import ImageProcessor
 
 CT = Path(str(get_testdata_file("CT_small.dcm"))).read_bytes()
@@ -167,3 +168,33 @@ def test_a_crashing_job_does_not_take_the_pool_down(stack: Stack) -> None:
     after = [stack.submit(f"after{i}.dcm") for i in range(4)]
     done = stack.wait_finished(after)
     assert {str(job.status) for job in done.values()} == {"COMPLETED"}
+
+
+def test_an_event_that_keeps_killing_workers_is_given_up(tmp_path: Path) -> None:
+    # Given an upload whose event has been delivered more often than MAX_DELIVERIES
+    built = Stack(tmp_path / "data")
+    try:
+        job_id = built.submit("crash.dcm")
+        delivery = None
+        for _ in range(MAX_DELIVERIES + 1):
+            delivery = built.queue.lease(lease_s=0)
+        assert delivery is not None and delivery.deliveries > MAX_DELIVERIES
+        consumer = Consumer(
+            settings=built.settings,
+            handler_name=f"{__name__}.processor_double",
+            waker=threading.Semaphore(0),
+            stop=threading.Event(),
+        )
+        # When a worker receives it once more
+        consumer.deliver(delivery)
+        # Then the processor failed the job (INTERNAL) without running it, and the event is gone
+        job = built.job(job_id)
+        assert job.status is JobStatus.FAILED
+        assert job.error is not None
+        assert (job.error.code, job.error.message) == (
+            "INTERNAL",
+            "processing this file crashed repeatedly",
+        )
+        assert len(built.queue) == 0
+    finally:
+        bootstrap.use_services(None)

@@ -6,7 +6,7 @@ import os
 import time
 from typing import Any
 
-from dicomlens.analysis.batch import run_batch
+from dicomlens.cli.timed_batch import run_batch
 from dicomlens.domain.errors import ErrorCode
 
 

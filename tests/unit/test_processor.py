@@ -8,8 +8,9 @@ import pytest
 from pydicom.data import get_testdata_file
 
 from dicomlens.analysis.pipeline import Analysis, AnalysisOptions
+from dicomlens.domain.errors import ErrorCode
 from dicomlens.domain.jobs import JobStatus
-from dicomlens.services.processing import ImageProcessor, Outcome
+from dicomlens.services.processing import ImageProcessor, UploadOutcome
 from dicomlens.services.uploads import UploadRules, UploadService
 from fakes import FakeClock, InMemoryBlobStore, InMemoryJobStore, SequentialIds
 
@@ -54,7 +55,7 @@ def test_an_uploaded_ct_completes_with_previews_beside_the_untouched_original() 
     world = World()
     job_id, key = world.uploaded(CT)
     report = world.processor.process_upload(key)
-    assert report.outcome is Outcome.COMPLETED
+    assert report.outcome is UploadOutcome.COMPLETED
     job = world.jobs.get(job_id)
     assert job is not None
     assert job.status is JobStatus.COMPLETED
@@ -71,19 +72,19 @@ def test_a_repeated_event_changes_nothing() -> None:
     job_id, key = world.uploaded(CT)
     world.processor.process_upload(key)
     before = world.jobs.get(job_id)
-    assert world.processor.process_upload(key).outcome is Outcome.NOT_CLAIMED
+    assert world.processor.process_upload(key).outcome is UploadOutcome.NOT_CLAIMED
     assert world.jobs.get(job_id) == before
 
 
 @pytest.mark.parametrize(
     ("key", "outcome"),
     [
-        ("derived/0123456789abcdef0123456789abcdef/preview.png", Outcome.IGNORED_KEY),
-        ("uploads/../secret", Outcome.IGNORED_KEY),
-        ("uploads/0123456789abcdef0123456789abcdef/x.dcm", Outcome.UNKNOWN_JOB),
+        ("derived/0123456789abcdef0123456789abcdef/preview.png", UploadOutcome.IGNORED_KEY),
+        ("uploads/../secret", UploadOutcome.IGNORED_KEY),
+        ("uploads/0123456789abcdef0123456789abcdef/x.dcm", UploadOutcome.UNKNOWN_JOB),
     ],
 )
-def test_objects_without_a_job_are_ignored(key: str, outcome: Outcome) -> None:
+def test_objects_without_a_job_are_ignored(key: str, outcome: UploadOutcome) -> None:
     assert World().processor.process_upload(key).outcome is outcome
 
 
@@ -92,7 +93,7 @@ def test_an_object_at_another_key_of_the_job_is_ignored() -> None:
     job_id, _ = world.uploaded(CT)
     other = f"uploads/{job_id}/other.dcm"
     world.blobs.receive_upload(other, CT)
-    assert world.processor.process_upload(other).outcome is Outcome.IGNORED_KEY
+    assert world.processor.process_upload(other).outcome is UploadOutcome.IGNORED_KEY
     job = world.jobs.get(job_id)
     assert job is not None
     assert job.status is JobStatus.PENDING
@@ -102,7 +103,7 @@ def test_a_file_that_is_not_the_declared_size_fails_the_job() -> None:
     world = World()
     job_id, key = world.uploaded(CT, declared=len(CT) + 1)
     report = world.processor.process_upload(key)
-    assert report.outcome is Outcome.FAILED
+    assert report.outcome is UploadOutcome.FAILED
     job = world.jobs.get(job_id)
     assert job is not None
     assert job.error is not None
@@ -112,7 +113,7 @@ def test_a_file_that_is_not_the_declared_size_fails_the_job() -> None:
 def test_a_non_image_fails_with_the_pipeline_code_and_message() -> None:
     world = World()
     job_id, key = world.uploaded(b"just some text, no image at all" * 10)
-    assert world.processor.process_upload(key).outcome is Outcome.FAILED
+    assert world.processor.process_upload(key).outcome is UploadOutcome.FAILED
     job = world.jobs.get(job_id)
     assert job is not None
     assert job.error is not None
@@ -139,7 +140,54 @@ def test_a_stale_attempt_cannot_overwrite_the_current_one() -> None:
     stale = world.jobs.claim(job_id, now=world.clock.now(), lease_s=1)
     assert stale is not None
     world.clock.advance(2)
-    assert world.processor.process_upload(key).outcome is Outcome.COMPLETED
+    assert world.processor.process_upload(key).outcome is UploadOutcome.COMPLETED
     job = world.jobs.get(job_id)
     assert job is not None
     assert job.attempts == 2
+
+
+def test_a_job_whose_worker_was_killed_fails_once_with_the_given_code() -> None:
+    # Given a job an attempt claimed before its worker was killed over the time limit
+    world = World()
+    job_id, _ = world.uploaded(CT)
+    world.jobs.claim(job_id, now=world.clock.now(), lease_s=60)
+    # When the pool asks the processor to end it
+    report = world.processor.fail_stuck(
+        job_id, code=ErrorCode.DECODE_TIMEOUT, message="processing took over 5 s"
+    )
+    # Then it is FAILED with that code, and asking again changes nothing
+    assert report.outcome is UploadOutcome.FAILED
+    job = world.jobs.get(job_id)
+    assert job is not None and job.status is JobStatus.FAILED
+    assert job.error is not None and job.error.code == "DECODE_TIMEOUT"
+    again = world.processor.fail_stuck(job_id, code=ErrorCode.INTERNAL, message="x")
+    assert again.outcome is UploadOutcome.SUPERSEDED
+    assert world.jobs.get(job_id) == job
+
+
+def test_a_job_not_yet_started_is_not_failed_as_stuck() -> None:
+    world = World()
+    job_id, _ = world.uploaded(CT)
+    report = world.processor.fail_stuck(job_id, code=ErrorCode.DECODE_TIMEOUT, message="x")
+    assert report.outcome is UploadOutcome.NOT_STARTED
+    job = world.jobs.get(job_id)
+    assert job is not None and job.status is JobStatus.PENDING
+    unknown = world.processor.fail_stuck("0" * 32, code=ErrorCode.DECODE_TIMEOUT, message="x")
+    assert unknown.outcome is UploadOutcome.UNKNOWN_JOB
+
+
+def test_giving_up_fails_a_pending_job_but_spares_one_under_a_live_lease() -> None:
+    world = World()
+    pending_id, _ = world.uploaded(CT)
+    leased_id, _ = world.uploaded(CT)
+    world.jobs.claim(leased_id, now=world.clock.now(), lease_s=60)
+    # When the pool gives up on both after repeated crashes
+    assert world.processor.give_up(pending_id, message="crashed repeatedly") is True
+    assert world.processor.give_up(leased_id, message="crashed repeatedly") is False
+    # Then only the job nobody holds is FAILED (INTERNAL); unfinished lists the other
+    pending = world.jobs.get(pending_id)
+    assert pending is not None and pending.error is not None
+    assert (pending.status, pending.error.code) == (JobStatus.FAILED, "INTERNAL")
+    assert [job.job_id for job in world.processor.unfinished([pending_id, leased_id])] == [
+        leased_id
+    ]

@@ -17,7 +17,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from dicomlens import bootstrap
 from dicomlens.domain.keys import decode_event_key
 from dicomlens.handlers.observability import count, logger, metrics, tracer
-from dicomlens.services.processing import Outcome
+from dicomlens.services.processing import UploadOutcome as Outcome
 
 _METRIC_BY_OUTCOME = {
     Outcome.COMPLETED: "JobsCompleted",

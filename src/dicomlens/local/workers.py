@@ -15,13 +15,15 @@ when that lease ends. An event that keeps killing workers is given up after
 (``PR_SET_PDEATHSIG``), like the Lambda runtime does with a crashed host.
 
 Hard time limit (process workers): decoders are C code that Python cannot interrupt, so the
-pool's monitor enforces it from outside, as :mod:`dicomlens.analysis.batch` does for the
-CLI. Each worker publishes the event it is running and since when in shared memory; one
-that runs longer than ``decode_timeout_s + JOB_GRACE_S`` per job of the event is killed and
-replaced. The event's jobs still PROCESSING end FAILED with DECODE_TIMEOUT through the job
-store's conditional ``finish`` (the killed attempt can never finish them too), and the
-event is acknowledged (or, if it names a job not yet started, made visible again). Thread
-workers cannot be killed, so the limit applies to process workers only.
+pool's monitor enforces it from outside with the kill-and-replace supervisor the CLI's
+batches use too (:mod:`dicomlens.process_supervision`). Each worker publishes the event it
+is running and since when in shared memory; one that runs longer than
+``decode_timeout_s + JOB_GRACE_S`` per job of the event is killed and replaced. The
+processor ends the event's jobs still PROCESSING as FAILED with DECODE_TIMEOUT
+(``ImageProcessor.fail_stuck``, conditional on the attempt, so the killed attempt can never
+finish them too), and the event is acknowledged (or, if it names a job not yet started, made
+visible again). Thread workers cannot be killed, so the limit applies to process workers
+only. The pool never changes a job itself: every job change goes through the processor.
 """
 
 from __future__ import annotations
@@ -37,17 +39,22 @@ import time
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
+from multiprocessing.process import BaseProcess
 from typing import Any, Protocol
 
 from dicomlens import bootstrap
 from dicomlens.config import Settings
-from dicomlens.domain import jobs as job_rules
 from dicomlens.domain.errors import ErrorCode
-from dicomlens.domain.jobs import JobStatus
 from dicomlens.domain.keys import decode_event_key, job_id_from_upload_key
 from dicomlens.local.apigw import LocalLambdaContext
 from dicomlens.local.event_queue import Delivery, EventQueue
 from dicomlens.local.routes import import_handler
+from dicomlens.process_supervision import (
+    ProcessSupervisor,
+    ReplacedBecause,
+    Replacement,
+    RunningJob,
+)
 
 log = logging.getLogger(__name__)
 
@@ -154,11 +161,11 @@ class Consumer:
 
     def deliver(self, delivery: Delivery) -> None:
         """Run the processor on one event, then acknowledge or reschedule it."""
-        services = bootstrap.get_services()
+        processor = bootstrap.get_services().processor
         job_ids = _job_ids(delivery.body)
         if delivery.deliveries > MAX_DELIVERIES:
             for job_id in job_ids:
-                self._give_up(job_id)
+                processor.give_up(job_id, message="processing this file crashed repeatedly")
             self._queue.ack(delivery.event_id)
             return
         try:
@@ -168,30 +175,13 @@ class Consumer:
             self._queue.retry_at(delivery.event_id, time.time() + 2.0**delivery.deliveries)
             return
         retry_at: float | None = None
-        for job_id in job_ids:
-            job = services.jobs.get(job_id)
-            if job is None or job.status in job_rules.TERMINAL:
-                continue
+        for job in processor.unfinished(job_ids):
             lease = job.lease_until.timestamp() if job.lease_until is not None else 0.0
             retry_at = max(retry_at or 0.0, lease, time.time() + 0.05)
         if retry_at is None:
             self._queue.ack(delivery.event_id)
         else:
             self._queue.retry_at(delivery.event_id, retry_at)
-
-    def _give_up(self, job_id: str) -> None:
-        services = bootstrap.get_services()
-        now = services.clock.now()
-        claimed = services.jobs.claim(job_id, now=now, lease_s=self._settings.lease_timeout_s)
-        if claimed is not None:
-            services.jobs.finish(
-                job_rules.fail(
-                    claimed,
-                    code=str(ErrorCode.INTERNAL),
-                    message="processing this file crashed repeatedly",
-                    now=now,
-                )
-            )
 
 
 def quiet_local_warnings() -> None:
@@ -224,16 +214,27 @@ def _process_main(
 
 
 @dataclass(kw_only=True)
-class _Worker:
-    """A consumer's process (or thread) and its slot."""
+class _ConsumerProcess:
+    """A consumer's process and its shared-memory slot, as the supervisor sees it."""
 
-    handle: Any
+    process: BaseProcess
     slot: Any
+    job_limit_s: float
 
     def current(self) -> tuple[int, float, int]:
         """The event being run (0 = none), since when, and how many jobs it names."""
         event_id = int(self.slot[_SLOT_EVENT])
         return event_id, float(self.slot[_SLOT_STARTED]), int(self.slot[_SLOT_JOBS])
+
+    def running_job(self) -> RunningJob | None:
+        """The event being run, keyed by its id, with ``job_limit_s`` per job it names."""
+        event_id, started, jobs = self.current()
+        if not event_id:
+            return None
+        return RunningJob(key=event_id, started=started, limit_s=self.job_limit_s * max(1, jobs))
+
+    def close(self) -> None:
+        """Nothing beyond the process to release."""
 
 
 class WorkerPool:
@@ -253,7 +254,8 @@ class WorkerPool:
         else:
             self.waker = threading.Semaphore(0)
             self._stop = threading.Event()
-        self._workers: list[_Worker] = []
+        self._processes: ProcessSupervisor[_ConsumerProcess] | None = None
+        self._threads: list[threading.Thread] = []
         self._monitor: threading.Thread | None = None
         self._closing = threading.Event()
         self._lock = threading.Lock()  # the monitor vs stop(): one changes workers at a time
@@ -262,101 +264,103 @@ class WorkerPool:
 
     def start(self) -> None:
         """Start the consumers (and, for processes, a monitor that replaces dead ones)."""
-        self._workers = [self._spawn() for _ in range(self._size)]
-        if self.kind == "process":
-            self._monitor = threading.Thread(target=self._watch, name="worker-monitor", daemon=True)
-            self._monitor.start()
+        if self.kind != "process":
+            self._threads = [self._start_thread() for _ in range(self._size)]
+            return
+        self._processes = ProcessSupervisor(self._start_process, size=self._size)
+        self._monitor = threading.Thread(target=self._watch, name="worker-monitor", daemon=True)
+        self._monitor.start()
 
-    def _spawn(self) -> _Worker:
+    def _start_process(self) -> _ConsumerProcess:
         slot = self._context.RawArray("d", 3)
-        if self.kind == "process":
-            process = self._context.Process(
-                target=_process_main,
-                args=(self._settings, self._handler_name),
-                kwargs={
-                    "waker": self.waker,
-                    "stop": self._stop,
-                    "parent_pid": os.getpid(),
-                    "slot": slot,
-                },
-                name="dicomlens-worker",
-                daemon=True,
-            )
-            process.start()
-            return _Worker(handle=process, slot=slot)
+        process = self._context.Process(
+            target=_process_main,
+            args=(self._settings, self._handler_name),
+            kwargs={
+                "waker": self.waker,
+                "stop": self._stop,
+                "parent_pid": os.getpid(),
+                "slot": slot,
+            },
+            name="dicomlens-worker",
+            daemon=True,
+        )
+        process.start()
+        return _ConsumerProcess(process=process, slot=slot, job_limit_s=self.job_limit_s)
+
+    def _start_thread(self) -> threading.Thread:
         consumer = Consumer(
             settings=self._settings,
             handler_name=self._handler_name,
             waker=self.waker,
             stop=self._stop,
-            slot=slot,
+            slot=self._context.RawArray("d", 3),
         )
         thread = threading.Thread(target=consumer.run, name="dicomlens-worker", daemon=True)
         thread.start()
-        return _Worker(handle=thread, slot=slot)
+        return thread
 
     def _watch(self) -> None:
         while not self._closing.wait(WATCH_INTERVAL_S):
             with self._lock:
-                if self._closing.is_set():
+                if self._closing.is_set() or self._processes is None:
                     return
-                for index, worker in enumerate(self._workers):
+                try:
+                    replaced = self._processes.sweep()
+                except Exception:  # the monitor must outlive any one failure
+                    log.exception("worker monitor: replacing a worker failed")
+                    continue
+                for replacement in replaced:
                     try:
-                        self._check(index, worker)
-                    except Exception:  # the monitor must outlive any one failure
-                        log.exception("worker monitor: checking a worker failed")
+                        self._after_replacement(replacement)
+                    except Exception:
+                        log.exception("worker monitor: ending a stopped event failed")
 
-    def _check(self, index: int, worker: _Worker) -> None:
-        process = worker.handle
-        event_id, started, jobs = worker.current()
-        if not process.is_alive():
-            held = f" while running event {event_id}" if event_id else ""
+    def _after_replacement(self, replacement: Replacement[_ConsumerProcess]) -> None:
+        """Log a replaced worker; end the event it overran (see :meth:`_time_out`)."""
+        job = replacement.job
+        if replacement.because is ReplacedBecause.DIED:
+            held = f" while running event {job.key}" if job is not None else ""
             log.warning(
                 "worker exited (code %s)%s; starting another (the event is retried when its"
                 " lease ends)",
-                process.exitcode,
+                replacement.worker.process.exitcode,
                 held,
             )
-            self._workers[index] = self._spawn()
             return
-        limit = self.job_limit_s * max(1, jobs)
-        if not event_id or time.monotonic() - started <= limit:
+        if job is None:
             return
-        process.kill()
-        process.join(5)
-        self._workers[index] = self._spawn()
-        still, _, _ = worker.current()
-        if still != event_id:  # it finished that event just before the kill
+        still, _, _ = replacement.worker.current()
+        if still != job.key:  # it finished that event just before the kill
             if still:
                 log.warning("worker killed as it began event %s; retried later", still)
             return
-        log.warning("worker ran event %s for over %g s; killed and replaced", event_id, limit)
-        self._time_out(event_id, limit)
+        log.warning("worker ran event %s for over %g s; killed and replaced", still, job.limit_s)
+        self._time_out(still, job.limit_s)
 
     def _time_out(self, event_id: int, limit: float) -> None:
-        """Fail the event's unfinished jobs with DECODE_TIMEOUT; acknowledge the event."""
+        """Have the processor fail the event's unfinished jobs with DECODE_TIMEOUT; acknowledge
+        the event, or make it visible again when it names a job not yet started."""
         if self._queue is None:
             self._queue = EventQueue(queue_path(self._settings))
         body = self._queue.body(event_id)
         if body is None:
             return
-        services = bootstrap.get_services()
-        now = services.clock.now()
+        # Imported here: the processing core loads the imaging stack, which the server's
+        # parent process otherwise never needs.
+        from dicomlens.services.processing import UploadOutcome  # noqa: PLC0415
+
+        processor = bootstrap.get_services().processor
         not_started = False
         for job_id in _job_ids(body):
-            job = services.jobs.get(job_id)
-            if job is None or job.status in job_rules.TERMINAL:
-                continue
-            if job.status is not JobStatus.PROCESSING:
-                not_started = True
-                continue
-            failed = job_rules.fail(
-                job,
-                code=str(ErrorCode.DECODE_TIMEOUT),
+            report = processor.fail_stuck(
+                job_id,
+                code=ErrorCode.DECODE_TIMEOUT,
                 message=f"processing took over {limit:g} s and was stopped",
-                now=now,
             )
-            if services.jobs.finish(failed):
+            if report.outcome is UploadOutcome.NOT_STARTED:
+                not_started = True
+            elif report.outcome is UploadOutcome.FAILED:
                 log.warning("job %s failed with DECODE_TIMEOUT", job_id)
         if not_started:
             self._queue.retry_at(event_id, time.time())
@@ -376,18 +380,11 @@ class WorkerPool:
         with self._lock:
             self._closing.set()
         self._stop.set()
-        handles = [worker.handle for worker in self._workers]
-        for _ in handles:
+        for _ in range(self._size):
             self.waker.release()
+        if self._processes is not None:
+            return self._processes.stop(grace_s=grace_s)
         deadline = time.monotonic() + grace_s
-        for handle in handles:
-            handle.join(max(0.0, deadline - time.monotonic()))
-        clean = True
-        for handle in handles:
-            if handle.is_alive() and self.kind == "process":
-                clean = False
-                handle.kill()
-                handle.join(5)
-            elif handle.is_alive():
-                clean = False
-        return clean
+        for thread in self._threads:
+            thread.join(max(0.0, deadline - time.monotonic()))
+        return not any(thread.is_alive() for thread in self._threads)

@@ -7,7 +7,7 @@ so a repeated or late event never completes a job twice. The original is only re
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
@@ -15,13 +15,13 @@ from pathlib import Path
 from dicomlens.analysis.pipeline import Analysis, AnalysisOptions, analyze_file
 from dicomlens.domain import jobs as job_rules
 from dicomlens.domain.errors import DicomlensError, ErrorCode
-from dicomlens.domain.jobs import Job
+from dicomlens.domain.jobs import Job, JobStatus
 from dicomlens.domain.keys import derived_key, job_id_from_upload_key
 from dicomlens.ports import BlobStore, Clock, JobStore
 
 
-class Outcome(StrEnum):
-    """What processing one uploaded object did."""
+class UploadOutcome(StrEnum):
+    """What processing one uploaded object did (metric and log names of the processor)."""
 
     IGNORED_KEY = "IGNORED_KEY"  # outside uploads/{jobId}/ or not the job's own key
     UNKNOWN_JOB = "UNKNOWN_JOB"
@@ -29,13 +29,14 @@ class Outcome(StrEnum):
     COMPLETED = "COMPLETED"
     FAILED = "FAILED"
     SUPERSEDED = "SUPERSEDED"  # another attempt finished the job first
+    NOT_STARTED = "NOT_STARTED"  # fail_stuck: still PENDING, no attempt has claimed it
 
 
 @dataclass(frozen=True, kw_only=True)
 class ProcessReport:
     """The outcome for one object, with the job id and error code (never file contents)."""
 
-    outcome: Outcome
+    outcome: UploadOutcome
     job_id: str | None = None
     error_code: str | None = None
 
@@ -67,15 +68,15 @@ class ImageProcessor:
         """Process the object stored at ``key`` (already URL-decoded)."""
         job_id = job_id_from_upload_key(key)
         if job_id is None:
-            return ProcessReport(outcome=Outcome.IGNORED_KEY)
+            return ProcessReport(outcome=UploadOutcome.IGNORED_KEY)
         job = self._jobs.get(job_id)
         if job is None:
-            return ProcessReport(outcome=Outcome.UNKNOWN_JOB, job_id=job_id)
+            return ProcessReport(outcome=UploadOutcome.UNKNOWN_JOB, job_id=job_id)
         if job.upload_key != key:
-            return ProcessReport(outcome=Outcome.IGNORED_KEY, job_id=job_id)
+            return ProcessReport(outcome=UploadOutcome.IGNORED_KEY, job_id=job_id)
         claimed = self._jobs.claim(job_id, now=self._clock.now(), lease_s=self._lease_s)
         if claimed is None:
-            return ProcessReport(outcome=Outcome.NOT_CLAIMED, job_id=job_id)
+            return ProcessReport(outcome=UploadOutcome.NOT_CLAIMED, job_id=job_id)
         try:
             finished = self._run(claimed)
         except DicomlensError as exc:
@@ -90,12 +91,52 @@ class ImageProcessor:
                 now=self._clock.now(),
             )
         if not self._jobs.finish(finished):
-            return ProcessReport(outcome=Outcome.SUPERSEDED, job_id=job_id)
+            return ProcessReport(outcome=UploadOutcome.SUPERSEDED, job_id=job_id)
         if finished.error is not None:
             return ProcessReport(
-                outcome=Outcome.FAILED, job_id=job_id, error_code=finished.error.code
+                outcome=UploadOutcome.FAILED, job_id=job_id, error_code=finished.error.code
             )
-        return ProcessReport(outcome=Outcome.COMPLETED, job_id=job_id)
+        return ProcessReport(outcome=UploadOutcome.COMPLETED, job_id=job_id)
+
+    def unfinished(self, job_ids: Iterable[str]) -> list[Job]:
+        """The named jobs that exist and are not finished yet (neither COMPLETED nor FAILED)."""
+        jobs = (self._jobs.get(job_id) for job_id in job_ids)
+        return [job for job in jobs if job is not None and job.status not in job_rules.TERMINAL]
+
+    def fail_stuck(self, job_id: str, *, code: ErrorCode, message: str) -> ProcessReport:
+        """End a job whose processing attempt was stopped from outside (its worker was killed).
+
+        A PROCESSING job becomes FAILED with ``code`` and ``message`` through the same
+        conditional ``finish`` as any attempt, so it never overwrites a result that got there
+        first (SUPERSEDED). A job still PENDING is NOT_STARTED: no attempt has claimed it, so
+        the caller may deliver its upload again. A finished job is SUPERSEDED.
+        """
+        job = self._jobs.get(job_id)
+        if job is None:
+            return ProcessReport(outcome=UploadOutcome.UNKNOWN_JOB, job_id=job_id)
+        if job.status is JobStatus.PENDING:
+            return ProcessReport(outcome=UploadOutcome.NOT_STARTED, job_id=job_id)
+        failed = None
+        if job.status is JobStatus.PROCESSING:
+            failed = job_rules.fail(job, code=str(code), message=message, now=self._clock.now())
+        if failed is None or not self._jobs.finish(failed):
+            return ProcessReport(outcome=UploadOutcome.SUPERSEDED, job_id=job_id)
+        return ProcessReport(outcome=UploadOutcome.FAILED, job_id=job_id, error_code=str(code))
+
+    def give_up(self, job_id: str, *, message: str) -> bool:
+        """Fail a job whose upload could not be processed after repeated attempts (INTERNAL).
+
+        Takes the job the same way a processing attempt does (PENDING, or PROCESSING with an
+        expired lease), so an attempt still holding its lease is left to finish. Returns True
+        when this call failed the job.
+        """
+        claimed = self._jobs.claim(job_id, now=self._clock.now(), lease_s=self._lease_s)
+        if claimed is None:
+            return False
+        failed = job_rules.fail(
+            claimed, code=str(ErrorCode.INTERNAL), message=message, now=self._clock.now()
+        )
+        return self._jobs.finish(failed)
 
     def _run(self, job: Job) -> Job:
         with self._blobs.local_copy(job.upload_key) as path:

@@ -1,8 +1,8 @@
-"""The ``dicomlens`` command: analyze (and, from other modules, serve / deploy / ...).
+"""The ``dicomlens`` command: analyze, deidentify, serve, deploy, destroy.
 
-Each subcommand lives in its own module that exposes ``add_parser(subparsers)``; the
-parser's ``run`` default returns the exit code. Exit codes: 0 all succeeded, 1 some
-input failed, 2 usage error, 130 interrupted.
+Each subcommand lives in its own module of this package that exposes
+``add_parser(subparsers)``; the parser's ``run`` default returns the exit code. Exit codes:
+0 all succeeded, 1 some input failed, 2 usage error, 130 interrupted.
 """
 
 from __future__ import annotations
@@ -15,10 +15,10 @@ from collections.abc import Sequence
 # Modules that contribute subcommands. A module that cannot be imported (an optional
 # extra that is not installed) is left out of the command.
 SUBCOMMAND_MODULES = (
-    "dicomlens.analyze_command",
-    "dicomlens.local.serve_command",
-    "dicomlens.deploy_command",
-    "dicomlens.deidentify_command",
+    "dicomlens.cli.analyze",
+    "dicomlens.cli.serve",
+    "dicomlens.cli.deploy",
+    "dicomlens.cli.deidentify",
 )
 
 
@@ -49,7 +49,3 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("interrupted", file=sys.stderr)  # noqa: T201
         return 130
     return code
-
-
-if __name__ == "__main__":
-    sys.exit(main())

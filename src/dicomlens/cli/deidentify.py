@@ -21,19 +21,23 @@ from pathlib import Path
 from typing import Any
 
 from dicomlens import bootstrap
-from dicomlens.analysis.batch import Outcome
+from dicomlens.cli.file_runner import (
+    USAGE_ERROR,
+    SummaryLine,
+    count_lines,
+    exit_code,
+    failure_lines,
+    input_files,
+    output_names,
+    print_summary,
+    run_files,
+    time_line,
+)
+from dicomlens.cli.timed_batch import ItemResult
 from dicomlens.config import Settings
 from dicomlens.deid import ProfileOptions, deidentify_file
 from dicomlens.deid.text import ocr_text_locator
 from dicomlens.domain.errors import DicomlensError
-from dicomlens.file_batch import (
-    USAGE_ERROR,
-    exit_code,
-    failure_counts,
-    input_files,
-    output_names,
-    run_files,
-)
 from dicomlens.imaging.limits import ImagingLimits
 
 INDEX = "deidentified.json"
@@ -129,31 +133,22 @@ def _deidentify_one(
     }
 
 
-def _row(outcome: Outcome) -> dict[str, Any]:
-    path, _ = outcome.item
-    row: dict[str, Any] = {"file": path, "seconds": round(outcome.seconds, 4)}
-    if outcome.value is not None:
-        row.update(outcome.value)
+def _row(result: ItemResult) -> dict[str, Any]:
+    path, _ = result.item
+    row: dict[str, Any] = {"file": path, "seconds": round(result.seconds, 4)}
+    if result.value is not None:
+        row.update(result.value)
     else:
-        row.update(status="failed", code=outcome.error_code, message=outcome.error_message)
+        row.update(status="failed", code=result.error_code, message=result.error_message)
     return row
 
 
 def _print_summary(
     rows: list[dict[str, Any]], seconds: float, out: Path, interrupted: bool, *, total: int
 ) -> None:
-    ok = [r for r in rows if r["status"] == "ok"]
-    lines = [
-        "",
-        f"{'files':<24}{total:>8}",
-        f"{'de-identified':<24}{len(ok):>8}",
-        f"{'  pixels redacted':<24}{sum(1 for r in ok if r.get('redacted')):>8}",
-        f"{'failed':<24}{len(rows) - len(ok):>8}",
-    ]
-    if interrupted:
-        lines.append(f"{'not done (interrupted)':<24}{total - len(rows):>8}")
-    lines.extend(failure_counts(rows))
-    rate = len(rows) / seconds if seconds > 0 else 0.0
-    lines.append(f"{'time':<24}{seconds:>7.1f}s ({rate:.1f} files/s)")
-    lines.append(f"de-identified files in {out.resolve()} (index: {INDEX})")
-    print("\n".join(lines))  # noqa: T201
+    lines = count_lines(rows, total=total, done="de-identified", interrupted=interrupted)
+    redacted = sum(1 for r in rows if r["status"] == "ok" and r.get("redacted"))
+    lines.insert(2, SummaryLine("  pixels redacted", str(redacted)))
+    lines.extend(failure_lines(rows))
+    lines.append(time_line(rows, seconds))
+    print_summary(lines, f"de-identified files in {out.resolve()} (index: {INDEX})")

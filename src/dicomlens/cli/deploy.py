@@ -5,6 +5,11 @@ outputs, writes the site's ``config.json`` (the API URL) beside a copy of ``web/
 the website bucket, and invalidates CloudFront. ``destroy`` empties the stack's versioned
 buckets (every version and delete marker: CloudFormation cannot delete a non-empty bucket) and
 deletes the stack. Needs the ``aws`` extra (boto3) and the AWS SAM CLI.
+
+``deploy`` works on a source checkout, not on the installed package: ``sam build`` reads
+``infra/template.yaml`` and the code it points at (``../src``), and the site comes from
+``web/``. The checkout is ``--project-dir``, by default the current directory or the nearest
+parent that holds ``infra/template.yaml``.
 """
 
 from __future__ import annotations
@@ -20,10 +25,10 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-SOURCE_ROOT = Path(__file__).resolve().parents[2]
-TEMPLATE = SOURCE_ROOT / "infra" / "template.yaml"
-WEB_DIR = SOURCE_ROOT / "web"
-SAM_VENV = SOURCE_ROOT / ".ci" / "tools" / "sam-venv" / "bin" / "sam"
+# Paths inside the project directory (a source checkout).
+TEMPLATE = Path("infra") / "template.yaml"
+WEB_DIR = Path("web")
+SAM_VENV = Path(".ci") / "tools" / "sam-venv" / "bin" / "sam"
 
 Runner = Callable[[Sequence[str]], int]
 
@@ -32,6 +37,13 @@ def add_parser(subparsers: Any) -> None:
     """Add ``deploy`` and ``destroy`` to the ``dicomlens`` command."""
     deploy = subparsers.add_parser("deploy", help="build and deploy the AWS stack, then the site")
     _common(deploy)
+    deploy.add_argument(
+        "--project-dir",
+        type=Path,
+        default=None,
+        help="the dicomlens source checkout to deploy (default: the current directory or the"
+        " nearest parent with infra/template.yaml)",
+    )
     deploy.add_argument(
         "--guided", action="store_true", help="ask for every parameter (sam deploy --guided)"
     )
@@ -65,22 +77,52 @@ def stack_name(stage: str) -> str:
     return f"dicomlens-{stage}"
 
 
-def find_sam(explicit: str | None) -> str | None:
+def find_project_dir(explicit: Path | None, *, cwd: Path | None = None) -> Path:
+    """The source checkout to deploy: ``explicit``, else ``cwd`` (default: the current
+    directory) or its nearest parent holding ``infra/template.yaml``.
+
+    Raises FileNotFoundError, with what to pass, when there is none.
+    """
+    if explicit is not None:
+        if not (explicit / TEMPLATE).is_file():
+            raise FileNotFoundError(
+                f"--project-dir {explicit}: no {TEMPLATE} there; pass the dicomlens source checkout"
+            )
+        return explicit.resolve()
+    start = (cwd or Path.cwd()).resolve()
+    for folder in (start, *start.parents):
+        if (folder / TEMPLATE).is_file():
+            return folder
+    raise FileNotFoundError(
+        f"no {TEMPLATE} in {start} or its parents: run dicomlens deploy inside the dicomlens"
+        " source checkout, or pass --project-dir DIR"
+    )
+
+
+def find_sam(explicit: str | None, *, project_dir: Path | None = None) -> str | None:
     """The sam executable: explicit path, PATH, or the project's tool venv."""
     if explicit:
         return explicit
     found = shutil.which("sam")
     if found:
         return found
-    return str(SAM_VENV) if SAM_VENV.is_file() else None
+    if project_dir is not None and (project_dir / SAM_VENV).is_file():
+        return str(project_dir / SAM_VENV)
+    return None
 
 
 def sam_commands(
-    *, sam: str, stage: str, region: str | None, guided: bool, parameters: Sequence[str]
+    *,
+    sam: str,
+    stage: str,
+    region: str | None,
+    guided: bool,
+    parameters: Sequence[str],
+    template: Path = TEMPLATE,
 ) -> list[list[str]]:
-    """The ``sam build`` and ``sam deploy`` command lines for ``stage``."""
+    """The ``sam build`` (of ``template``) and ``sam deploy`` command lines for ``stage``."""
     region_args = ["--region", region] if region else []
-    build = [sam, "build", "--template-file", str(TEMPLATE)]
+    build = [sam, "build", "--template-file", str(template)]
     deploy = [
         sam,
         "deploy",
@@ -102,8 +144,13 @@ def sam_commands(
     return [build, deploy]
 
 
-def _subprocess_runner(command: Sequence[str]) -> int:
-    return subprocess.run(list(command), cwd=TEMPLATE.parent, check=False).returncode
+def subprocess_runner(cwd: Path) -> Runner:
+    """A runner that runs each command in ``cwd`` (sam keeps its build and config there)."""
+
+    def run(command: Sequence[str]) -> int:
+        return subprocess.run(list(command), cwd=cwd, check=False).returncode
+
+    return run
 
 
 def stack_outputs(cloudformation: Any, name: str) -> dict[str, str]:
@@ -191,18 +238,33 @@ def _session(region: str | None) -> Any:
 
 
 def run_deploy(
-    args: argparse.Namespace, *, runner: Runner = _subprocess_runner, session: Any = None
+    args: argparse.Namespace, *, runner: Runner | None = None, session: Any = None
 ) -> int:
-    """Build, deploy, publish the site, invalidate CloudFront. Returns the exit code."""
-    sam = find_sam(args.sam)
+    """Build, deploy, publish the site, invalidate CloudFront. Returns the exit code.
+
+    ``runner`` runs each sam command (default: a subprocess in the template's folder).
+    """
+    try:
+        project_dir = find_project_dir(args.project_dir)
+    except FileNotFoundError as exc:
+        say(f"dicomlens deploy: {exc}", file=sys.stderr)
+        return 2
+    sam = find_sam(args.sam, project_dir=project_dir)
     if sam is None:
         say(
             "AWS SAM CLI not found: pip install aws-sam-cli (in its own venv) or pass --sam",
             file=sys.stderr,
         )
         return 2
+    template = project_dir / TEMPLATE
+    runner = runner or subprocess_runner(template.parent)
     for command in sam_commands(
-        sam=sam, stage=args.stage, region=args.region, guided=args.guided, parameters=args.parameter
+        sam=sam,
+        stage=args.stage,
+        region=args.region,
+        guided=args.guided,
+        parameters=args.parameter,
+        template=template,
     ):
         code = runner(command)
         if code != 0:
@@ -212,7 +274,10 @@ def run_deploy(
     outputs = stack_outputs(session.client("cloudformation"), stack_name(args.stage))
     s3 = session.client("s3")
     uploaded = sync_site(
-        s3, bucket=outputs["WebsiteBucketName"], web_dir=WEB_DIR, api_url=outputs["ApiUrl"]
+        s3,
+        bucket=outputs["WebsiteBucketName"],
+        web_dir=project_dir / WEB_DIR,
+        api_url=outputs["ApiUrl"],
     )
     session.client("cloudfront").create_invalidation(
         DistributionId=outputs["DistributionId"],

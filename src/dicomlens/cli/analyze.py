@@ -22,18 +22,22 @@ from typing import Any
 from pydicom.data import get_testdata_file
 
 from dicomlens import bootstrap
-from dicomlens.analysis.batch import Outcome
 from dicomlens.analysis.pipeline import AnalysisOptions, analyze_file
-from dicomlens.config import Settings
-from dicomlens.domain.errors import DicomlensError
-from dicomlens.file_batch import (
+from dicomlens.cli.file_runner import (
     USAGE_ERROR,
+    SummaryLine,
+    count_lines,
     exit_code,
-    failure_counts,
+    failure_lines,
     input_files,
     output_names,
+    print_summary,
     run_files,
+    time_line,
 )
+from dicomlens.cli.timed_batch import ItemResult
+from dicomlens.config import Settings
+from dicomlens.domain.errors import DicomlensError, error_body
 
 # pydicom's documentation examples (pydicom.examples), minus ``no_meta``, which is not a
 # readable dataset (pydicom itself parses it as one unknown element).
@@ -116,7 +120,7 @@ def _analyze_one(item: tuple[str, str], *, options: AnalysisOptions, out: str) -
     try:
         analysis = analyze_file(Path(path), options)
     except DicomlensError as exc:
-        document: dict[str, Any] = {"file": path, "status": "failed", "error": exc.as_dict()}
+        document: dict[str, Any] = {"file": path, "status": "failed", **exc.body()}
         (folder / f"{name}.json").write_text(json.dumps(document, indent=2))
         return {"status": "failed", "code": str(exc.code), "message": exc.message}
     written = {}
@@ -137,18 +141,17 @@ def _analyze_one(item: tuple[str, str], *, options: AnalysisOptions, out: str) -
     }
 
 
-def _row(outcome: Outcome, *, out: Path) -> dict[str, Any]:
-    path, name = outcome.item
-    row: dict[str, Any] = {"file": path, "seconds": round(outcome.seconds, 4)}
-    if outcome.value is not None:
-        row.update(outcome.value)
+def _row(result: ItemResult, *, out: Path) -> dict[str, Any]:
+    """Parent side: the index row of one file; writes the file's JSON when its worker could
+    not (it was killed over the time limit, or died)."""
+    path, name = result.item
+    row: dict[str, Any] = {"file": path, "seconds": round(result.seconds, 4)}
+    if result.value is not None:
+        row.update(result.value)
     else:
-        row.update(status="failed", code=outcome.error_code, message=outcome.error_message)
-        document = {
-            "file": path,
-            "status": "failed",
-            "error": {"code": outcome.error_code, "message": outcome.error_message},
-        }
+        code, message = str(result.error_code), str(result.error_message)
+        row.update(status="failed", code=result.error_code, message=result.error_message)
+        document = {"file": path, "status": "failed", **error_body(code, message)}
         (out / f"{name}.json").write_text(json.dumps(document, indent=2))
     return row
 
@@ -180,22 +183,9 @@ def _write_index(rows: list[dict[str, Any]], out: Path, fmt: str) -> Path:
 def _print_summary(
     rows: list[dict[str, Any]], seconds: float, index: Path, interrupted: bool, *, total: int
 ) -> None:
-    ok = sum(1 for r in rows if r["status"] == "ok")
-    failed = len(rows) - ok
-    lines = [
-        "",
-        f"{'files':<24}{total:>8}",
-        f"{'analysed':<24}{ok:>8}",
-        f"{'failed':<24}{failed:>8}",
-    ]
-    if interrupted:
-        lines.append(f"{'not done (interrupted)':<24}{total - len(rows):>8}")
-    for modality, count in sorted(
-        Counter(str(r.get("modality")) for r in rows if r["status"] == "ok").items()
-    ):
-        lines.append(f"  {modality:<22}{count:>8}")
-    lines.extend(failure_counts(rows))
-    rate = len(rows) / seconds if seconds > 0 else 0.0
-    lines.append(f"{'time':<24}{seconds:>7.1f}s ({rate:.1f} files/s)")
-    lines.append(f"results in {index.parent.resolve()} (index: {index.name})")
-    print("\n".join(lines))  # noqa: T201
+    lines = count_lines(rows, total=total, done="analysed", interrupted=interrupted)
+    modalities = Counter(str(r.get("modality")) for r in rows if r["status"] == "ok")
+    lines.extend(SummaryLine(f"  {m}", str(n)) for m, n in sorted(modalities.items()))
+    lines.extend(failure_lines(rows))
+    lines.append(time_line(rows, seconds))
+    print_summary(lines, f"results in {index.parent.resolve()} (index: {index.name})")
