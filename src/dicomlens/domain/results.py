@@ -58,6 +58,13 @@ class Finding(_Frozen):
     source: str | None = None
 
 
+# Stable finding kinds of the rendering, which clients may key on.
+LUT_IGNORED = "lut-ignored"
+"""A Modality or VOI LUT Sequence was unusable; the preview used the next step instead."""
+LUT_LENGTH_MISMATCH = "lut-length-mismatch"
+"""A LUT's data held another number of entries than its descriptor declared; used as is."""
+
+
 class ImageSummary(_Frozen):
     """Non-PHI description of the file. Every value equals the file's (or is None)."""
 
