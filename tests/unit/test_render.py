@@ -193,3 +193,30 @@ def test_the_min_max_window_spans_every_value_padding_included(
     assert rendered.window.source == "min-max"
     assert (rendered.window.center, rendered.window.width) == ((-3000 + 1188 + 1) / 2, 4189)
     assert render(image, window=AUTOMATIC).window.source == "automatic"
+
+
+def test_an_explicit_window_is_applied_as_given(generated_corpus: dict[str, Path]) -> None:
+    # Given a CT image and an explicit window
+    image = _read(generated_corpus["gen_signed_rescale.dcm"])
+    assert image.pixels is not None
+    window = Window(center=0, width=200, function="LINEAR_EXACT")
+    rendered = render(image, window=WindowChoice.of_window(window))
+    # Then that window is applied to the HU values
+    hu = image.pixels.astype(np.float64) * 0.5 + 100
+    assert np.array_equal(rendered.pixels, apply_window(hu, window))
+    assert (rendered.window.center, rendered.window.width) == (0, 200)
+
+
+@pytest.mark.parametrize(
+    "arguments",
+    [
+        {"mode": "explicit"},
+        {"mode": "auto", "window": Window(center=1, width=2)},
+        {"preset": "lung"},
+    ],
+)
+def test_a_window_choice_carries_a_window_exactly_when_explicit(
+    arguments: dict[str, object],
+) -> None:
+    with pytest.raises(ValueError, match="window choice"):
+        WindowChoice(**arguments)  # type: ignore[arg-type]
