@@ -780,6 +780,8 @@ LUT_PROBLEMS = (
     "short-data",
     "long-data",
     "one-entry",
+    "zero-bits",
+    "wide-bits",
 )
 
 
@@ -803,6 +805,8 @@ def _problem_lut_item(problem: str) -> Dataset:
         descriptor = [entries // 2, 0, 12]
     elif problem == "one-entry":
         descriptor, data = [1, 0, 12], np.array([3000], dtype="<u2").tobytes()
+    elif problem in ("zero-bits", "wide-bits"):
+        descriptor = [entries, 0, 0 if problem == "zero-bits" else 17]
     if problem != "no-descriptor":
         item.LUTDescriptor = descriptor
     if problem != "no-data":
@@ -813,7 +817,7 @@ def _problem_lut_item(problem: str) -> Dataset:
 def lut_problem_case(sequence: str, problem: str, *, window: bool = False) -> bytes:
     """A ramp 0..4095 whose ``sequence`` (ModalityLUTSequence or VOILUTSequence) has
     ``problem`` (one of :data:`LUT_PROBLEMS`); ``window`` adds Window Center/Width."""
-    n = 4000 + 100 * (sequence == "VOILUTSequence") + 10 * LUT_PROBLEMS.index(problem) + window
+    n = 4000 + 400 * (sequence == "VOILUTSequence") + 20 * LUT_PROBLEMS.index(problem) + window
     ds = new_dataset(SECONDARY_CAPTURE, n, "OT")
     attach_grey(ds, ramp(32, 48, 0, 4095).astype(np.uint16), bits_stored=12)
     items = [] if problem == "no-item" else [_problem_lut_item(problem)]
@@ -821,6 +825,18 @@ def lut_problem_case(sequence: str, problem: str, *, window: bool = False) -> by
     if window:
         ds.WindowCenter, ds.WindowWidth = 1500, 2500
     return to_bytes(ds)
+
+
+def expected_lut_findings(sequence: str, problem: str, *, window: bool) -> set[str]:
+    """The finding kinds rendering :func:`lut_problem_case` must report."""
+    if sequence == "VOILUTSequence" and window:
+        return set()  # the file's window comes first: the VOI LUT plays no part
+    if problem in ("short-data", "long-data"):
+        return {"lut-repaired"}
+    if problem in ("zero-bits", "wide-bits"):
+        # Only a VOI LUT's output depends on the bits per entry.
+        return {"lut-repaired"} if sequence == "VOILUTSequence" else set()
+    return set() if problem == "one-entry" else {"lut-ignored"}
 
 
 CONSTANT_CASES = (

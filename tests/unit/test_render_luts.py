@@ -11,14 +11,18 @@ import numpy as np
 import pydicom
 import pytest
 
-from corpus.generate import LUT_PROBLEMS, lut_problem_case
+from corpus.generate import LUT_PROBLEMS, expected_lut_findings, lut_problem_case
 from dicomlens.analysis.pipeline import analyze_file
-from dicomlens.domain.results import LUT_IGNORED, LUT_LENGTH_MISMATCH
+from dicomlens.domain.results import LUT_IGNORED, LUT_REPAIRED
 from dicomlens.imaging.decode import read_image
 from dicomlens.imaging.limits import ImagingLimits
 from dicomlens.imaging.render import Rendered, render
 
-UNUSABLE = [p for p in LUT_PROBLEMS if p not in ("short-data", "long-data", "one-entry")]
+UNUSABLE = [
+    p
+    for p in LUT_PROBLEMS
+    if expected_lut_findings("VOILUTSequence", p, window=False) == {LUT_IGNORED}
+]
 
 
 def _render(path: Path) -> Rendered:
@@ -95,7 +99,7 @@ def test_lut_data_longer_than_declared_is_used_whole(tmp_path: Path) -> None:
     curve = np.rint(4095 * (np.arange(4096) / 4095) ** 0.8)
     expected = np.rint(curve[image.pixels] * 255 / 4095).astype(np.uint8)
     assert np.array_equal(rendered.pixels, expected)
-    assert [f.kind for f in rendered.findings] == [LUT_LENGTH_MISMATCH]
+    assert [f.kind for f in rendered.findings] == [LUT_REPAIRED]
     assert "4096 entries" in rendered.findings[0].message
 
 
@@ -106,7 +110,7 @@ def test_lut_data_shorter_than_declared_clamps_at_its_last_entry(tmp_path: Path)
     assert image.pixels is not None
     # Stored values past the 1000 entries all take the last one: one grey level
     assert len(np.unique(rendered.pixels[image.pixels >= 999])) == 1
-    assert [f.kind for f in rendered.findings] == [LUT_LENGTH_MISMATCH]
+    assert [f.kind for f in rendered.findings] == [LUT_REPAIRED]
 
 
 def test_a_one_entry_modality_lut_maps_every_value_to_it(tmp_path: Path) -> None:
@@ -125,3 +129,18 @@ def test_the_finding_reaches_the_analysis_result(generated_corpus: dict[str, Pat
     assert analysis.result.has_image
     assert "preview.png" in analysis.images
     assert LUT_IGNORED in [f.kind for f in analysis.result.findings]
+
+
+@pytest.mark.parametrize("problem", ["zero-bits", "wide-bits"])
+def test_a_voi_lut_without_a_valid_entry_size_takes_it_from_its_data(
+    problem: str, tmp_path: Path
+) -> None:
+    # Given a VOI LUT of 12-bit entries whose descriptor says 0 or 17 bits per entry
+    path = _write(tmp_path, "case.dcm", lut_problem_case("VOILUTSequence", problem))
+    rendered = _render(path)
+    # Then its largest entry (4095) shows white, as DCMTK shows it, and the user is told
+    assert rendered.window.source == "file-voi-lut"
+    assert int(rendered.pixels.min()) == 0
+    assert int(rendered.pixels.max()) == 255
+    assert [f.kind for f in rendered.findings] == [LUT_REPAIRED]
+    assert "12 bits" in rendered.findings[0].message

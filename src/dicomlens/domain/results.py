@@ -61,8 +61,9 @@ class Finding(_Frozen):
 # Stable finding kinds of the rendering, which clients may key on.
 LUT_IGNORED = "lut-ignored"
 """A Modality or VOI LUT Sequence was unusable; the preview used the next step instead."""
-LUT_LENGTH_MISMATCH = "lut-length-mismatch"
-"""A LUT's data held another number of entries than its descriptor declared; used as is."""
+LUT_REPAIRED = "lut-repaired"
+"""A LUT's descriptor disagreed with its data (entry count, bits per entry); the data was
+used as it is, as DCMTK uses it."""
 
 
 class ImageSummary(_Frozen):

@@ -37,7 +37,9 @@ class LutReading:
 
     ``lut`` is None when the sequence is absent (``problem`` None too) or unusable
     (``problem`` says why). A usable LUT may still carry a ``problem``: its LUT Data held
-    another number of entries than its descriptor declared, and the entries present are used.
+    another number of entries than its descriptor declared (the entries present are used),
+    or its descriptor's bits per entry were outside 1..16 (the bits of its largest entry are
+    used), as DCMTK does both.
     """
 
     lut: Lut | None
@@ -74,14 +76,23 @@ def read_first_lut(ds: Dataset, keyword: str) -> LutReading:
         # An odd number of packed 8-bit entries leaves one pad byte in the last word.
         packed = np.frombuffer(data.astype("<u2").tobytes(), dtype=np.uint8)
         data = packed[:declared].astype(np.int64)
-    problem = None
+    problems = []
     if data.size != declared:
         # DCMTK's choice: the table is the data that is there.
-        problem = (
+        problems.append(
             f"has LUT Data of {data.size} entries where its LUT Descriptor declares "
             f"{declared}; the {data.size} entries were used"
         )
-    return LutReading(lut=Lut(first=first, bits=bits or 16, data=data), problem=problem)
+    if not 1 <= bits <= 16:
+        # Only a VOI LUT's output depends on its entry size (its top value is white).
+        used = min(16, max(1, int(data.max(initial=0)).bit_length()))
+        if keyword == "VOILUTSequence":
+            problems.append(
+                f"declares {bits} bits per entry; {used} bits (its largest entry) were used"
+            )
+        bits = used
+    problem = "; ".join(problems) or None
+    return LutReading(lut=Lut(first=first, bits=bits, data=data), problem=problem)
 
 
 def _descriptor(value: Any) -> tuple[int, int, int] | None:
@@ -92,7 +103,7 @@ def _descriptor(value: Any) -> tuple[int, int, int] | None:
         entries, first, bits = (int(v) for v in values)
     except (TypeError, ValueError):
         return None
-    if entries < 0 or not 0 <= bits <= 16:
+    if entries < 0 or bits < 0:
         return None
     return entries, first, bits
 

@@ -18,7 +18,7 @@ from pydicom.pixels.processing import apply_color_lut
 from pydicom.uid import ExplicitVRLittleEndian
 
 from dicomlens.domain.errors import DicomlensError, ErrorCode
-from dicomlens.domain.results import LUT_IGNORED, LUT_LENGTH_MISMATCH, Finding, WindowUsed
+from dicomlens.domain.results import LUT_IGNORED, LUT_REPAIRED, Finding, WindowUsed
 from dicomlens.imaging.decode import DecodedImage
 from dicomlens.imaging.lut import Lut, LutReading, read_first_lut
 from dicomlens.imaging.voi import (
@@ -150,7 +150,7 @@ def _lut_findings(name: str, reading: LutReading, fallback: str) -> list[Finding
         message = f"the {name} {reading.problem}: the LUT was ignored and {fallback}"
         return [Finding(kind=LUT_IGNORED, message=message, source="dicom-tags")]
     message = f"the {name} {reading.problem}"
-    return [Finding(kind=LUT_LENGTH_MISMATCH, message=message, source="dicom-tags")]
+    return [Finding(kind=LUT_REPAIRED, message=message, source="dicom-tags")]
 
 
 def _display_values(
