@@ -729,3 +729,222 @@ def generate(folder: Path) -> dict[str, Path]:
         path.write_bytes(case.build())
         paths[case.name] = path
     return paths
+
+
+# --------------------------------------------------------------------------- rendering fidelity
+# Families of small files for the polarity, LUT and constant-image tests; a few of each
+# family also join GENERATED (below) so that every corpus-wide suite reads them.
+
+POLARITY_PHOTOMETRICS = ("MONOCHROME1", "MONOCHROME2")
+POLARITY_SHAPES = (None, "IDENTITY", "INVERSE")
+POLARITY_VOIS = ("linear-window", "sigmoid-window", "voi-lut", "none")
+
+
+def polarity_case(photometric: str, shape: str | None, voi: str) -> bytes:
+    """A left-to-right ramp 0..4095 (12 bits) with a given polarity and VOI.
+
+    ``shape`` is the Presentation LUT Shape (None: absent); ``voi`` is ``linear-window``
+    or ``sigmoid-window`` (window 2048/4096 with that VOI LUT Function), ``voi-lut`` (a VOI
+    LUT Sequence with a gamma curve) or ``none``.
+    """
+    n = 3000 + 100 * POLARITY_PHOTOMETRICS.index(photometric)
+    n += 10 * POLARITY_SHAPES.index(shape) + POLARITY_VOIS.index(voi)
+    ds = new_dataset(SECONDARY_CAPTURE, n, "DX")
+    ds.PhotometricInterpretation = photometric
+    columns = np.linspace(0, 4095, 64)
+    arr = np.tile(columns, (24, 1))
+    arr[8:16, 8:24] = 3500  # a bright square, so that a flip and an inversion differ
+    attach_grey(ds, np.rint(arr).astype(np.uint16), bits_stored=12)
+    if voi in ("linear-window", "sigmoid-window"):
+        ds.WindowCenter, ds.WindowWidth = 2048, 4096
+        ds.VOILUTFunction = "LINEAR" if voi == "linear-window" else "SIGMOID"
+    elif voi == "voi-lut":
+        entries = 4096
+        lut = np.rint(4095 * (np.arange(entries) / (entries - 1)) ** 0.7).astype("<u2")
+        item = Dataset()
+        item.LUTDescriptor = [entries, 0, 12]
+        item.add_new(0x00283006, "OW", lut.tobytes())  # LUT Data
+        ds.VOILUTSequence = Sequence([item])
+    if shape is not None:
+        ds.PresentationLUTShape = shape
+    return to_bytes(ds)
+
+
+LUT_PROBLEMS = (
+    "empty-item",
+    "no-item",
+    "no-descriptor",
+    "no-data",
+    "empty-data",
+    "two-valued-descriptor",
+    "short-data",
+    "long-data",
+    "one-entry",
+    "zero-bits",
+    "wide-bits",
+)
+
+
+def _problem_lut_item(problem: str) -> Dataset:
+    """A LUT item over stored values 0..4095 (12-bit entries) with ``problem``."""
+    entries = 4096
+    curve = np.rint(4095 * (np.arange(entries) / (entries - 1)) ** 0.8).astype("<u2")
+    item = Dataset()
+    if problem == "empty-item":
+        return item
+    descriptor = [entries, 0, 12]
+    data = curve.tobytes()
+    if problem == "two-valued-descriptor":
+        descriptor = [entries, 0]
+    elif problem == "empty-data":
+        data = b""
+    elif problem == "short-data":
+        data = curve[:1000].tobytes()
+    elif problem == "long-data":
+        # The descriptor declares half of the entries the data holds.
+        descriptor = [entries // 2, 0, 12]
+    elif problem == "one-entry":
+        descriptor, data = [1, 0, 12], np.array([3000], dtype="<u2").tobytes()
+    elif problem in ("zero-bits", "wide-bits"):
+        descriptor = [entries, 0, 0 if problem == "zero-bits" else 17]
+    if problem != "no-descriptor":
+        item.LUTDescriptor = descriptor
+    if problem != "no-data":
+        item.add_new(0x00283006, "OW", data)  # LUT Data
+    return item
+
+
+def lut_problem_case(sequence: str, problem: str, *, window: bool = False) -> bytes:
+    """A ramp 0..4095 whose ``sequence`` (ModalityLUTSequence or VOILUTSequence) has
+    ``problem`` (one of :data:`LUT_PROBLEMS`); ``window`` adds Window Center/Width."""
+    n = 4000 + 400 * (sequence == "VOILUTSequence") + 20 * LUT_PROBLEMS.index(problem) + window
+    ds = new_dataset(SECONDARY_CAPTURE, n, "OT")
+    attach_grey(ds, ramp(32, 48, 0, 4095).astype(np.uint16), bits_stored=12)
+    items = [] if problem == "no-item" else [_problem_lut_item(problem)]
+    setattr(ds, sequence, Sequence(items))
+    if window:
+        ds.WindowCenter, ds.WindowWidth = 1500, 2500
+    return to_bytes(ds)
+
+
+def expected_lut_findings(sequence: str, problem: str, *, window: bool) -> set[str]:
+    """The finding kinds rendering :func:`lut_problem_case` must report."""
+    if sequence == "VOILUTSequence" and window:
+        return set()  # the file's window comes first: the VOI LUT plays no part
+    if problem in ("short-data", "long-data"):
+        return {"lut-repaired"}
+    if problem in ("zero-bits", "wide-bits"):
+        # Only a VOI LUT's output depends on the bits per entry.
+        return {"lut-repaired"} if sequence == "VOILUTSequence" else set()
+    return set() if problem == "one-entry" else {"lut-ignored"}
+
+
+CONSTANT_CASES = (
+    "label-one",
+    "value-1000",
+    "zero",
+    "byte-255",
+    "signed-air",
+    "rescaled-air",
+    "monochrome1-one",
+    "bits-all-ones",
+    "bits-all-zeros",
+    "label-on-padding",
+    "only-padding",
+    "two-valued",
+    "two-valued-5-9",
+    "bits-two-valued",
+)
+
+
+def constant_case(kind: str) -> bytes:
+    """An image whose values (apart from padding) are constant, or nearly: ``kind`` is one
+    of :data:`CONSTANT_CASES`."""
+    n = 5000 + CONSTANT_CASES.index(kind)
+    # 480 pixels: 1-bit data fills whole words. DCMTK counts the pad bits that would
+    # otherwise end the last byte as pixels in its min-max statistics (we do not).
+    rows, columns = 16, 30
+    half = np.arange(columns)[None, :].repeat(rows, 0) >= columns // 2
+    if kind.startswith("bits-"):
+        masks = {
+            "bits-all-ones": np.ones((rows, columns), bool),
+            "bits-all-zeros": np.zeros((rows, columns), bool),
+        }
+        return _bit_mask(n, masks.get(kind, half))
+    ds = new_dataset(SECONDARY_CAPTURE, n, "OT")
+    signed = kind in ("signed-air", "rescaled-air")
+    arrays = {
+        "label-one": np.ones((rows, columns), np.uint16),
+        "value-1000": np.full((rows, columns), 1000, np.uint16),
+        "zero": np.zeros((rows, columns), np.uint16),
+        "byte-255": np.full((rows, columns), 255, np.uint8),
+        "signed-air": np.full((rows, columns), -1000, np.int16),
+        "rescaled-air": np.full((rows, columns), 24, np.int16),
+        "monochrome1-one": np.ones((rows, columns), np.uint16),
+        "label-on-padding": half.astype(np.uint16),
+        "only-padding": np.zeros((rows, columns), np.uint16),
+        "two-valued": half.astype(np.uint16),
+        "two-valued-5-9": np.where(half, 9, 5).astype(np.uint16),
+    }
+    arr = arrays[kind]
+    if kind == "monochrome1-one":
+        ds.PhotometricInterpretation = "MONOCHROME1"
+    attach_grey(ds, arr, bits_stored=arr.dtype.itemsize * 8, signed=signed)
+    if kind == "rescaled-air":
+        ds.RescaleSlope, ds.RescaleIntercept = 1, -1024
+    if kind in ("label-on-padding", "only-padding"):
+        ds.PixelPaddingValue = 0
+    return to_bytes(ds)
+
+
+def _bit_mask(n: int, mask: np.ndarray) -> bytes:
+    ds = new_dataset(SEGMENTATION, n, "SEG")
+    ds.SamplesPerPixel = 1
+    ds.PhotometricInterpretation = "MONOCHROME2"
+    ds.Rows, ds.Columns = mask.shape
+    ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 1, 1, 0, 0
+    packed = np.packbits(mask.astype(np.uint8).ravel(), bitorder="little").tobytes()
+    ds.PixelData = packed + (b"\x00" if len(packed) % 2 else b"")
+    return to_bytes(ds)
+
+
+# Appended rather than listed above, so that each family stays in one place.
+GENERATED = (
+    *GENERATED,
+    GeneratedCase(
+        name="gen_monochrome1_inverse.dcm",
+        build=lambda: polarity_case("MONOCHROME1", "INVERSE", "linear-window"),
+        expect="image",
+        about="MONOCHROME1 with Presentation LUT Shape INVERSE (inverted once)",
+    ),
+    GeneratedCase(
+        name="gen_monochrome1_identity_voi_lut.dcm",
+        build=lambda: polarity_case("MONOCHROME1", "IDENTITY", "voi-lut"),
+        expect="image",
+        about="MONOCHROME1 with Presentation LUT Shape IDENTITY and a VOI LUT Sequence",
+    ),
+    GeneratedCase(
+        name="gen_modality_lut_empty_item.dcm",
+        build=lambda: lut_problem_case("ModalityLUTSequence", "empty-item"),
+        expect="image",
+        about="Modality LUT Sequence with an empty item (ignored, with a finding)",
+    ),
+    GeneratedCase(
+        name="gen_voi_lut_empty_item.dcm",
+        build=lambda: lut_problem_case("VOILUTSequence", "empty-item"),
+        expect="image",
+        about="VOI LUT Sequence with an empty item (ignored, with a finding)",
+    ),
+    GeneratedCase(
+        name="gen_label_map_one_label.dcm",
+        build=lambda: constant_case("label-one"),
+        expect="image",
+        about="a label map holding one label only (shown white)",
+    ),
+    GeneratedCase(
+        name="gen_one_bit_all_ones.dcm",
+        build=lambda: constant_case("bits-all-ones"),
+        expect="image",
+        about="a 1-bit frame of ones only (shown white)",
+    ),
+)

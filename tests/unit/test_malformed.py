@@ -89,7 +89,6 @@ def _palette_without_green() -> bytes:
         _rle_overrun,
         _unknown_vr_in_dataset,
         _unknown_vr_in_file_meta,
-        _voi_lut_with_two_descriptor_values,
         _palette_without_green,
     ],
     ids=lambda damage: damage.__name__.strip("_"),
@@ -103,3 +102,14 @@ def test_a_damaged_file_fails_with_invalid_dicom(damage: object, tmp_path: Path)
         _read_and_render(path)
     # Then the user is told the file is invalid
     assert caught.value.code == ErrorCode.INVALID_DICOM
+
+
+def test_a_voi_lut_with_two_descriptor_values_is_ignored_not_fatal(tmp_path: Path) -> None:
+    # Given a VOI LUT whose descriptor lacks its third value (DCMTK ignores such a LUT)
+    path = tmp_path / "damaged.dcm"
+    path.write_bytes(_voi_lut_with_two_descriptor_values())
+    # When it is read and rendered
+    rendered = render(read_image(path, limits=LIMITS))
+    # Then the automatic window is used and the user is told the LUT was ignored
+    assert rendered.window.source == "automatic"
+    assert [finding.kind for finding in rendered.findings] == ["lut-ignored"]

@@ -15,8 +15,11 @@ from dicomlens.domain.errors import DicomlensError, ErrorCode
 from dicomlens.imaging.decode import DecodedImage, read_image
 from dicomlens.imaging.limits import ImagingLimits
 from dicomlens.imaging.render import (
+    AUTOMATIC,
     CT_PRESETS,
+    MIN_MAX,
     Window,
+    WindowChoice,
     apply_window,
     frame_attributes,
     render,
@@ -146,7 +149,7 @@ def test_ct_presets_apply_their_named_window(
     image = _read(generated_corpus["gen_signed_rescale.dcm"])
     assert image.pixels is not None
     # When a named preset is asked for
-    rendered = render(image, preset=preset)
+    rendered = render(image, window=WindowChoice.of_preset(preset))
     # Then the picture is that window over the HU values
     center, width = center_width
     hu = image.pixels.astype(np.float64) * 0.5 + 100
@@ -157,7 +160,7 @@ def test_ct_presets_apply_their_named_window(
 def test_an_unknown_preset_is_refused(generated_corpus: dict[str, Path]) -> None:
     image = _read(generated_corpus["gen_signed_rescale.dcm"])
     with pytest.raises(DicomlensError) as caught:
-        render(image, preset="liver-ish")
+        render(image, window=WindowChoice.of_preset("liver-ish"))
     assert caught.value.code == ErrorCode.VALIDATION_ERROR
 
 
@@ -185,8 +188,35 @@ def test_the_min_max_window_spans_every_value_padding_included(
     # Given a CT whose padding (-3000) lies below its scanned values (-1000 .. 1188)
     image = _read(generated_corpus["gen_ct_padding.dcm"])
     # When the min-max window is asked for
-    rendered = render(image, voi="min-max")
+    rendered = render(image, window=MIN_MAX)
     # Then it spans -3000 .. 1188 (DCMTK's +Wm), while the automatic one leaves padding out
     assert rendered.window.source == "min-max"
     assert (rendered.window.center, rendered.window.width) == ((-3000 + 1188 + 1) / 2, 4189)
-    assert render(image, voi="auto").window.source == "automatic"
+    assert render(image, window=AUTOMATIC).window.source == "automatic"
+
+
+def test_an_explicit_window_is_applied_as_given(generated_corpus: dict[str, Path]) -> None:
+    # Given a CT image and an explicit window
+    image = _read(generated_corpus["gen_signed_rescale.dcm"])
+    assert image.pixels is not None
+    window = Window(center=0, width=200, function="LINEAR_EXACT")
+    rendered = render(image, window=WindowChoice.of_window(window))
+    # Then that window is applied to the HU values
+    hu = image.pixels.astype(np.float64) * 0.5 + 100
+    assert np.array_equal(rendered.pixels, apply_window(hu, window))
+    assert (rendered.window.center, rendered.window.width) == (0, 200)
+
+
+@pytest.mark.parametrize(
+    "arguments",
+    [
+        {"mode": "explicit"},
+        {"mode": "auto", "window": Window(center=1, width=2)},
+        {"preset": "lung"},
+    ],
+)
+def test_a_window_choice_carries_a_window_exactly_when_explicit(
+    arguments: dict[str, object],
+) -> None:
+    with pytest.raises(ValueError, match="window choice"):
+        WindowChoice(**arguments)  # type: ignore[arg-type]

@@ -18,7 +18,7 @@ from dicomlens.imaging.decode import DecodedImage, read_image
 from dicomlens.imaging.limits import ImagingLimits
 from dicomlens.imaging.metadata import phi_fields, summarize
 from dicomlens.imaging.output import PREVIEW_MAX, THUMBNAIL_MAX, display_size, to_png
-from dicomlens.imaging.render import CT_PRESETS, render
+from dicomlens.imaging.render import CT_PRESETS, WindowChoice, render
 from dicomlens.imaging.tag_labels import tag_labels
 from dicomlens.ports import Analyzer, AnalyzerInput
 
@@ -87,9 +87,9 @@ def analyze_file(path: Path, options: AnalysisOptions | None = None) -> Analysis
         # On request only: four more PNGs cost more than the rest of the analysis.
         presets = tuple(CT_PRESETS)
         for name in presets:
-            picture = render(image, preset=name).pixels
+            picture = render(image, window=WindowChoice.of_preset(name)).pixels
             images[f"window-{name}.png"] = to_png(picture, size=preview_size, compress_level=level)
-    findings = _findings(image)
+    findings = (*_findings(image), *rendered.findings)
     if options.analyzers:
         frame = AnalyzerInput(pixels=rendered.pixels, kind=image.kind, summary=summary, phi=phi)
         found = run_analyzers(options.analyzers, frame)

@@ -32,7 +32,7 @@ from dicomlens.domain.errors import DicomlensError, ErrorCode
 from dicomlens.domain.results import Box
 from dicomlens.imaging.decode import read_image
 from dicomlens.imaging.limits import ImagingLimits
-from dicomlens.imaging.render import render
+from dicomlens.imaging.render import MIN_MAX, render
 
 TextLocator = Callable[[np.ndarray], Sequence[Box]]
 """Finds text in an 8-bit rendered frame; boxes are fractions of the frame's size."""
@@ -121,7 +121,7 @@ def plan_redaction(
     for frame in _frames_to_scan(int(ds.get("NumberOfFrames", 1) or 1), options.ocr_frames):
         try:
             image = read_image(source, limits=limits, frame=frame)
-            pixels = render(image, voi="min-max").pixels
+            pixels = render(image, window=MIN_MAX).pixels
         except DicomlensError as exc:
             raise DicomlensError(
                 ErrorCode.REDACTION_IMPOSSIBLE,

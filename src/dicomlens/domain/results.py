@@ -58,6 +58,14 @@ class Finding(_Frozen):
     source: str | None = None
 
 
+# Stable finding kinds of the rendering, which clients may key on.
+LUT_IGNORED = "lut-ignored"
+"""A Modality or VOI LUT Sequence was unusable; the preview used the next step instead."""
+LUT_REPAIRED = "lut-repaired"
+"""A LUT's descriptor disagreed with its data (entry count, bits per entry); the data was
+used as it is, as DCMTK uses it."""
+
+
 class ImageSummary(_Frozen):
     """Non-PHI description of the file. Every value equals the file's (or is None)."""
 
