@@ -182,8 +182,9 @@ def _authoritative_syntax(ds: Dataset, stated: str | None, findings: list[Findin
     if stated is None or not UID(stated).is_valid or UID(stated) == parsed:
         return parsed
     actual = UID(stated)
-    if "file_meta" in ds:
-        ds.file_meta.TransferSyntaxUID = actual
+    meta = getattr(ds, "file_meta", None)
+    if meta is not None:
+        meta.TransferSyntaxUID = actual
     findings.append(
         Finding(
             kind=TRANSFER_SYNTAX_CONFLICT,
