@@ -784,13 +784,13 @@ def as_extended(codestream: bytes) -> bytes:
 
 
 def as_hierarchical(codestream: bytes) -> bytes:
-    """``codestream`` (SOF1, SOF2 or SOF3) as a hierarchical image of that one frame.
+    """``codestream`` (SOF1-3, or SOF9-11 arithmetic) as a hierarchical image of its frame.
 
     A DHP segment (ISO 10918-1 B.3.2) with the frame's own size and components goes
     after SOI: the smallest hierarchical progression, which libjpeg decodes and IJG
     (DCMTK, GDCM) refuses.
     """
-    offset, _ = jpeg_segment(codestream, (0xC1, 0xC2, 0xC3))
+    offset, _ = jpeg_segment(codestream, (0xC1, 0xC2, 0xC3, 0xC9, 0xCA, 0xCB))
     length = int.from_bytes(codestream[offset + 2 : offset + 4], "big")
     frame = bytearray(codestream[offset + 4 : offset + 2 + length])
     for k in range(frame[5]):

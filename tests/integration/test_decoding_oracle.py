@@ -24,6 +24,7 @@ from pydicom.uid import UID, ExplicitVRLittleEndian
 
 from corpus.generate import (
     acr_nema,
+    as_extended,
     as_hierarchical,
     big_endian_with_un_sequence,
     grey_dataset,
@@ -166,6 +167,52 @@ def test_a_hierarchical_jpeg_agrees_with_dcmtk_on_its_non_hierarchical_twin(
         _lossy_agree(_ours(path), reference)
 
 
+SPECTRAL_SCANS = "0: 0 0 0 0;\n0: 1 9 0 0;\n0: 10 63 0 0;\n"  # spectral selection only
+
+
+@pytest.mark.parametrize(
+    ("options", "syntaxes"),
+    [
+        ([], ("4.51", "4.52", "4.60")),
+        (["-scans"], ("4.53", "4.54", "4.62")),
+        (["-progressive"], ("4.55", "4.56", "4.64")),
+    ],
+    ids=["extended", "spectral", "progressive"],
+)
+def test_arithmetic_jpeg_agrees_with_dcmtk_on_its_huffman_twin(
+    tool: Tool, tmp_path: Path, options: list[str], syntaxes: tuple[str, str, str]
+) -> None:
+    huffman_uid, arithmetic_uid, hierarchical_uid = (
+        UID(f"1.2.840.10008.1.2.{suffix}") for suffix in syntaxes
+    )
+    # Given an 8-bit Huffman-coded JPEG, and its lossless transcoding to arithmetic coding
+    # (jpegtran keeps every DCT coefficient), which IJG-based DCMTK cannot decode
+    pgm = tmp_path / "grey.pgm"
+    Image.fromarray(GREY8).save(pgm)
+    if options == ["-scans"]:
+        (tmp_path / "scans.txt").write_text(SPECTRAL_SCANS)
+        options = ["-scans", str(tmp_path / "scans.txt")]
+    huffman_jpeg = tmp_path / "huffman.jpg"
+    tool("cjpeg", ["-quality", "90", *options, "-outfile", str(huffman_jpeg), str(pgm)])
+    arithmetic_jpeg = tmp_path / "arithmetic.jpg"
+    tool("jpegtran", ["-arithmetic", "-outfile", str(arithmetic_jpeg), str(huffman_jpeg)])
+    huffman_stream = huffman_jpeg.read_bytes()
+    if not options:
+        huffman_stream = as_extended(huffman_stream)  # cjpeg writes baseline (SOF0)
+    twin = tmp_path / "twin.dcm"
+    twin.write_bytes(jpeg_file(331, GREY8, [huffman_stream], huffman_uid))
+    reference = _dcmdjpeg(tool, twin)
+    arithmetic = arithmetic_jpeg.read_bytes()
+    for uid, stream in (
+        (arithmetic_uid, arithmetic),
+        (hierarchical_uid, as_hierarchical(arithmetic)),
+    ):
+        path = tmp_path / f"{uid}.dcm"
+        path.write_bytes(jpeg_file(332, GREY8, [stream], uid))
+        # Then we decode the arithmetic file, flat or hierarchical, as DCMTK decodes its twin
+        _lossy_agree(_ours(path), reference)
+
+
 # --------------------------------------------------------------- 6. non-standard scan header
 
 
@@ -183,6 +230,23 @@ def test_a_12_bit_sequential_scan_with_odd_spectral_selection_agrees_with_dcmtk(
     path.write_bytes(bytes(data))
     # Then DCMTK warns and decodes it, and so do we, to the same values
     _lossy_agree(_ours(path), _dcmdjpeg(tool, path))
+
+
+@pytest.mark.parametrize(("se", "approximation"), [(63, 0), (1, 0x10)])
+def test_a_lossless_scan_with_odd_fields_agrees_with_dcmtk_on_its_twin(
+    tool: Tool, tmp_path: Path, se: int, approximation: int
+) -> None:
+    # Given a JPEG Lossless file whose scan header has Se != 0 or Ah != 0 (DCMTK refuses
+    # it: "Invalid lossless parameters"), and the undamaged file
+    twin = _dcmcjpeg(tool, tmp_path, 12, "+el")
+    data = bytearray(twin.read_bytes())
+    sos = data.index(b"\xff\xda", data.index(b"\xe0\x7f\x10\x00"))
+    fields = sos + 5 + 2 * data[sos + 4]
+    data[fields + 1 : fields + 3] = bytes([se, approximation])
+    path = tmp_path / "odd-lossless-scan.dcm"
+    path.write_bytes(bytes(data))
+    # Then we decode it exactly as DCMTK decodes the undamaged twin
+    assert np.array_equal(_ours(path), _dcmdjpeg(tool, twin))
 
 
 # --------------------------------------------------------------- 7. no sequence delimiter
