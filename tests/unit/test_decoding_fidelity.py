@@ -78,13 +78,15 @@ def _pillow_decode(codestream: bytes) -> np.ndarray:
 # --------------------------------------------------------------- 4. repeated group 0002
 
 
-@pytest.mark.parametrize("encoding", ["explicit-le", "implicit-le"])
+@pytest.mark.parametrize(
+    "repeated", [ExplicitVRLittleEndian, ImplicitVRLittleEndian, ExplicitVRBigEndian]
+)
 def test_the_file_meta_transfer_syntax_wins_over_a_repeated_group_0002(
-    tmp_path: Path, encoding: str
+    tmp_path: Path, repeated: UID
 ) -> None:
-    # Given an RLE file whose dataset repeats (0002,0010) naming a native syntax
-    rle = rle_bytes(400, GREY12, bits_stored=12)
-    data = with_repeated_meta(rle, ExplicitVRLittleEndian, encoding=encoding)
+    # Given an RLE file whose dataset repeats (0002,0010) naming a native syntax, one with
+    # another VR encoding or byte order among them
+    data = with_repeated_meta(rle_bytes(400, GREY12, bits_stored=12), repeated)
     # When it is read
     image = _read(tmp_path, data)
     # Then the pixels are decoded as RLE, and a finding says what was ignored
@@ -92,6 +94,22 @@ def test_the_file_meta_transfer_syntax_wins_over_a_repeated_group_0002(
     assert _kinds(image) == [TRANSFER_SYNTAX_CONFLICT]
     assert image.dataset is not None
     assert image.dataset.file_meta.TransferSyntaxUID == RLELossless
+    assert image.dataset.PatientID == "GEN0400"  # the dataset was parsed in its encoding
+
+
+def test_a_repeated_group_0002_after_a_meta_without_group_length_is_overruled(
+    tmp_path: Path,
+) -> None:
+    # Given an RLE file whose file meta lacks its group length (0002,0000), so the end of
+    # the file meta is unknown, and whose dataset repeats (0002,0010)
+    data = with_repeated_meta(rle_bytes(414, GREY12, bits_stored=12), ExplicitVRLittleEndian)
+    assert data[132:138] == b"\x02\x00\x00\x00UL"
+    data = data[:132] + data[144:]
+    # When it is read
+    image = _read(tmp_path, data)
+    # Then the first (the file meta's) transfer syntax is used, with the finding
+    assert np.array_equal(image.pixels, GREY12)
+    assert _kinds(image) == [TRANSFER_SYNTAX_CONFLICT]
 
 
 @pytest.mark.parametrize(

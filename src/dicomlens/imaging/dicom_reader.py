@@ -51,6 +51,7 @@ from dicomlens.imaging.pixel_stream import (
     ends_with_sequence_delimiter,
     file_meta_transfer_syntax,
     read_pixel_header,
+    repeated_meta,
     skip_file_meta,
     view_from,
 )
@@ -132,6 +133,8 @@ def locate_pixel_data(path: Path, kind: FileKind, size: int) -> LocatedDicom:
     findings: list[Finding] = []
     stated = file_meta_transfer_syntax(path)
     patches = _big_endian_patches(path, findings) if stated == ExplicitVRBigEndian else ()
+    if stated is not None:
+        patches += _repeated_meta_patches(path, stated, findings)
     with path.open("rb") as raw, quiet_warnings():
         base = dataset_start(raw, kind)
         f = _dataset_view(raw, base, patches)
@@ -172,11 +175,26 @@ def _dataset_view(raw: BinaryIO, base: int, patches: tuple[BytePatch, ...]) -> B
     return view_from(raw, base)
 
 
+def _repeated_meta_patches(
+    path: Path, stated: str, findings: list[Finding]
+) -> tuple[BytePatch, ...]:
+    """Patches that keep pydicom from reading group 0002 repeated in the dataset as meta.
+
+    pydicom reads every group 0002 element before the dataset as file meta, the last
+    value winning, and then parses the dataset in the encoding that value names.
+    """
+    repeated = repeated_meta(path, stated)
+    if repeated.transfer_syntax not in (None, stated):
+        findings.append(_conflict(repeated.transfer_syntax or "", stated))
+    return repeated.patches
+
+
 def _authoritative_syntax(ds: Dataset, stated: str | None, findings: list[Finding]) -> UID:
     """The file meta's transfer syntax (PS3.10 7.1), whatever group 0002 repeated says.
 
-    pydicom reads a group 0002 that the dataset repeats as part of the file meta, the
-    last value winning; the first one is the file meta's own.
+    Repeated elements found after the file meta's group length are patched away before
+    parsing; without a group length, pydicom may still have taken the repeated value,
+    and the first value (the file meta's own) is put back here.
     """
     parsed = transfer_syntax(ds)
     if stated is None or not UID(stated).is_valid or UID(stated) == parsed:
@@ -185,17 +203,20 @@ def _authoritative_syntax(ds: Dataset, stated: str | None, findings: list[Findin
     meta = getattr(ds, "file_meta", None)
     if meta is not None:
         meta.TransferSyntaxUID = actual
-    findings.append(
-        Finding(
-            kind=TRANSFER_SYNTAX_CONFLICT,
-            message=(
-                f"group 0002 repeated in the dataset names the transfer syntax {parsed}; "
-                f"the file meta's {actual} was used"
-            ),
-            source="dicom-tags",
-        )
-    )
+    if not any(finding.kind == TRANSFER_SYNTAX_CONFLICT for finding in findings):
+        findings.append(_conflict(parsed, actual))
     return actual
+
+
+def _conflict(repeated: str, actual: str) -> Finding:
+    return Finding(
+        kind=TRANSFER_SYNTAX_CONFLICT,
+        message=(
+            f"group 0002 repeated in the dataset names the transfer syntax {repeated}; "
+            f"the file meta's {actual} was used"
+        ),
+        source="dicom-tags",
+    )
 
 
 def _big_endian_patches(path: Path, findings: list[Finding]) -> tuple[BytePatch, ...]:
