@@ -22,16 +22,9 @@ from pydicom.encaps import get_frame
 from pydicom.uid import UID, DeflatedExplicitVRLittleEndian, ExplicitVRBigEndian
 
 from dicomlens.domain.errors import DicomlensError, ErrorCode
-from dicomlens.domain.results import (
-    ACR_NEMA_ASSUMED,
-    JPEG_SCAN_HEADER_REPAIRED,
-    SEQUENCE_DELIMITER_MISSING,
-    TRANSFER_SYNTAX_CONFLICT,
-    UN_SEQUENCE_SKIPPED,
-    Finding,
-)
+from dicomlens.domain.results import Finding
 from dicomlens.imaging.decoded_image import DecodedImage
-from dicomlens.imaging.dicom_dataset import parse_dataset, transfer_syntax
+from dicomlens.imaging.dicom_dataset import parse_dataset
 from dicomlens.imaging.jpeg_scan import repair_scan_headers
 from dicomlens.imaging.limits import ImagingLimits
 from dicomlens.imaging.native_frame import read_native_frame
@@ -51,13 +44,18 @@ from dicomlens.imaging.pixel_stream import (
     ends_with_sequence_delimiter,
     file_meta_transfer_syntax,
     read_pixel_header,
-    repeated_meta,
-    skip_file_meta,
     view_from,
 )
 from dicomlens.imaging.quiet import quiet_warnings
 from dicomlens.imaging.sniff import FileKind
-from dicomlens.imaging.un_sequences import big_endian_un_patches
+from dicomlens.imaging.tolerated import (
+    assume_acr_nema,
+    authoritative_syntax,
+    big_endian_patches,
+    delimiter_missing,
+    repeated_meta_patches,
+    scan_header_repaired,
+)
 from dicomlens.imaging.validation import (
     check_deadline,
     check_geometry,
@@ -132,16 +130,16 @@ def locate_pixel_data(path: Path, kind: FileKind, size: int) -> LocatedDicom:
     """
     findings: list[Finding] = []
     stated = file_meta_transfer_syntax(path)
-    patches = _big_endian_patches(path, findings) if stated == ExplicitVRBigEndian else ()
+    patches = big_endian_patches(path, findings) if stated == ExplicitVRBigEndian else ()
     if stated is not None:
-        patches += _repeated_meta_patches(path, stated, findings)
+        patches += repeated_meta_patches(path, stated, findings)
     with path.open("rb") as raw, quiet_warnings():
         base = dataset_start(raw, kind)
         f = _dataset_view(raw, base, patches)
         ds = parse_dataset(
             f, "header", stop_before_pixels=True, force=kind is FileKind.DICOM_NO_PREAMBLE
         )
-        tsyntax = _authoritative_syntax(ds, stated, findings)
+        tsyntax = authoritative_syntax(ds, stated, findings)
         implicit, little = ds.original_encoding
         pixel = None
         stopped_at = "the end of the file"
@@ -175,70 +173,6 @@ def _dataset_view(raw: BinaryIO, base: int, patches: tuple[BytePatch, ...]) -> B
     return view_from(raw, base)
 
 
-def _repeated_meta_patches(
-    path: Path, stated: str, findings: list[Finding]
-) -> tuple[BytePatch, ...]:
-    """Patches that keep pydicom from reading group 0002 repeated in the dataset as meta.
-
-    pydicom reads every group 0002 element before the dataset as file meta, the last
-    value winning, and then parses the dataset in the encoding that value names.
-    """
-    repeated = repeated_meta(path, stated)
-    if repeated.transfer_syntax not in (None, stated):
-        findings.append(_conflict(repeated.transfer_syntax or "", stated))
-    return repeated.patches
-
-
-def _authoritative_syntax(ds: Dataset, stated: str | None, findings: list[Finding]) -> UID:
-    """The file meta's transfer syntax (PS3.10 7.1), whatever group 0002 repeated says.
-
-    Repeated elements found after the file meta's group length are patched away before
-    parsing; without a group length, pydicom may still have taken the repeated value,
-    and the first value (the file meta's own) is put back here.
-    """
-    parsed = transfer_syntax(ds)
-    if stated is None or not UID(stated).is_valid or UID(stated) == parsed:
-        return parsed
-    actual = UID(stated)
-    meta = getattr(ds, "file_meta", None)
-    if meta is not None:
-        meta.TransferSyntaxUID = actual
-    if not any(finding.kind == TRANSFER_SYNTAX_CONFLICT for finding in findings):
-        findings.append(_conflict(parsed, actual))
-    return actual
-
-
-def _conflict(repeated: str, actual: str) -> Finding:
-    return Finding(
-        kind=TRANSFER_SYNTAX_CONFLICT,
-        message=(
-            f"group 0002 repeated in the dataset names the transfer syntax {repeated}; "
-            f"the file meta's {actual} was used"
-        ),
-        source="dicom-tags",
-    )
-
-
-def _big_endian_patches(path: Path, findings: list[Finding]) -> tuple[BytePatch, ...]:
-    """Patches that hide a big endian dataset's undefined-length UN elements from pydicom."""
-    with path.open("rb") as f:
-        skip_file_meta(f)
-        patches, tags = big_endian_un_patches(f)
-    for tag in tags:
-        findings.append(
-            Finding(
-                kind=UN_SEQUENCE_SKIPPED,
-                message=(
-                    f"({tag >> 16:04X},{tag & 0xFFFF:04X}) is an undefined-length UN element in"
-                    " a big endian dataset; it was read as implicit VR little endian"
-                    " (PS3.5 6.2.2) to find its end, and its content was skipped"
-                ),
-                source="dicom-tags",
-            )
-        )
-    return patches
-
-
 def _tag_at(f: BinaryIO, where: int, *, little: bool) -> str:
     """The tag at ``where`` in ``f`` as "(gggg,eeee)", or "the end of the file"."""
     f.seek(where)
@@ -266,7 +200,7 @@ def validate(
     Raises TOO_LARGE, VALIDATION_ERROR, UNSUPPORTED_TRANSFER_SYNTAX, INVALID_DICOM or
     TRUNCATED_PIXEL_DATA.
     """
-    findings = _assume_acr_nema(located.dataset)
+    findings = assume_acr_nema(located.dataset)
     frames = check_geometry(located.dataset, limits)
     index = frame_index(frames, frame)
     require_codec(located.transfer_syntax)
@@ -279,33 +213,6 @@ def validate(
     else:
         check_native_length(located.dataset, frames, pixel.value_length, pixel.remaining)
     return FrameChoice(index=index, frame_count=frames, findings=tuple(findings))
-
-
-def _assume_acr_nema(ds: Dataset) -> list[Finding]:
-    """Give a single-sample image without Photometric Interpretation MONOCHROME2.
-
-    ACR-NEMA files predate the attribute; DCMTK (``+Ma``) and GDCM assume MONOCHROME2.
-    Packed 12-bit pixels (BitsAllocated 12) are unpacked by the native reader.
-    """
-    findings = []
-    if "PhotometricInterpretation" not in ds and int(ds.get("SamplesPerPixel", 1) or 1) == 1:
-        ds.PhotometricInterpretation = "MONOCHROME2"
-        findings.append(
-            Finding(
-                kind=ACR_NEMA_ASSUMED,
-                message="the file has no Photometric Interpretation; MONOCHROME2 was assumed",
-                source="dicom-tags",
-            )
-        )
-    if int(ds.get("BitsAllocated", 0) or 0) == 12:
-        findings.append(
-            Finding(
-                kind=ACR_NEMA_ASSUMED,
-                message="the pixels are packed 12-bit (ACR-NEMA, BitsAllocated 12); unpacked",
-                source="dicom-tags",
-            )
-        )
-    return findings
 
 
 def _check_encapsulated(located: LocatedDicom, pixel: PixelHeader) -> list[Finding]:
@@ -325,16 +232,7 @@ def _check_encapsulated(located: LocatedDicom, pixel: PixelHeader) -> list[Findi
             ErrorCode.TRUNCATED_PIXEL_DATA,
             "the encapsulated pixel data ends before its sequence delimiter",
         )
-    return [
-        Finding(
-            kind=SEQUENCE_DELIMITER_MISSING,
-            message=(
-                "the encapsulated pixel data has no sequence delimiter; every fragment is"
-                " whole, so it was decoded"
-            ),
-            source="dicom-tags",
-        )
-    ]
+    return [delimiter_missing()]
 
 
 def decode(
@@ -395,15 +293,7 @@ def _decode_with_plugins(
         if repaired is None:
             raise
         arr = decode_codestream(repaired, located.dataset, tsyntax)
-        finding = Finding(
-            kind=JPEG_SCAN_HEADER_REPAIRED,
-            message=(
-                "a JPEG scan header held values its process does not allow (spectral"
-                " selection or approximation); they were set to the fixed values to decode"
-            ),
-            source="dicom-tags",
-        )
-        return arr, (finding,)
+        return arr, (scan_header_repaired(),)
 
 
 def _frame_codestream(
