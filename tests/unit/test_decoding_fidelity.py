@@ -191,7 +191,7 @@ def test_a_retired_jpeg_process_is_decoded(
     assert np.abs(image.pixels.astype(int) - GREY8.astype(int)).mean() < 3
 
 
-def test_a_jpeg_process_no_installed_codec_decodes_names_the_syntax(tmp_path: Path) -> None:
+def test_a_hierarchical_frame_no_codec_can_decode_is_invalid_and_named(tmp_path: Path) -> None:
     # Given a hierarchical codestream that the codecs refuse (a differential frame alone)
     codestream = bytearray(as_extended(pillow_jpeg(GREY8)))
     offset = codestream.index(b"\xff\xc1")
