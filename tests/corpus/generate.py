@@ -948,3 +948,235 @@ GENERATED = (
         about="a 1-bit frame of ones only (shown white)",
     ),
 )
+# --------------------------------------------------------------------------- decoding fidelity
+# Files for the kinds of file real archives hold that the reader once refused or misread,
+# used by the decoding fidelity unit tests and the decoding oracle integration tests. They
+# are kept out of GENERATED: several need an oracle that the rendering suite lacks.
+
+JPEG_LOSSLESS_SV1 = UID("1.2.840.10008.1.2.4.70")
+
+
+def grey_dataset(n: int, arr: np.ndarray, *, bits_stored: int, modality: str = "OT") -> Dataset:
+    """A secondary-capture dataset holding ``arr`` as native grayscale."""
+    ds = new_dataset(SECONDARY_CAPTURE, n, modality)
+    attach_grey(ds, arr, bits_stored=bits_stored)
+    return ds
+
+
+def rle_bytes(n: int, arr: np.ndarray, *, bits_stored: int) -> bytes:
+    """``arr`` (frames x rows x columns, or rows x columns) as an RLE Lossless file."""
+    from pydicom.uid import RLELossless
+
+    ds = grey_dataset(n, arr, bits_stored=bits_stored)
+    ds.compress(RLELossless, encoding_plugin="pydicom")
+    return to_bytes(ds, syntax=RLELossless)
+
+
+def pillow_jpeg(arr: np.ndarray, *, progressive: bool = False) -> bytes:
+    """An 8-bit grayscale JPEG codestream of ``arr`` written by Pillow (quality 90)."""
+    buffer = io.BytesIO()
+    Image.fromarray(arr.astype(np.uint8), mode="L").save(
+        buffer, format="JPEG", quality=90, progressive=progressive
+    )
+    return buffer.getvalue()
+
+
+def jpeg_segment(codestream: bytes, markers: tuple[int, ...]) -> tuple[int, int]:
+    """(offset, marker) of the first marker segment among ``markers`` in ``codestream``."""
+    position = 2
+    while position + 4 <= len(codestream):
+        marker = codestream[position + 1]
+        if marker in markers:
+            return position, marker
+        if marker == 0xDA:
+            break
+        position += 2 + int.from_bytes(codestream[position + 2 : position + 4], "big")
+    raise ValueError("no such marker segment before the first scan")
+
+
+def as_extended(codestream: bytes) -> bytes:
+    """A baseline (SOF0) codestream relabelled extended sequential (SOF1): same coding."""
+    offset, _ = jpeg_segment(codestream, (0xC0,))
+    return codestream[: offset + 1] + b"\xc1" + codestream[offset + 2 :]
+
+
+def as_hierarchical(codestream: bytes) -> bytes:
+    """``codestream`` (SOF1-3, or SOF9-11 arithmetic) as a hierarchical image of its frame.
+
+    A DHP segment (ISO 10918-1 B.3.2) with the frame's own size and components goes
+    after SOI: the smallest hierarchical progression, which libjpeg decodes and IJG
+    (DCMTK, GDCM) refuses.
+    """
+    offset, _ = jpeg_segment(codestream, (0xC1, 0xC2, 0xC3, 0xC9, 0xCA, 0xCB))
+    length = int.from_bytes(codestream[offset + 2 : offset + 4], "big")
+    frame = bytearray(codestream[offset + 4 : offset + 2 + length])
+    for k in range(frame[5]):
+        frame[6 + 3 * k + 2] = 0  # DHP: quantisation table selectors are 0
+    return (
+        codestream[:2] + b"\xff\xde" + codestream[offset + 2 : offset + 4] + frame + codestream[2:]
+    )
+
+
+def jpeg_file(n: int, arr: np.ndarray, codestreams: list[bytes], syntax: UID) -> bytes:
+    """A file of ``syntax`` whose frames are ``codestreams`` (attributes from ``arr``)."""
+    bits = 8 if arr.dtype == np.uint8 else 16
+    ds = grey_dataset(n, arr, bits_stored=12 if bits == 16 else 8)
+    ds.PixelData = encapsulate(codestreams)
+    ds["PixelData"].VR = "OB"
+    if len(codestreams) > 1:
+        ds.NumberOfFrames = len(codestreams)
+    return to_bytes(ds, syntax=syntax)
+
+
+def with_repeated_meta(data: bytes, syntax: UID, *, encoding: str = "explicit-le") -> bytes:
+    """``data`` with (0002,0010) = ``syntax`` repeated at the start of its dataset.
+
+    ``encoding`` is how the repeated element is written: "explicit-le", "implicit-le" or
+    "explicit-be" (in real files, the dataset's own encoding).
+    """
+    length = struct.unpack("<I", data[140:144])[0]
+    end = 144 + length  # after the file meta group, whose length (0002,0000) states
+    value = str(syntax).encode() + (b"\0" if len(str(syntax)) % 2 else b"")
+    if encoding == "implicit-le":
+        element = struct.pack("<HHI", 2, 0x10, len(value)) + value
+    elif encoding == "explicit-be":
+        element = struct.pack(">HH", 2, 0x10) + b"UI" + struct.pack(">H", len(value)) + value
+    else:
+        element = struct.pack("<HH", 2, 0x10) + b"UI" + struct.pack("<H", len(value)) + value
+    return data[:end] + element + data[end:]
+
+
+SEQUENCE_DELIMITER = b"\xfe\xff\xdd\xe0\x00\x00\x00\x00"
+
+
+def without_sequence_delimiter(data: bytes, *, keep: int = 0) -> bytes:
+    """An encapsulated file whose closing sequence delimiter is gone (``keep`` bytes stay)."""
+    if not data.endswith(SEQUENCE_DELIMITER):
+        raise ValueError("the file does not end with a sequence delimiter")
+    return data[: len(data) - 8 + keep]
+
+
+def big_endian_with_un_sequence(n: int, arr: np.ndarray, *, nested: bool = False) -> bytes:
+    """An explicit VR big endian file holding an undefined-length UN private sequence.
+
+    Its items are implicit VR little endian (PS3.5 6.2.2), one of them with a nested
+    undefined-length sequence. With ``nested`` the UN element sits inside an item of a
+    big endian private SQ rather than at the top level.
+    """
+    ds = grey_dataset(n, arr, bits_stored=12, modality="CT")
+    ds.PixelData = arr.astype(">u2").tobytes()
+    ds.add_new(0x00090010, "LO", "DICOMLENS TEST")
+    data = to_bytes(ds, syntax=ExplicitVRBigEndian)
+    start = data.index(struct.pack(">HH", 9, 0x10) + b"LO")
+    after = start + 8 + struct.unpack(">H", data[start + 6 : start + 8])[0]
+    undefined = 0xFFFFFFFF
+    inner_item = (
+        struct.pack("<HHI", 0xFFFE, 0xE000, undefined)
+        + struct.pack("<HHI", 0x0009, 0x1012, 4)
+        + b"ABCD"
+        + struct.pack("<HHI", 0xFFFE, 0xE00D, 0)
+    )
+    item = (
+        struct.pack("<HHI", 0xFFFE, 0xE000, undefined)
+        + struct.pack("<HHI", 0x0009, 0x1011, 8)
+        + b"ABCDEFGH"
+        + struct.pack("<HHI", 0x0009, 0x1013, undefined)  # a nested sequence
+        + inner_item
+        + struct.pack("<HHI", 0xFFFE, 0xE0DD, 0)
+        + struct.pack("<HHI", 0x0018, 0x0050, 4)
+        + b"1.5 "
+        + struct.pack("<HHI", 0xFFFE, 0xE00D, 0)
+    )
+    un = (
+        struct.pack(">HH", 9, 0x1010)
+        + b"UN\0\0"
+        + struct.pack(">I", undefined)
+        + item
+        + struct.pack("<HHI", 0xFFFE, 0xE0DD, 0)
+    )
+    if nested:
+        outer_item = struct.pack(">HHI", 0xFFFE, 0xE000, undefined) + un.replace(
+            struct.pack(">HH", 9, 0x1010), struct.pack(">HH", 9, 0x1014), 1
+        )
+        outer_item += struct.pack(">HHI", 0xFFFE, 0xE00D, 0)
+        un = (
+            struct.pack(">HH", 9, 0x1010)
+            + b"SQ\0\0"
+            + struct.pack(">I", undefined)
+            + outer_item
+            + struct.pack(">HHI", 0xFFFE, 0xE0DD, 0)
+        )
+    return data[:after] + un + data[after:]
+
+
+def pack_12_bit(values: np.ndarray) -> bytes:
+    """Values < 4096 packed two in three bytes, as ACR-NEMA BitsAllocated 12 stores them.
+
+    A little-endian bit stream, lowest bits first: ``v0 & 0xFF``, ``v0 >> 8 | (v1 & 0xF) << 4``,
+    ``v1 >> 4``; an odd count is padded with a zero value.
+    """
+    flat = [int(v) for v in values.ravel()]
+    if len(flat) % 2:
+        flat.append(0)
+    out = bytearray()
+    for first, second in zip(flat[0::2], flat[1::2], strict=True):
+        out += bytes([first & 0xFF, (first >> 8) | (second & 0x0F) << 4, second >> 4])
+    return bytes(out)
+
+
+def _implicit(tag: int, value: bytes) -> bytes:
+    if len(value) % 2:
+        value += b"\0" if tag >> 16 == 0x7FE0 else b" "
+    return struct.pack("<HHI", tag >> 16, tag & 0xFFFF, len(value)) + value
+
+
+def acr_nema(
+    values: np.ndarray, *, bits_allocated: int = 12, frames: int = 1, photometric: bool = False
+) -> bytes:
+    """An ACR-NEMA style dataset: implicit VR, no preamble, no file meta, no SOP class.
+
+    ``values`` (frames x rows x columns, or rows x columns) are stored packed for
+    ``bits_allocated`` 12. No Photometric Interpretation unless ``photometric``.
+    """
+    rows, columns = values.shape[-2:]
+    unsigned = struct.Struct("<H").pack
+    data = _implicit(0x00080010, b"ACR-NEMA 2.0") + _implicit(0x00080060, b"CT")
+    data += _implicit(0x00280002, unsigned(1)) if photometric else b""
+    data += _implicit(0x00280004, b"MONOCHROME2") if photometric else b""
+    data += _implicit(0x00280008, str(frames).encode()) if frames > 1 else b""
+    data += _implicit(0x00280010, unsigned(rows)) + _implicit(0x00280011, unsigned(columns))
+    stored = 12 if bits_allocated in (12, 16) else 8
+    for tag, value in (
+        (0x00280100, bits_allocated),
+        (0x00280101, stored),
+        (0x00280102, stored - 1),
+    ):
+        data += _implicit(tag, unsigned(value))
+    data += _implicit(0x00280103, unsigned(0))
+    if bits_allocated == 12:
+        pixels = pack_12_bit(values)
+    else:
+        pixels = values.astype(f"<u{bits_allocated // 8}").tobytes()
+    return data + _implicit(0x7FE00010, pixels)
+
+
+def lost_pixel_data(n: int, arr: np.ndarray, *, group: int = 0x0029) -> bytes:
+    """An image whose damaged private sequence (its length runs past the end of the file)
+    swallows the rest of the dataset, pixel data included."""
+    ds = grey_dataset(n, arr, bits_stored=12, modality="CT")
+    data = to_bytes(ds)
+    at = data.index(b"\xe0\x7f\x10\x00") if group > 0x0028 else data.index(b"\x10\x00\x10\x00")
+    creator = struct.pack("<HH", group, 0x10) + b"LO" + struct.pack("<H", 14) + b"DICOMLENS TEST"
+    damaged = (
+        struct.pack("<HH", group, 0x1010)
+        + b"SQ\0\0"
+        + struct.pack("<I", 0x00100000)
+        + struct.pack("<HHI", 0xFFFE, 0xE000, 0x00100000 - 8)
+    )
+    return data[:at] + creator + damaged + data[at:]
+
+
+def header_only(n: int, arr: np.ndarray) -> bytes:
+    """An image file cut just before its pixel data element."""
+    data = to_bytes(grey_dataset(n, arr, bits_stored=12, modality="CT"))
+    return data[: data.index(b"\xe0\x7f\x10\x00")]

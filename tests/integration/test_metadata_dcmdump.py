@@ -27,6 +27,8 @@ NOT_FOR_DCMDUMP = {
     "SC_rgb_jpeg.dcm",
     # "DICM" without the preamble; its twin gen_no_preamble.dcm has the same dataset.
     "gen_dicm_no_preamble.dcm",
+    # Pixel data without its sequence delimiter: dcmdump stops with an error.
+    "emri_small_jpeg_2k_lossless_too_short.dcm",
 }
 
 _LINE = re.compile(

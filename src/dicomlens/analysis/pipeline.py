@@ -139,7 +139,7 @@ def _is_ct_grayscale(image: DecodedImage) -> bool:
 
 
 def _findings(image: DecodedImage) -> tuple[Finding, ...]:
-    findings: list[Finding] = []
+    findings: list[Finding] = list(image.findings)
     ds = image.dataset
     if image.frame_count > 1:
         findings.append(

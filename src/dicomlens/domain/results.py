@@ -143,3 +143,20 @@ class AnalysisResult(_Frozen):
     window: WindowUsed | None = None
     preview_size: tuple[int, int] | None = None
     window_presets: tuple[str, ...] = ()
+
+
+# Stable finding kinds of the decoding, which clients may key on.
+TRANSFER_SYNTAX_CONFLICT = "transfer-syntax-conflict"
+"""Group 0002 elements repeated in the dataset name another transfer syntax than the file
+meta; the file meta's was used."""
+JPEG_SCAN_HEADER_REPAIRED = "jpeg-scan-header-repaired"
+"""A JPEG scan header held values its process fixes (spectral selection, approximation);
+they were set to the fixed values to decode the frame."""
+SEQUENCE_DELIMITER_MISSING = "sequence-delimiter-missing"
+"""Encapsulated pixel data ended without its sequence delimiter; every fragment was whole."""
+UN_SEQUENCE_SKIPPED = "un-sequence-skipped"
+"""An undefined-length element of VR UN in a big endian dataset was read as implicit VR
+little endian (PS3.5 6.2.2) to find its end; its content was not read."""
+ACR_NEMA_ASSUMED = "acr-nema-assumed"
+"""Attributes an ACR-NEMA file lacks were assumed (MONOCHROME2), or its packed 12-bit
+pixels unpacked."""

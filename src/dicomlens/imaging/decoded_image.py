@@ -8,6 +8,8 @@ from typing import Literal
 import numpy as np
 from pydicom.dataset import Dataset
 
+from dicomlens.domain.results import Finding
+
 
 @dataclass(frozen=True, kw_only=True)
 class DecodedImage:
@@ -15,7 +17,8 @@ class DecodedImage:
 
     ``pixels`` holds stored values (before any LUT) for grayscale and palette images, and
     RGB for colour images (YBR is converted to RGB during decoding); ``photometric`` names
-    what ``pixels`` holds. ``dataset`` is None for PNG/JPEG.
+    what ``pixels`` holds. ``dataset`` is None for PNG/JPEG. ``findings`` say where the
+    file departs from the standard in a way the reader tolerated.
     """
 
     kind: Literal["dicom", "png", "jpeg"]
@@ -25,6 +28,7 @@ class DecodedImage:
     frame_index: int | None
     frame_count: int
     decode_seconds: float = 0.0
+    findings: tuple[Finding, ...] = ()
 
     @property
     def has_image(self) -> bool:

@@ -10,30 +10,52 @@ be inflated whole; it is read by :func:`read_deflated_image` after an inflate-si
 
 from __future__ import annotations
 
+import struct
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 from pydicom.dataset import Dataset
-from pydicom.uid import UID, DeflatedExplicitVRLittleEndian
+from pydicom.encaps import get_frame
+from pydicom.uid import UID, DeflatedExplicitVRLittleEndian, ExplicitVRBigEndian
 
 from dicomlens.domain.errors import DicomlensError, ErrorCode
+from dicomlens.domain.results import Finding
 from dicomlens.imaging.decoded_image import DecodedImage
-from dicomlens.imaging.dicom_dataset import parse_dataset, transfer_syntax
+from dicomlens.imaging.dicom_dataset import parse_dataset
+from dicomlens.imaging.jpeg_scan import repair_scan_headers
 from dicomlens.imaging.limits import ImagingLimits
 from dicomlens.imaging.native_frame import read_native_frame
-from dicomlens.imaging.pixel_codecs import decode_frame, require_codec
+from dicomlens.imaging.pixel_codecs import (
+    JPEG_SYNTAXES,
+    decode_codestream,
+    decode_frame,
+    require_codec,
+)
 from dicomlens.imaging.pixel_stream import (
     PIXEL_DATA_TAG,
+    BytePatch,
+    PatchedView,
     PixelHeader,
     dataset_start,
+    encapsulated_fragments_complete,
     ends_with_sequence_delimiter,
+    file_meta_transfer_syntax,
     read_pixel_header,
     view_from,
 )
 from dicomlens.imaging.quiet import quiet_warnings
 from dicomlens.imaging.sniff import FileKind
+from dicomlens.imaging.tolerated import (
+    assume_acr_nema,
+    authoritative_syntax,
+    big_endian_patches,
+    delimiter_missing,
+    repeated_meta_patches,
+    scan_header_repaired,
+)
 from dicomlens.imaging.validation import (
     check_deadline,
     check_geometry,
@@ -59,6 +81,11 @@ class LocatedDicom:
     little_endian: bool
     pixel: PixelHeader | None
     """The pixel data element's header, offsets counted from the start of the file."""
+    patches: tuple[BytePatch, ...] = ()
+    """Same-length byte patches the dataset is read through (see :mod:`un_sequences`)."""
+    stopped_at: str = "the end of the file"
+    """Where parsing stopped when no pixel data element followed: a tag, or the end."""
+    findings: tuple[Finding, ...] = ()
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -67,6 +94,11 @@ class FrameChoice:
 
     index: int
     frame_count: int
+    findings: tuple[Finding, ...] = ()
+
+
+# Objects that declare Rows and Columns without holding pixel data (PS3.3 A.42).
+_NO_PIXEL_DATA_CLASSES = frozenset({"1.2.840.10008.5.1.4.1.1.4.2"})  # MR Spectroscopy
 
 
 def read_dicom_image(
@@ -78,7 +110,14 @@ def read_dicom_image(
     if located.transfer_syntax == DeflatedExplicitVRLittleEndian:
         return read_deflated_image(path, limits, frame)
     ds, pixel = located.dataset, located.pixel
-    if pixel is None or "Rows" not in ds or "Columns" not in ds:
+    declares_image = "Rows" in ds and "Columns" in ds
+    if pixel is None and _is_image_object(ds):
+        raise DicomlensError(
+            ErrorCode.INVALID_DICOM,
+            "the dataset is an image but no pixel data could be read: parsing stopped at"
+            f" {located.stopped_at}",
+        )
+    if pixel is None or not declares_image:
         return _without_image(ds)
     choice = validate(located, pixel, limits, frame)
     return decode(located, pixel, choice, limits)
@@ -89,19 +128,31 @@ def locate_pixel_data(path: Path, kind: FileKind, size: int) -> LocatedDicom:
 
     The header is not read for a deflated dataset, whose bytes are compressed.
     """
+    findings: list[Finding] = []
+    stated = file_meta_transfer_syntax(path)
+    patches = big_endian_patches(path, findings) if stated == ExplicitVRBigEndian else ()
+    if stated is not None:
+        patches += repeated_meta_patches(path, stated, findings)
     with path.open("rb") as raw, quiet_warnings():
         base = dataset_start(raw, kind)
-        f = view_from(raw, base)
+        f = _dataset_view(raw, base, patches)
         ds = parse_dataset(
             f, "header", stop_before_pixels=True, force=kind is FileKind.DICOM_NO_PREAMBLE
         )
-        tsyntax = transfer_syntax(ds)
+        tsyntax = authoritative_syntax(ds, stated, findings)
         implicit, little = ds.original_encoding
         pixel = None
+        stopped_at = "the end of the file"
         if tsyntax != DeflatedExplicitVRLittleEndian:
+            where = f.tell()
             pixel = read_pixel_header(
                 f, implicit=bool(implicit), little=bool(little), size=size - base
             )
+            if pixel is None:
+                stopped_at = _tag_at(f, where, little=bool(little))
+                if len(ds):
+                    last = max(ds.keys())
+                    stopped_at += f", after the element ({last.group:04X},{last.element:04X})"
     return LocatedDicom(
         path=path,
         size=size,
@@ -110,7 +161,35 @@ def locate_pixel_data(path: Path, kind: FileKind, size: int) -> LocatedDicom:
         transfer_syntax=tsyntax,
         little_endian=bool(little),
         pixel=pixel.shifted(base) if pixel is not None else None,
+        patches=patches,
+        stopped_at=stopped_at,
+        findings=tuple(findings),
     )
+
+
+def _dataset_view(raw: BinaryIO, base: int, patches: tuple[BytePatch, ...]) -> BinaryIO:
+    if patches:
+        return PatchedView(raw, base, patches)  # type: ignore[return-value]
+    return view_from(raw, base)
+
+
+def _tag_at(f: BinaryIO, where: int, *, little: bool) -> str:
+    """The tag at ``where`` in ``f`` as "(gggg,eeee)", or "the end of the file"."""
+    f.seek(where)
+    head = f.read(4)
+    if len(head) < 4:
+        return "the end of the file"
+    group, element = struct.unpack("<HH" if little else ">HH", head)
+    return f"({group:04X},{element:04X})"
+
+
+def _is_image_object(ds: Dataset) -> bool:
+    """Whether ``ds`` must hold pixel data: it declares Rows and Columns, or its SOP class
+    is an image storage class (PS3.4 B.5), unless its class holds other data instead."""
+    sop_class = UID(str(ds.get("SOPClassUID", "")).strip("\x00 "))
+    if sop_class in _NO_PIXEL_DATA_CLASSES:
+        return False
+    return ("Rows" in ds and "Columns" in ds) or "Image Storage" in sop_class.name
 
 
 def validate(
@@ -121,27 +200,39 @@ def validate(
     Raises TOO_LARGE, VALIDATION_ERROR, UNSUPPORTED_TRANSFER_SYNTAX, INVALID_DICOM or
     TRUNCATED_PIXEL_DATA.
     """
+    findings = assume_acr_nema(located.dataset)
     frames = check_geometry(located.dataset, limits)
     index = frame_index(frames, frame)
     require_codec(located.transfer_syntax)
     if located.transfer_syntax.is_compressed:
-        _check_encapsulated(located, pixel)
+        if int(located.dataset.get("BitsAllocated", 0) or 0) == 12:
+            raise DicomlensError(
+                ErrorCode.INVALID_DICOM, "BitsAllocated 12 is only valid for native pixel data"
+            )
+        findings += _check_encapsulated(located, pixel)
     else:
         check_native_length(located.dataset, frames, pixel.value_length, pixel.remaining)
-    return FrameChoice(index=index, frame_count=frames)
+    return FrameChoice(index=index, frame_count=frames, findings=tuple(findings))
 
 
-def _check_encapsulated(located: LocatedDicom, pixel: PixelHeader) -> None:
-    """Compressed pixel data is encapsulated and closed by its delimiter (PS3.5 A.4)."""
+def _check_encapsulated(located: LocatedDicom, pixel: PixelHeader) -> list[Finding]:
+    """Compressed pixel data is encapsulated and closed by its delimiter (PS3.5 A.4).
+
+    Pixel data whose delimiter is missing is read when every fragment is whole (GDCM
+    does the same), with a finding; otherwise it is TRUNCATED_PIXEL_DATA.
+    """
     if not pixel.is_undefined_length:
         raise DicomlensError(
             ErrorCode.INVALID_DICOM, "compressed pixel data must be encapsulated (undefined length)"
         )
-    if not ends_with_sequence_delimiter(located.path, located.size):
+    if ends_with_sequence_delimiter(located.path, located.size):
+        return []
+    if not encapsulated_fragments_complete(located.path, pixel.value_offset, located.size):
         raise DicomlensError(
             ErrorCode.TRUNCATED_PIXEL_DATA,
             "the encapsulated pixel data ends before its sequence delimiter",
         )
+    return [delimiter_missing()]
 
 
 def decode(
@@ -162,27 +253,59 @@ def decode(
             choice.index,
             little=located.little_endian,
         )
+    findings: tuple[Finding, ...] = ()
     if pixels is None:
-        pixels = _decode_with_plugins(located, choice.index)
+        pixels, findings = _decode_with_plugins(located, pixel, choice)
     elapsed = time.perf_counter() - start
     check_deadline(elapsed, limits)
-    return _with_image(located.dataset, pixels, choice, elapsed)
+    everything = (*located.findings, *choice.findings, *findings)
+    return _with_image(located.dataset, pixels, choice, elapsed, everything)
 
 
-def _decode_with_plugins(located: LocatedDicom, index: int) -> np.ndarray:
-    """Frame ``index`` decoded by pydicom from the file, or from the whole parsed dataset."""
+def _decode_with_plugins(
+    located: LocatedDicom, pixel: PixelHeader, choice: FrameChoice
+) -> tuple[np.ndarray, tuple[Finding, ...]]:
+    """Frame ``choice.index`` decoded by pydicom from the file, or from the whole dataset.
+
+    A JPEG frame the codecs refuse is decoded again with its scan headers repaired
+    (:func:`~dicomlens.imaging.jpeg_scan.repair_scan_headers`), when that changes them.
+    """
+    tsyntax, index = located.transfer_syntax, choice.index
     try:
-        with located.path.open("rb") as raw:
-            raw.seek(located.base)
-            return decode_frame(view_from(raw, located.base), located.transfer_syntax, index)
+        try:
+            with located.path.open("rb") as raw:
+                raw.seek(located.base)
+                view = _dataset_view(raw, located.base, located.patches)
+                return decode_frame(view, tsyntax, index), ()
+        except DicomlensError:
+            if located.size > _SMALL_FILE or located.base or located.patches:
+                raise
+            # pydicom's file-based decoder assumes the declared VR encoding; its dataset
+            # reader also copes with a dataset written in implicit VR under an explicit
+            # syntax. Small files only: the whole file is read into memory.
+            whole = parse_dataset(located.path, "dataset", force=True)
+            return decode_frame(whole, tsyntax, index), ()
     except DicomlensError:
-        if located.size > _SMALL_FILE or located.base:
+        if tsyntax not in JPEG_SYNTAXES:
             raise
-        # pydicom's file-based decoder assumes the declared VR encoding; its dataset
-        # reader also copes with a dataset written in implicit VR under an explicit
-        # syntax. Small files only: the whole file is read into memory.
-        whole = parse_dataset(located.path, "dataset", force=True)
-        return decode_frame(whole, located.transfer_syntax, index)
+        codestream = _frame_codestream(located, pixel, choice)
+        repaired = repair_scan_headers(codestream) if codestream is not None else None
+        if repaired is None:
+            raise
+        arr = decode_codestream(repaired, located.dataset, tsyntax)
+        return arr, (scan_header_repaired(),)
+
+
+def _frame_codestream(
+    located: LocatedDicom, pixel: PixelHeader, choice: FrameChoice
+) -> bytes | None:
+    """The codestream of the chosen frame, read from the encapsulated pixel data."""
+    with located.path.open("rb") as raw, quiet_warnings():
+        raw.seek(pixel.value_offset)
+        try:
+            return bytes(get_frame(raw, choice.index, number_of_frames=choice.frame_count))
+        except (ValueError, OSError, struct.error, KeyError, IndexError):
+            return None
 
 
 def read_deflated_image(path: Path, limits: ImagingLimits, frame: int | None) -> DecodedImage:
@@ -210,7 +333,13 @@ def _without_image(ds: Dataset) -> DecodedImage:
     )
 
 
-def _with_image(ds: Dataset, arr: np.ndarray, choice: FrameChoice, elapsed: float) -> DecodedImage:
+def _with_image(
+    ds: Dataset,
+    arr: np.ndarray,
+    choice: FrameChoice,
+    elapsed: float,
+    findings: tuple[Finding, ...] = (),
+) -> DecodedImage:
     photometric = str(ds.get("PhotometricInterpretation", "MONOCHROME2")).strip().upper()
     if int(ds.get("SamplesPerPixel", 1)) == 3 and photometric != "PALETTE COLOR":
         photometric = "RGB"  # pydicom converts YBR_* to RGB while decoding
@@ -222,4 +351,5 @@ def _with_image(ds: Dataset, arr: np.ndarray, choice: FrameChoice, elapsed: floa
         frame_index=choice.index,
         frame_count=choice.frame_count,
         decode_seconds=elapsed,
+        findings=findings,
     )

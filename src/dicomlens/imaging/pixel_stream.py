@@ -18,7 +18,7 @@ from pydicom.uid import DeflatedExplicitVRLittleEndian
 from dicomlens.imaging.sniff import FileKind
 
 PIXEL_DATA_TAG = 0x7FE00010
-_PIXEL_TAGS = {PIXEL_DATA_TAG, 0x7FE00008, 0x7FE00009}  # Pixel, Float Pixel, Double Float
+PIXEL_TAGS = {PIXEL_DATA_TAG, 0x7FE00008, 0x7FE00009}  # Pixel, Float Pixel, Double Float
 LONG_VRS = frozenset(
     {b"OB", b"OD", b"OF", b"OL", b"OV", b"OW", b"SQ", b"UC", b"UN", b"UR", b"UT", b"SV", b"UV"}
 )
@@ -109,7 +109,7 @@ def read_pixel_header(
         return None
     endian = "<" if little else ">"
     group, element = struct.unpack(endian + "HH", head[:4])
-    if (group << 16 | element) not in _PIXEL_TAGS:
+    if (group << 16 | element) not in PIXEL_TAGS:
         return None
     # A dataset may be written in implicit VR despite declaring explicit VR (pydicom reads
     # it with a warning): a VR is two upper-case letters, a 32-bit length almost never is.
@@ -150,7 +150,8 @@ def ends_with_sequence_delimiter(path: Path, size: int) -> bool:
 def skip_file_meta(f: IO[bytes]) -> bytes | None:
     """Position ``f`` after the file meta group (explicit VR little endian, PS3.10 7.1).
 
-    Returns the Transfer Syntax UID's bytes, if the file meta holds one.
+    Returns the Transfer Syntax UID's bytes, if the file meta holds one: the first one, as
+    a group 0002 repeated at the start of the dataset must not override the file meta's.
     """
     f.seek(128 if f.read(132)[128:132] == b"DICM" else 0)
     if f.read(4) != b"DICM":
@@ -166,7 +167,7 @@ def skip_file_meta(f: IO[bytes]) -> bytes | None:
             (length,) = struct.unpack("<I", f.read(4).ljust(4, b"\0"))
         else:
             (length,) = struct.unpack("<H", head[6:8])
-        if struct.unpack("<H", head[2:4])[0] == 0x0010:
+        if struct.unpack("<H", head[2:4])[0] == 0x0010 and tsyntax is None:
             tsyntax = f.read(min(length, 64)).rstrip(b"\0 ")
             f.seek(start + 8 + length)
         else:
@@ -181,3 +182,82 @@ def is_deflated(path: Path) -> bool:
     """
     with path.open("rb") as f:
         return skip_file_meta(f) == str(DeflatedExplicitVRLittleEndian).encode()
+
+
+def file_meta_transfer_syntax(path: Path) -> str | None:
+    """The Transfer Syntax UID the file meta states first (PS3.10 7.1), read from the bytes.
+
+    pydicom keeps the last of the group 0002 elements it reads before the dataset, so a
+    group 0002 repeated at the start of the dataset overrides the real one there.
+    """
+    with path.open("rb") as f:
+        value = skip_file_meta(f)
+    if not value:
+        return None
+    try:
+        return value.decode("ascii")
+    except UnicodeDecodeError:
+        return None
+
+
+@dataclass(frozen=True, kw_only=True)
+class BytePatch:
+    """Bytes that replace the same number of bytes at ``offset`` when the file is read."""
+
+    offset: int
+    data: bytes
+
+
+class PatchedView(OffsetView):
+    """:class:`OffsetView` whose reads see ``patches`` in place of the file's bytes.
+
+    Patches keep the length of what they replace, so every offset stays the file's.
+    """
+
+    def __init__(self, raw: IO[bytes], base: int, patches: tuple[BytePatch, ...]) -> None:
+        super().__init__(raw, base)
+        self._patches = patches
+
+    def read(self, size: int = -1) -> bytes:
+        start = self._raw.tell()
+        data = self._raw.read(size)
+        end = start + len(data)
+        if not any(p.offset < end and start < p.offset + len(p.data) for p in self._patches):
+            return data
+        out = bytearray(data)
+        for patch in self._patches:
+            for k, byte in enumerate(patch.data):
+                if start <= patch.offset + k < end:
+                    out[patch.offset + k - start] = byte
+        return bytes(out)
+
+    def readinto(self, buffer: Any) -> int:
+        data = self.read(len(buffer))
+        buffer[: len(data)] = data
+        return len(data)
+
+
+def encapsulated_fragments_complete(path: Path, value_offset: int, size: int) -> bool:
+    """Whether the items of encapsulated pixel data at ``value_offset`` run whole to the end.
+
+    For pixel data whose sequence delimiter is missing (PS3.5 A.4): True when every item
+    (the offset table, then the fragments) has its whole declared length in the file and
+    the last one ends at the end of the file, or is followed only by the start of the
+    delimiter.
+    """
+    item = b"\xfe\xff\x00\xe0"
+    delimiter = b"\xfe\xff\xdd\xe0\x00\x00\x00\x00"
+    position, items = value_offset, 0
+    with path.open("rb") as f:
+        while True:
+            f.seek(position)
+            head = f.read(8)
+            if not head or delimiter.startswith(head):
+                return items >= 2  # the offset table and at least one fragment
+            if len(head) < 8 or head[:4] != item:
+                return False
+            (length,) = struct.unpack("<I", head[4:8])
+            if length == UNDEFINED_LENGTH or position + 8 + length > size:
+                return False
+            position += 8 + length
+            items += 1

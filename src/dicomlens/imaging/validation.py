@@ -52,7 +52,7 @@ def check_geometry(ds: Dataset, limits: ImagingLimits) -> int:
             ErrorCode.INVALID_DICOM,
             f"impossible image geometry: {rows}x{cols}, {samples} samples, {frames} frames",
         )
-    if bits not in (1, 8, 16, 32, 64):
+    if bits not in (1, 8, 12, 16, 32, 64):  # 12: ACR-NEMA packed, native only
         raise DicomlensError(ErrorCode.INVALID_DICOM, f"BitsAllocated {bits} is not supported")
     frame_samples = rows * cols * samples
     if frame_samples > limits.max_frame_samples:
@@ -97,7 +97,7 @@ def check_native_length(ds: Dataset, frames: int, value_length: int, remaining: 
     if str(ds.get("PhotometricInterpretation", "")).strip() == "YBR_FULL_422":
         samples = 2  # native YBR_FULL_422 stores Y Y Cb Cr: two samples per pixel
     pixels = rows * cols * samples * frames
-    expected = (pixels + 7) // 8 if bits == 1 else pixels * bits // 8
+    expected = (pixels * bits + 7) // 8
     if value_length < expected or remaining < expected:
         have = min(value_length, max(remaining, 0))
         raise DicomlensError(
