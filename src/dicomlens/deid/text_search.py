@@ -20,6 +20,9 @@ Two readings of a result, on purpose apart:
   :data:`VERIFY_MIN_CHARS` letters or digits read with a score of at least
   :data:`VERIFY_MIN_CONFIDENCE`. The gap between the two thresholds means whatever the
   verifier can flag, the search would already have redacted had it seen it there.
+
+Both count only text-shaped regions (:func:`text_shaped`): glyphs at most a quarter of the
+image's shorter side tall.
 """
 
 from __future__ import annotations
@@ -42,6 +45,7 @@ SEARCH_MIN_CHARS = 1
 VERIFY_MIN_CONFIDENCE = 0.5
 VERIFY_MIN_CHARS = 2
 ORIENTATIONS = (0, 90, 270)
+MAX_TEXT_HEIGHT_FRACTION = 0.25
 
 BoxLocator = Callable[[np.ndarray], Sequence[Box]]
 """Finds text in an 8-bit frame and reads it itself; boxes are fractions of the frame."""
@@ -173,7 +177,9 @@ class TextSearch:
         if known is not None:
             return known
         turned = np.ascontiguousarray(np.rot90(rendering, degrees // 90))
-        quads = self._finder.detect(turned)
+        quads = text_shaped(
+            self._finder.detect(turned), rows=turned.shape[0], columns=turned.shape[1]
+        )
         readings: tuple[_Reading, ...] = ()
         if len(quads):
             texts = self._finder.recognize(turned, quads)
@@ -194,6 +200,19 @@ class TextSearch:
             self._memo[(key, degrees)] = readings
             self.images_examined += 1
         return readings
+
+
+def text_shaped(quads: np.ndarray, *, rows: int, columns: int) -> np.ndarray:
+    """The ``quads`` whose short side (the height of their glyphs) is at most
+    :data:`MAX_TEXT_HEIGHT_FRACTION` of the image's shorter side: the detector also outlines
+    large bright shapes (an ultrasound sector, a body), which no recogniser reading can turn
+    into a line of text, and reading them would cost as much as the detection."""
+    if len(quads) == 0:
+        return quads
+    widths = quads[:, :, 0].max(axis=1) - quads[:, :, 0].min(axis=1)
+    heights = quads[:, :, 1].max(axis=1) - quads[:, :, 1].min(axis=1)
+    keep = np.minimum(widths, heights) <= MAX_TEXT_HEIGHT_FRACTION * min(rows, columns)
+    return quads[keep]
 
 
 def unturn_box(
