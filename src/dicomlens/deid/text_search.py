@@ -212,7 +212,8 @@ def text_shaped(quads: np.ndarray, *, rows: int, columns: int) -> np.ndarray:
     widths = quads[:, :, 0].max(axis=1) - quads[:, :, 0].min(axis=1)
     heights = quads[:, :, 1].max(axis=1) - quads[:, :, 1].min(axis=1)
     keep = np.minimum(widths, heights) <= MAX_TEXT_HEIGHT_FRACTION * min(rows, columns)
-    return quads[keep]
+    kept: np.ndarray = quads[keep]
+    return kept
 
 
 def unturn_box(
