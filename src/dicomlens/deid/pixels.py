@@ -151,15 +151,42 @@ def plan_redaction(
                 "(install the analyzers extra, or set DICOMLENS_DEID_PIXEL_TEXT=auto|off)",
             )
         return RedactionPlan(rects=tuple(rects), text_searched=False)
-    found = [hit for hit in search.search(frames, ds) if hit.to_redact()]
     rows, columns = frames.shape[1], frames.shape[2]
-    frame_rects = {(hit.frame, padded_rect(hit, rows=rows, columns=columns)) for hit in found}
+    per_frame: dict[int, list[Rect]] = {}
+    for hit in search.search(frames, ds):
+        if hit.to_redact():
+            per_frame.setdefault(hit.frame, []).append(padded_rect(hit, rows=rows, columns=columns))
+    frame_rects = tuple(
+        (index, rect) for index in sorted(per_frame) for rect in merge_overlapping(per_frame[index])
+    )
     return RedactionPlan(
         rects=tuple(rects),
-        frame_rects=tuple(sorted(frame_rects, key=lambda item: (item[0], astuple(item[1])))),
+        frame_rects=frame_rects,
         text_searched=True,
-        text_regions=len(found),
+        text_regions=len(frame_rects),
     )
+
+
+def merge_overlapping(rects: Sequence[Rect]) -> list[Rect]:
+    """``rects`` with every group of overlapping ones replaced by their bounding box (the
+    same text found in several renderings and orientations becomes one region)."""
+    merged: list[Rect] = []
+    for rect in sorted(rects, key=astuple):
+        grown = rect
+        while (other := next((m for m in merged if _overlap(m, grown)), None)) is not None:
+            merged.remove(other)
+            grown = Rect(
+                left=min(grown.left, other.left),
+                top=min(grown.top, other.top),
+                right=max(grown.right, other.right),
+                bottom=max(grown.bottom, other.bottom),
+            )
+        merged.append(grown)
+    return merged
+
+
+def _overlap(a: Rect, b: Rect) -> bool:
+    return a.left < b.right and b.left < a.right and a.top < b.bottom and b.top < a.bottom
 
 
 def text_search(locator: TextLocator, *, workers: int = 1) -> TextSearch:
@@ -275,16 +302,6 @@ def _within_bits_stored(frames: np.ndarray, bits_stored: int) -> np.ndarray:
     shift = width - bits_stored
     extended: np.ndarray = (frames << shift) >> shift
     return extended
-
-
-def has_embedded_overlay(ds: Dataset) -> bool:
-    """An overlay kept in the unused high bits of Pixel Data (retired, PS3.3 C.9.2): its
-    group has no Overlay Data of its own. Re-encoding from the decoded stored values (which
-    ignore bits above Bits Stored) removes it."""
-    for group in range(0x6000, 0x6020, 2):
-        if (group << 16 | 0x0010) in ds and (group << 16 | 0x3000) not in ds:
-            return True
-    return False
 
 
 def _clip(left: int, top: int, right: int, bottom: int, *, rows: int, columns: int) -> Rect:

@@ -4,8 +4,9 @@ A text search on one rendering misses text that only another shows: one extreme 
 32000 outlier in a CT) squeezes a min-max stretch so that text drawn in the tissue range is
 faint, while the file's own window shows it plainly. :func:`frame_renderings` therefore gives
 each of the file's windows (PS3.3 C.11.2.1.2) and VOI LUTs (C.11.2.1.1), a min-max stretch, a
-robust percentile window, and, for MONOCHROME1, the inverse of each. Renderings that come out
-byte-identical are given once.
+robust percentile window (left out when it is within 10 % of min-max: the same contrast),
+and, for MONOCHROME1, the inverse of each. Renderings that come out byte-identical are given
+once.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from pydicom.pixels.processing import apply_color_lut
 from dicomlens.imaging.render import Window, apply_window, frame_attributes, modality_values
 
 PERCENTILES = (0.5, 99.5)
+SAME_CONTRAST = 0.9
 
 
 def frame_renderings(stored: np.ndarray, ds: Dataset, index: int) -> list[np.ndarray]:
@@ -64,10 +66,13 @@ def rendering_key(pixels: np.ndarray) -> bytes:
 
 
 def _gray_renderings(values: np.ndarray) -> list[np.ndarray]:
+    """Min-max, and the percentile window when it is narrower than min-max by more than
+    :data:`SAME_CONTRAST` (an outlier or a few extreme pixels squeeze min-max); otherwise
+    it shows every value with the same contrast as min-max, within that margin."""
     lo, hi = float(values.min()), float(values.max())
     out = [_linear(values, lo, hi)]
     p_lo, p_hi = (float(v) for v in np.percentile(values, PERCENTILES))
-    if p_hi > p_lo:
+    if p_hi > p_lo and (p_hi - p_lo) < SAME_CONTRAST * (hi - lo):
         out.append(_linear(values, p_lo, p_hi))
     return out
 
