@@ -16,6 +16,8 @@ from dicomlens.deid import ProfileOptions, deidentify_file
 from dicomlens.deid.pixels import padded_rect
 from dicomlens.deid.renderings import frame_renderings
 from dicomlens.deid.text_search import FoundText, TextSearch, unturn_box
+from dicomlens.domain.errors import ErrorCode
+from dicomlens.handlers.resolver import STATUS_BY_CODE
 
 
 @pytest.mark.parametrize("degrees", [0, 90, 180, 270])
@@ -123,3 +125,7 @@ def test_float_pixel_data_is_rebuilt_as_float(tmp_path: Path) -> None:
     out = dcmread(report.output)
     assert "PixelData" not in out
     assert np.array_equal(out.pixel_array, values)
+
+
+def test_a_refused_redaction_is_answered_422_by_the_api() -> None:
+    assert STATUS_BY_CODE[ErrorCode.REDACTION_INCOMPLETE] == 422

@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import importlib.util
 import threading
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
@@ -237,11 +237,6 @@ def as_finder(locator: TextFinder | BoxLocator) -> TextFinder:
     if isinstance(locator, TextFinder):
         return locator
     return LocatorFinder(locator)
-
-
-def legible(found: Iterable[FoundText]) -> list[FoundText]:
-    """The results that count as legible text in a verification."""
-    return [hit for hit in found if hit.is_legible()]
 
 
 def _alnum(text: str) -> int:
