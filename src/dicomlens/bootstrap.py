@@ -81,7 +81,7 @@ class Services:
     def deidentification(self) -> DeidentificationService:
         """De-identification of completed jobs: the configured profile, keyed by
         :attr:`deid_profile` (read on the first request, not here), OCR built on first use."""
-        from dicomlens.deid.text import ocr_text_locator  # noqa: PLC0415
+        from dicomlens.deid.text_search import ocr_text_finder  # noqa: PLC0415
         from dicomlens.services.deidentification import DeidentificationService  # noqa: PLC0415
 
         return DeidentificationService(
@@ -90,7 +90,7 @@ class Services:
             clock=self.clock,
             options=lambda: self.deid_profile,
             limits=self.settings.imaging_limits(),
-            locator=functools.cache(ocr_text_locator),
+            locator=functools.cache(ocr_text_finder),
             url_expiry_s=self.settings.download_expiry_s,
         )
 

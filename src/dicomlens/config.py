@@ -127,7 +127,6 @@ class Settings(BaseSettings):
     deid_retain_uids: bool = False
     deid_safe_private_tags: tuple[str, ...] = ()  # "gggg,CREATOR,ee" (hexadecimal)
     deid_pixel_text: PixelText = "required"  # OCR for burned-in text: required, auto or off
-    deid_ocr_frames: int = Field(default=3, ge=1, le=1000)
     deid_region_rules: tuple[
         RegionRule, ...
     ] = ()  # JSON list, e.g. [{"modality":"US","top_rows":60}]
@@ -167,6 +166,5 @@ class Settings(BaseSettings):
             retain_uids=self.deid_retain_uids,
             safe_private_tags=frozenset(self.deid_safe_private_tags),
             pixel_text=self.deid_pixel_text,
-            ocr_frames=self.deid_ocr_frames,
             region_rules=self.deid_region_rules,
         )

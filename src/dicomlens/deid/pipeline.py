@@ -2,13 +2,16 @@
 
 The original is only read. The output is written to a temporary file beside the target and
 renamed into place, after :func:`~dicomlens.deid.verify.problems` found nothing left that
-the profile should have removed; a file that cannot be made safe raises
-DEIDENTIFICATION_FAILED or REDACTION_IMPOSSIBLE and writes nothing.
+the profile should have removed and, when the pixels were searched for text,
+:func:`~dicomlens.deid.verify.legible_text_frames` found no legible text in the encoded
+output; a file that cannot be made safe raises DEIDENTIFICATION_FAILED,
+REDACTION_IMPOSSIBLE or REDACTION_INCOMPLETE and writes nothing.
 """
 
 from __future__ import annotations
 
 import contextlib
+import io
 import os
 import tempfile
 import warnings
@@ -26,9 +29,17 @@ from pydicom.uid import (
 )
 
 from dicomlens.deid.attributes import AttributeProfile, patient_context
-from dicomlens.deid.pixels import TextLocator, has_embedded_overlay, plan_redaction, redact
+from dicomlens.deid.pixels import (
+    RedactionPlan,
+    TextLocator,
+    decode_frames,
+    plan_redaction,
+    rebuild_pixels,
+    remove_icon_images,
+    text_search,
+)
 from dicomlens.deid.profile import TABLE_EDITION, ProfileOptions
-from dicomlens.deid.verify import problems
+from dicomlens.deid.verify import legible_text_frames, problems
 from dicomlens.domain.errors import DicomlensError, ErrorCode
 from dicomlens.imaging.decode import RASTER_KINDS, locate_file
 from dicomlens.imaging.dicom_dataset import parse_dataset
@@ -57,36 +68,68 @@ def deidentify_file(
     *,
     limits: ImagingLimits,
     locator: TextLocator | None = None,
+    search_workers: int = 1,
 ) -> DeidentifyReport:
-    """Write the de-identified copy of ``source`` to ``target``."""
+    """Write the de-identified copy of ``source`` to ``target``.
+
+    The pixel data is always decoded and rebuilt. When the pixels are searched for text
+    (``locator`` given, ``pixel_text`` not ``off``), the encoded output is searched again
+    as widely before anything is written; only when that finds no legible text does the
+    output say BurnedInAnnotation NO and Clean Pixel Data (113101), otherwise the file is
+    refused with REDACTION_INCOMPLETE. ``search_workers`` images are searched at a time.
+    """
     ds = read_dicom(source, limits=limits)
-    plan = plan_redaction(source, ds, options, locator=locator, limits=limits)
+    frames = decode_frames(ds, limits=limits) if _has_pixels(ds) else None
+    search = None
+    if locator is not None and options.pixel_text != "off" and frames is not None:
+        search = text_search(locator, workers=search_workers)
+    plan = RedactionPlan(rects=(), text_searched=False)
+    if frames is not None:
+        plan = plan_redaction(frames, ds, options, search=search)
+    redacted = bool(plan.rects or plan.frame_rects)
     burned_in = str(ds.get("BurnedInAnnotation", "")).strip().upper()
-    if plan.rects or ("PixelData" in ds and has_embedded_overlay(ds)):
-        redact(ds, plan.rects)
-    if not plan.rects and burned_in == "YES" and "PixelData" in ds:
+    if frames is not None and not redacted and burned_in == "YES":
         raise DicomlensError(
             ErrorCode.REDACTION_IMPOSSIBLE,
             "the file declares burned-in annotation, but no region to redact was found "
             "(add a region rule for this modality and device)",
         )
-    deidentify_dataset(ds, options, pixels_cleaned=plan.text_searched or bool(plan.rects))
+    if frames is not None:
+        rebuild_pixels(ds, frames, plan)
+        if search is not None:
+            ds.BurnedInAnnotation = "NO"  # stands only if the verification below passes
+    remove_icon_images(ds)
+    deidentify_dataset(ds, options, pixels_cleaned=search is not None)
     found = problems(ds, options)
     if found:
         raise DicomlensError(
             ErrorCode.DEIDENTIFICATION_FAILED,
             "identifying data would remain: " + "; ".join(found[:5]),
         )
-    write_atomically(ds, target)
+    encoded = encode(ds)
+    if search is not None:
+        remaining = legible_text_frames(encoded, search, limits=limits)
+        if remaining:
+            shown = ", ".join(str(frame) for frame in remaining[:10])
+            raise DicomlensError(
+                ErrorCode.REDACTION_INCOMPLETE,
+                f"text is still legible after redaction on {len(remaining)} "
+                f"{'frame' if len(remaining) == 1 else 'frames'} ({shown}); nothing was written",
+            )
+    write_atomically(encoded, target)
     return DeidentifyReport(
         output=target,
         sop_instance_uid=str(ds.get("SOPInstanceUID", "")),
         transfer_syntax=str(ds.file_meta.TransferSyntaxUID),
-        pixels_redacted=bool(plan.rects),
+        pixels_redacted=redacted,
         text_searched=plan.text_searched,
         text_regions=plan.text_regions,
-        regions_redacted=len(plan.rects),
+        regions_redacted=len(plan.rects) + len(plan.frame_rects),
     )
+
+
+def _has_pixels(ds: Dataset) -> bool:
+    return any(k in ds for k in ("PixelData", "FloatPixelData", "DoubleFloatPixelData"))
 
 
 def read_dicom(source: Path, *, limits: ImagingLimits) -> Dataset:
@@ -168,14 +211,22 @@ def _rebuild_file_meta(ds: Dataset) -> None:
     ds.preamble = b"\x00" * 128
 
 
-def write_atomically(ds: Dataset, target: Path) -> None:
-    """Write ``ds`` as a DICOM file to ``target`` via a temporary file in the same folder."""
+def encode(ds: Dataset) -> bytes:
+    """``ds`` as the bytes of a DICOM file (PS3.10)."""
+    buffer = io.BytesIO()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ds.save_as(buffer, enforce_file_format=True)
+    return buffer.getvalue()
+
+
+def write_atomically(data: bytes, target: Path) -> None:
+    """Write ``data`` to ``target`` via a temporary file in the same folder."""
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, name = tempfile.mkstemp(dir=target.parent, prefix=".deid-", suffix=".tmp")
     try:
-        with os.fdopen(fd, "wb") as f, warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            ds.save_as(f, enforce_file_format=True)
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
         Path(name).replace(target)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):

@@ -1,17 +1,19 @@
 """Pixel confidentiality (PS3.15 E.3.1, Clean Pixel Data): burned-in text blacked out.
 
-Regions come from two places: text found by a :data:`TextLocator` (the OCR analyzer) on a
-few frames of the original, and :class:`~dicomlens.deid.profile.RegionRule` rules for the
-modality and device. Every region is blacked out in every frame. Redacted pixel data is
-written uncompressed (Explicit VR Little Endian): a lossy original is decoded and stored
-losslessly, never re-compressed lossy, and keeps Lossy Image Compression ``01``.
+Regions come from two places: text found by searching every frame of the original in
+every rendering and orientation (:mod:`dicomlens.deid.text_search`), blacked out on the
+frame where it was found; and :class:`~dicomlens.deid.profile.RegionRule` rules for the
+modality and device, blacked out on every frame. The pixel data is always rebuilt from the
+decoded values and written uncompressed (Explicit VR Little Endian), whether or not anything
+was blacked out: a lossy original is stored losslessly, never re-compressed lossy, and keeps
+Lossy Image Compression ``01``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from pathlib import Path
+import math
+from collections.abc import Sequence
+from dataclasses import astuple, dataclass
 
 import numpy as np
 from pydicom.dataset import Dataset
@@ -28,16 +30,18 @@ from pydicom.uid import (
 
 from dicomlens.deid.options import RegionRule
 from dicomlens.deid.profile import ProfileOptions
+from dicomlens.deid.text_search import BoxLocator, FoundText, TextFinder, TextSearch, as_finder
 from dicomlens.domain.errors import DicomlensError, ErrorCode
-from dicomlens.domain.results import Box
-from dicomlens.imaging.decode import read_image
 from dicomlens.imaging.limits import ImagingLimits
-from dicomlens.imaging.render import MIN_MAX, render
 
-TextLocator = Callable[[np.ndarray], Sequence[Box]]
-"""Finds text in an 8-bit rendered frame; boxes are fractions of the frame's size."""
+TextLocator = TextFinder | BoxLocator
+"""Finds text in an 8-bit rendered frame: a detector with a recogniser
+(:class:`~dicomlens.deid.text_search.TextFinder`), or a plain box locator."""
 
-PADDING_PX = 3
+PADDING_RATIO = 0.35
+"""Each text box grows on every side by this fraction of its text height: glyph edges a
+detector's box clips stay readable, and they are larger for larger text."""
+MIN_PADDING_PX = 2
 
 # Transfer syntaxes whose pixel data may have lost information (PS3.5 A.4), with the
 # Lossy Image Compression Method each implies (PS3.3 C.7.6.1.1.5.1).
@@ -62,10 +66,12 @@ class Rect:
 
 @dataclass(frozen=True, kw_only=True)
 class RedactionPlan:
-    """The regions to black out, and whether the pixels were searched for text at all."""
+    """The regions to black out (``rects`` on every frame, ``frame_rects`` on the frame they
+    name), and whether the pixels were searched for text at all."""
 
     rects: tuple[Rect, ...]
     text_searched: bool
+    frame_rects: tuple[tuple[int, Rect], ...] = ()
     text_regions: int = 0
 
 
@@ -94,21 +100,50 @@ def rule_rects(ds: Dataset, rules: Sequence[RegionRule]) -> list[Rect]:
     return rects
 
 
+def decode_frames(ds: Dataset, *, limits: ImagingLimits) -> np.ndarray:
+    """Every frame of ``ds`` as stored values, ``frames x rows x columns x samples``.
+
+    Bytes beyond the last frame are not part of the result. Raises TOO_LARGE beyond the
+    limits and REDACTION_IMPOSSIBLE when the pixel data cannot be decoded (codec missing,
+    corrupt or short data): text that cannot be searched cannot be certified absent.
+    """
+    frames = int(ds.get("NumberOfFrames", 1) or 1)
+    samples = int(ds.get("SamplesPerPixel", 1) or 1)
+    rows, columns = int(ds.get("Rows", 0) or 0), int(ds.get("Columns", 0) or 0)
+    expected = frames * rows * columns * samples
+    if expected > limits.max_total_samples:
+        raise DicomlensError(ErrorCode.TOO_LARGE, "the image has more samples than allowed")
+    if expected == 0:
+        raise DicomlensError(ErrorCode.REDACTION_IMPOSSIBLE, "the image has no rows or columns")
+    try:
+        arr = np.array(ds.pixel_array, copy=True)
+    except Exception as exc:  # pydicom and its plugins raise many types for bad pixel data
+        raise DicomlensError(
+            ErrorCode.REDACTION_IMPOSSIBLE,
+            f"the pixel data cannot be decoded to look for burned-in text ({type(exc).__name__})",
+        ) from exc
+    if arr.size < expected:
+        raise DicomlensError(
+            ErrorCode.REDACTION_IMPOSSIBLE, "the pixel data is shorter than its frames need"
+        )
+    return arr.reshape(-1)[:expected].reshape(frames, rows, columns, samples)
+
+
 def plan_redaction(
-    source: Path,
+    frames: np.ndarray,
     ds: Dataset,
     options: ProfileOptions,
     *,
-    locator: TextLocator | None,
-    limits: ImagingLimits,
+    search: TextSearch | None,
 ) -> RedactionPlan:
-    """Where to black out ``ds`` (read from ``source``), from the rules and the text found."""
-    if "PixelData" not in ds:
-        return RedactionPlan(rects=(), text_searched=False)
+    """Where to black out ``ds`` (whose decoded ``frames`` are given): the region rules on
+    every frame, and each text region found by searching every frame
+    (:class:`~dicomlens.deid.text_search.TextSearch`) on its own frame, padded in
+    proportion to the height of its text."""
     rects = rule_rects(ds, options.region_rules)
     if options.pixel_text == "off":
         return RedactionPlan(rects=tuple(rects), text_searched=False)
-    if locator is None:
+    if search is None:
         if options.pixel_text == "required":
             raise DicomlensError(
                 ErrorCode.DEIDENTIFICATION_FAILED,
@@ -116,75 +151,81 @@ def plan_redaction(
                 "(install the analyzers extra, or set DICOMLENS_DEID_PIXEL_TEXT=auto|off)",
             )
         return RedactionPlan(rects=tuple(rects), text_searched=False)
-    rows, columns = int(ds.Rows), int(ds.Columns)
-    found = 0
-    for frame in _frames_to_scan(int(ds.get("NumberOfFrames", 1) or 1), options.ocr_frames):
-        try:
-            image = read_image(source, limits=limits, frame=frame)
-            pixels = render(image, window=MIN_MAX).pixels
-        except DicomlensError as exc:
-            raise DicomlensError(
-                ErrorCode.REDACTION_IMPOSSIBLE,
-                f"the pixel data cannot be decoded to look for burned-in text ({exc.code})",
-            ) from exc
-        for box in locator(pixels):
-            found += 1
-            rects.append(
-                _clip(
-                    round(box.left * columns) - PADDING_PX,
-                    round(box.top * rows) - PADDING_PX,
-                    round((box.left + box.width) * columns) + PADDING_PX,
-                    round((box.top + box.height) * rows) + PADDING_PX,
-                    rows=rows,
-                    columns=columns,
-                )
+    rows, columns = frames.shape[1], frames.shape[2]
+    per_frame: dict[int, list[Rect]] = {}
+    for hit in search.search(frames, ds):
+        if hit.to_redact():
+            per_frame.setdefault(hit.frame, []).append(padded_rect(hit, rows=rows, columns=columns))
+    frame_rects = tuple(
+        (index, rect) for index in sorted(per_frame) for rect in merge_overlapping(per_frame[index])
+    )
+    return RedactionPlan(
+        rects=tuple(rects),
+        frame_rects=frame_rects,
+        text_searched=True,
+        text_regions=len(frame_rects),
+    )
+
+
+def merge_overlapping(rects: Sequence[Rect]) -> list[Rect]:
+    """``rects`` with every group of overlapping ones replaced by their bounding box (the
+    same text found in several renderings and orientations becomes one region)."""
+    merged: list[Rect] = []
+    for rect in sorted(rects, key=astuple):
+        grown = rect
+        while (other := next((m for m in merged if _overlap(m, grown)), None)) is not None:
+            merged.remove(other)
+            grown = Rect(
+                left=min(grown.left, other.left),
+                top=min(grown.top, other.top),
+                right=max(grown.right, other.right),
+                bottom=max(grown.bottom, other.bottom),
             )
-    return RedactionPlan(rects=tuple(rects), text_searched=True, text_regions=found)
+        merged.append(grown)
+    return merged
 
 
-def redact(ds: Dataset, rects: Sequence[Rect]) -> None:
-    """Black out ``rects`` in every frame of ``ds`` and store the pixels uncompressed
-    (with no ``rects``: only re-encode, which drops bits above Bits Stored).
+def _overlap(a: Rect, b: Rect) -> bool:
+    return a.left < b.right and b.left < a.right and a.top < b.bottom and b.top < a.bottom
 
-    Raises REDACTION_IMPOSSIBLE when the pixel data cannot be decoded.
+
+def text_search(locator: TextLocator, *, workers: int = 1) -> TextSearch:
+    """A search over every frame, rendering and orientation with ``locator``."""
+    return TextSearch(as_finder(locator), workers=workers)
+
+
+def padded_rect(hit: FoundText, *, rows: int, columns: int) -> Rect:
+    """The box of ``hit`` grown on every side by :data:`PADDING_RATIO` of its text height
+    (at least :data:`MIN_PADDING_PX`), clipped to the frame."""
+    pad = max(MIN_PADDING_PX, math.ceil(PADDING_RATIO * hit.text_height))
+    return _clip(
+        math.floor(hit.left) - pad,
+        math.floor(hit.top) - pad,
+        math.ceil(hit.right) + pad,
+        math.ceil(hit.bottom) + pad,
+        rows=rows,
+        columns=columns,
+    )
+
+
+def rebuild_pixels(ds: Dataset, frames: np.ndarray, plan: RedactionPlan) -> None:
+    """Black out the plan's regions in ``frames`` and store them as new native pixel data
+    (Explicit VR Little Endian) in ``ds``. Nothing of the original pixel element survives:
+    no codestream markers (JPEG COM/APPn), fragments, offset tables or bytes after the last
+    frame, and no bits above Bits Stored (an overlay kept in the high bits).
     """
     source_syntax = UID(ds.file_meta.TransferSyntaxUID)
-    if "PixelData" not in ds:
-        raise DicomlensError(ErrorCode.REDACTION_IMPOSSIBLE, "the file has no Pixel Data")
-    try:
-        arr = np.array(ds.pixel_array, copy=True)
-    except Exception as exc:  # pydicom and its plugins raise many types for bad pixel data
-        raise DicomlensError(
-            ErrorCode.REDACTION_IMPOSSIBLE,
-            f"the pixel data cannot be decoded for redaction ({type(exc).__name__})",
-        ) from exc
-    frames = int(ds.get("NumberOfFrames", 1) or 1)
-    samples = int(ds.get("SamplesPerPixel", 1) or 1)
-    rows, columns = int(ds.Rows), int(ds.Columns)
-    expected = frames * rows * columns * samples
-    if arr.size < expected:
-        raise DicomlensError(
-            ErrorCode.REDACTION_IMPOSSIBLE, "the pixel data is shorter than its frames need"
-        )
-    arr = arr.reshape(-1)[:expected]  # excess frames beyond Number of Frames are dropped
-    view = arr.reshape(frames, rows, columns, samples)
+    samples = frames.shape[3]
     photometric = str(ds.get("PhotometricInterpretation", "MONOCHROME2"))
-    fill = view.max() if photometric == "MONOCHROME1" else (0 if samples == 3 else view.min())
-    for rect in rects:
-        view[:, rect.top : rect.bottom, rect.left : rect.right, :] = fill
-    bits_allocated = int(ds.BitsAllocated)
-    if bits_allocated == 1:
-        data = pack_bits(arr)
-    else:
-        data = arr.astype(arr.dtype.newbyteorder("<"), copy=False).tobytes()
-    if len(data) % 2:
-        data += b"\x00"
-    ds.PixelData = data
-    ds["PixelData"].VR = "OB" if bits_allocated <= 8 else "OW"
-    ds["PixelData"].is_undefined_length = False
-    for keyword in ("ExtendedOffsetTable", "ExtendedOffsetTableLengths"):
-        if keyword in ds:
-            delattr(ds, keyword)
+    if frames.dtype.kind in "ui":
+        bits_stored = int(ds.get("BitsStored", frames.dtype.itemsize * 8) or 8)
+        frames = _within_bits_stored(frames, bits_stored)
+    fill = frames.max() if photometric == "MONOCHROME1" else (0 if samples == 3 else frames.min())
+    for rect in plan.rects:
+        frames[:, rect.top : rect.bottom, rect.left : rect.right, :] = fill
+    for index, rect in plan.frame_rects:
+        frames[index, rect.top : rect.bottom, rect.left : rect.right, :] = fill
+    _store_native(ds, frames)
     if samples == 3:
         if photometric.startswith("YBR"):
             ds.PhotometricInterpretation = "RGB"  # decoding converted the samples to RGB
@@ -196,24 +237,71 @@ def redact(ds: Dataset, rects: Sequence[Rect]) -> None:
     if lossy:
         ds.LossyImageCompression = "01"
     ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
-    if rects:
+    if plan.rects or plan.frame_rects:
         ds.BurnedInAnnotation = "NO"
 
 
-def has_embedded_overlay(ds: Dataset) -> bool:
-    """An overlay kept in the unused high bits of Pixel Data (retired, PS3.3 C.9.2): its
-    group has no Overlay Data of its own. Re-encoding from the decoded stored values (which
-    ignore bits above Bits Stored) removes it."""
-    for group in range(0x6000, 0x6020, 2):
-        if (group << 16 | 0x0010) in ds and (group << 16 | 0x3000) not in ds:
-            return True
-    return False
+def remove_icon_images(ds: Dataset) -> int:
+    """Remove every Icon Image Sequence (0088,0200), at any depth: a thumbnail of the
+    original pixels, text included. Returns how many were removed."""
+    removed = 0
+    if "IconImageSequence" in ds:
+        del ds.IconImageSequence
+        removed += 1
+    for elem in ds:
+        if elem.VR == "SQ" and elem.value:
+            for item in elem.value:
+                removed += remove_icon_images(item)
+    return removed
 
 
-def _frames_to_scan(frames: int, wanted: int) -> list[int]:
-    if wanted >= frames:
-        return list(range(frames))
-    return sorted({round(i) for i in np.linspace(0, frames - 1, max(wanted, 1))})
+def _store_native(ds: Dataset, frames: np.ndarray) -> None:
+    for keyword in (
+        "ExtendedOffsetTable",
+        "ExtendedOffsetTableLengths",
+        "FloatPixelData",
+        "DoubleFloatPixelData",
+        "PixelData",
+    ):
+        if keyword in ds:
+            delattr(ds, keyword)
+    flat = frames.reshape(-1)
+    if flat.dtype.kind == "f":
+        keyword, vr = (
+            ("FloatPixelData", "OF")
+            if flat.dtype.itemsize == 4
+            else (
+                "DoubleFloatPixelData",
+                "OD",
+            )
+        )
+        setattr(ds, keyword, flat.astype(flat.dtype.newbyteorder("<"), copy=False).tobytes())
+        ds[keyword].VR = vr
+        return
+    bits_allocated = int(ds.BitsAllocated)
+    if bits_allocated == 1:
+        data = pack_bits(flat)
+    else:
+        data = flat.astype(flat.dtype.newbyteorder("<"), copy=False).tobytes()
+    if len(data) % 2:
+        data += b"\x00"
+    ds.PixelData = data
+    ds["PixelData"].VR = "OB" if bits_allocated <= 8 else "OW"
+    ds["PixelData"].is_undefined_length = False
+
+
+def _within_bits_stored(frames: np.ndarray, bits_stored: int) -> np.ndarray:
+    """Stored values with every bit above Bits Stored cleared (unsigned) or sign-extended
+    from the high bit (signed), as PS3.5 8.1.1 reads them."""
+    width = frames.dtype.itemsize * 8
+    if bits_stored >= width:
+        return frames
+    if frames.dtype.kind == "u":
+        masked: np.ndarray = frames & np.asarray((1 << bits_stored) - 1, dtype=frames.dtype)
+        return masked
+    shift = width - bits_stored
+    extended: np.ndarray = (frames << shift) >> shift
+    return extended
 
 
 def _clip(left: int, top: int, right: int, bottom: int, *, rows: int, columns: int) -> Rect:

@@ -1,17 +1,22 @@
 """Checks on a de-identified dataset: what must not remain, and where a value hides.
 
-:func:`problems` is the last gate before a de-identified file is written;
-:func:`find_values` is the recursive scan the tests use for planted PHI.
+:func:`problems` and :func:`legible_text_frames` are the last gates before a de-identified
+file is written; :func:`find_values` is the recursive scan the tests use for planted PHI.
 """
 
 from __future__ import annotations
 
+import io
 from collections.abc import Iterable, Iterator
 
+from pydicom import dcmread
 from pydicom.dataelem import DataElement
 from pydicom.dataset import Dataset
 
+from dicomlens.deid.pixels import decode_frames
 from dicomlens.deid.profile import ProfileOptions, is_curve_or_overlay, parse_safe_private_tag
+from dicomlens.deid.text_search import TextSearch
+from dicomlens.imaging.limits import ImagingLimits
 
 
 def walk(ds: Dataset, path: str = "") -> Iterator[tuple[str, Dataset, DataElement]]:
@@ -71,3 +76,20 @@ def problems(ds: Dataset, options: ProfileOptions) -> list[str]:
         elif elem.VR == "PN" and elem.value not in (None, "") and str(elem.value) != "DEIDENTIFIED":
             found.append(f"person name at {path}")
     return found
+
+
+def legible_text_frames(encoded: bytes, search: TextSearch, *, limits: ImagingLimits) -> list[int]:
+    """The frames (1-based) of the encoded output file ``encoded`` that still show legible
+    text (:meth:`~dicomlens.deid.text_search.FoundText.is_legible`), searched as widely as
+    the original was: every frame, rendering and orientation.
+
+    The output is parsed and decoded again from its bytes, so what is verified is exactly
+    what would be written. ``search`` may be the one that searched the original: it only
+    remembers results for byte-identical renderings, and the detector is a function of
+    those bytes alone, so a rendering left unchanged by redaction gives the same answer.
+    """
+    ds = dcmread(io.BytesIO(encoded))
+    if not any(k in ds for k in ("PixelData", "FloatPixelData", "DoubleFloatPixelData")):
+        return []
+    frames = decode_frames(ds, limits=limits)
+    return sorted({hit.frame + 1 for hit in search.search(frames, ds) if hit.is_legible()})

@@ -260,6 +260,15 @@ def frame_attributes(ds: Dataset, index: int) -> Dataset:
     return merged
 
 
+def modality_values(stored: np.ndarray, frame_ds: Dataset) -> np.ndarray:
+    """Stored values -> modality values (PS3.3 C.11.1) for the frame whose attributes are
+    ``frame_ds`` (see :func:`frame_attributes`): the usable Modality LUT, else rescale.
+
+    The same step :func:`render` takes; de-identification builds its own renderings on it.
+    """
+    return _modality_values(stored, _steps(frame_ds, frame_ds, MIN_MAX))
+
+
 def _modality_values(stored: np.ndarray, steps: _Steps) -> np.ndarray:
     """Stored values -> modality values (PS3.3 C.11.1): the Modality LUT, else rescale."""
     if steps.modality_lut is not None:
