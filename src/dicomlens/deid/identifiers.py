@@ -148,12 +148,16 @@ def _parse_date(value: str) -> dt.date | None:
 def _id_pattern(identifier: str) -> list[str]:
     """An ID with any single separator between its characters and optional leading zeros;
     its longest digit run alone too when that is long enough to identify (4 or more)."""
-    chars = _alnum(identifier).lstrip("0") or "0"
-    forms = ["0*" + _SEPARATOR.join(re.escape(c) for c in chars)]
-    runs = re.findall(r"\d{4,}", chars)
-    if runs and runs[0] != chars:
-        longest = max(runs, key=len)
-        forms.append("0*" + _SEPARATOR.join(longest.lstrip("0") or "0"))
+    chars = _alnum(identifier)
+    core = chars.lstrip("0")
+    if len(core) < 3:  # too short without its zeros to tell from other numbers
+        return [_SEPARATOR.join(re.escape(c) for c in chars)]
+    forms = ["0*" + _SEPARATOR.join(re.escape(c) for c in core)]
+    runs = re.findall(r"\d{4,}", core)
+    if runs and runs[0] != core:
+        longest = max(runs, key=len).lstrip("0")
+        if len(longest) >= 4:
+            forms.append("0*" + _SEPARATOR.join(longest))
     return forms
 
 

@@ -31,6 +31,7 @@ from dicomlens.deid.profile import TABLE_EDITION, ProfileOptions
 from dicomlens.deid.verify import problems
 from dicomlens.domain.errors import DicomlensError, ErrorCode
 from dicomlens.imaging.decode import RASTER_KINDS, locate_file
+from dicomlens.imaging.element_integrity import check_file
 from dicomlens.imaging.dicom_dataset import parse_dataset
 from dicomlens.imaging.limits import ImagingLimits
 
@@ -60,6 +61,7 @@ def deidentify_file(
 ) -> DeidentifyReport:
     """Write the de-identified copy of ``source`` to ``target``."""
     ds = read_dicom(source, limits=limits)
+    check_file(source, ds)  # a misread element could carry PHI into a kept attribute
     plan = plan_redaction(source, ds, options, locator=locator, limits=limits)
     burned_in = str(ds.get("BurnedInAnnotation", "")).strip().upper()
     if plan.rects or ("PixelData" in ds and has_embedded_overlay(ds)):
