@@ -268,7 +268,9 @@ def test_an_element_whose_length_runs_past_the_end_is_refused(tmp_path: Path) ->
     source.write_bytes(broken)
     # When it is de-identified, then it is refused without a value in the message
     with pytest.raises(DicomlensError) as caught:
-        deidentify_file(source, tmp_path / "out.dcm", _options(), limits=Settings().imaging_limits())
+        deidentify_file(
+            source, tmp_path / "out.dcm", _options(), limits=Settings().imaging_limits()
+        )
     assert caught.value.code == "INVALID_DICOM"
     assert "(0008,0060)" in caught.value.message
     assert not [n for n in PLANTED if n.lower() in caught.value.message.lower()]
@@ -283,7 +285,9 @@ def test_a_value_that_breaks_its_vr_is_refused(tmp_path: Path) -> None:
     source = tmp_path / "long.dcm"
     ds.save_as(source, enforce_file_format=True)
     with pytest.raises(DicomlensError) as caught:
-        deidentify_file(source, tmp_path / "out.dcm", _options(), limits=Settings().imaging_limits())
+        deidentify_file(
+            source, tmp_path / "out.dcm", _options(), limits=Settings().imaging_limits()
+        )
     assert caught.value.code == "INVALID_DICOM"
     assert "QUILLFEATHER" not in caught.value.message
     # And a code with a control character in it is refused the same way
@@ -291,5 +295,7 @@ def test_a_value_that_breaks_its_vr_is_refused(tmp_path: Path) -> None:
     ds.Modality = "CT\x01"
     ds.save_as(source, enforce_file_format=True)
     with pytest.raises(DicomlensError) as caught:
-        deidentify_file(source, tmp_path / "out.dcm", _options(), limits=Settings().imaging_limits())
+        deidentify_file(
+            source, tmp_path / "out.dcm", _options(), limits=Settings().imaging_limits()
+        )
     assert caught.value.code == "INVALID_DICOM"

@@ -31,8 +31,8 @@ from dicomlens.deid.profile import TABLE_EDITION, ProfileOptions
 from dicomlens.deid.verify import problems
 from dicomlens.domain.errors import DicomlensError, ErrorCode
 from dicomlens.imaging.decode import RASTER_KINDS, locate_file
-from dicomlens.imaging.element_integrity import check_file
 from dicomlens.imaging.dicom_dataset import parse_dataset
+from dicomlens.imaging.element_integrity import check_file
 from dicomlens.imaging.limits import ImagingLimits
 
 METHOD = f"PS3.15 E.1 BASIC PROFILE ({TABLE_EDITION}), DICOMLENS"
