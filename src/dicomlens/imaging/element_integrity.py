@@ -150,6 +150,8 @@ def _dataset_problem(stream: _Stream, pos: int, end: int, depth: int) -> str | N
         return "sequences are nested too deeply"
     while pos < end:
         if pos + 8 > end:
+            if depth == 0 and not stream.data[pos:end].strip(b"\x00"):
+                return None  # a few bytes of zero padding after the last element
             return "an element header runs past the end of its container"
         tag = stream.tag(pos)
         if tag in (_ITEM_END, _SEQUENCE_END):
