@@ -109,6 +109,10 @@ def _planted() -> Dataset:
     region.AnatomicRegionModifierSequence = Sequence([inner])
     ds.AnatomicRegionSequence = Sequence([region])
     ds.ExpiryDate = "20240611"
+    # Identifiers inside attributes that are safe to keep: only the identifier goes.
+    ds.Manufacturer = "QUILLFEATHER Imaging"
+    ds.ImageType = ["ORIGINAL", "PRIMARY", "OSWIN"]
+    ds.AcquisitionNumber = "55321"
     return ds
 
 
@@ -145,6 +149,9 @@ def test_only_safe_attributes_survive_and_every_date_follows_the_option(
     assert 0x00100033 not in out and 0x00100034 not in out
     # And what is safe stays: pixels, geometry, codes
     assert out.Rows == 8 and out.Modality == "CT"
+    assert out.Manufacturer == "Imaging"
+    assert list(out.ImageType) == ["ORIGINAL", "PRIMARY", "DEIDENTIFIED"]
+    assert out.AcquisitionNumber == 0
     region = out.AnatomicRegionSequence[0]
     assert region.CodeMeaning == "Chest"
     inner = region.AnatomicRegionModifierSequence[0]

@@ -71,6 +71,7 @@ _NUMBER_VRS = frozenset({"FL", "FD", "SL", "SS", "UL", "US", "SV", "UV"})
 _BYTES_VRS = frozenset({"OB", "OD", "OF", "OL", "OV", "OW", "UN"})
 _DATE_VRS = frozenset({"DA", "DT", "TM"})
 _TEXT_VRS = frozenset({"AE", "CS", "LO", "LT", "SH", "ST", "UC", "UT"})
+_SCRUBBED_VRS = _TEXT_VRS | {"DS", "IS"}
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -255,17 +256,25 @@ class AttributeProfile:
 
     def _scrub(self, elem: DataElement, patient: PatientContext) -> None:
         """A kept text value from outside the table that shows one of the file's identifiers
-        loses it (a coded value, which cannot be shortened meaningfully, becomes the dummy).
-        Table attributes kept by an option are kept as the option promises."""
+        loses it (a coded value, which cannot be shortened meaningfully, becomes the dummy;
+        a number written as text that spells an ID or a date becomes 0). Table attributes
+        kept by an option are kept as the option promises."""
         tag = int(elem.tag)
-        if elem.VR not in _TEXT_VRS or tag == 0x00080005 or tag in self.table:
+        vr = elem.VR
+        if vr not in _SCRUBBED_VRS or tag == 0x00080005 or tag in self.table:
             return
         identifiers = patient.identifiers
 
         def scrub(value: str) -> str:
+            if vr in ("DS", "IS"):
+                digits = value.strip().lstrip("+-")
+                # Only whole numbers of 4+ digits can spell an ID or a date.
+                if len(digits) < 4 or not digits.isdigit():
+                    return value
+                return "0" if identifiers.found_in(digits) else value
             if not identifiers.found_in(value):
                 return value
-            return DUMMY_TEXT if elem.VR in ("CS", "AE") else identifiers.clean(value)
+            return DUMMY_TEXT if vr in ("CS", "AE") else identifiers.clean(value)
 
         _map_values(elem, scrub)
 

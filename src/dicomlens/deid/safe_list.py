@@ -192,6 +192,58 @@ _SAFE_GROUPS: Mapping[str, tuple[str, ...]] = {
         "SegmentationType",
         "SegmentationFractionalType",
         "SegmentAlgorithmType",
+        "ShutterShape",
+        "PositionerMotion",
+        "RadiationSetting",
+        "DetectorConditionsNominalFlag",
+        "DetectorActiveShape",
+        "PartialView",
+        "BreastImplantPresent",
+        "OrganExposed",
+        "DiffusionDirectionality",
+        "DiffusionAnisotropyType",
+        "CardiacCyclePosition",
+        "RespiratoryCyclePosition",
+        "RespiratorySignalSource",
+        "CardiacSignalSource",
+        "BeatRejectionFlag",
+    ),
+    # Radiotherapy objects (PS3.3 C.8.8): plan, beam, structure and dose defined terms.
+    "radiotherapy": (
+        "ContourGeometricType",
+        "ROIGenerationAlgorithm",
+        "RTROIInterpretedType",
+        "PlanIntent",
+        "RTPlanGeometry",
+        "BeamType",
+        "RadiationType",
+        "TreatmentDeliveryType",
+        "RTBeamLimitingDeviceType",
+        "PrimaryDosimeterUnit",
+        "ApprovalStatus",
+        "DoseReferenceStructureType",
+        "DoseReferenceType",
+        "RTImagePlane",
+        "ReportedValuesOrigin",
+        "FluenceMode",
+        "BeamDoseMeaning",
+    ),
+    # Waveforms (PS3.3 C.10.9): the signal and how to read it.
+    "waveforms": (
+        "WaveformData",
+        "WaveformOriginality",
+        "WaveformSampleInterpretation",
+        "ChannelStatus",
+    ),
+    # Presentation states (PS3.3 C.10, C.11): how graphics and shutters are drawn.
+    "presentation": (
+        "GraphicType",
+        "GraphicAnnotationUnits",
+        "BoundingBoxAnnotationUnits",
+        "AnchorPointAnnotationUnits",
+        "GraphicFilled",
+        "PresentationSizeMode",
+        "GraphicLayer",
     ),
     # Coded entries (PS3.3 Table 8.8-1): code values and meanings from coding schemes.
     "codes": (
@@ -238,6 +290,7 @@ REQUIRED_FREE_TEXT: Mapping[int, str] = {
     _tag("ContentDescription"): "Z",  # Type 2
     _tag("DocumentTitle"): "Z",  # Encapsulated Document, Type 2
     _tag("PositionReferenceIndicator"): "Z",  # Frame of Reference, Type 2
+    _tag("RTImageLabel"): "D",  # RT Image, Type 1
 }
 
 
