@@ -29,6 +29,7 @@ from dataclasses import dataclass
 
 from pydicom.datadict import keyword_for_tag
 from pydicom.dataset import Dataset
+from pydicom.multival import MultiValue
 
 _MONTHS = (
     "January",
@@ -72,6 +73,7 @@ _PHRASE_KEYWORDS = frozenset(
     }
 )
 _SEPARATOR = r"[\s\-/.:_#]?"
+_READ_VRS = frozenset({"PN", "DA", "DT", "LO", "SH"})
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -108,11 +110,9 @@ def collect_identifiers(ds: Dataset, table: Iterable[int]) -> Identifiers:
     phrases: set[str] = set()
     dates: set[dt.date] = set()
     for elem in ds.iterall():
-        if elem.VR == "SQ" or elem.value in (None, "", b""):
+        if elem.VR not in _READ_VRS or elem.value in (None, "") or isinstance(elem.value, bytes):
             continue
-        values = elem.value if isinstance(elem.value, list | tuple) else [elem.value]
-        if elem.VR == "UN" or isinstance(elem.value, bytes):
-            continue
+        values = elem.value if isinstance(elem.value, list | tuple | MultiValue) else [elem.value]
         texts = [str(v) for v in values]
         keyword = keyword_for_tag(int(elem.tag)) or ""
         if elem.VR == "PN":
