@@ -187,3 +187,21 @@ def test_uid_remapping_is_keyed_and_consistent() -> None:
     assert len(remap_uid(uid, SECRET)) <= 64
     assert remap_uid("1.2.840.10008.5.1.4.1.1.2", SECRET) == "1.2.840.10008.5.1.4.1.1.2"
     assert tag_for_keyword("StudyInstanceUID") in basic_profile_table()
+
+
+def test_the_patient_key_is_the_normalised_patient_id_alone() -> None:
+    """Padding, case and the issuer do not split a patient; leading zeros do not merge two."""
+    from dicomlens.deid.attributes import patient_key
+
+    def key(**values: str) -> str:
+        ds = Dataset()
+        for keyword, value in values.items():
+            setattr(ds, keyword, value)
+        return patient_key(ds)
+
+    assert key(PatientID="mrn123 ") == key(PatientID="MRN123", IssuerOfPatientID="HOSP")
+    assert key(PatientID="MRN123", PatientName="A^B") == key(PatientID="MRN123")
+    assert key(PatientID="00123") != key(PatientID="123")
+    assert key(PatientName="Doe^Jane ", PatientBirthDate="19610302") == key(
+        PatientName="DOE^JANE", PatientBirthDate="19610302"
+    )
