@@ -7,7 +7,13 @@ import sys
 from pathlib import Path
 
 HERE = Path(__file__).parent
-ORDER = ("bench_core.py", "bench_local.py", "bench_analyzers.py", "bench_deidentify.py")
+ORDER = (
+    "bench_core.py",
+    "bench_local.py",
+    "bench_analyzers.py",
+    "bench_deidentify.py",
+    "bench_table_coverage.py",
+)
 
 
 def main() -> int:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import io
+import json
 import os
 from pathlib import Path
 
@@ -241,8 +242,10 @@ def test_cli_deidentifies_a_folder_and_reports_failures(
         ]
     )
     assert code == 1  # one file failed
-    assert (tmp_path / "out" / "ok.dcm").exists()
-    assert find_values(dcmread(tmp_path / "out" / "ok.dcm"), PHI) == []
+    rows = json.loads((tmp_path / "out" / "deidentified.json").read_text())
+    written = [tmp_path / "out" / r["output"] for r in rows if r["status"] == "ok"]
+    assert len(written) == 1 and written[0].exists()
+    assert find_values(dcmread(written[0]), PHI) == []
     assert (tmp_path / "data" / "deid-secret").exists()  # the key stays with the data
     assert main(["deidentify", str(tmp_path / "missing"), "--out", str(tmp_path / "o")]) == 2
 

@@ -8,7 +8,8 @@ from pydicom.sequence import Sequence
 
 from dicomlens.deid.attributes import AttributeProfile, patient_context
 from dicomlens.deid.pipeline import deidentify_dataset
-from dicomlens.deid.profile import Action, ProfileOptions, basic_profile_table
+from dicomlens.deid.profile import TABLE_EDITION, Action, ProfileOptions, basic_profile_table
+from dicomlens.deid.table_e11_additions import ADDED_ROWS
 from dicomlens.deid.uids import remap_uid
 
 SECRET = b"unit-test-secret"
@@ -79,6 +80,17 @@ def test_every_table_e1_1_attribute_gets_its_action() -> None:
     print(f"Table E.1-1 ({len(table)} individual rows): {len(obeyed)}/{len(before)} obeyed")
     assert len(table) >= 650
     assert not missed
+
+
+def test_the_table_is_the_vendored_edition_plus_the_current_rows_it_lacks() -> None:
+    """Given the vendored 2026c transcription, when the rows it lacks are merged in, then the
+    table holds 655 individual rows, among them (0010,0033) and (0040,0400)."""
+    table = basic_profile_table()
+    assert TABLE_EDITION == "2026c"
+    assert len(ADDED_ROWS) == 3
+    assert {0x00100033, 0x00100034, 0x00400400} == set(ADDED_ROWS) <= set(table)
+    assert len(table) == 655
+    assert table[0x00400400] == Action.X
 
 
 def test_library_engine_coverage_is_measured_and_lower() -> None:
@@ -175,3 +187,21 @@ def test_uid_remapping_is_keyed_and_consistent() -> None:
     assert len(remap_uid(uid, SECRET)) <= 64
     assert remap_uid("1.2.840.10008.5.1.4.1.1.2", SECRET) == "1.2.840.10008.5.1.4.1.1.2"
     assert tag_for_keyword("StudyInstanceUID") in basic_profile_table()
+
+
+def test_the_patient_key_is_the_normalised_patient_id_alone() -> None:
+    """Padding, case and the issuer do not split a patient; leading zeros do not merge two."""
+    from dicomlens.deid.attributes import patient_key
+
+    def key(**values: str) -> str:
+        ds = Dataset()
+        for keyword, value in values.items():
+            setattr(ds, keyword, value)
+        return patient_key(ds)
+
+    assert key(PatientID="mrn123 ") == key(PatientID="MRN123", IssuerOfPatientID="HOSP")
+    assert key(PatientID="MRN123", PatientName="A^B") == key(PatientID="MRN123")
+    assert key(PatientID="00123") != key(PatientID="123")
+    assert key(PatientName="Doe^Jane ", PatientBirthDate="19610302") == key(
+        PatientName="DOE^JANE", PatientBirthDate="19610302"
+    )

@@ -1,6 +1,8 @@
-"""``dicomlens analyze PATH... [--out DIR] [--format json|csv] [--workers N]``.
+"""``dicomlens analyze PATH... [--out DIR] [--format json|csv] [--workers N] [--include-phi]``.
 
-Writes, per input file, ``<name>.json`` (summary, labels, findings, error) plus the preview
+Writes, per input file, ``<name>.json`` (summary, labels, findings, error; the ``phi`` block,
+with the patient's tags and the text OCR read from the pixels, only with ``--include-phi``,
+as the results API hides it unless enabled) plus the preview
 and thumbnail PNGs into ``--out``, an index (``results.json`` or ``results.csv``), and prints
 a summary table. Exit 0 when every file succeeded, 1 when any failed, 2 for usage errors,
 130 when interrupted.
@@ -82,6 +84,11 @@ def add_parser(subparsers: Any) -> None:
         action="store_true",
         help="also write CT window-preset previews (soft tissue, lung, bone, brain)",
     )
+    parser.add_argument(
+        "--include-phi",
+        action="store_true",
+        help="also write the patient's identifying tags and the OCR text (the phi block)",
+    )
     parser.set_defaults(run=run)
 
 
@@ -103,7 +110,9 @@ def run(args: argparse.Namespace) -> int:
     start = time.monotonic()
     rows, interrupted = run_files(
         [(str(f), names[f]) for f in files],
-        functools.partial(_analyze_one, options=options, out=str(out)),
+        functools.partial(
+            _analyze_one, options=options, out=str(out), include_phi=args.include_phi
+        ),
         workers=args.workers,
         timeout_s=options.limits.decode_timeout_s + 5,
         to_row=functools.partial(_row, out=out),
@@ -113,7 +122,9 @@ def run(args: argparse.Namespace) -> int:
     return exit_code(rows, interrupted)
 
 
-def _analyze_one(item: tuple[str, str], *, options: AnalysisOptions, out: str) -> dict[str, Any]:
+def _analyze_one(
+    item: tuple[str, str], *, options: AnalysisOptions, out: str, include_phi: bool = False
+) -> dict[str, Any]:
     """Worker side: analyse one file and write its JSON and PNGs. Returns a small row."""
     path, name = item
     folder = Path(out)
@@ -129,6 +140,8 @@ def _analyze_one(item: tuple[str, str], *, options: AnalysisOptions, out: str) -
         target.write_bytes(data)
         written[image_name] = target.name
     result = analysis.result.to_json_dict()
+    if not include_phi:
+        result.pop("phi", None)
     document = {"file": path, "status": "ok", "result": result, "images": written, "error": None}
     (folder / f"{name}.json").write_text(json.dumps(document, indent=2))
     summary: dict[str, Any] = analysis.result.summary.to_json_dict()

@@ -1,8 +1,10 @@
 """``dicomlens deidentify PATH... --out DIR [--workers N] [--longitudinal off|full|shifted]
-[--pixel-text required|auto|off]``.
+[--pixel-text required|auto|off] [--keep-names]``.
 
-Writes, per input file, a de-identified ``<name>.dcm`` into ``--out`` (the original is only
-read), an index ``deidentified.json`` (per file: output or error code), and prints a summary.
+Writes, per input file, a de-identified ``<new SOP Instance UID>.dcm`` into ``--out`` (never a
+name derived from the input's, which often names the patient; the original is only read),
+an index ``deidentified.json`` (per file: output or error code, the input as a keyed hash of
+its path, or the path itself with ``--keep-names``), and prints a summary.
 Options not given on the command line come from the ``DICOMLENS_DEID_*`` settings. Exit 0
 when every file was de-identified, 1 when any failed, 2 for usage errors, 130 when
 interrupted.
@@ -28,7 +30,6 @@ from dicomlens.cli.file_runner import (
     exit_code,
     failure_lines,
     input_files,
-    output_names,
     print_summary,
     run_files,
     time_line,
@@ -36,7 +37,8 @@ from dicomlens.cli.file_runner import (
 from dicomlens.cli.timed_batch import ItemResult
 from dicomlens.config import Settings
 from dicomlens.deid import ProfileOptions, deidentify_file
-from dicomlens.deid.text import ocr_text_locator
+from dicomlens.deid.outputs import input_reference, pending_name, place_output
+from dicomlens.deid.text_search import ocr_text_finder
 from dicomlens.domain.errors import DicomlensError
 from dicomlens.imaging.limits import ImagingLimits
 
@@ -65,6 +67,11 @@ def add_parser(subparsers: Any) -> None:
         choices=("required", "auto", "off"),
         help="search pixels for burned-in text with OCR (required: fail when OCR is missing)",
     )
+    parser.add_argument(
+        "--keep-names",
+        action="store_true",
+        help="show input paths in the index and progress (default: a keyed hash of each path)",
+    )
     parser.set_defaults(run=run)
 
 
@@ -74,11 +81,10 @@ def run(args: argparse.Namespace) -> int:
     if files is None:
         return USAGE_ERROR
     out: Path = args.out
-    out.mkdir(parents=True, exist_ok=True)
-    names = {path: _dicom_name(stem) for path, stem in output_names(files).items()}
-    if any((out / name).resolve() == path.resolve() for path, name in names.items()):
-        print("dicomlens deidentify: --out would overwrite an input file", file=sys.stderr)  # noqa: T201
+    if any(out.resolve() in path.resolve().parents for path in files):
+        print("dicomlens deidentify: --out must not hold input files", file=sys.stderr)  # noqa: T201
         return USAGE_ERROR
+    out.mkdir(parents=True, exist_ok=True)
     settings = Settings()
     options = settings.deid_options(bootstrap.deid_key(settings))
     if args.longitudinal:
@@ -87,55 +93,56 @@ def run(args: argparse.Namespace) -> int:
         options = dataclasses.replace(options, pixel_text=args.pixel_text)
     limits = settings.imaging_limits()
     start = time.monotonic()
+    shown = {
+        str(f): str(f) if args.keep_names else input_reference(str(f), options.secret)
+        for f in files
+    }
     rows, interrupted = run_files(
-        [(str(f), names[f]) for f in files],
+        [(str(f), pending_name(index)) for index, f in enumerate(files)],
         functools.partial(_deidentify_one, options=options, limits=limits, out=str(out)),
         workers=args.workers,
         timeout_s=limits.decode_timeout_s * 2 + 30,
-        to_row=_row,
+        to_row=functools.partial(_row, shown=shown),
     )
     (out / INDEX).write_text(json.dumps(rows, indent=2))
     _print_summary(rows, time.monotonic() - start, out, interrupted, total=len(files))
     return exit_code(rows, interrupted)
 
 
-def _dicom_name(stem: str) -> str:
-    return stem if stem.lower().endswith(".dcm") else f"{stem}.dcm"
-
-
 # The OCR engine is built once per worker process, on first use.
 @functools.cache
 def _locator(pixel_text: str) -> Any:
-    return None if pixel_text == "off" else ocr_text_locator()
+    return None if pixel_text == "off" else ocr_text_finder()
 
 
 def _deidentify_one(
     item: tuple[str, str], *, options: ProfileOptions, limits: ImagingLimits, out: str
 ) -> dict[str, Any]:
     """Worker side: de-identify one file. Returns a small row (no patient data)."""
-    path, name = item
+    path, pending = item
     try:
         report = deidentify_file(
             Path(path),
-            Path(out) / name,
+            Path(out) / pending,
             options,
             limits=limits,
             locator=_locator(options.pixel_text),
         )
     except DicomlensError as exc:
         return {"status": "failed", "code": str(exc.code), "message": exc.message}
+    output = place_output(report.output, report.sop_instance_uid)
     return {
         "status": "ok",
-        "output": name,
+        "output": output.name,
         "redacted": report.pixels_redacted,
         "textRegions": report.text_regions,
         "transferSyntax": report.transfer_syntax,
     }
 
 
-def _row(result: ItemResult) -> dict[str, Any]:
+def _row(result: ItemResult, *, shown: dict[str, str]) -> dict[str, Any]:
     path, _ = result.item
-    row: dict[str, Any] = {"file": path, "seconds": round(result.seconds, 4)}
+    row: dict[str, Any] = {"file": shown[path], "seconds": round(result.seconds, 4)}
     if result.value is not None:
         row.update(result.value)
     else:

@@ -1,17 +1,26 @@
 """Attribute confidentiality: Table E.1-1 actions applied to every element, recursively.
 
-Beyond the table (PS3.15 E.1.1 leaves these to the implementation):
+Beyond the table (PS3.15 E.1.1 leaves these to the implementation), safe by default:
 
 * every UI value that is not a registered (well-known) UID is remapped, wherever it is, so
   references inside sequences follow the instances they point to;
 * person names the table does not list are emptied;
+* every date and time (DA, DT, TM) follows the date option wherever it is: removed
+  (``off``), kept (``full``) or shifted by the patient's offset (``shifted``; times kept);
+* other attributes outside the table are kept only when :mod:`dicomlens.deid.safe_list`
+  says they are safe; unknown and UN attributes, and free text not on that list, are removed;
 * private attributes are removed unless listed as safe (E.3.10), with their creators;
-* overlay (60xx) and curve (50xx) groups and group lengths are removed.
+* overlay (60xx) and curve (50xx) groups and group lengths are removed;
+* text that is kept is searched for the file's identifiers (:mod:`dicomlens.deid.identifiers`)
+  and cleaned where one shows up.
 
 Compound actions (X/Z, X/D, Z/D, X/Z/D, X/Z/U*) are resolved without knowing the IOD's type
 for the attribute, towards the choice that keeps a conformant file valid: X/Z and X/Z/D
 empty the value, X/D and Z/D put a dummy value, X/Z/U* keeps the sequence with its UIDs
 remapped.
+
+The patient is keyed on the Patient ID alone (see :func:`patient_key`), so that every file
+of one patient gets one pseudonym and one date offset whatever else differs between them.
 """
 
 from __future__ import annotations
@@ -19,16 +28,16 @@ from __future__ import annotations
 import hashlib
 import hmac
 import re
-from collections.abc import Iterable
 from dataclasses import dataclass
 
-from pydicom.datadict import keyword_for_tag
+from pydicom.datadict import dictionary_has_tag, keyword_for_tag
 from pydicom.dataelem import DataElement
 from pydicom.dataset import Dataset
 from pydicom.multival import MultiValue
 from pydicom.sequence import Sequence
 
 from dicomlens.deid.dates import patient_offset_days, shift_date, shift_datetime
+from dicomlens.deid.identifiers import Identifiers, collect_identifiers
 from dicomlens.deid.profile import (
     DESCRIPTORS_CLEAN,
     DEVICE_IDENTITY_KEEP,
@@ -42,6 +51,7 @@ from dicomlens.deid.profile import (
     is_curve_or_overlay,
     parse_safe_private_tag,
 )
+from dicomlens.deid.safe_list import outside_table_action
 from dicomlens.deid.uids import remap_uid
 
 DUMMY_TEXT = "DEIDENTIFIED"
@@ -60,7 +70,8 @@ _DUMMY_BY_VR: dict[str, object] = {
 _NUMBER_VRS = frozenset({"FL", "FD", "SL", "SS", "UL", "US", "SV", "UV"})
 _BYTES_VRS = frozenset({"OB", "OD", "OF", "OL", "OV", "OW", "UN"})
 _DATE_VRS = frozenset({"DA", "DT", "TM"})
-_DATE_PATTERN = re.compile(r"\b\d{4}[-/.]?\d{2}[-/.]?\d{2}\b")
+_TEXT_VRS = frozenset({"AE", "CS", "LO", "LT", "SH", "ST", "UC", "UT"})
+_SCRUBBED_VRS = _TEXT_VRS | {"DS", "IS"}
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -69,31 +80,39 @@ class PatientContext:
 
     pseudonym: str
     date_offset_days: int
-    identifiers: tuple[str, ...]
+    identifiers: Identifiers
+
+
+def patient_key(ds: Dataset) -> str:
+    """The key one patient's pseudonym and date offset derive from.
+
+    The Patient ID alone, normalised: surrounding spaces (and NUL padding) stripped and
+    letters upper-cased, since systems differ in padding and case. Leading zeros are kept:
+    ``00123`` and ``123`` may be different patients, and merging two people is worse than
+    splitting one. Issuer of Patient ID is not part of the key: files of one study that
+    differ only in carrying it must not get two pseudonyms. Without a Patient ID the key is
+    the (normalised) name and birth date, and without those the Study Instance UID.
+    """
+    patient_id = str(ds.get("PatientID", "") or "").strip(" \x00").upper()
+    if patient_id:
+        return "id:" + patient_id
+    name = re.sub(r"\s+", " ", str(ds.get("PatientName", "") or "")).strip(" ^").upper()
+    birth = str(ds.get("PatientBirthDate", "") or "").strip()
+    if name:
+        return f"name:{name}|{birth}"
+    return "study:" + str(ds.get("StudyInstanceUID", "") or "")
 
 
 def patient_context(ds: Dataset, options: ProfileOptions) -> PatientContext:
-    """The patient's pseudonym, date offset and the identifying strings to clean from text."""
-    patient_id = str(ds.get("PatientID", "") or "").strip()
-    issuer = str(ds.get("IssuerOfPatientID", "") or "").strip()
-    name = str(ds.get("PatientName", "") or "").strip()
-    birth = str(ds.get("PatientBirthDate", "") or "").strip()
-    key = f"{issuer}|{patient_id}" if patient_id else f"{name}|{birth}"
-    if not patient_id and not name:
-        key = str(ds.get("StudyInstanceUID", "") or "")
+    """The patient's pseudonym, date offset and the identifiers to clean from text."""
+    key = patient_key(ds)
     digest = hmac.new(options.secret, b"patient:" + key.encode(), hashlib.sha256).hexdigest()
-    identifiers = {patient_id, birth, str(ds.get("AccessionNumber", "") or "")}
-    identifiers.update(part for part in re.split(r"[\^= ]+", name) if len(part) >= 2)
-    for keyword in ("InstitutionName", "ReferringPhysicianName", "OtherPatientIDs"):
-        value = ds.get(keyword)
-        if value:
-            identifiers.update(re.split(r"[\^= \\]+", str(value)))
     return PatientContext(
         pseudonym="DL" + digest[:14].upper(),
         date_offset_days=patient_offset_days(
             key, options.secret, max_days=options.max_date_shift_days
         ),
-        identifiers=tuple(sorted((i for i in identifiers if len(i) >= 2), key=len, reverse=True)),
+        identifiers=collect_identifiers(ds, basic_profile_table()),
     )
 
 
@@ -118,13 +137,7 @@ class AttributeProfile:
         options = self.options
         base = self.table.get(tag)
         if base is None:
-            if vr == "UI":
-                return None if options.retain_uids or _is_class_uid(tag) else Action.U
-            if vr == "PN":
-                return Action.Z
-            if tag in GAP_FILL_DUMMY:
-                return Action.D
-            return None
+            return self._outside_table(tag, vr)
         if base == Action.U and options.retain_uids:
             return None
         if options.retain_device_identity and tag in DEVICE_IDENTITY_KEEP:
@@ -143,6 +156,24 @@ class AttributeProfile:
                 return Action.C  # dates are "cleaned" by shifting them
         return base
 
+    def _outside_table(self, tag: int, vr: str) -> Action | None:
+        """Safe by default: see the module docstring and :mod:`dicomlens.deid.safe_list`."""
+        if vr == "UN" or not dictionary_has_tag(tag):
+            return Action.X
+        if vr == "UI":
+            return None if self.options.retain_uids or _is_class_uid(tag) else Action.U
+        if vr == "PN":
+            return Action.Z
+        if tag in GAP_FILL_DUMMY:
+            return Action.D
+        if vr in _DATE_VRS:
+            longitudinal = self.options.longitudinal
+            if longitudinal == "full" or (longitudinal == "shifted" and vr == "TM"):
+                return None
+            return Action.C if longitudinal == "shifted" else Action.X
+        outside = outside_table_action(tag, vr)
+        return None if outside is None else Action(outside)
+
     def _clean(self, ds: Dataset, patient: PatientContext) -> None:
         for elem in list(ds):
             tag = int(elem.tag)
@@ -155,7 +186,9 @@ class AttributeProfile:
                     continue
             else:
                 action = self.action_for(tag, elem.VR)
-                if action is not None and not self._apply(ds, elem, action, patient):
+                if action is None:
+                    self._scrub(elem, patient)
+                elif not self._apply(ds, elem, action, patient):
                     continue
             if elem.VR == "SQ" and elem.value is not None:
                 for item in elem.value:
@@ -215,11 +248,35 @@ class AttributeProfile:
         elif vr == "TM":
             return  # whole-day shifts keep times of day
         elif vr in ("LO", "LT", "SH", "ST", "UC", "UT", "PN"):
-            _map_values(elem, lambda v: clean_text(v, patient.identifiers))
+            _map_values(elem, patient.identifiers.clean)
         elif vr == "SQ":
             return
         else:
             self._dummy(elem, patient)
+
+    def _scrub(self, elem: DataElement, patient: PatientContext) -> None:
+        """A kept text value from outside the table that shows one of the file's identifiers
+        loses it (a coded value, which cannot be shortened meaningfully, becomes the dummy;
+        a number written as text that spells an ID or a date becomes 0). Table attributes
+        kept by an option are kept as the option promises."""
+        tag = int(elem.tag)
+        vr = elem.VR
+        if vr not in _SCRUBBED_VRS or tag == 0x00080005 or tag in self.table:
+            return
+        identifiers = patient.identifiers
+
+        def scrub(value: str) -> str:
+            if vr in ("DS", "IS"):
+                digits = value.strip().lstrip("+-")
+                # Only whole numbers of 4+ digits can spell an ID or a date.
+                if len(digits) < 4 or not digits.isdigit():
+                    return value
+                return "0" if identifiers.found_in(digits) else value
+            if not identifiers.found_in(value):
+                return value
+            return DUMMY_TEXT if vr in ("CS", "AE") else identifiers.clean(value)
+
+        _map_values(elem, scrub)
 
     def _is_safe_private(self, ds: Dataset, elem: DataElement) -> bool:
         if not self.safe_private:
@@ -253,13 +310,9 @@ def _resolve_compound(action: Action, elem: DataElement) -> Action | None:
     return Action.Z if action == Action.XZ else Action.D
 
 
-def clean_text(value: str, identifiers: Iterable[str]) -> str:
-    """``value`` without the patient's identifiers and without dates."""
-    text = str(value)
-    for identifier in identifiers:
-        text = re.sub(re.escape(identifier), "", text, flags=re.IGNORECASE)
-    text = _DATE_PATTERN.sub("", text)
-    return re.sub(r"\s{2,}", " ", text).strip()
+def clean_text(value: str, identifiers: Identifiers) -> str:
+    """``value`` without the file's identifiers and without dates (whole tokens only)."""
+    return identifiers.clean(value)
 
 
 def _map_values(elem: DataElement, function: object) -> None:

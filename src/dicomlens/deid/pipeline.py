@@ -43,6 +43,7 @@ from dicomlens.deid.verify import legible_text_frames, problems
 from dicomlens.domain.errors import DicomlensError, ErrorCode
 from dicomlens.imaging.decode import RASTER_KINDS, locate_file
 from dicomlens.imaging.dicom_dataset import parse_dataset
+from dicomlens.imaging.element_integrity import check_file
 from dicomlens.imaging.limits import ImagingLimits
 
 METHOD = f"PS3.15 E.1 BASIC PROFILE ({TABLE_EDITION}), DICOMLENS"
@@ -79,6 +80,7 @@ def deidentify_file(
     refused with REDACTION_INCOMPLETE. ``search_workers`` images are searched at a time.
     """
     ds = read_dicom(source, limits=limits)
+    check_file(source, ds)  # a misread element could carry PHI into a kept attribute
     frames = decode_frames(ds, limits=limits) if _has_pixels(ds) else None
     search = None
     if locator is not None and options.pixel_text != "off" and frames is not None:

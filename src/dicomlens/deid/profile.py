@@ -2,7 +2,8 @@
 
 The attribute list of Table E.1-1 (with each attribute's basic-profile action) is the one
 that the ``dicom-anonymizer`` package (KitwareMedical) ships, transcribed from the standard's
-2026c edition (``dicomanonymizer.dicom_anonymization_databases.dicomfields_2026c``). That
+2026c edition (``dicomanonymizer.dicom_anonymization_databases.dicomfields_2026c``), plus the
+current rows that transcription misses (:mod:`dicomlens.deid.table_e11_additions`). That
 package's own engine is not used: it works on the top level only, draws random UIDs and has
 no profile options. The option columns of Table E.1-1 that the package does not carry are
 encoded here from the standard (PS3.15 E.3.5 to E.3.10), and the codes written into
@@ -26,6 +27,7 @@ from enum import StrEnum
 from pydicom.datadict import tag_for_keyword
 
 from dicomlens.deid.options import Longitudinal, PixelText, RegionRule
+from dicomlens.deid.table_e11_additions import ADDED_ROWS
 
 TABLE_EDITION = "2026c"
 
@@ -77,6 +79,8 @@ def basic_profile_table() -> Mapping[int, Action]:
         for entry in getattr(table, category):
             if len(entry) == 2:
                 actions[(entry[0] << 16) | entry[1]] = action
+    for tag, row in ADDED_ROWS.items():
+        actions[tag] = Action(row.basic)
     return actions
 
 
@@ -162,7 +166,7 @@ DESCRIPTORS_CLEAN = _tags(
     "ReasonForTheRequestedProcedure",
     "ContrastBolusAgent",
     "AdditionalPatientHistory",
-)
+) | frozenset(tag for tag, row in ADDED_ROWS.items() if row.clean_descriptors)
 
 # Dates and times that stay removed or emptied under the longitudinal option: the birth date
 # identifies, and age is what the Retain Patient Characteristics option keeps.
@@ -209,7 +213,6 @@ class ProfileOptions:
     retain_uids: bool = False
     safe_private_tags: frozenset[str] = field(default_factory=frozenset)
     pixel_text: PixelText = "required"
-    ocr_frames: int = 3
     region_rules: tuple[RegionRule, ...] = ()
 
     def applied_codes(self, *, pixels_cleaned: bool) -> list[tuple[str, str]]:
