@@ -1,5 +1,5 @@
 # ruff: noqa: S101 - a benchmark script: asserts check answers; imports stay lazy
-"""Local stack benchmarks (issue 3); runnable on its own: ``python bench/bench_local.py``.
+"""Local stack benchmarks; runnable on its own: ``python bench/bench_local.py``.
 
 1. Latency, upload -> COMPLETED, of a 512x512 CT (pydicom-data ``693_UNCI.dcm``): p50, p95.
 2. Ingest + preview throughput over the HTTP API for >= 500 distinct CT instances (the same
@@ -51,7 +51,7 @@ def served(
     """``dicomlens serve`` on a free loopback port; yields its base URL.
 
     ``analyzers=""`` runs the core pipeline only (decode, window, previews, metadata, tag
-    labels); None keeps the embedded default (the offline analyzers of issue 5 too).
+    labels); None keeps the embedded default (the offline analyzers too).
     """
     env = {**os.environ, "PYTHONUNBUFFERED": "1", "DICOMLENS_LEASE_TIMEOUT_S": "120"}
     env.pop("DICOMLENS_ANALYZERS", None)

@@ -14,15 +14,24 @@ from typing import TYPE_CHECKING, Annotated, Literal
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from dicomlens.analysis.analyzers.spec import BUILTIN_ANALYZERS, FaceDetectorConfig, OnnxModelSpec
+from dicomlens.analysis.analyzers.spec import (
+    ANALYZER_THREADS,
+    BUILTIN_ANALYZERS,
+    CLASSIFIER_MIN_CONFIDENCE,
+    OCR_MIN_CONFIDENCE,
+    FaceDetectorConfig,
+    OnnxModelSpec,
+)
 from dicomlens.deid.options import Longitudinal, PixelText, RegionRule
-from dicomlens.imaging.limits import ImagingLimits
+from dicomlens.imaging.limits import PNG_COMPRESS_LEVEL, ImagingLimits
 
 if TYPE_CHECKING:  # heavy (numpy, pydicom): imported where used, keeping API cold starts fast
     from dicomlens.analysis.analyzers.registry import AnalyzerSelection
     from dicomlens.deid.profile import ProfileOptions
 
 MiB = 1024**2
+_LIMITS = ImagingLimits()
+_FACES = FaceDetectorConfig()
 
 
 class Settings(BaseSettings):
@@ -33,13 +42,14 @@ class Settings(BaseSettings):
     mode: Literal["local", "aws"] = "local"
     data_dir: Path = Path("./data")
 
-    max_file_bytes: int = Field(default=2048 * MiB, gt=0)
-    max_frame_samples: int = Field(default=120_000_000, gt=0)
-    max_total_samples: int = Field(default=8 * 1024**3, gt=0)
-    max_inflated_bytes: int = Field(default=192 * MiB, gt=0)
-    decode_timeout_s: float = Field(default=60.0, gt=0)
+    # Defaults come from the option values the core uses (one place for each).
+    max_file_bytes: int = Field(default=_LIMITS.max_file_bytes, gt=0)
+    max_frame_samples: int = Field(default=_LIMITS.max_frame_samples, gt=0)
+    max_total_samples: int = Field(default=_LIMITS.max_total_samples, gt=0)
+    max_inflated_bytes: int = Field(default=_LIMITS.max_inflated_bytes, gt=0)
+    decode_timeout_s: float = Field(default=_LIMITS.decode_timeout_s, gt=0)
     window_presets: bool = False  # CT window-preset previews (soft tissue, lung, ...) on request
-    png_compress_level: int = Field(default=1, ge=0, le=9)
+    png_compress_level: int = Field(default=PNG_COMPRESS_LEVEL, ge=0, le=9)
 
     # Uploads and the HTTP API.
     max_upload_bytes: int = Field(default=512 * MiB, gt=0)
@@ -83,12 +93,14 @@ class Settings(BaseSettings):
     # OCR in local mode, none in AWS mode. Bring-your-own ONNX classifiers: JSON in
     # DICOMLENS_BYO_MODELS (see OnnxModelSpec), each run when its name is in ``analyzers``.
     analyzers: Annotated[tuple[str, ...] | None, NoDecode] = None
-    analyzer_threads: int = Field(default=1, ge=0, le=64)  # per session; 0 = one per core
+    analyzer_threads: int = Field(
+        default=ANALYZER_THREADS, ge=0, le=64
+    )  # per session; 0 = one per core
     classifier_model: Path | None = None  # None = the packaged models/efficientnet-lite0.onnx
     classifier_labels: Path | None = None  # None = the packaged models/imagenet-classes.txt
-    classifier_min_confidence: float = Field(default=0.2, ge=0.0, le=1.0)
-    face_min_neighbors: int = Field(default=6, ge=1)
-    ocr_min_confidence: float = Field(default=0.6, ge=0.0, le=1.0)
+    classifier_min_confidence: float = Field(default=CLASSIFIER_MIN_CONFIDENCE, ge=0.0, le=1.0)
+    face_min_neighbors: int = Field(default=_FACES.min_neighbors, ge=1)
+    ocr_min_confidence: float = Field(default=OCR_MIN_CONFIDENCE, ge=0.0, le=1.0)
     byo_models: tuple[OnnxModelSpec, ...] = ()
 
     @field_validator("analyzers", mode="before")

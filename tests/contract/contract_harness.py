@@ -112,7 +112,7 @@ def local_jobs(tmp_path: Path) -> JobStore:
 BLOB_STORES: dict[str, Callable[..., Any]] = {"fake": fake_blobs, "local": local_blobs}
 JOB_STORES: dict[str, Callable[..., Any]] = {"fake": fake_jobs, "local": local_jobs}
 
-# The AWS adapters on moto (issue 4); aws_harness imports BlobHarness from this module.
+# The AWS adapters on moto; aws_harness imports BlobHarness from this module.
 from aws_harness import register as _register_aws  # noqa: E402
 
 _register_aws(BLOB_STORES, JOB_STORES)

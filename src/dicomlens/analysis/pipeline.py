@@ -15,10 +15,15 @@ from pydicom.dataset import Dataset
 from dicomlens.analysis.analyzers.registry import run_analyzers
 from dicomlens.domain.results import AnalysisResult, Finding
 from dicomlens.imaging.decode import DecodedImage, read_image
-from dicomlens.imaging.limits import ImagingLimits
+from dicomlens.imaging.limits import PNG_COMPRESS_LEVEL, ImagingLimits
 from dicomlens.imaging.metadata import phi_fields, summarize
-from dicomlens.imaging.output import PREVIEW_MAX, THUMBNAIL_MAX, display_size, to_png
-from dicomlens.imaging.render import CT_PRESETS, WindowChoice, render
+from dicomlens.imaging.output import (
+    PREVIEW_MAX,
+    THUMBNAIL_MAX,
+    display_size,
+    to_png,
+)
+from dicomlens.imaging.render import CT_PRESETS, Rendered, WindowChoice, render
 from dicomlens.imaging.tag_labels import tag_labels
 from dicomlens.ports import Analyzer, AnalyzerInput
 
@@ -33,7 +38,7 @@ class AnalysisOptions:
 
     limits: ImagingLimits = field(default_factory=ImagingLimits)
     window_presets: bool = False
-    png_compress_level: int = 1
+    png_compress_level: int = PNG_COMPRESS_LEVEL
     analyzers: tuple[Analyzer, ...] = ()
 
 
@@ -70,25 +75,8 @@ def analyze_file(path: Path, options: AnalysisOptions | None = None) -> Analysis
             images={},
         )
     rendered = render(image)
-    rows, columns = rendered.pixels.shape[:2]
     aspect = _pixel_aspect(image.dataset, summary.pixel_spacing)
-    preview_size = display_size(rows, columns, aspect, PREVIEW_MAX)
-    level = options.png_compress_level
-    images = {
-        "preview.png": to_png(rendered.pixels, size=preview_size, compress_level=level),
-        "thumbnail.png": to_png(
-            rendered.pixels,
-            size=display_size(rows, columns, aspect, THUMBNAIL_MAX),
-            compress_level=level,
-        ),
-    }
-    presets: tuple[str, ...] = ()
-    if options.window_presets and _is_ct_grayscale(image):
-        # On request only: four more PNGs cost more than the rest of the analysis.
-        presets = tuple(CT_PRESETS)
-        for name in presets:
-            picture = render(image, window=WindowChoice.of_preset(name)).pixels
-            images[f"window-{name}.png"] = to_png(picture, size=preview_size, compress_level=level)
+    images, preview_size, presets = _pictures(image, rendered, aspect, options)
     findings = (*_findings(image), *rendered.findings)
     if options.analyzers:
         frame = AnalyzerInput(pixels=rendered.pixels, kind=image.kind, summary=summary, phi=phi)
@@ -110,6 +98,32 @@ def analyze_file(path: Path, options: AnalysisOptions | None = None) -> Analysis
         window_presets=presets,
     )
     return Analysis(result=result, images=images)
+
+
+def _pictures(
+    image: DecodedImage, rendered: Rendered, aspect: tuple[float, float], options: AnalysisOptions
+) -> tuple[dict[str, bytes], tuple[int, int], tuple[str, ...]]:
+    """The PNGs of one rendered frame: preview, thumbnail and, on request, the CT window
+    presets; with the preview's size and the presets rendered."""
+    rows, columns = rendered.pixels.shape[:2]
+    preview_size = display_size(rows, columns, aspect, PREVIEW_MAX)
+    level = options.png_compress_level
+    images = {
+        "preview.png": to_png(rendered.pixels, size=preview_size, compress_level=level),
+        "thumbnail.png": to_png(
+            rendered.pixels,
+            size=display_size(rows, columns, aspect, THUMBNAIL_MAX),
+            compress_level=level,
+        ),
+    }
+    presets: tuple[str, ...] = ()
+    if options.window_presets and _is_ct_grayscale(image):
+        # On request only: four more PNGs cost more than the rest of the analysis.
+        presets = tuple(CT_PRESETS)
+        for name in presets:
+            picture = render(image, window=WindowChoice.of_preset(name)).pixels
+            images[f"window-{name}.png"] = to_png(picture, size=preview_size, compress_level=level)
+    return images, preview_size, presets
 
 
 def _pixel_aspect(ds: Dataset | None, spacing: tuple[float, float] | None) -> tuple[float, float]:

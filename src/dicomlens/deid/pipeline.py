@@ -78,6 +78,10 @@ def deidentify_file(
     as widely before anything is written; only when that finds no legible text does the
     output say BurnedInAnnotation NO and Clean Pixel Data (113101), otherwise the file is
     refused with REDACTION_INCOMPLETE. ``search_workers`` images are searched at a time.
+
+    Kept as one function of about 60 lines on purpose: it is the ordered list of steps
+    (read, check, search, redact, profile, verify, write), each a call, and the order is
+    what the privacy guarantee rests on.
     """
     ds = read_dicom(source, limits=limits)
     check_file(source, ds)  # a misread element could carry PHI into a kept attribute

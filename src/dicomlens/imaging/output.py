@@ -7,6 +7,8 @@ import io
 import numpy as np
 from PIL import Image
 
+from dicomlens.imaging.limits import PNG_COMPRESS_LEVEL
+
 PREVIEW_MAX = 1024
 THUMBNAIL_MAX = 256
 
@@ -31,7 +33,10 @@ def display_size(
 
 
 def to_png(
-    pixels: np.ndarray, *, size: tuple[int, int] | None = None, compress_level: int = 1
+    pixels: np.ndarray,
+    *,
+    size: tuple[int, int] | None = None,
+    compress_level: int = PNG_COMPRESS_LEVEL,
 ) -> bytes:
     """PNG bytes of an 8-bit picture, resized (Lanczos when shrinking) to ``size`` if given."""
     img = Image.fromarray(np.ascontiguousarray(pixels))

@@ -19,6 +19,7 @@ from PIL import Image
 
 from dicomlens.analysis.analyzers._runtime import as_rgb, onnx_session, require
 from dicomlens.analysis.analyzers.phi_text import match_phi
+from dicomlens.analysis.analyzers.spec import ANALYZER_THREADS, OCR_MIN_CONFIDENCE
 from dicomlens.domain.results import Box, Finding, TextLine
 from dicomlens.ports import AnalyzerInput, AnalyzerOutput
 
@@ -33,11 +34,11 @@ class OcrConfig:
     large frames); ``det_limit_side_len``: the detector enlarges a shorter side to it.
     """
 
-    min_confidence: float = 0.6
+    min_confidence: float = OCR_MIN_CONFIDENCE
     min_chars: int = 2
     max_side: int = 1024
     det_limit_side_len: int = 512
-    threads: int = 1
+    threads: int = ANALYZER_THREADS
 
 
 @functools.cache

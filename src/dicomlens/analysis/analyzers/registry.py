@@ -14,7 +14,14 @@ from dicomlens.analysis.analyzers.classifier import (
 )
 from dicomlens.analysis.analyzers.faces import HaarFaceDetector
 from dicomlens.analysis.analyzers.ocr import BurnedInTextReader, OcrConfig
-from dicomlens.analysis.analyzers.spec import BUILTIN_ANALYZERS, FaceDetectorConfig, OnnxModelSpec
+from dicomlens.analysis.analyzers.spec import (
+    ANALYZER_THREADS,
+    BUILTIN_ANALYZERS,
+    CLASSIFIER_MIN_CONFIDENCE,
+    OCR_MIN_CONFIDENCE,
+    FaceDetectorConfig,
+    OnnxModelSpec,
+)
 from dicomlens.domain.results import Finding, Label, TextLine
 from dicomlens.ports import Analyzer, AnalyzerInput
 
@@ -31,12 +38,12 @@ class AnalyzerSelection:
     """
 
     names: tuple[str, ...] = ()
-    threads: int = 1
+    threads: int = ANALYZER_THREADS
     classifier_model: Path | None = None
     classifier_labels: Path | None = None
-    classifier_min_confidence: float = 0.2
+    classifier_min_confidence: float = CLASSIFIER_MIN_CONFIDENCE
     face: FaceDetectorConfig = field(default_factory=FaceDetectorConfig)
-    ocr_min_confidence: float = 0.6
+    ocr_min_confidence: float = OCR_MIN_CONFIDENCE
     models: tuple[OnnxModelSpec, ...] = ()
 
 

@@ -14,6 +14,11 @@ if TYPE_CHECKING:
 
 BUILTIN_ANALYZERS = ("classifier", "faces", "ocr")
 
+# Defaults shared by Settings and the analyzers' own option values (one place for each).
+ANALYZER_THREADS = 1  # onnxruntime threads per session: one worker process per core
+CLASSIFIER_MIN_CONFIDENCE = 0.2
+OCR_MIN_CONFIDENCE = 0.6
+
 
 @dataclass(frozen=True, kw_only=True)
 class FaceDetectorConfig:
