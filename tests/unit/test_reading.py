@@ -13,9 +13,9 @@ from pydicom.uid import UID, RLELossless
 from corpus import GENERATED, expected_outcomes, real_files
 from corpus.generate import MR_IMAGE, attach_grey, new_dataset, ramp, to_bytes
 from dicomlens.domain.errors import DicomlensError, ErrorCode
-from dicomlens.imaging.decode import read_image
+from dicomlens.imaging.decode import locate_file, read_image
 from dicomlens.imaging.limits import ImagingLimits
-from dicomlens.imaging.sniff import FileKind, sniff_file
+from dicomlens.imaging.sniff import FileKind
 
 LIMITS = ImagingLimits()
 
@@ -42,7 +42,7 @@ def test_the_kind_of_file_comes_from_its_content_not_its_name(
     shutil.copy(generated_corpus[source], path)
     # When it is sniffed and read
     # Then its content decides what it is, and it is read as that
-    assert sniff_file(path) is kind
+    assert locate_file(path, limits=LIMITS).kind is kind
     assert read_image(path, limits=LIMITS).has_image
 
 

@@ -310,11 +310,6 @@ def _resolve_compound(action: Action, elem: DataElement) -> Action | None:
     return Action.Z if action == Action.XZ else Action.D
 
 
-def clean_text(value: str, identifiers: Identifiers) -> str:
-    """``value`` without the file's identifiers and without dates (whole tokens only)."""
-    return identifiers.clean(value)
-
-
 def _map_values(elem: DataElement, function: object) -> None:
     value = elem.value
     if value is None or value == "":

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import struct
 from enum import StrEnum
-from pathlib import Path
 
 from dicomlens.domain.errors import DicomlensError, ErrorCode
 
@@ -64,9 +63,3 @@ def _looks_like_raw_dataset(head: bytes) -> bool:
         return True
     (length,) = struct.unpack("<I", head[4:8])  # implicit VR: a plausible element length
     return bool(length < 1024)
-
-
-def sniff_file(path: Path) -> FileKind:
-    """Classify the file at ``path`` from its content."""
-    with path.open("rb") as f:
-        return sniff_bytes(f.read(132))
