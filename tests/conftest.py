@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from corpus import generate
+
 TESTS = Path(__file__).parent
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 _TIERS = ("unit", "integration", "contract", "e2e")
@@ -40,3 +42,9 @@ def require_tool() -> Callable[[str], str]:
         return path
 
     return _require
+
+
+@pytest.fixture(scope="session")
+def generated_corpus(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Name -> path of every generated edge case (see tests/corpus/generate.py)."""
+    return generate(tmp_path_factory.mktemp("generated-corpus"))

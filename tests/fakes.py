@@ -1,7 +1,7 @@
 """In-memory implementations of the ports: small, real, and held to the same contract
 suite (tests/contract/) as the local and AWS adapters.
 
-Also: ``load_event(name)`` for the payloads in tests/events/, and a Lambda context.
+Also: ``load_event(name)`` for the payloads in tests/events/.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import json
 import tempfile
 import threading
 from collections.abc import Iterator
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -30,19 +30,6 @@ def load_event(name: str) -> dict[str, Any]:
     """The event payload ``tests/events/<name>.json``."""
     loaded: dict[str, Any] = json.loads((EVENTS / f"{name}.json").read_text())
     return loaded
-
-
-@dataclass
-class FakeLambdaContext:
-    """What Powertools reads from a Lambda context."""
-
-    function_name: str = "test-function"
-    memory_limit_in_mb: int = 128
-    invoked_function_arn: str = "arn:aws:lambda:eu-west-1:123456789012:function:test"
-    aws_request_id: str = "00000000-0000-0000-0000-000000000000"
-
-    def get_remaining_time_in_millis(self) -> int:
-        return 30_000
 
 
 class FakeClock:

@@ -1,4 +1,4 @@
-"""Integration fixtures: the generated corpus, written once per session."""
+"""Integration fixtures: every corpus file by name, real and generated."""
 
 from __future__ import annotations
 
@@ -6,10 +6,12 @@ from pathlib import Path
 
 import pytest
 
-from corpus import generate
+from corpus import real_files
 
 
 @pytest.fixture(scope="session")
-def generated_corpus(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    """Name -> path of every generated edge case (see tests/corpus/generate.py)."""
-    return generate(tmp_path_factory.mktemp("generated-corpus"))
+def corpus_paths(generated_corpus: dict[str, Path]) -> dict[str, Path]:
+    """File name -> path of every real corpus file and every generated edge case."""
+    paths = {path.name: path for path in real_files()}
+    paths.update(generated_corpus)
+    return paths

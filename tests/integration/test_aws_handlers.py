@@ -32,7 +32,8 @@ from dicomlens.adapters.aws.dynamodb import DynamoJobStore
 from dicomlens.adapters.aws.s3 import S3BlobStore
 from dicomlens.config import Settings
 from dicomlens.handlers import create_upload, deidentify, get_results, process_image
-from fakes import FakeLambdaContext, load_event
+from dicomlens.local.apigw import LocalLambdaContext
+from fakes import load_event
 
 CT = Path(str(get_testdata_file("CT_small.dcm"))).read_bytes()
 SITE = "https://d111111abcdef8.cloudfront.net"
@@ -73,7 +74,7 @@ def aws(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iter
 
 
 def call(module: Any, event: dict[str, Any]) -> tuple[int, dict[str, Any]]:
-    response = module.handler(event, FakeLambdaContext())
+    response = module.handler(event, LocalLambdaContext(function_name="test-function"))
     return response["statusCode"], json.loads(response["body"])
 
 
@@ -115,7 +116,9 @@ def test_upload_process_and_read_results_through_the_handlers(aws: MotoAws) -> N
     assert aws.s3.head_object(Bucket=BUCKET, Key=key)["ContentLength"] == len(CT)
 
     # ... and S3 notifies the processor of the new object
-    summary = process_image.handler(s3_event_for(key), FakeLambdaContext())
+    summary = process_image.handler(
+        s3_event_for(key), LocalLambdaContext(function_name="test-function")
+    )
     assert job_id in json.dumps(summary)
 
     # Then GET /jobs/{jobId} returns the completed result with readable derived images
@@ -137,7 +140,7 @@ def test_upload_process_and_read_results_through_the_handlers(aws: MotoAws) -> N
     assert original.content == CT
 
     # A repeated event is a no-op: the job stays completed once
-    process_image.handler(s3_event_for(key), FakeLambdaContext())
+    process_image.handler(s3_event_for(key), LocalLambdaContext(function_name="test-function"))
     item = aws.dynamodb.get_item(TableName=TABLE, Key={"jobId": {"S": job_id}}, ConsistentRead=True)
     assert item["Item"]["status"]["S"] == "COMPLETED"
     assert item["Item"]["attempts"]["N"] == "1"
@@ -171,7 +174,9 @@ def _upload_and_process(aws: MotoAws) -> str:
         timeout=60,
     )
     assert posted.status_code in (200, 201, 204), posted.text
-    process_image.handler(s3_event_for(fields["key"]), FakeLambdaContext())
+    process_image.handler(
+        s3_event_for(fields["key"]), LocalLambdaContext(function_name="test-function")
+    )
     job_id: str = ticket["jobId"]
     return job_id
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from corpus import expected_outcomes, real_files
+from corpus import expected_outcomes
 from dicomlens.imaging.decode import read_image
 from dicomlens.imaging.limits import ImagingLimits
 from dicomlens.imaging.metadata import phi_fields, summarize
@@ -153,13 +153,6 @@ def expected_phi(root: Node) -> dict[str, object]:
 def _dicom_cases() -> list[str]:
     images = {name for name, outcome in expected_outcomes().items() if outcome == "image"}
     return sorted(name for name in images - NOT_FOR_DCMDUMP if name.endswith(".dcm"))
-
-
-@pytest.fixture(scope="session")
-def corpus_paths(generated_corpus: dict[str, Path]) -> dict[str, Path]:
-    paths = {path.name: path for path in real_files()}
-    paths.update(generated_corpus)
-    return paths
 
 
 def _dcmdump(executable: str, path: Path) -> str:

@@ -100,13 +100,6 @@ def _cases() -> list[str]:
     return sorted(names)
 
 
-@pytest.fixture(scope="session")
-def corpus_paths(generated_corpus: dict[str, Path]) -> dict[str, Path]:
-    paths = {path.name: path for path in real_files()}
-    paths.update(generated_corpus)
-    return paths
-
-
 class ToolRunner:
     """Runs an external tool once per (command, input) and keeps the output file."""
 

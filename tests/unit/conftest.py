@@ -1,15 +1,25 @@
-"""Unit fixtures: the generated corpus, written once per session."""
+"""Unit fixtures: the handlers' process wired with in-memory fakes."""
 
 from __future__ import annotations
 
-from pathlib import Path
+from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
-from corpus import generate
+from dicomlens import bootstrap
+from fake_world import FakeWorld, local_settings
 
 
-@pytest.fixture(scope="session")
-def generated_corpus(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    """Name -> path of every generated edge case (see tests/corpus/generate.py)."""
-    return generate(tmp_path_factory.mktemp("generated-corpus"))
+@pytest.fixture
+def world_settings() -> dict[str, Any]:
+    """Overrides of ``local_settings()`` for ``world``; a test module redefines this fixture."""
+    return {}
+
+
+@pytest.fixture
+def world(world_settings: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeWorld]:
+    """A ``FakeWorld`` installed as the handlers' services for one test."""
+    monkeypatch.setenv("POWERTOOLS_METRICS_DISABLED", "true")
+    yield FakeWorld(local_settings(**world_settings)).install()
+    bootstrap.use_services(None)

@@ -21,7 +21,7 @@ from dicomlens.adapters.aws.secrets import SecretsManagerKey, secret_region
 from dicomlens.config import Settings
 from dicomlens.deid import secret
 from dicomlens.domain.errors import DicomlensError, ErrorCode
-from fakes import FakeClock, InMemoryBlobStore, InMemoryJobStore
+from fake_world import FakeWorld
 
 ARN = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:dicomlens-dev-deid-key-AbCdEf"
 KEY = "k" * 64
@@ -60,21 +60,13 @@ def _value(arn: str = ARN, value: str = KEY) -> dict[str, Any]:
     }
 
 
-def _services(settings: Settings) -> bootstrap.Services:
-    """The process's wiring for ``settings``, with in-memory storage."""
-    clock = FakeClock()
-    return bootstrap.build_services(
-        settings, blobs=InMemoryBlobStore(clock), jobs=InMemoryJobStore(), clock=clock
-    )
-
-
 def test_the_arn_reads_the_secret_once_per_process(
     client: tuple[Any, Stubber, list[str | None]], tmp_path: Path
 ) -> None:
     _, stubber, regions = client
     stubber.add_response("get_secret_value", _value(), {"SecretId": ARN})
     settings = Settings(mode="aws", data_dir=tmp_path, deid_secret_arn=ARN)
-    services = _services(settings)
+    services = FakeWorld(settings).services
     assert services.deid_profile == settings.deid_options(KEY.encode())
     # kept: no second call (the Stubber would refuse one with no response queued)
     assert services.deid_profile.secret == KEY.encode()
@@ -100,7 +92,7 @@ def test_client_errors_become_deidentification_failed(
     stubber.add_client_error(
         "get_secret_value", service_error_code=code, http_status_code=400, expected_params=None
     )
-    services = _services(Settings(mode="aws", data_dir=tmp_path, deid_secret_arn=ARN))
+    services = FakeWorld(Settings(mode="aws", data_dir=tmp_path, deid_secret_arn=ARN)).services
     with pytest.raises(DicomlensError) as raised:
         _ = services.deid_profile
     assert raised.value.code is ErrorCode.DEIDENTIFICATION_FAILED
@@ -145,7 +137,7 @@ def test_local_mode_keeps_a_generated_key_file(tmp_path: Path) -> None:
 
 
 def test_aws_mode_refuses_without_any_key(tmp_path: Path) -> None:
-    services = _services(Settings(mode="aws", data_dir=tmp_path))
+    services = FakeWorld(Settings(mode="aws", data_dir=tmp_path)).services
     with pytest.raises(DicomlensError) as raised:
         _ = services.deid_profile
     assert raised.value.code is ErrorCode.DEIDENTIFICATION_FAILED

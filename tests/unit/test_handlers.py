@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -14,49 +13,26 @@ from dicomlens import bootstrap
 from dicomlens.config import Settings
 from dicomlens.domain.jobs import JobStatus
 from dicomlens.handlers import create_upload, get_results, process_image
-from fakes import (
-    FakeClock,
-    FakeLambdaContext,
-    InMemoryBlobStore,
-    InMemoryJobStore,
-    SequentialIds,
-    load_event,
-)
+from dicomlens.local.apigw import LocalLambdaContext
+from fake_world import JOB, FakeWorld, local_settings
+from fakes import load_event
 
 pytestmark = pytest.mark.filterwarnings("ignore:No application metrics to publish")
 
-JOB = "0123456789abcdef0123456789abcdef"
 CT = Path(str(get_testdata_file("CT_small.dcm"))).read_bytes()
 
 
-class World:
-    def __init__(self, **settings: Any) -> None:
-        self.clock = FakeClock()
-        self.blobs = InMemoryBlobStore(self.clock)
-        self.jobs = InMemoryJobStore()
-        self.services = bootstrap.build_services(
-            Settings(mode="local", analyzers=(), **{"window_presets": True, **settings}),
-            blobs=self.blobs,
-            jobs=self.jobs,
-            clock=self.clock,
-            ids=SequentialIds(JOB),
-        )
-        bootstrap.use_services(self.services)
-
-
 @pytest.fixture
-def world(monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
-    monkeypatch.setenv("POWERTOOLS_METRICS_DISABLED", "true")
-    yield World()
-    bootstrap.use_services(None)
+def world_settings() -> dict[str, Any]:
+    return {"window_presets": True}
 
 
 def call(module: Any, event: dict[str, Any]) -> tuple[int, dict[str, Any]]:
-    response = module.handler(event, FakeLambdaContext())
+    response = module.handler(event, LocalLambdaContext(function_name="test-function"))
     return response["statusCode"], json.loads(response["body"])
 
 
-def test_create_upload_answers_201_with_a_form_for_the_server_chosen_key(world: World) -> None:
+def test_create_upload_answers_201_with_a_form_for_the_server_chosen_key(world: FakeWorld) -> None:
     status, body = call(create_upload, load_event("http_api_create_upload"))
     assert status == 201
     assert body["jobId"] == JOB
@@ -65,7 +41,7 @@ def test_create_upload_answers_201_with_a_form_for_the_server_chosen_key(world: 
     assert body["expiresAt"].startswith("2026-01-02T03:")
 
 
-def test_create_upload_reads_base64_bodies_and_neutralises_traversal(world: World) -> None:
+def test_create_upload_reads_base64_bodies_and_neutralises_traversal(world: FakeWorld) -> None:
     status, body = call(create_upload, load_event("http_api_create_upload_base64"))
     assert status == 201
     assert body["upload"]["fields"]["key"] == f"uploads/{JOB}/passwd"
@@ -81,7 +57,7 @@ def test_create_upload_reads_base64_bodies_and_neutralises_traversal(world: Worl
     ],
 )
 def test_create_upload_refusals_use_the_error_shape(
-    world: World, payload: dict[str, Any], status: int, code: str
+    world: FakeWorld, payload: dict[str, Any], status: int, code: str
 ) -> None:
     event = load_event("http_api_create_upload")
     event["body"] = json.dumps(payload)
@@ -92,7 +68,7 @@ def test_create_upload_refusals_use_the_error_shape(
 
 
 def test_an_unexpected_error_is_a_500_without_details(
-    world: World, monkeypatch: pytest.MonkeyPatch
+    world: FakeWorld, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     def explode(**kwargs: Any) -> None:
         raise RuntimeError("/data/patients/Jane Doe.dcm")
@@ -103,16 +79,18 @@ def test_an_unexpected_error_is_a_500_without_details(
     assert body == {"error": {"code": "INTERNAL", "message": "internal error"}}
 
 
-def upload_and_process(world: World) -> dict[str, Any]:
+def upload_and_process(world: FakeWorld) -> dict[str, Any]:
     call(create_upload, load_event("http_api_create_upload"))
     world.blobs.receive_upload(f"uploads/{JOB}/CT_small.dcm", CT)
     event = load_event("s3_object_created")
     event["Records"][0]["s3"]["object"]["size"] = len(CT)
-    result: dict[str, Any] = process_image.handler(event, FakeLambdaContext())
+    result: dict[str, Any] = process_image.handler(
+        event, LocalLambdaContext(function_name="test-function")
+    )
     return result
 
 
-def test_get_job_shows_results_and_fresh_urls_without_phi(world: World) -> None:
+def test_get_job_shows_results_and_fresh_urls_without_phi(world: FakeWorld) -> None:
     upload_and_process(world)
     status, body = call(get_results, load_event("http_api_get_job"))
     assert status == 200
@@ -130,7 +108,7 @@ def test_phi_is_shown_only_when_the_deployment_enables_it(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setenv("POWERTOOLS_METRICS_DISABLED", "true")
-    world = World(expose_phi=True)
+    world = FakeWorld(local_settings(window_presets=True, expose_phi=True)).install()
     try:
         upload_and_process(world)
         _, body = call(get_results, load_event("http_api_get_job"))
@@ -140,7 +118,7 @@ def test_phi_is_shown_only_when_the_deployment_enables_it(
 
 
 @pytest.mark.parametrize("job_id", ["f" * 32, "not-a-job", "../../etc/passwd", "A" * 32])
-def test_unknown_or_ill_formed_job_ids_are_404(world: World, job_id: str) -> None:
+def test_unknown_or_ill_formed_job_ids_are_404(world: FakeWorld, job_id: str) -> None:
     event = load_event("http_api_get_job")
     event["pathParameters"]["jobId"] = job_id
     event["rawPath"] = f"/jobs/{job_id}"
@@ -149,17 +127,19 @@ def test_unknown_or_ill_formed_job_ids_are_404(world: World, job_id: str) -> Non
     assert body["error"]["code"] == "NOT_FOUND"
 
 
-def test_the_openapi_document_describes_every_route(world: World) -> None:
+def test_the_openapi_document_describes_every_route(world: FakeWorld) -> None:
     status, body = call(get_results, load_event("http_api_openapi"))
     assert status == 200
     assert set(body["paths"]) == {"/uploads", "/jobs/{jobId}", "/jobs/{jobId}/deidentify"}
     assert "201" in body["paths"]["/uploads"]["post"]["responses"]
 
 
-def test_process_image_handles_every_record_once(world: World) -> None:
+def test_process_image_handles_every_record_once(world: FakeWorld) -> None:
     call(create_upload, load_event("http_api_create_upload"))
     world.blobs.receive_upload(f"uploads/{JOB}/CT_small.dcm", CT)
-    outcome = process_image.handler(load_event("s3_object_created_multi"), FakeLambdaContext())
+    outcome = process_image.handler(
+        load_event("s3_object_created_multi"), LocalLambdaContext(function_name="test-function")
+    )
     assert [r["outcome"] for r in outcome["records"]] == [
         "COMPLETED",
         "IGNORED_KEY",
@@ -173,7 +153,7 @@ def test_process_image_handles_every_record_once(world: World) -> None:
 
 
 def test_process_image_logs_no_file_name_or_patient_data(
-    world: World, caplog: pytest.LogCaptureFixture
+    world: FakeWorld, caplog: pytest.LogCaptureFixture
 ) -> None:
     with caplog.at_level("INFO", logger="dicomlens"):
         upload_and_process(world)
