@@ -265,6 +265,30 @@ def test_vertical_labels_along_both_edges_are_removed(
     _assert_certified(report.output)
 
 
+def test_a_label_reading_upwards_on_one_frame_is_found_in_the_quarter_turned_image(
+    tmp_path: Path, finder: Any, oracle: Any
+) -> None:
+    """Text turned 270° stands upside down in the 90° image; the search has no 270° pass and
+    reads it there half-turned, so it is still removed (and verified removed)."""
+    frames = _moving_frames(3, 320)
+    _paste(frames[1], _label("MRN884211", 13).rotate(270, expand=True), 300, 70)
+    short = _label("AB", 16).rotate(270, expand=True)
+    _paste(frames[1], short, 8, 200)
+    source = _write(_dataset(frames), tmp_path / "upwards.dcm")
+    assert _planted_in(_readings(oracle, source, [1]))
+
+    report = _deidentify(source, tmp_path / "out.dcm", finder)
+
+    assert report.text_regions >= 2
+    assert _planted_in(_readings(oracle, report.output)) == []
+    _assert_certified(report.output)
+    out = dcmread(report.output).pixel_array
+    assert np.array_equal(out[[0, 2]], frames[[0, 2]])
+    glyphs = np.asarray(short) > 60
+    short_region = out[1, 200 : 200 + glyphs.shape[0], 8 : 8 + glyphs.shape[1]]
+    assert not (short_region[glyphs] == 255).any()  # the short label is blacked out too
+
+
 def _ct_with_outlier() -> np.ndarray:
     """A CT slice (stored = HU + 1024): air, a body at 30 HU, a name at 250 HU, one pixel at
     32000: a min-max stretch shows the name 2 grey levels above the body, the file's window

@@ -15,8 +15,16 @@ from dicomlens.config import Settings
 from dicomlens.deid import ProfileOptions, deidentify_file
 from dicomlens.deid.pixels import padded_rect
 from dicomlens.deid.renderings import frame_renderings
-from dicomlens.deid.text_search import FoundText, TextSearch, unturn_box
+from dicomlens.deid.text_search import (
+    ORIENTATIONS,
+    QUARTER_TURNS,
+    FoundText,
+    LocatorFinder,
+    TextSearch,
+    unturn_box,
+)
 from dicomlens.domain.errors import ErrorCode
+from dicomlens.domain.results import Box
 from dicomlens.handlers.resolver import STATUS_BY_CODE
 
 
@@ -94,8 +102,27 @@ def test_every_frame_is_examined_and_only_identical_images_are_examined_once() -
 
     TextSearch(finder).search(frames, ds)
 
-    per_frame = len(frame_renderings(frames[0, :, :, 0], ds, 0)) * 3  # three orientations
+    per_frame = len(frame_renderings(frames[0, :, :, 0], ds, 0)) * len(ORIENTATIONS)
     assert finder.calls == 5 * per_frame
+
+
+def test_a_plain_box_locator_is_searched_at_all_three_quarter_turns() -> None:
+    shapes: list[tuple[int, ...]] = []
+
+    def locator(pixels: np.ndarray) -> list[Box]:
+        shapes.append(pixels.shape)
+        return []
+
+    frame = np.zeros((1, 8, 12), dtype=np.uint8)
+    frame[0, 2, 3] = 200
+    ds = Dataset()
+    ds.PhotometricInterpretation = "MONOCHROME2"
+
+    TextSearch(LocatorFinder(locator)).search(frame, ds)
+
+    per_orientation = len(frame_renderings(frame[0], ds, 0))
+    assert len(shapes) == per_orientation * len(QUARTER_TURNS)
+    assert shapes.count((12, 8)) == 2 * per_orientation  # the 90° and 270° turns
 
 
 def test_float_pixel_data_is_rebuilt_as_float(tmp_path: Path) -> None:
