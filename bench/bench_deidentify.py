@@ -89,7 +89,7 @@ def cine_figures(folder: Path, frames: int, workers: int) -> None:
     from pydicom import dcmread  # noqa: PLC0415
 
     from dicomlens.imaging.decode import read_image  # noqa: PLC0415
-    from dicomlens.imaging.render import render  # noqa: PLC0415
+    from dicomlens.imaging.render import MIN_MAX, render  # noqa: PLC0415
 
     limits = Settings().imaging_limits()
     text_frames = tuple(sorted({frames // 10, frames * 37 // 100, frames * 7 // 10}))
@@ -129,7 +129,7 @@ def cine_figures(folder: Path, frames: int, workers: int) -> None:
     sampled = sorted({round(i) for i in np.linspace(0, frames - 1, 3)})
     start = time.perf_counter()
     for index in sampled:
-        old(render(read_image(cine, limits=limits, frame=index), voi="min-max").pixels)
+        old(render(read_image(cine, limits=limits, frame=index), window=MIN_MAX).pixels)
     old_rate = len(sampled) / (time.perf_counter() - start)
     print(
         f"earlier sampled search (full OCR of one min-max rendering of {len(sampled)} frames, "
