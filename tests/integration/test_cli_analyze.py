@@ -125,6 +125,9 @@ def test_ctrl_c_stops_cleanly_with_a_partial_index(tmp_path: Path) -> None:
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        # As from a terminal: a shell's background job (e.g. CI started with `&`) ignores
+        # SIGINT, and a child that inherits SIG_IGN never sees Ctrl-C at all.
+        preexec_fn=_default_sigint,  # noqa: PLW1509 - no threads in the child before exec
     )
     # When the user presses Ctrl-C once the command has recorded a file (its progress line
     # on stderr comes after the row; a worker's own JSON file can exist before that)
@@ -139,6 +142,10 @@ def test_ctrl_c_stops_cleanly_with_a_partial_index(tmp_path: Path) -> None:
     assert "interrupted" in stdout
     index = json.loads((out / "results.json").read_text())
     assert 0 < len(index) < 400
+
+
+def _default_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def _first_progress_line(process: subprocess.Popen[str], *, timeout_s: float) -> str:
