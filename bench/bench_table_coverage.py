@@ -12,46 +12,23 @@ safe list keeps and how many are removed.
 
 from __future__ import annotations
 
+import sys
 import warnings
+from pathlib import Path
 
 from pydicom.datadict import DicomDictionary, dictionary_VR
 from pydicom.dataset import Dataset
-from pydicom.sequence import Sequence
 
 from dicomlens.deid.attributes import AttributeProfile, patient_context
 from dicomlens.deid.profile import TABLE_EDITION, Action, ProfileOptions, basic_profile_table
 from dicomlens.deid.safe_list import outside_table_action
 from dicomlens.deid.table_e11_additions import ADDED_ROWS
 
-PLANTED = "PLANTED"
-_VALUES = {"DA": "20240102", "DT": "20240102030405", "TM": "030405", "AS": "042Y"}
-_VALUES |= {"DS": "7.5", "IS": "7", "UI": "1.2.3.999.1", "UR": "http://planted.example"}
+# The planted dataset is the one the profile's unit test uses (tests/corpus/planted.py).
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+from corpus.planted import PLANTED, full_table_dataset
+
 _REMOVING = (Action.X, Action.XZ, Action.XD, Action.XZD, Action.XZU)
-
-
-def _planted(tag: int) -> tuple[str, object]:
-    try:
-        vr = dictionary_VR(tag).split(" or ")[0]
-    except KeyError:
-        return "UN", b"PLANTED "
-    if vr == "SQ":
-        item = Dataset()
-        item.ReferencedSOPInstanceUID = "1.2.3.999.2"
-        item.TextValue = PLANTED
-        return vr, Sequence([item])
-    if vr in ("US", "SS", "UL", "SL", "FL", "FD", "SV", "UV", "AT"):
-        return vr, 7
-    if vr in ("OB", "OW", "OD", "OF", "OL", "OV", "UN"):
-        return vr, b"PLANTED "
-    return vr, _VALUES.get(vr, PLANTED)
-
-
-def _full_table_dataset() -> Dataset:
-    ds = Dataset()
-    for tag in basic_profile_table():
-        if tag >> 16 != 0x0002:
-            ds.add_new(tag, *_planted(tag))
-    return ds
 
 
 def _obeyed(action: Action, before: object, after: Dataset, tag: int) -> bool:
@@ -69,7 +46,7 @@ def _obeyed(action: Action, before: object, after: Dataset, tag: int) -> bool:
 
 def _count(anonymize: object) -> tuple[int, int]:
     table = basic_profile_table()
-    ds = _full_table_dataset()
+    ds = full_table_dataset()
     before = {int(e.tag): e.value for e in ds}
     anonymize(ds)  # type: ignore[operator]
     obeyed = sum(1 for tag in before if _obeyed(table[tag], before[tag], ds, tag))

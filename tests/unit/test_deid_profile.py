@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from pydicom.datadict import dictionary_VR, tag_for_keyword
+from pydicom.datadict import tag_for_keyword
 from pydicom.dataset import Dataset
-from pydicom.sequence import Sequence
 
+from corpus.planted import PLANTED, full_table_dataset
 from dicomlens.deid.attributes import AttributeProfile, patient_context
 from dicomlens.deid.pipeline import deidentify_dataset
 from dicomlens.deid.profile import TABLE_EDITION, Action, ProfileOptions, basic_profile_table
@@ -13,45 +13,6 @@ from dicomlens.deid.table_e11_additions import ADDED_ROWS
 from dicomlens.deid.uids import remap_uid
 
 SECRET = b"unit-test-secret"
-PLANTED = "PLANTED"
-_VALUES = {
-    "DA": "20240102",
-    "DT": "20240102030405",
-    "TM": "030405",
-    "AS": "042Y",
-    "DS": "7.5",
-    "IS": "7",
-    "UI": "1.2.3.999.1",
-    "UR": "http://planted.example",
-}
-
-
-def _planted(tag: int) -> tuple[str, object] | None:
-    try:
-        vr = dictionary_VR(tag).split(" or ")[0]
-    except KeyError:
-        return "UN", b"PLANTED "
-    if vr == "SQ":
-        item = Dataset()
-        item.ReferencedSOPInstanceUID = "1.2.3.999.2"
-        item.TextValue = PLANTED
-        return vr, Sequence([item])
-    if vr in ("US", "SS", "UL", "SL", "FL", "FD", "SV", "UV", "AT"):
-        return vr, 7
-    if vr in ("OB", "OW", "OD", "OF", "OL", "OV", "UN"):
-        return vr, b"PLANTED "
-    return vr, _VALUES.get(vr, PLANTED)
-
-
-def _full_table_dataset() -> Dataset:
-    ds = Dataset()
-    for tag in basic_profile_table():
-        if tag >> 16 == 0x0002:
-            continue
-        planted = _planted(tag)
-        if planted is not None:
-            ds.add_new(tag, *planted)
-    return ds
 
 
 def _obeyed(action: Action, before: object, after: Dataset, tag: int) -> bool:
@@ -71,7 +32,7 @@ def test_every_table_e1_1_attribute_gets_its_action() -> None:
     """Given a dataset holding every attribute of Table E.1-1 (individual rows), when the
     Basic Profile is applied, then each is removed, emptied, replaced or remapped as listed."""
     table = basic_profile_table()
-    ds = _full_table_dataset()
+    ds = full_table_dataset()
     before = {int(e.tag): e.value for e in ds}
     profile = AttributeProfile(ProfileOptions(secret=SECRET))
     profile.apply(ds, patient_context(ds, profile.options))
@@ -99,7 +60,7 @@ def test_library_engine_coverage_is_measured_and_lower() -> None:
     from dicomanonymizer.simpledicomanonymizer import anonymize_dataset
 
     table = basic_profile_table()
-    ds = _full_table_dataset()
+    ds = full_table_dataset()
     before = {int(e.tag): e.value for e in ds}
     anonymize_dataset(ds)
     obeyed = [tag for tag in before if _obeyed(table[tag], before[tag], ds, tag)]

@@ -35,13 +35,16 @@ import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 import numpy as np
 from pydicom.dataset import Dataset
 
 from dicomlens.deid.renderings import frame_renderings, rendering_key
 from dicomlens.domain.results import Box
+
+if TYPE_CHECKING:  # the OCR analyzer is optional and loads only when asked for
+    from dicomlens.analysis.analyzers.ocr import BurnedInTextReader
 
 SEARCH_MIN_CONFIDENCE = 0.3
 SEARCH_MIN_CHARS = 1
@@ -254,8 +257,8 @@ def _alnum(text: str) -> int:
     return sum(character.isalnum() for character in text)
 
 
-def ocr_text_finder() -> TextFinder | None:
-    """The RapidOCR analyzer's detector and recogniser, or None when it is not installed."""
+def ocr_text_reader(*, min_confidence: float, min_chars: int) -> BurnedInTextReader | None:
+    """The RapidOCR analyzer with these thresholds, or None when it is not installed."""
     if importlib.util.find_spec("rapidocr_onnxruntime") is None:
         return None
     try:
@@ -265,5 +268,10 @@ def ocr_text_finder() -> TextFinder | None:
         )
     except ImportError:
         return None
+    return BurnedInTextReader(config=OcrConfig(min_confidence=min_confidence, min_chars=min_chars))
+
+
+def ocr_text_finder() -> TextFinder | None:
+    """The RapidOCR analyzer's detector and recogniser, or None when it is not installed."""
     # The search's own thresholds apply (FoundText); the reader's are not used by detect().
-    return BurnedInTextReader(config=OcrConfig(min_confidence=0.0, min_chars=0))
+    return ocr_text_reader(min_confidence=0.0, min_chars=0)
