@@ -369,3 +369,25 @@ def test_every_bomb_ends_quickly_with_a_bounded_peak_rss(tmp_path: Path) -> None
         assert code == "INVALID_DICOM", name
         assert seconds < 5, name
     assert report["peak_mb"] < RSS_BOUND_MB
+
+
+def test_a_parsed_dataset_is_checked_the_same_way() -> None:
+    # Given parsed datasets (as de-identification holds them): a bomb, and an honest file
+    from pydicom import dcmread
+
+    from dicomlens.imaging.codestream_check import check_dataset_codestreams
+
+    bomb = dcmread(io.BytesIO(BOMBS["j2k-65535-rgb"]()))
+    honest = dcmread(io.BytesIO(_file(GREY, [_j2k(GREY)], JPEG2000Lossless)))
+    # When their frames are checked
+    with pytest.raises(DicomlensError) as caught:
+        check_dataset_codestreams(bomb, bomb.file_meta.TransferSyntaxUID, LIMITS)
+    # Then the bomb is INVALID_DICOM; the honest file passes, or is TOO_LARGE under a
+    # limit smaller than its frame
+    assert caught.value.code == ErrorCode.INVALID_DICOM
+    check_dataset_codestreams(honest, honest.file_meta.TransferSyntaxUID, LIMITS)
+    with pytest.raises(DicomlensError) as small:
+        check_dataset_codestreams(
+            honest, honest.file_meta.TransferSyntaxUID, ImagingLimits(max_frame_samples=1000)
+        )
+    assert small.value.code == ErrorCode.TOO_LARGE

@@ -1,8 +1,12 @@
 """Decode one frame through pydicom's decoder plugins (compressed, and the native rest).
 
 The plugin is checked before any pixel is read (:func:`require_codec`), so a missing
-codec is UNSUPPORTED_TRANSFER_SYNTAX and not a decoding failure; whatever a plugin raises
-while decoding is INVALID_DICOM.
+codec is UNSUPPORTED_TRANSFER_SYNTAX and not a decoding failure. One plugin decodes a
+frame, chosen from the transfer syntax, the installed plugins and the frame's own header
+(:func:`choose_plugin`); whatever it raises is INVALID_DICOM, and no other plugin is
+tried on data the right one refused (pydicom alone would try every installed plugin in
+turn). Frame headers are checked against the dataset before this module runs
+(:mod:`~dicomlens.imaging.codestream_check`).
 
 Every JPEG transfer syntax of PS3.6 carries an ISO 10918-1 codestream. pydicom registers
 decoders for four of them only; the retired ones (processes 3-13 and the hierarchical
