@@ -88,11 +88,12 @@ def peak_memory_multiframe(frames: int = 2000) -> tuple[int, float]:
         path = Path(tmp) / "big.dcm"
         size = write_multiframe(path, frames=frames)
         code = (
-            "import resource, sys\n"
+            "import sys\n"
             "from pathlib import Path\n"
             "from dicomlens.analysis.pipeline import analyze_file\n"
             "analyze_file(Path(sys.argv[1]))\n"
-            "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)\n"
+            "status = Path('/proc/self/status').read_text().splitlines()\n"
+            "print(next(l.split()[1] for l in status if l.startswith('VmHWM:')))\n"
         )
         done = subprocess.run(
             [sys.executable, "-c", code, str(path)], capture_output=True, text=True, check=True

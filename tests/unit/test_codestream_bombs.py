@@ -328,7 +328,7 @@ def test_a_frame_the_chosen_plugin_refuses_is_not_tried_with_every_plugin(
 
 
 _CHILD = """
-import json, resource, sys, time
+import json, sys, time
 from pathlib import Path
 from dicomlens.domain.errors import DicomlensError
 from dicomlens.imaging.decode import read_image
@@ -343,7 +343,10 @@ for name in sys.argv[1:]:
     except DicomlensError as exc:
         code = str(exc.code)
     results[Path(name).stem] = [code, time.perf_counter() - start]
-peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+# VmHWM is this process's own high-water mark; ru_maxrss would carry the parent's
+# (pytest's) peak across a vfork + exec
+status = Path("/proc/self/status").read_text()
+peak_kb = int(next(line.split()[1] for line in status.splitlines() if line.startswith("VmHWM:")))
 print(json.dumps({"results": results, "peak_mb": peak_kb / 1024}))
 """
 
