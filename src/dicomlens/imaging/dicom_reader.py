@@ -23,6 +23,7 @@ from pydicom.uid import UID, DeflatedExplicitVRLittleEndian, ExplicitVRBigEndian
 
 from dicomlens.domain.errors import DicomlensError, ErrorCode
 from dicomlens.domain.results import Finding
+from dicomlens.imaging.codestream_check import check_file_codestreams
 from dicomlens.imaging.decoded_image import DecodedImage
 from dicomlens.imaging.dicom_dataset import parse_dataset
 from dicomlens.imaging.jpeg_scan import repair_scan_headers
@@ -210,6 +211,7 @@ def validate(
                 ErrorCode.INVALID_DICOM, "BitsAllocated 12 is only valid for native pixel data"
             )
         findings += _check_encapsulated(located, pixel)
+        check_file_codestreams(located, pixel.value_offset, frames=frames, limits=limits)
     else:
         check_native_length(located.dataset, frames, pixel.value_length, pixel.remaining)
     return FrameChoice(index=index, frame_count=frames, findings=tuple(findings))
