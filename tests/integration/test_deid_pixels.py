@@ -451,3 +451,38 @@ def test_text_left_legible_by_the_redaction_refuses_the_file_and_writes_nothing(
     assert caught.value.code == "REDACTION_INCOMPLETE"
     assert not target.exists()
     assert not list(tmp_path.glob("out/*"))
+
+
+def test_a_codestream_that_claims_more_than_the_dataset_is_refused_before_decoding(
+    tmp_path: Path,
+) -> None:
+    """Given a 64x64 JPEG whose frame header claims 20000x20000 (a decompression bomb), when it
+    is de-identified, then it is refused INVALID_DICOM before anything is decoded."""
+    import io
+
+    from PIL import Image
+
+    from dicomlens.domain.errors import DicomlensError, ErrorCode
+
+    pixels = _moving_frames(1, 64)[0]
+    buffer = io.BytesIO()
+    Image.fromarray(pixels).save(buffer, format="JPEG", quality=90)
+    codestream = bytearray(buffer.getvalue())
+    sof = codestream.index(b"\xff\xc0")
+    codestream[sof + 5 : sof + 9] = (20000).to_bytes(2, "big") * 2
+    ds = _dataset(pixels[None], sop_class=CTImageStorage)
+    ds.PixelData = encapsulate([bytes(codestream)])
+    ds["PixelData"].VR = "OB"
+    ds["PixelData"].is_undefined_length = True
+    ds.file_meta.TransferSyntaxUID = JPEGBaseline8Bit
+    source = _write(ds, tmp_path / "bomb.dcm")
+
+    with pytest.raises(DicomlensError) as refused:
+        deidentify_file(
+            source,
+            tmp_path / "out.dcm",
+            ProfileOptions(secret=SECRET, pixel_text="off"),
+            limits=Settings().imaging_limits(),
+        )
+    assert refused.value.code == ErrorCode.INVALID_DICOM
+    assert not (tmp_path / "out.dcm").exists()

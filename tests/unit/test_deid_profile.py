@@ -166,3 +166,29 @@ def test_the_patient_key_is_the_normalised_patient_id_alone() -> None:
     assert key(PatientName="Doe^Jane ", PatientBirthDate="19610302") == key(
         PatientName="DOE^JANE", PatientBirthDate="19610302"
     )
+
+
+def test_the_final_check_refuses_unknown_and_un_attributes_whatever_the_profile_did() -> None:
+    """Given a de-identified dataset into which an unknown public tag and, in a sequence item,
+    an unknown UN element were put back (as if the profile had kept them), when the
+    independent final check runs, then it names both; without them it finds nothing."""
+    from pydicom.dataelem import DataElement
+    from pydicom.dataset import FileMetaDataset
+    from pydicom.uid import ExplicitVRLittleEndian
+
+    from dicomlens.deid.verify import problems
+
+    options = ProfileOptions(secret=SECRET)
+    ds = full_table_dataset()
+    ds.SOPClassUID, ds.SOPInstanceUID = "1.2.840.10008.5.1.4.1.1.7", "1.2.3.4"
+    ds.file_meta = FileMetaDataset()
+    ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    deidentify_dataset(ds, options, pixels_cleaned=False)
+    assert problems(ds, options) == []
+    ds.add(DataElement(0x00181FFE, "LO", PLANTED))  # public, not in the data dictionary
+    item = Dataset()
+    item.add(DataElement(0x00181FFD, "UN", PLANTED.encode()))  # unknown, read as UN
+    ds.ReferencedStudySequence = [item]
+    found = problems(ds, options)
+    assert "unknown attribute at (0018,1FFE)" in found
+    assert "unknown attribute at (0008,1110)[0].(0018,1FFD)" in found, found

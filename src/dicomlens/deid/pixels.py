@@ -32,6 +32,7 @@ from dicomlens.deid.options import RegionRule
 from dicomlens.deid.profile import ProfileOptions
 from dicomlens.deid.text_search import BoxLocator, FoundText, TextFinder, TextSearch, as_finder
 from dicomlens.domain.errors import DicomlensError, ErrorCode
+from dicomlens.imaging.codestream_check import check_dataset_codestreams
 from dicomlens.imaging.limits import ImagingLimits
 
 TextLocator = TextFinder | BoxLocator
@@ -104,8 +105,10 @@ def decode_frames(ds: Dataset, *, limits: ImagingLimits) -> np.ndarray:
     """Every frame of ``ds`` as stored values, ``frames x rows x columns x samples``.
 
     Bytes beyond the last frame are not part of the result. Raises TOO_LARGE beyond the
-    limits and REDACTION_IMPOSSIBLE when the pixel data cannot be decoded (codec missing,
-    corrupt or short data): text that cannot be searched cannot be certified absent.
+    limits, INVALID_DICOM when a frame's codestream header claims more than the dataset
+    (checked before anything is decoded), and REDACTION_IMPOSSIBLE when the pixel data
+    cannot be decoded (codec missing, corrupt or short data): text that cannot be searched
+    cannot be certified absent.
     """
     frames = int(ds.get("NumberOfFrames", 1) or 1)
     samples = int(ds.get("SamplesPerPixel", 1) or 1)
@@ -115,6 +118,9 @@ def decode_frames(ds: Dataset, *, limits: ImagingLimits) -> np.ndarray:
         raise DicomlensError(ErrorCode.TOO_LARGE, "the image has more samples than allowed")
     if expected == 0:
         raise DicomlensError(ErrorCode.REDACTION_IMPOSSIBLE, "the image has no rows or columns")
+    tsyntax = ds.file_meta.TransferSyntaxUID
+    if tsyntax.is_compressed:  # each frame's own header claims no more than the dataset's
+        check_dataset_codestreams(ds, tsyntax, limits)
     try:
         arr = np.array(ds.pixel_array, copy=True)
     except Exception as exc:  # pydicom and its plugins raise many types for bad pixel data

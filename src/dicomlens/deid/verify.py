@@ -10,6 +10,7 @@ import io
 from collections.abc import Iterable, Iterator
 
 from pydicom import dcmread
+from pydicom.datadict import dictionary_has_tag, dictionary_VR
 from pydicom.dataelem import DataElement
 from pydicom.dataset import Dataset
 
@@ -53,7 +54,13 @@ def find_values(ds: Dataset, needles: Iterable[str]) -> list[str]:
 
 
 def problems(ds: Dataset, options: ProfileOptions) -> list[str]:
-    """What the profile should have removed but is still in ``ds`` (empty when clean)."""
+    """What the profile should have removed but is still in ``ds`` (empty when clean).
+
+    Checked independently of the profile's own decisions: patient identity removed, no
+    overlay or curve data, no private element outside the configured safe list, no person
+    name but the dummy, and no public attribute that is unknown to the data dictionary or
+    read with an unknown VR (UN): nothing is known about what such a value holds.
+    """
     safe = {parse_safe_private_tag(entry) for entry in options.safe_private_tags}
     safe_creators = {(group, creator) for group, creator, _ in safe}
     found = []
@@ -73,9 +80,24 @@ def problems(ds: Dataset, options: ProfileOptions) -> list[str]:
             key = (group, str(creator.value) if creator else "", element & 0xFF)
             if key not in safe:
                 found.append(f"private attribute at {path}")
+        elif _unknown(tag, elem):
+            found.append(f"unknown attribute at {path}")
         elif elem.VR == "PN" and elem.value not in (None, "") and str(elem.value) != "DEIDENTIFIED":
             found.append(f"person name at {path}")
     return found
+
+
+def _unknown(tag: int, elem: DataElement) -> bool:
+    """Unknown to the dictionary, or read as UN; an attribute the standard itself defines as UN
+    (Selector UN Value) counts only when its value is not the profile's all-zero dummy."""
+    if not dictionary_has_tag(tag):
+        return True
+    if elem.VR != "UN":
+        return False
+    if dictionary_VR(tag) != "UN":
+        return True
+    value = elem.value
+    return isinstance(value, bytes) and any(value)
 
 
 def legible_text_frames(encoded: bytes, search: TextSearch, *, limits: ImagingLimits) -> list[int]:
