@@ -25,6 +25,7 @@ from dicomlens.domain.errors import DicomlensError, ErrorCode
 from dicomlens.domain.results import Finding
 from dicomlens.imaging.decoded_image import DecodedImage
 from dicomlens.imaging.dicom_dataset import parse_dataset
+from dicomlens.imaging.element_integrity import StreamWalk, check_structure
 from dicomlens.imaging.jpeg_scan import repair_scan_headers
 from dicomlens.imaging.limits import ImagingLimits
 from dicomlens.imaging.native_frame import read_native_frame
@@ -110,6 +111,10 @@ def read_dicom_image(
     if located.transfer_syntax == DeflatedExplicitVRLittleEndian:
         return read_deflated_image(path, limits, frame)
     ds, pixel = located.dataset, located.pixel
+    if not any(int(tag) >> 16 != 0x0002 for tag in ds.keys()):
+        raise DicomlensError(
+            ErrorCode.INVALID_DICOM, "the file holds no dataset after its file meta information"
+        )
     declares_image = "Rows" in ds and "Columns" in ds
     if pixel is None and _is_image_object(ds):
         raise DicomlensError(
@@ -129,6 +134,7 @@ def locate_pixel_data(path: Path, kind: FileKind, size: int) -> LocatedDicom:
     The header is not read for a deflated dataset, whose bytes are compressed.
     """
     findings: list[Finding] = []
+    walk = check_structure(path, header_only=True)
     stated = file_meta_transfer_syntax(path)
     patches = big_endian_patches(path, findings) if stated == ExplicitVRBigEndian else ()
     if stated is not None:
@@ -148,6 +154,7 @@ def locate_pixel_data(path: Path, kind: FileKind, size: int) -> LocatedDicom:
             pixel = read_pixel_header(
                 f, implicit=bool(implicit), little=bool(little), size=size - base
             )
+            _check_pixel_position(walk, pixel, base + where)
             if pixel is None:
                 stopped_at = _tag_at(f, where, little=bool(little))
                 if len(ds):
@@ -165,6 +172,16 @@ def locate_pixel_data(path: Path, kind: FileKind, size: int) -> LocatedDicom:
         stopped_at=stopped_at,
         findings=tuple(findings),
     )
+
+
+def _check_pixel_position(walk: StreamWalk, pixel: PixelHeader | None, parsed_to: int) -> None:
+    """The pixel data must be where the element lengths lead: when pydicom's parse and the
+    structural walk disagree, one of them misread the stream (INVALID_DICOM)."""
+    if pixel is not None and walk.pixel_data_at not in (None, parsed_to):
+        raise DicomlensError(
+            ErrorCode.INVALID_DICOM,
+            "the file is corrupted: the pixel data is not where the element lengths lead",
+        )
 
 
 def _dataset_view(raw: BinaryIO, base: int, patches: tuple[BytePatch, ...]) -> BinaryIO:
@@ -186,7 +203,9 @@ def _tag_at(f: BinaryIO, where: int, *, little: bool) -> str:
 def _is_image_object(ds: Dataset) -> bool:
     """Whether ``ds`` must hold pixel data: it declares Rows and Columns, or its SOP class
     is an image storage class (PS3.4 B.5), unless its class holds other data instead."""
-    sop_class = UID(str(ds.get("SOPClassUID", "")).strip("\x00 "))
+    meta = getattr(ds, "file_meta", None)
+    stored = meta.get("MediaStorageSOPClassUID", "") if meta is not None else ""
+    sop_class = UID(str(ds.get("SOPClassUID", stored) or "").strip("\x00 "))
     if sop_class in _NO_PIXEL_DATA_CLASSES:
         return False
     return ("Rows" in ds and "Columns" in ds) or "Image Storage" in sop_class.name
@@ -311,6 +330,7 @@ def _frame_codestream(
 def read_deflated_image(path: Path, limits: ImagingLimits, frame: int | None) -> DecodedImage:
     """Deflated datasets must be inflated as a whole; inflate under a size cap first."""
     check_inflated_size(path, limits)
+    check_structure(path)
     ds = parse_dataset(path, "deflated dataset", force=True)
     if "PixelData" not in ds or "Rows" not in ds:
         return _without_image(ds)
