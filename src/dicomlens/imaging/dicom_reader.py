@@ -203,9 +203,7 @@ def _tag_at(f: BinaryIO, where: int, *, little: bool) -> str:
 def _is_image_object(ds: Dataset) -> bool:
     """Whether ``ds`` must hold pixel data: it declares Rows and Columns, or its SOP class
     is an image storage class (PS3.4 B.5), unless its class holds other data instead."""
-    meta = getattr(ds, "file_meta", None)
-    stored = meta.get("MediaStorageSOPClassUID", "") if meta is not None else ""
-    sop_class = UID(str(ds.get("SOPClassUID", stored) or "").strip("\x00 "))
+    sop_class = UID(str(ds.get("SOPClassUID", "")).strip("\x00 "))
     if sop_class in _NO_PIXEL_DATA_CLASSES:
         return False
     return ("Rows" in ds and "Columns" in ds) or "Image Storage" in sop_class.name
