@@ -64,6 +64,10 @@ LUT_IGNORED = "lut-ignored"
 LUT_REPAIRED = "lut-repaired"
 """A LUT's descriptor disagreed with its data (entry count, bits per entry); the data was
 used as it is, as DCMTK uses it."""
+VALUE_IGNORED = "value-ignored"
+"""A display or pixel-description attribute held a value that cannot be used (a window of
+width zero, a rescale slope that is not a number, a High Bit that contradicts Bits Stored);
+it was ignored and the preview used the next step instead."""
 VALUE_INVALID_FOR_VR = "value-invalid-for-vr"
 """A summary value broke its VR (length, characters, number of values) or was no plausible
 measurement; it was left out of the summary. The message names the tag, never the value."""

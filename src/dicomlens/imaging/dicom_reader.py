@@ -25,7 +25,7 @@ from dicomlens.domain.errors import DicomlensError, ErrorCode
 from dicomlens.domain.results import Finding
 from dicomlens.imaging.decoded_image import DecodedImage
 from dicomlens.imaging.dicom_dataset import parse_dataset
-from dicomlens.imaging.element_integrity import StreamWalk, check_structure
+from dicomlens.imaging.element_integrity import StreamWalk, check_structure, walk_fragments
 from dicomlens.imaging.jpeg_scan import repair_scan_headers
 from dicomlens.imaging.limits import ImagingLimits
 from dicomlens.imaging.native_frame import read_native_frame
@@ -62,6 +62,7 @@ from dicomlens.imaging.validation import (
     check_geometry,
     check_inflated_size,
     check_native_length,
+    check_pixel_description,
     frame_index,
 )
 
@@ -219,6 +220,7 @@ def validate(
     """
     findings = assume_acr_nema(located.dataset)
     frames = check_geometry(located.dataset, limits)
+    findings += check_pixel_description(located.dataset)
     index = frame_index(frames, frame)
     require_codec(located.transfer_syntax)
     if located.transfer_syntax.is_compressed:
@@ -235,6 +237,8 @@ def validate(
 def _check_encapsulated(located: LocatedDicom, pixel: PixelHeader) -> list[Finding]:
     """Compressed pixel data is encapsulated and closed by its delimiter (PS3.5 A.4).
 
+    Its items are walked by their lengths first: an item that runs past the end of the
+    file is TRUNCATED_PIXEL_DATA, anything but an item INVALID_DICOM.
     Pixel data whose delimiter is missing is read when every fragment is whole (GDCM
     does the same), with a finding; otherwise it is TRUNCATED_PIXEL_DATA.
     """
@@ -242,7 +246,18 @@ def _check_encapsulated(located: LocatedDicom, pixel: PixelHeader) -> list[Findi
         raise DicomlensError(
             ErrorCode.INVALID_DICOM, "compressed pixel data must be encapsulated (undefined length)"
         )
-    if ends_with_sequence_delimiter(located.path, located.size):
+    walk = walk_fragments(located.path, pixel.value_offset)
+    if walk.foreign:
+        raise DicomlensError(
+            ErrorCode.INVALID_DICOM,
+            "the encapsulated pixel data holds something other than fragments",
+        )
+    if walk.overrun:
+        raise DicomlensError(
+            ErrorCode.TRUNCATED_PIXEL_DATA,
+            "a fragment of the encapsulated pixel data runs past the end of the file",
+        )
+    if walk.closed or ends_with_sequence_delimiter(located.path, located.size):
         return []
     if not encapsulated_fragments_complete(located.path, pixel.value_offset, located.size):
         raise DicomlensError(
@@ -333,6 +348,7 @@ def read_deflated_image(path: Path, limits: ImagingLimits, frame: int | None) ->
     if "PixelData" not in ds or "Rows" not in ds:
         return _without_image(ds)
     frames = check_geometry(ds, limits)
+    findings = tuple(check_pixel_description(ds))
     index = frame_index(frames, frame)
     if not ds.file_meta.TransferSyntaxUID.is_compressed:
         length = len(ds.PixelData)
@@ -342,7 +358,7 @@ def read_deflated_image(path: Path, limits: ImagingLimits, frame: int | None) ->
     elapsed = time.perf_counter() - start
     check_deadline(elapsed, limits)
     del ds.PixelData
-    return _with_image(ds, arr, FrameChoice(index=index, frame_count=frames), elapsed)
+    return _with_image(ds, arr, FrameChoice(index=index, frame_count=frames), elapsed, findings)
 
 
 def _without_image(ds: Dataset) -> DecodedImage:

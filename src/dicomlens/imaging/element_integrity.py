@@ -155,7 +155,7 @@ class _Walker:
                     return end  # a few bytes of zero padding after the last element
                 raise _Corrupt(f"an element header after {_fmt(previous)} runs past its container")
             tag = self.tag(pos)
-            if tag == _ITEM_END and depth > 0:
+            if tag == _ITEM_END and depth > 0 and self.u32(pos + 4) == 0:
                 return pos + 8  # ends an undefined-length item; a defined one ends anyway
             if tag in (_ITEM, _ITEM_END, _SEQUENCE_END):
                 raise _Corrupt(f"a delimiter after element {_fmt(previous)} is out of place")
@@ -205,7 +205,7 @@ class _Walker:
                 raise _Corrupt("an item header runs past the end of the sequence")
             tag, length = self.tag(pos), self.u32(pos + 4)
             pos += 8
-            if tag == _SEQUENCE_END:
+            if tag == _SEQUENCE_END and length == 0:
                 return pos
             if tag != _ITEM:
                 raise _Corrupt("a sequence holds something other than items")
@@ -225,7 +225,7 @@ class _Walker:
         while pos + 8 <= end:
             tag, length = self.tag(pos), self.u32(pos + 4)
             pos += 8
-            if tag == _SEQUENCE_END:
+            if tag == _SEQUENCE_END and length == 0:
                 return pos
             if tag != _ITEM or length == _UNDEFINED:
                 raise _Corrupt("encapsulated pixel data holds something other than fragments")
@@ -233,6 +233,45 @@ class _Walker:
                 raise _Corrupt("a pixel data fragment runs past the end of the file")
             pos += length
         raise _Corrupt("encapsulated pixel data has no end")
+
+
+@dataclass(frozen=True, kw_only=True)
+class FragmentWalk:
+    """What walking encapsulated pixel data's items (PS3.5 A.4) by their lengths found."""
+
+    closed: bool = False
+    """The items end with the sequence delimiter."""
+    overrun: bool = False
+    """An item (or its header) runs past the end of the file: the file was cut."""
+    foreign: bool = False
+    """Something other than an item or the delimiter sits where an item must start."""
+
+
+def walk_fragments(source: Path, value_offset: int) -> FragmentWalk:
+    """Walk the items of the encapsulated pixel data whose value starts at ``value_offset``.
+
+    Only item headers are read. The walk ends at the sequence delimiter, at the end of the
+    file (neither ``closed`` nor ``overrun`` when the last item ends exactly there), or at
+    the first item that does not fit.
+    """
+    size = source.stat().st_size
+    pos = value_offset
+    with source.open("rb") as f:
+        while pos < size:
+            f.seek(pos)
+            head = f.read(8)
+            if len(head) < 8:
+                return FragmentWalk(overrun=True)
+            tag = int.from_bytes(head[0:2], "little") << 16 | int.from_bytes(head[2:4], "little")
+            length = int.from_bytes(head[4:8], "little")
+            if tag == _SEQUENCE_END and length == 0:
+                return FragmentWalk(closed=True)
+            if tag != _ITEM or length == _UNDEFINED:
+                return FragmentWalk(foreign=True)
+            if pos + 8 + length > size:
+                return FragmentWalk(overrun=True)
+            pos += 8 + length
+    return FragmentWalk()
 
 
 def check_file(source: Path, ds: Dataset) -> None:
