@@ -8,6 +8,8 @@ through the processing the worker runs (upload, ``process_upload``), and:
 - the job ends COMPLETED, or FAILED with a stable code other than INTERNAL;
 - the planted name and ID appear only as themselves, in their own PHI fields: never in the
   summary, a finding, a label, an error message, or another field of the stored job.
+
+De-identification of the same mutants is refused, or writes a file without them.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import json
 import struct
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -29,7 +32,10 @@ from pydicom.sequence import Sequence
 from pydicom.uid import ExplicitVRLittleEndian, ImplicitVRLittleEndian, RLELossless
 
 from corpus.generate import CT_IMAGE, attach_grey, new_dataset, ramp, to_bytes
-from dicomlens.domain.errors import ErrorCode
+from dicomlens.config import Settings
+from dicomlens.deid.pipeline import deidentify_file
+from dicomlens.deid.profile import ProfileOptions
+from dicomlens.domain.errors import DicomlensError, ErrorCode
 from dicomlens.domain.jobs import JobStatus
 from fake_world import FakeWorld
 
@@ -52,8 +58,8 @@ def _unvalidated() -> Iterator[None]:
         config.settings.reading_validation_mode, config.settings.writing_validation_mode = before
 
 
-def _dataset(n: int) -> Dataset:
-    """A 16x16 CT with the planted patient, a window, a rescale, a spacing and sequences
+def _dataset(n: int, *, size: int = 16) -> Dataset:
+    """A ``size`` x ``size`` CT with the planted patient, a window, a rescale, a spacing and sequences
     (one of them repeats the planted ID inside an item)."""
     ds = new_dataset(CT_IMAGE, 900 + n, "CT")
     ds.PatientName, ds.PatientID = NAME, PATIENT_ID
@@ -70,7 +76,7 @@ def _dataset(n: int) -> Dataset:
     ds.SliceThickness = 1.25
     ds.WindowCenter, ds.WindowWidth = 1000, 2000
     ds.RescaleSlope, ds.RescaleIntercept = 1, -1024
-    attach_grey(ds, ramp(16, 16, 0, 4095).astype(np.uint16), bits_stored=12)
+    attach_grey(ds, ramp(size, size, 0, 4095).astype(np.uint16), bits_stored=12)
     return ds
 
 
@@ -82,6 +88,11 @@ def _implicit() -> bytes:
     return to_bytes(_dataset(2), syntax=ImplicitVRLittleEndian)
 
 
+def _explicit_large() -> bytes:
+    """Pixel data longer than 0xFFFF bytes: a 16-bit length that grows lands inside it."""
+    return to_bytes(_dataset(4, size=192))
+
+
 def _rle() -> bytes:
     ds = _dataset(3)
     ds.compress(RLELossless)
@@ -90,6 +101,7 @@ def _rle() -> bytes:
 
 BASES: dict[str, Callable[[], bytes]] = {
     "explicit": _explicit,
+    "explicit-large": _explicit_large,
     "implicit": _implicit,
     "rle": _rle,
 }
@@ -100,6 +112,8 @@ class LengthField:
     """Where an element's (or item's) length field is, and how many bytes it has."""
 
     tag: int
+    start: int
+    """Where the element (or item) starts."""
     offset: int
     size: int
 
@@ -121,7 +135,7 @@ def _length_fields(data: bytes, *, implicit: bool) -> list[LengthField]:
         else:
             offset, header = pos + 6, 8
         size = 2 if header == 8 and offset == pos + 6 else 4
-        fields.append(LengthField(tag, offset, size))
+        fields.append(LengthField(tag, pos, offset, size))
         length = int.from_bytes(data[offset : offset + size], "little")
         if tag == _SEQUENCE_END:
             in_fragments = False
@@ -148,10 +162,17 @@ def _with_length(data: bytes, field: LengthField, value: int) -> bytes:
 
 
 def _length_mutants(data: bytes, *, implicit: bool) -> Iterator[tuple[str, bytes]]:
-    for field in _length_fields(data, implicit=implicit):
+    """Each length field set to 0, one more, 0xFFFF, 0xFFFFFFFF, past the end of the file,
+    and to lengths that swallow the next one, two or five elements whole (the structure
+    stays sound: only the values can tell)."""
+    fields = _length_fields(data, implicit=implicit)
+    for index, field in enumerate(fields):
         current = int.from_bytes(data[field.offset : field.offset + field.size], "little")
+        value_start = field.offset + field.size
         past_end = len(data) - field.offset + 2
         values = {0, current + 1, 0xFFFF, past_end}
+        later = [f.start for f in fields[index + 1 :] if f.start > value_start + current]
+        values |= {start - value_start for start in later[1:6:2]}
         if field.size == 4:
             values.add(0xFFFFFFFF)
         for value in sorted(v for v in values if v < 1 << (8 * field.size) and v != current):
@@ -224,7 +245,8 @@ def test_every_corrupted_length_fails_cleanly_or_reads_without_leaking(
 def test_a_file_cut_anywhere_fails_with_a_stable_code(base: str, world: FakeWorld) -> None:
     # Given a sound file cut at many offsets, from the preamble to the last byte
     data = BASES[base]()
-    cuts = sorted({*range(128, 140), *range(140, len(data), 7), len(data) - 1})
+    step = max(7, len(data) // 200)
+    cuts = sorted({*range(128, 140), *range(140, len(data), step), len(data) - 1})
     # When each is processed
     outcomes = {cut: _process(world, data[:cut]) for cut in cuts}
     # Then none leaks, none ends INTERNAL, and none passes as an image: a cut header or
@@ -397,3 +419,29 @@ def test_summary_values_breaking_their_vr_are_left_out_with_a_finding(world: Fak
         "PixelSpacing",
     }
     assert not _problems(stored)
+
+
+@pytest.mark.parametrize("base", ["explicit", "implicit", "explicit-large"])
+def test_de_identification_refuses_every_corrupted_length(base: str, tmp_path: Path) -> None:
+    # Given the length mutants of a file with a planted patient
+    data = BASES[base]()
+    options = ProfileOptions(secret=b"fuzz-secret", pixel_text="off")
+    limits = Settings().imaging_limits()
+    source, target = tmp_path / "in.dcm", tmp_path / "out.dcm"
+    failures = {}
+    for name, mutant in _length_mutants(data, implicit=base == "implicit"):
+        source.write_bytes(mutant)
+        target.unlink(missing_ok=True)
+        # When each is de-identified
+        try:
+            deidentify_file(source, target, options, limits=limits)
+        except DicomlensError as exc:
+            # Then it is refused with a stable code that shows no patient data
+            if exc.code == ErrorCode.INTERNAL or "PLANTED" in exc.message:
+                failures[name] = f"{exc.code}: {exc.message}"
+            continue
+        # or its output holds neither the planted name nor the planted ID
+        written = target.read_bytes()
+        if b"PLANTED" in written:
+            failures[name] = "the output keeps the planted name or ID"
+    assert not failures, failures

@@ -16,7 +16,7 @@ from dicomlens.analysis.analyzers.registry import run_analyzers
 from dicomlens.domain.results import AnalysisResult, Finding
 from dicomlens.imaging.decode import DecodedImage, read_image
 from dicomlens.imaging.limits import PNG_COMPRESS_LEVEL, ImagingLimits
-from dicomlens.imaging.metadata import check_summary, phi_fields
+from dicomlens.imaging.metadata import check_summary
 from dicomlens.imaging.output import (
     PREVIEW_MAX,
     THUMBNAIL_MAX,
@@ -60,8 +60,7 @@ def analyze_file(path: Path, options: AnalysisOptions | None = None) -> Analysis
     options = options or AnalysisOptions()
     image = read_image(path, limits=options.limits)
     checked = check_summary(image)
-    summary = checked.summary
-    phi = phi_fields(image.dataset)
+    summary, phi = checked.summary, checked.phi
     labels = tag_labels(summary)
     if not image.has_image:
         return Analysis(

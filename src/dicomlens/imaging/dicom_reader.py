@@ -63,6 +63,7 @@ from dicomlens.imaging.validation import (
     check_inflated_size,
     check_native_length,
     check_pixel_description,
+    check_single_numbers,
     frame_index,
 )
 
@@ -112,6 +113,7 @@ def read_dicom_image(
     if located.transfer_syntax == DeflatedExplicitVRLittleEndian:
         return read_deflated_image(path, limits, frame)
     ds, pixel = located.dataset, located.pixel
+    check_single_numbers(ds)
     if not any(int(tag) >> 16 != 0x0002 for tag in ds.keys()):
         raise DicomlensError(
             ErrorCode.INVALID_DICOM, "the file holds no dataset after its file meta information"
@@ -345,6 +347,7 @@ def read_deflated_image(path: Path, limits: ImagingLimits, frame: int | None) ->
     check_inflated_size(path, limits)
     check_structure(path)
     ds = parse_dataset(path, "deflated dataset", force=True)
+    check_single_numbers(ds)
     if "PixelData" not in ds or "Rows" not in ds:
         return _without_image(ds)
     frames = check_geometry(ds, limits)

@@ -29,6 +29,7 @@ from pydicom.dataset import Dataset
 from pydicom.multival import MultiValue
 
 from dicomlens.domain.errors import DicomlensError, ErrorCode
+from dicomlens.imaging.validation import check_single_numbers
 
 KNOWN_VRS = frozenset(
     b"AE AS AT CS DA DS DT FD FL IS LO LT OB OD OF OL OV OW PN SH SL SQ SS ST SV TM UC UI UL"
@@ -47,6 +48,7 @@ _UNDEFINED = 0xFFFFFFFF
 _ITEM, _ITEM_END, _SEQUENCE_END = 0xFFFEE000, 0xFFFEE00D, 0xFFFEE0DD
 _GROUP_LENGTH, _TRANSFER_SYNTAX = 0x00020000, 0x00020010
 _PIXEL_DATA = 0x7FE00010
+_DELIMITER_BYTES = b"\xfe\xff\xdd\xe0\x00\x00\x00\x00"
 # Float, double float and plain pixel data: where a header-only walk stops, as pydicom's
 # ``stop_before_pixels`` does.
 _PIXEL_TAGS = frozenset({0x7FE00008, 0x7FE00009, _PIXEL_DATA})
@@ -261,7 +263,10 @@ def walk_fragments(source: Path, value_offset: int) -> FragmentWalk:
             f.seek(pos)
             head = f.read(8)
             if len(head) < 8:
-                return FragmentWalk(overrun=True)
+                # The start of the delimiter only (the file lost its last bytes) is a
+                # missing delimiter; the start of another item is a cut item.
+                cut_delimiter = _DELIMITER_BYTES.startswith(head)
+                return FragmentWalk() if cut_delimiter else FragmentWalk(overrun=True)
             tag = int.from_bytes(head[0:2], "little") << 16 | int.from_bytes(head[2:4], "little")
             length = int.from_bytes(head[4:8], "little")
             if tag == _SEQUENCE_END and length == 0:
@@ -275,9 +280,11 @@ def walk_fragments(source: Path, value_offset: int) -> FragmentWalk:
 
 
 def check_file(source: Path, ds: Dataset) -> None:
-    """Raise INVALID_DICOM when ``source`` (parsed as ``ds``) is structurally unsound
-    or a parsed value breaks its VR's rules (the whole file is walked, pixel data too)."""
+    """Raise INVALID_DICOM when ``source`` (parsed as ``ds``) is structurally unsound, an
+    Image Pixel Module number has several values, or a parsed value breaks its VR's rules
+    (the whole file is walked, pixel data too)."""
     check_structure(source)
+    check_single_numbers(ds)
     problem = value_problem(ds)
     if problem:
         raise DicomlensError(ErrorCode.INVALID_DICOM, f"the file is corrupted: {problem}")

@@ -32,6 +32,7 @@ class CheckedSummary:
     """The summary, and one finding per value left out of it."""
 
     summary: ImageSummary
+    phi: PhiFields = field(default_factory=PhiFields)
     findings: tuple[Finding, ...] = ()
 
 
@@ -47,7 +48,7 @@ class _SummaryReader:
                 kind=VALUE_INVALID_FOR_VR,
                 message=(
                     f"({tag >> 16:04X},{tag & 0xFFFF:04X}) {keyword} {why}; "
-                    "it is left out of the summary"
+                    "it is left out of the metadata"
                 ),
                 source="dicom-tags",
             )
@@ -63,7 +64,7 @@ class _SummaryReader:
         if isinstance(raw, bytes):
             texts = None  # not converted to text: an unknown or wrong VR
         else:
-            texts = [getattr(v, "original_string", None) or str(v) for v in items]
+            texts = [_as_written(v) for v in items]
             if not any(text.strip(" \x00") for text in texts):
                 return None
         vr = _dictionary_vr(int(elem.tag)) or str(elem.VR)
@@ -111,6 +112,12 @@ class _SummaryReader:
         return (row, col)
 
 
+def _as_written(value: object) -> str:
+    """A value's text as the file wrote it (a number's original string, not its float)."""
+    original = getattr(value, "original_string", None)
+    return original if isinstance(original, str) and original else str(value)
+
+
 def _dictionary_vr(tag: int) -> str | None:
     """The VR the standard gives ``tag``: what its value must obey, whatever the file says."""
     try:
@@ -123,18 +130,6 @@ def _dictionary_vr(tag: int) -> str | None:
 def _tag(ds: Dataset | None, keyword: str) -> int:
     elem = ds.data_element(keyword) if ds is not None else None
     return int(elem.tag) if elem is not None else 0
-
-
-def _text(ds: Dataset, keyword: str) -> str | None:
-    value = ds.get(keyword)
-    if value is None:
-        return None
-    if isinstance(value, list | tuple) or type(value).__name__ == "MultiValue":
-        text = "\\".join(str(v) for v in value)
-    else:
-        text = str(value)
-    text = text.strip(" \x00")
-    return text or None
 
 
 def _pixel_spacing(ds: Dataset, read: _SummaryReader) -> tuple[float, float] | None:
@@ -162,7 +157,8 @@ def summarize(image: DecodedImage) -> ImageSummary:
 
 
 def check_summary(image: DecodedImage) -> CheckedSummary:
-    """The non-PHI summary of ``image``, and a finding for each value left out of it.
+    """The non-PHI summary and the PHI fields of ``image``, and a finding for each value
+    left out of them.
 
     Every value conforms to its VR: a value that does not is left out (None), so that no
     summary field is longer than its VR allows or shows a misread element's bytes.
@@ -215,20 +211,24 @@ def check_summary(image: DecodedImage) -> CheckedSummary:
         model=read.text(ds, "ManufacturerModelName"),
         burned_in_annotation=read.text(ds, "BurnedInAnnotation"),
     )
-    return CheckedSummary(summary=summary, findings=tuple(read.findings))
+    phi = _phi(ds, read)
+    return CheckedSummary(summary=summary, phi=phi, findings=tuple(read.findings))
 
 
 def phi_fields(ds: Dataset | None) -> PhiFields:
-    """The patient-identifying values of ``ds`` (all None for PNG/JPEG)."""
-    if ds is None:
-        return PhiFields()
+    """The patient-identifying values of ``ds`` (all None for PNG/JPEG), each conforming
+    to its VR: a name that swallowed the elements after it is left out, not kept."""
+    return _phi(ds, _SummaryReader()) if ds is not None else PhiFields()
+
+
+def _phi(ds: Dataset, read: _SummaryReader) -> PhiFields:
     return PhiFields(
-        patient_name=_text(ds, "PatientName"),
-        patient_id=_text(ds, "PatientID"),
-        patient_birth_date=_text(ds, "PatientBirthDate"),
-        patient_sex=_text(ds, "PatientSex"),
-        accession_number=_text(ds, "AccessionNumber"),
-        institution_name=_text(ds, "InstitutionName"),
-        referring_physician_name=_text(ds, "ReferringPhysicianName"),
-        study_date=_text(ds, "StudyDate"),
+        patient_name=read.text(ds, "PatientName"),
+        patient_id=read.text(ds, "PatientID"),
+        patient_birth_date=read.text(ds, "PatientBirthDate"),
+        patient_sex=read.text(ds, "PatientSex"),
+        accession_number=read.text(ds, "AccessionNumber"),
+        institution_name=read.text(ds, "InstitutionName"),
+        referring_physician_name=read.text(ds, "ReferringPhysicianName"),
+        study_date=read.text(ds, "StudyDate"),
     )

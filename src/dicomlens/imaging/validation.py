@@ -41,6 +41,30 @@ def _int_attr(ds: Dataset, keyword: str, default: int | None = None) -> int:
         raise DicomlensError(ErrorCode.INVALID_DICOM, f"{keyword} is not an integer") from exc
 
 
+_PIXEL_MODULE_NUMBERS = (
+    "Rows",
+    "Columns",
+    "SamplesPerPixel",
+    "BitsAllocated",
+    "BitsStored",
+    "HighBit",
+    "PixelRepresentation",
+    "PlanarConfiguration",
+    "NumberOfFrames",
+)
+
+
+def check_single_numbers(ds: Dataset) -> None:
+    """The Image Pixel Module's numbers (PS3.3 C.7.6.3) hold one value each (VM 1).
+
+    Several values mean a misread length swallowed the elements after one of them.
+    """
+    for keyword in _PIXEL_MODULE_NUMBERS:
+        value = ds.get(keyword)
+        if isinstance(value, list | tuple | bytes) or type(value).__name__ == "MultiValue":
+            raise DicomlensError(ErrorCode.INVALID_DICOM, f"{keyword} holds more than one value")
+
+
 def check_geometry(ds: Dataset, limits: ImagingLimits) -> int:
     """Validate the image geometry against ``limits``; return the frame count."""
     rows = _int_attr(ds, "Rows")

@@ -15,7 +15,7 @@ MAX_CHARS = {
     "AE": 16,
     "AS": 4,
     "CS": 16,
-    "DA": 8,
+    "DA": 10,  # 8, or 10 in the ACR-NEMA form yyyy.mm.dd that readers still accept
     "DS": 16,
     "DT": 26,
     "IS": 12,
@@ -34,7 +34,7 @@ _REPERTOIRE = {
     "AE": re.compile(r"[\x20-\x5b\x5d-\x7e]*"),
     "AS": re.compile(r"[0-9]{3}[DWMY]"),
     "CS": re.compile(r"[A-Z0-9 _]*"),
-    "DA": re.compile(r"[0-9]{8}"),
+    "DA": re.compile(r"[0-9]{8}|[0-9]{4}\.[0-9]{2}\.[0-9]{2}"),
     "DS": re.compile(rf" *{_DECIMAL} *"),
     "DT": re.compile(r"[0-9]{4,14}(?:\.[0-9]{1,6})?(?:[+-][0-9]{4})?"),
     "IS": re.compile(r" *[+-]?[0-9]+ *"),
