@@ -41,7 +41,21 @@ from fake_world import FakeWorld
 
 NAME = "PLANTEDSURNAME^GIVEN"
 PATIENT_ID = "PLANTED-ID-4711"
-_LONG_VRS = {b"OB", b"OD", b"OF", b"OL", b"OV", b"OW", b"SQ", b"SV", b"UC", b"UN", b"UR", b"UT", b"UV"}
+_LONG_VRS = {
+    b"OB",
+    b"OD",
+    b"OF",
+    b"OL",
+    b"OV",
+    b"OW",
+    b"SQ",
+    b"SV",
+    b"UC",
+    b"UN",
+    b"UR",
+    b"UT",
+    b"UV",
+}
 _SEQUENCE_END, _PIXEL_DATA, _UNDEFINED = 0xFFFEE0DD, 0x7FE00010, 0xFFFFFFFF
 _DELIMITERS = {0xFFFEE000, 0xFFFEE00D, _SEQUENCE_END}
 
@@ -59,8 +73,8 @@ def _unvalidated() -> Iterator[None]:
 
 
 def _dataset(n: int, *, size: int = 16) -> Dataset:
-    """A ``size`` x ``size`` CT with the planted patient, a window, a rescale, a spacing and sequences
-    (one of them repeats the planted ID inside an item)."""
+    """A ``size`` x ``size`` CT with the planted patient, a window, a rescale, a spacing
+    and sequences (one of them repeats the planted ID inside an item)."""
     ds = new_dataset(CT_IMAGE, 900 + n, "CT")
     ds.PatientName, ds.PatientID = NAME, PATIENT_ID
     ds.StudyDescription = "mutation base"
@@ -142,7 +156,7 @@ def _length_fields(data: bytes, *, implicit: bool) -> list[LengthField]:
         if tag == _PIXEL_DATA and length == _UNDEFINED:
             in_fragments = True
         is_sequence = vr == b"SQ" or (implicit and _dictionary_vr(tag) == "SQ")
-        steps_in = tag in _DELIMITERS and not in_fragments or is_sequence
+        steps_in = (tag in _DELIMITERS and not in_fragments) or is_sequence
         steps_in = steps_in or (tag == _PIXEL_DATA and length == _UNDEFINED)
         pos += header if steps_in else header + length
     return fields
@@ -176,8 +190,9 @@ def _length_mutants(data: bytes, *, implicit: bool) -> Iterator[tuple[str, bytes
         if field.size == 4:
             values.add(0xFFFFFFFF)
         for value in sorted(v for v in values if v < 1 << (8 * field.size) and v != current):
-            yield f"({field.tag >> 16:04X},{field.tag & 0xFFFF:04X}) length {value:#x}", _with_length(
-                data, field, value
+            yield (
+                f"({field.tag >> 16:04X},{field.tag & 0xFFFF:04X}) length {value:#x}",
+                _with_length(data, field, value),
             )
 
 
@@ -281,9 +296,15 @@ def _set(**values: Any) -> Callable[[Dataset], None]:
                 ds[keyword] = DataElement(keyword, vr, b"")  # then its bytes, as they are
                 text = raw.encode("latin-1")
                 raw_element = RawDataElement(
-                    ds[keyword].tag, vr, len(text), text, 0, False, True  # noqa: FBT003
+                    ds[keyword].tag,
+                    vr,
+                    len(text),
+                    text,
+                    0,
+                    False,
+                    True,
                 )
-                ds._dict[ds[keyword].tag] = raw_element  # noqa: SLF001
+                ds._dict[ds[keyword].tag] = raw_element
             else:
                 setattr(ds, keyword, value)
 

@@ -114,7 +114,7 @@ def read_dicom_image(
         return read_deflated_image(path, limits, frame)
     ds, pixel = located.dataset, located.pixel
     check_single_numbers(ds)
-    if not any(int(tag) >> 16 != 0x0002 for tag in ds.keys()):
+    if all(tag.group == 0x0002 for tag in list(ds.keys())):
         raise DicomlensError(
             ErrorCode.INVALID_DICOM, "the file holds no dataset after its file meta information"
         )

@@ -93,7 +93,7 @@ _REPERTOIRE = {
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0e-\x1a\x1c-\x1f\x7f]")
 
 
-class _Corrupt(Exception):
+class _CorruptError(Exception):
     """The walk found an element, item or fragment that does not fit its container."""
 
 
@@ -135,10 +135,10 @@ class _Walker:
             return 8, self.u32(pos + 4), b""
         vr = bytes(self.data[pos + 4 : pos + 6])
         if vr not in KNOWN_VRS:
-            raise _Corrupt(f"element {_fmt(tag)} has no valid VR")
+            raise _CorruptError(f"element {_fmt(tag)} has no valid VR")
         if vr in _LONG_LENGTH_VRS:
             if pos + 12 > end:
-                raise _Corrupt(f"the header of element {_fmt(tag)} runs past its container")
+                raise _CorruptError(f"the header of element {_fmt(tag)} runs past its container")
             return 12, self.u32(pos + 8), vr
         return 8, self.u16(pos + 6), vr
 
@@ -149,29 +149,31 @@ class _Walker:
         come before ``end``.
         """
         if depth > _MAX_DEPTH:
-            raise _Corrupt("sequences are nested too deeply")
+            raise _CorruptError("sequences are nested too deeply")
         previous = -1
         while pos < end:
             if pos + 8 > end:
                 if depth == 0 and not bytes(self.data[pos:end]).strip(b"\x00"):
                     return end  # a few bytes of zero padding after the last element
-                raise _Corrupt(f"an element header after {_fmt(previous)} runs past its container")
+                raise _CorruptError(
+                    f"an element header after {_fmt(previous)} runs past its container"
+                )
             tag = self.tag(pos)
             if tag == _ITEM_END and depth > 0 and self.u32(pos + 4) == 0:
                 return pos + 8  # ends an undefined-length item; a defined one ends anyway
             if tag in (_ITEM, _ITEM_END, _SEQUENCE_END):
-                raise _Corrupt(f"a delimiter after element {_fmt(previous)} is out of place")
+                raise _CorruptError(f"a delimiter after element {_fmt(previous)} is out of place")
             if tag <= previous:
-                raise _Corrupt(f"the element after {_fmt(previous)} is out of tag order")
+                raise _CorruptError(f"the element after {_fmt(previous)} is out of tag order")
             if not self.implicit and bytes(self.data[pos + 4 : pos + 6]) not in KNOWN_VRS:
-                raise _Corrupt(f"the element after {_fmt(previous)} has no valid VR")
+                raise _CorruptError(f"the element after {_fmt(previous)} has no valid VR")
             if depth == 0 and self.header_only and tag in _PIXEL_TAGS:
                 self.pixel_data_at = pos
                 return pos
             previous = tag
             pos = self.element(pos, end, depth, tag)
         if open_item:
-            raise _Corrupt("an undefined-length item has no item delimiter")
+            raise _CorruptError("an undefined-length item has no item delimiter")
         return pos
 
     def element(self, pos: int, end: int, depth: int, tag: int) -> int:
@@ -180,7 +182,7 @@ class _Walker:
         start = pos + size
         if length == _UNDEFINED:
             if vr and vr not in _UNDEFINED_ALLOWED:
-                raise _Corrupt(f"element {_fmt(tag)} ({vr.decode()}) has an undefined length")
+                raise _CorruptError(f"element {_fmt(tag)} ({vr.decode()}) has an undefined length")
             try:
                 if tag == _PIXEL_DATA:
                     return self.fragments(start, end)
@@ -188,38 +190,40 @@ class _Walker:
                     inner = _Walker(self.data, little=True, implicit=True)
                     return inner.items(start, end, depth, defined=False)
                 return self.items(start, end, depth, defined=False)
-            except _Corrupt as exc:
-                raise _Corrupt(f"element {_fmt(tag)}: {exc}") from None
+            except _CorruptError as exc:
+                raise _CorruptError(f"element {_fmt(tag)}: {exc}") from None
         if start + length > end:
             where = "the file" if end == len(self.data) else "its container"
-            raise _Corrupt(f"element {_fmt(tag)} has a length that runs past the end of {where}")
+            raise _CorruptError(
+                f"element {_fmt(tag)} has a length that runs past the end of {where}"
+            )
         if vr == b"SQ" or (self.implicit and _is_sequence(tag)):
             try:
                 self.items(start, start + length, depth, defined=True)
-            except _Corrupt as exc:
-                raise _Corrupt(f"element {_fmt(tag)}: {exc}") from None
+            except _CorruptError as exc:
+                raise _CorruptError(f"element {_fmt(tag)}: {exc}") from None
         return start + length
 
     def items(self, pos: int, end: int, depth: int, *, defined: bool) -> int:
         """Walk a sequence's items; return the position after the sequence."""
         while pos < end:
             if pos + 8 > end:
-                raise _Corrupt("an item header runs past the end of the sequence")
+                raise _CorruptError("an item header runs past the end of the sequence")
             tag, length = self.tag(pos), self.u32(pos + 4)
             pos += 8
             if tag == _SEQUENCE_END and length == 0:
                 return pos
             if tag != _ITEM:
-                raise _Corrupt("a sequence holds something other than items")
+                raise _CorruptError("a sequence holds something other than items")
             if length == _UNDEFINED:
                 pos = self.elements(pos, end, depth + 1, open_item=True)
                 continue
             if pos + length > end:
-                raise _Corrupt("an item's length runs past the end of the sequence")
+                raise _CorruptError("an item's length runs past the end of the sequence")
             self.elements(pos, pos + length, depth + 1)
             pos += length
         if not defined:
-            raise _Corrupt("an undefined-length sequence has no sequence delimiter")
+            raise _CorruptError("an undefined-length sequence has no sequence delimiter")
         return pos
 
     def fragments(self, pos: int, end: int) -> int:
@@ -230,11 +234,11 @@ class _Walker:
             if tag == _SEQUENCE_END and length == 0:
                 return pos
             if tag != _ITEM or length == _UNDEFINED:
-                raise _Corrupt("encapsulated pixel data holds something other than fragments")
+                raise _CorruptError("encapsulated pixel data holds something other than fragments")
             if pos + length > end:
-                raise _Corrupt("a pixel data fragment runs past the end of the file")
+                raise _CorruptError("a pixel data fragment runs past the end of the file")
             pos += length
-        raise _Corrupt("encapsulated pixel data has no end")
+        raise _CorruptError("encapsulated pixel data has no end")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -335,7 +339,7 @@ def walk_stream(data: Buffer, *, header_only: bool = False) -> StreamWalk:
             header_only=header_only and syntax not in _DEFLATED,
         )
         walker.elements(pos, len(data), 0)
-    except _Corrupt as exc:
+    except _CorruptError as exc:
         return StreamWalk(problem=str(exc))
     return StreamWalk(problem=None, pixel_data_at=walker.pixel_data_at)
 
@@ -356,14 +360,16 @@ def _file_meta(data: Buffer, pos: int) -> tuple[int, str]:
         header, length, _ = meta.header(pos, size, tag)
         start = pos + header
         if length == _UNDEFINED or start + length > size:
-            raise _Corrupt(f"element {_fmt(tag)} has a length that runs past the end of the file")
+            raise _CorruptError(
+                f"element {_fmt(tag)} has a length that runs past the end of the file"
+            )
         if tag == _GROUP_LENGTH and length == 4:
             group_end = start + 4 + meta.u32(start)
         elif tag == _TRANSFER_SYNTAX and not syntax:
             syntax = bytes(data[start : start + length]).decode("ascii", "replace").strip(" \x00")
         pos = start + length
     if group_end is not None and pos < group_end:
-        raise _Corrupt("the file meta group ends before its group length (0002,0000) says")
+        raise _CorruptError("the file meta group ends before its group length (0002,0000) says")
     return pos, syntax
 
 

@@ -8,7 +8,6 @@ left out, with a ``value-invalid-for-vr`` finding that names its tag, never its 
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 
 from pydicom.datadict import dictionary_VR
@@ -138,7 +137,8 @@ def _pixel_spacing(ds: Dataset, read: _SummaryReader) -> tuple[float, float] | N
     shared = ds.get("SharedFunctionalGroupsSequence")
     measures = shared[0].get("PixelMeasuresSequence") if shared else None
     sources = [ds, measures[0] if measures else None, ds]
-    for source, keyword in zip(sources, ("PixelSpacing", "PixelSpacing", "ImagerPixelSpacing")):
+    keywords = ("PixelSpacing", "PixelSpacing", "ImagerPixelSpacing")
+    for source, keyword in zip(sources, keywords, strict=True):
         if source is not None and source.get(keyword) not in (None, ""):
             return read.spacing(source, keyword)
     return None
