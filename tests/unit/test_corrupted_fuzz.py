@@ -260,7 +260,7 @@ def test_every_corrupted_length_fails_cleanly_or_reads_without_leaking(
 def test_a_file_cut_anywhere_fails_with_a_stable_code(base: str, world: FakeWorld) -> None:
     # Given a sound file cut at many offsets, from the preamble to the last byte
     data = BASES[base]()
-    step = max(7, len(data) // 200)
+    step = max(9, len(data) // 120)
     cuts = sorted({*range(128, 140), *range(140, len(data), step), len(data) - 1})
     # When each is processed
     outcomes = {cut: _process(world, data[:cut]) for cut in cuts}
@@ -442,7 +442,7 @@ def test_summary_values_breaking_their_vr_are_left_out_with_a_finding(world: Fak
     assert not _problems(stored)
 
 
-@pytest.mark.parametrize("base", ["explicit", "implicit", "explicit-large"])
+@pytest.mark.parametrize("base", ["explicit", "implicit"])
 def test_de_identification_refuses_every_corrupted_length(base: str, tmp_path: Path) -> None:
     # Given the length mutants of a file with a planted patient
     data = BASES[base]()
