@@ -42,6 +42,8 @@ REAL_BROKEN = {
     "badVR.dcm": "INVALID_DICOM",  # Number of Frames "1A"
     # A stray byte before (0008,0005): neither pydicom nor DCMTK finds a dataset in it.
     "no_meta.dcm": "NOT_AN_IMAGE",
+    # An RT plan cut inside (300A,00B0): an element that runs past the end of the file.
+    "rtplan_truncated.dcm": "INVALID_DICOM",
 }
 
 # Real files without pixel data (SR, RT plan, DICOMDIR, tag-only test files): not an error.
@@ -59,7 +61,6 @@ REAL_NO_IMAGE = frozenset(
         "reportsi.dcm",
         "reportsi_with_empty_number_tags.dcm",
         "rtplan.dcm",
-        "rtplan_truncated.dcm",
         "rtstruct.dcm",
         "test-SR.dcm",
         "waveform_ecg.dcm",

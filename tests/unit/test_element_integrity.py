@@ -10,7 +10,8 @@ from pydicom.encaps import encapsulate
 from pydicom.sequence import Sequence
 from pydicom.uid import ExplicitVRLittleEndian, ImplicitVRLittleEndian, JPEGBaseline8Bit
 
-from dicomlens.imaging.element_integrity import stream_problem, value_problem
+from dicomlens.imaging.element_integrity import stream_problem, value_problem, walk_stream
+from dicomlens.imaging.vr_conformance import conforms
 
 
 def _file(ds: Dataset, syntax: str = ExplicitVRLittleEndian) -> bytes:
@@ -88,3 +89,47 @@ def test_values_that_break_their_vr_are_found_without_the_value() -> None:
     ds.Modality = "ct"  # devices write lower case: tolerated
     ds.ImageType = ["ORIGINAL", "PRIMARY", "ABDOM/RAD"]
     assert value_problem(ds) is None
+
+
+def test_a_tag_out_of_order_or_an_unknown_vr_is_found() -> None:
+    ds = Dataset()
+    ds.Modality = "OT"
+    ds.PatientName = "QUILLFEATHER^OSWIN"
+    data = _file(ds)
+    at = data.index(b"\x10\x00\x10\x00PN")
+    swapped = data[:at] + b"\x08\x00\x10\x00PN" + data[at + 6 :]  # (0008,0010) after (0008,0060)
+    assert "out of tag order" in (stream_problem(swapped) or "")
+    unknown = data[:at] + b"\x10\x00\x10\x00ZZ" + data[at + 6 :]
+    assert "no valid VR" in (stream_problem(unknown) or "")
+
+
+def test_a_file_meta_group_shorter_than_its_group_length_is_found() -> None:
+    data = bytearray(_file(_nested()))
+    at = data.index(b"\x02\x00\x00\x00UL") + 8
+    length = struct.unpack_from("<I", data, at)[0]
+    data[at : at + 4] = struct.pack("<I", length + 40)
+    assert "group length" in (stream_problem(bytes(data)) or "")
+
+
+def test_a_header_only_walk_stops_at_the_pixel_data_and_says_where() -> None:
+    ds = Dataset()
+    ds.Modality = "OT"
+    ds.BitsAllocated = 8
+    ds.PixelData = b"\x00" * 64
+    ds["PixelData"].VR = "OB"
+    data = _file(ds)
+    walk = walk_stream(data[:-10], header_only=True)  # the pixel data itself is cut
+    assert walk.problem is None
+    assert walk.pixel_data_at == data.index(b"\xe0\x7f\x10\x00")
+    assert stream_problem(data[:-10]) is not None  # a whole walk finds the cut
+
+
+def test_summary_values_obey_their_vr() -> None:
+    assert conforms("CS", "CT ") and not conforms("CS", "ct") and not conforms("CS", "C" * 17)
+    assert conforms("DS", " 1.5e3") and not conforms("DS", "NaN") and not conforms("DS", "1e999")
+    assert conforms("UI", "1.2.840\x00") and not conforms("UI", "1.2.abc")
+    assert conforms("DA", "20240131") and conforms("DA", "1997.04.24")
+    assert not conforms("DA", "2024-01-31")
+    assert conforms("IS", "12") and not conforms("IS", "99999999999")
+    assert not conforms("PN", "A" * 65) and conforms("PN", "A" * 64 + "=" + "B" * 64)
+    assert not conforms("LO", "ACME\x01")

@@ -16,7 +16,7 @@ from dicomlens.analysis.analyzers.registry import run_analyzers
 from dicomlens.domain.results import AnalysisResult, Finding
 from dicomlens.imaging.decode import DecodedImage, read_image
 from dicomlens.imaging.limits import PNG_COMPRESS_LEVEL, ImagingLimits
-from dicomlens.imaging.metadata import phi_fields, summarize
+from dicomlens.imaging.metadata import check_summary
 from dicomlens.imaging.output import (
     PREVIEW_MAX,
     THUMBNAIL_MAX,
@@ -59,8 +59,8 @@ def analyze_file(path: Path, options: AnalysisOptions | None = None) -> Analysis
     """
     options = options or AnalysisOptions()
     image = read_image(path, limits=options.limits)
-    summary = summarize(image)
-    phi = phi_fields(image.dataset)
+    checked = check_summary(image)
+    summary, phi = checked.summary, checked.phi
     labels = tag_labels(summary)
     if not image.has_image:
         return Analysis(
@@ -70,14 +70,17 @@ def analyze_file(path: Path, options: AnalysisOptions | None = None) -> Analysis
                 summary=summary,
                 phi=phi,
                 labels=labels,
-                findings=(Finding(kind="no-image", message="the file holds no pixel data"),),
+                findings=(
+                    *checked.findings,
+                    Finding(kind="no-image", message="the file holds no pixel data"),
+                ),
             ),
             images={},
         )
     rendered = render(image)
     aspect = _pixel_aspect(image.dataset, summary.pixel_spacing)
     images, preview_size, presets = _pictures(image, rendered, aspect, options)
-    findings = (*_findings(image), *rendered.findings)
+    findings = (*_findings(image), *checked.findings, *rendered.findings)
     if options.analyzers:
         frame = AnalyzerInput(pixels=rendered.pixels, kind=image.kind, summary=summary, phi=phi)
         found = run_analyzers(options.analyzers, frame)

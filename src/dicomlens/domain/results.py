@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 from pydantic.alias_generators import to_camel
 
 ImageKind = Literal["dicom", "png", "jpeg"]
@@ -64,6 +64,32 @@ LUT_IGNORED = "lut-ignored"
 LUT_REPAIRED = "lut-repaired"
 """A LUT's descriptor disagreed with its data (entry count, bits per entry); the data was
 used as it is, as DCMTK uses it."""
+VALUE_IGNORED = "value-ignored"
+"""A display or pixel-description attribute held a value that cannot be used (a window of
+width zero, a rescale slope that is not a number, a High Bit that contradicts Bits Stored);
+it was ignored and the preview used the next step instead."""
+VALUE_INVALID_FOR_VR = "value-invalid-for-vr"
+"""A summary value broke its VR (length, characters, number of values) or was no plausible
+measurement; it was left out of the summary. The message names the tag, never the value."""
+
+# The most characters each text field of the summary may hold: its VR's maximum (PS3.5
+# Table 6.2-1), or for a UID's name the longest name a reader could show.
+_SUMMARY_TEXT_LIMITS = {
+    "modality": 16,
+    "sop_class_uid": 64,
+    "sop_class_name": 128,
+    "body_part": 16,
+    "study_description": 64,
+    "series_description": 64,
+    "laterality": 16,
+    "view_position": 16,
+    "photometric_interpretation": 16,
+    "transfer_syntax_uid": 64,
+    "transfer_syntax_name": 128,
+    "manufacturer": 64,
+    "model": 64,
+    "burned_in_annotation": 16,
+}
 
 
 class ImageSummary(_Frozen):
@@ -92,6 +118,14 @@ class ImageSummary(_Frozen):
     manufacturer: str | None = None
     model: str | None = None
     burned_in_annotation: str | None = None
+
+    @field_validator(*_SUMMARY_TEXT_LIMITS, mode="after")
+    @classmethod
+    def _within_vr_length(cls, value: str | None, info: ValidationInfo) -> str | None:
+        """The last guard: a value longer than its VR allows is never kept (metadata has
+        already left it out, with a finding)."""
+        limit = _SUMMARY_TEXT_LIMITS[str(info.field_name)]
+        return value if value is None or len(value) <= limit else None
 
 
 class TextLine(_Frozen):

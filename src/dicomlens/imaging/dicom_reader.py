@@ -26,6 +26,7 @@ from dicomlens.domain.results import Finding
 from dicomlens.imaging.codestream_check import check_file_codestreams
 from dicomlens.imaging.decoded_image import DecodedImage
 from dicomlens.imaging.dicom_dataset import parse_dataset
+from dicomlens.imaging.element_integrity import StreamWalk, check_structure, walk_fragments
 from dicomlens.imaging.jpeg_scan import repair_scan_headers
 from dicomlens.imaging.limits import ImagingLimits
 from dicomlens.imaging.native_frame import read_native_frame
@@ -62,6 +63,8 @@ from dicomlens.imaging.validation import (
     check_geometry,
     check_inflated_size,
     check_native_length,
+    check_pixel_description,
+    check_single_numbers,
     frame_index,
 )
 
@@ -111,6 +114,11 @@ def read_dicom_image(
     if located.transfer_syntax == DeflatedExplicitVRLittleEndian:
         return read_deflated_image(path, limits, frame)
     ds, pixel = located.dataset, located.pixel
+    check_single_numbers(ds)
+    if all(tag.group == 0x0002 for tag in list(ds.keys())):
+        raise DicomlensError(
+            ErrorCode.INVALID_DICOM, "the file holds no dataset after its file meta information"
+        )
     declares_image = "Rows" in ds and "Columns" in ds
     if pixel is None and _is_image_object(ds):
         raise DicomlensError(
@@ -130,6 +138,7 @@ def locate_pixel_data(path: Path, kind: FileKind, size: int) -> LocatedDicom:
     The header is not read for a deflated dataset, whose bytes are compressed.
     """
     findings: list[Finding] = []
+    walk = check_structure(path, header_only=True)
     stated = file_meta_transfer_syntax(path)
     patches = big_endian_patches(path, findings) if stated == ExplicitVRBigEndian else ()
     if stated is not None:
@@ -149,6 +158,7 @@ def locate_pixel_data(path: Path, kind: FileKind, size: int) -> LocatedDicom:
             pixel = read_pixel_header(
                 f, implicit=bool(implicit), little=bool(little), size=size - base
             )
+            _check_pixel_position(walk, pixel, base + where)
             if pixel is None:
                 stopped_at = _tag_at(f, where, little=bool(little))
                 if len(ds):
@@ -166,6 +176,16 @@ def locate_pixel_data(path: Path, kind: FileKind, size: int) -> LocatedDicom:
         stopped_at=stopped_at,
         findings=tuple(findings),
     )
+
+
+def _check_pixel_position(walk: StreamWalk, pixel: PixelHeader | None, parsed_to: int) -> None:
+    """The pixel data must be where the element lengths lead: when pydicom's parse and the
+    structural walk disagree, one of them misread the stream (INVALID_DICOM)."""
+    if pixel is not None and walk.pixel_data_at not in (None, parsed_to):
+        raise DicomlensError(
+            ErrorCode.INVALID_DICOM,
+            "the file is corrupted: the pixel data is not where the element lengths lead",
+        )
 
 
 def _dataset_view(raw: BinaryIO, base: int, patches: tuple[BytePatch, ...]) -> BinaryIO:
@@ -203,6 +223,7 @@ def validate(
     """
     findings = assume_acr_nema(located.dataset)
     frames = check_geometry(located.dataset, limits)
+    findings += check_pixel_description(located.dataset)
     index = frame_index(frames, frame)
     require_codec(located.transfer_syntax)
     if located.transfer_syntax.is_compressed:
@@ -220,6 +241,8 @@ def validate(
 def _check_encapsulated(located: LocatedDicom, pixel: PixelHeader) -> list[Finding]:
     """Compressed pixel data is encapsulated and closed by its delimiter (PS3.5 A.4).
 
+    Its items are walked by their lengths first: an item that runs past the end of the
+    file is TRUNCATED_PIXEL_DATA, anything but an item INVALID_DICOM.
     Pixel data whose delimiter is missing is read when every fragment is whole (GDCM
     does the same), with a finding; otherwise it is TRUNCATED_PIXEL_DATA.
     """
@@ -227,7 +250,18 @@ def _check_encapsulated(located: LocatedDicom, pixel: PixelHeader) -> list[Findi
         raise DicomlensError(
             ErrorCode.INVALID_DICOM, "compressed pixel data must be encapsulated (undefined length)"
         )
-    if ends_with_sequence_delimiter(located.path, located.size):
+    walk = walk_fragments(located.path, pixel.value_offset)
+    if walk.foreign:
+        raise DicomlensError(
+            ErrorCode.INVALID_DICOM,
+            "the encapsulated pixel data holds something other than fragments",
+        )
+    if walk.overrun:
+        raise DicomlensError(
+            ErrorCode.TRUNCATED_PIXEL_DATA,
+            "a fragment of the encapsulated pixel data runs past the end of the file",
+        )
+    if walk.closed or ends_with_sequence_delimiter(located.path, located.size):
         return []
     if not encapsulated_fragments_complete(located.path, pixel.value_offset, located.size):
         raise DicomlensError(
@@ -313,10 +347,13 @@ def _frame_codestream(
 def read_deflated_image(path: Path, limits: ImagingLimits, frame: int | None) -> DecodedImage:
     """Deflated datasets must be inflated as a whole; inflate under a size cap first."""
     check_inflated_size(path, limits)
+    check_structure(path)
     ds = parse_dataset(path, "deflated dataset", force=True)
+    check_single_numbers(ds)
     if "PixelData" not in ds or "Rows" not in ds:
         return _without_image(ds)
     frames = check_geometry(ds, limits)
+    findings = tuple(check_pixel_description(ds))
     index = frame_index(frames, frame)
     if not ds.file_meta.TransferSyntaxUID.is_compressed:
         length = len(ds.PixelData)
@@ -326,7 +363,7 @@ def read_deflated_image(path: Path, limits: ImagingLimits, frame: int | None) ->
     elapsed = time.perf_counter() - start
     check_deadline(elapsed, limits)
     del ds.PixelData
-    return _with_image(ds, arr, FrameChoice(index=index, frame_count=frames), elapsed)
+    return _with_image(ds, arr, FrameChoice(index=index, frame_count=frames), elapsed, findings)
 
 
 def _without_image(ds: Dataset) -> DecodedImage:

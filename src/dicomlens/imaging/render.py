@@ -10,7 +10,8 @@ Values of enhanced multi-frame objects come from the frame's functional groups w
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import math
+from dataclasses import dataclass, replace
 
 import numpy as np
 from pydicom.dataset import Dataset, FileMetaDataset
@@ -18,7 +19,7 @@ from pydicom.pixels.processing import apply_color_lut
 from pydicom.uid import ExplicitVRLittleEndian
 
 from dicomlens.domain.errors import DicomlensError, ErrorCode
-from dicomlens.domain.results import LUT_IGNORED, LUT_REPAIRED, Finding, WindowUsed
+from dicomlens.domain.results import LUT_IGNORED, LUT_REPAIRED, VALUE_IGNORED, Finding, WindowUsed
 from dicomlens.imaging.decode import DecodedImage
 from dicomlens.imaging.lut import Lut, LutReading, read_first_lut
 from dicomlens.imaging.voi import (
@@ -101,8 +102,13 @@ class _Steps:
 def _render_grayscale(
     stored: np.ndarray, ds: Dataset, frame_index: int, choice: WindowChoice
 ) -> Rendered:
-    steps = _steps(frame_attributes(ds, frame_index), ds, choice)
+    not_finite: tuple[Finding, ...] = ()
+    if stored.dtype.kind == "f" and not np.isfinite(stored).all():
+        stored = np.where(np.isfinite(stored), stored, 0)
+        not_finite = (_ignored("float pixel values that are not finite were shown as 0"),)
     lo, hi = (int(stored.min()), int(stored.max())) if stored.size else (0, 0)
+    steps = _steps(frame_attributes(ds, frame_index), ds, choice, largest=max(-lo, hi))
+    steps = replace(steps, findings=(*not_finite, *steps.findings))
     if stored.dtype.kind in "iub" and hi - lo < _LUT_SPAN:
         # Every step is a function of the stored value alone: evaluate it once per distinct
         # value and index. Same numbers as the per-pixel path, several times faster.
@@ -118,15 +124,23 @@ def _render_grayscale(
 _LUT_SPAN = 1 << 20
 
 
-def _steps(frame_ds: Dataset, ds: Dataset, choice: WindowChoice) -> _Steps:
+def _steps(frame_ds: Dataset, ds: Dataset, choice: WindowChoice, *, largest: float) -> _Steps:
+    """The steps for a frame whose stored values are at most ``largest`` in magnitude."""
     findings: list[Finding] = []
     modality = read_first_lut(frame_ds, "ModalityLUTSequence")
-    slope = to_float(frame_ds.get("RescaleSlope"), 1.0)
-    intercept = to_float(frame_ds.get("RescaleIntercept"), 0.0)
+    slope, intercept, ignored = _rescale(frame_ds, largest)
+    findings += ignored
     rescaled = "RescaleSlope" in frame_ds or "RescaleIntercept" in frame_ds
     fallback = "Rescale Slope/Intercept were" if rescaled else "the stored values were"
     findings += _lut_findings("Modality LUT Sequence", modality, f"{fallback} used instead")
     file_window = first_window(frame_ds) if choice.mode == "file" else None
+    if choice.mode == "file" and file_window is None and _has_value(frame_ds, _WINDOW):
+        findings.append(
+            _ignored(
+                "(0028,1050)/(0028,1051) Window Center/Width cannot be used (not a number,"
+                " or a width below 1); the next VOI step was used instead"
+            )
+        )
     voi_lut = None
     if choice.mode == "file" and file_window is None:
         voi = read_first_lut(frame_ds, "VOILUTSequence")
@@ -141,6 +155,45 @@ def _steps(frame_ds: Dataset, ds: Dataset, choice: WindowChoice) -> _Steps:
         inverted=is_inverted(ds),
         findings=tuple(findings),
     )
+
+
+_WINDOW = ("WindowCenter", "WindowWidth")
+_RESCALE = ("RescaleSlope", "RescaleIntercept")
+# Modality values beyond this are no measurement, and overflow the float32 arithmetic.
+_LARGEST_MODALITY_VALUE = 1e30
+
+
+def _rescale(frame_ds: Dataset, largest: float) -> tuple[float, float, list[Finding]]:
+    """Rescale Slope and Intercept (PS3.3 C.11.1.1.2), or 1 and 0 with a finding when they
+    cannot be used: not finite numbers, a slope of zero (every pixel one value), or values
+    so large that the modality values would overflow."""
+    slope = to_float(frame_ds.get("RescaleSlope"), math.nan)
+    intercept = to_float(frame_ds.get("RescaleIntercept"), math.nan)
+    slope = 1.0 if math.isnan(slope) and not _has_value(frame_ds, ("RescaleSlope",)) else slope
+    if math.isnan(intercept) and not _has_value(frame_ds, ("RescaleIntercept",)):
+        intercept = 0.0
+    usable = math.isfinite(slope) and math.isfinite(intercept) and slope != 0
+    if usable and abs(slope) * largest + abs(intercept) <= _LARGEST_MODALITY_VALUE:
+        return slope, intercept, []
+    return (
+        1.0,
+        0.0,
+        [
+            _ignored(
+                "(0028,1053)/(0028,1052) Rescale Slope/Intercept cannot be used (not a"
+                " number, a slope of zero, or beyond any measurement); the stored values"
+                " were used instead"
+            )
+        ],
+    )
+
+
+def _has_value(ds: Dataset, keywords: tuple[str, ...]) -> bool:
+    return any(ds.get(keyword) not in (None, "") for keyword in keywords)
+
+
+def _ignored(message: str) -> Finding:
+    return Finding(kind=VALUE_IGNORED, message=message, source="dicom-tags")
 
 
 def _lut_findings(name: str, reading: LutReading, fallback: str) -> list[Finding]:
@@ -266,7 +319,8 @@ def modality_values(stored: np.ndarray, frame_ds: Dataset) -> np.ndarray:
 
     The same step :func:`render` takes; de-identification builds its own renderings on it.
     """
-    return _modality_values(stored, _steps(frame_ds, frame_ds, MIN_MAX))
+    largest = max(-float(stored.min()), float(stored.max())) if stored.size else 0.0
+    return _modality_values(stored, _steps(frame_ds, frame_ds, MIN_MAX, largest=largest))
 
 
 def _modality_values(stored: np.ndarray, steps: _Steps) -> np.ndarray:

@@ -13,6 +13,7 @@ from pathlib import Path
 from pydicom.dataset import Dataset
 
 from dicomlens.domain.errors import DicomlensError, ErrorCode
+from dicomlens.domain.results import VALUE_IGNORED, Finding
 from dicomlens.imaging.limits import ImagingLimits
 from dicomlens.imaging.pixel_stream import UNDEFINED_LENGTH, skip_file_meta
 
@@ -38,6 +39,30 @@ def _int_attr(ds: Dataset, keyword: str, default: int | None = None) -> int:
         return int(value)
     except (TypeError, ValueError) as exc:
         raise DicomlensError(ErrorCode.INVALID_DICOM, f"{keyword} is not an integer") from exc
+
+
+_PIXEL_MODULE_NUMBERS = (
+    "Rows",
+    "Columns",
+    "SamplesPerPixel",
+    "BitsAllocated",
+    "BitsStored",
+    "HighBit",
+    "PixelRepresentation",
+    "PlanarConfiguration",
+    "NumberOfFrames",
+)
+
+
+def check_single_numbers(ds: Dataset) -> None:
+    """The Image Pixel Module's numbers (PS3.3 C.7.6.3) hold one value each (VM 1).
+
+    Several values mean a misread length swallowed the elements after one of them.
+    """
+    for keyword in _PIXEL_MODULE_NUMBERS:
+        value = ds.get(keyword)
+        if isinstance(value, list | tuple | bytes) or type(value).__name__ == "MultiValue":
+            raise DicomlensError(ErrorCode.INVALID_DICOM, f"{keyword} holds more than one value")
 
 
 def check_geometry(ds: Dataset, limits: ImagingLimits) -> int:
@@ -70,6 +95,48 @@ def check_geometry(ds: Dataset, limits: ImagingLimits) -> int:
     return frames
 
 
+_GREY = frozenset({"MONOCHROME1", "MONOCHROME2", "PALETTE COLOR"})
+_COLOUR = frozenset(
+    {"RGB", "YBR_FULL", "YBR_FULL_422", "YBR_PARTIAL_422", "YBR_PARTIAL_420", "YBR_ICT"}
+    | {"YBR_RCT", "HSV"}
+)
+
+
+def check_pixel_description(ds: Dataset) -> list[Finding]:
+    """The Image Pixel Module's description of the pixels agrees with itself (PS3.3 C.7.6.3).
+
+    Bits Stored lies in 1..Bits Allocated, Pixel Representation is 0 or 1, Planar
+    Configuration of colour data is 0 or 1, and the Photometric Interpretation is one
+    the standard defines for that many samples: otherwise INVALID_DICOM. A High Bit other
+    than Bits Stored - 1 (PS3.5 8.1.1) is not used to read pixels, and Number of Frames 0
+    is read as one frame: both are ignored, with a finding.
+    """
+    allocated = _int_attr(ds, "BitsAllocated", 0)
+    stored = _int_attr(ds, "BitsStored", allocated)
+    if allocated and not 1 <= stored <= allocated:
+        raise DicomlensError(
+            ErrorCode.INVALID_DICOM, f"BitsStored {stored} does not fit BitsAllocated {allocated}"
+        )
+    if _int_attr(ds, "PixelRepresentation", 0) not in (0, 1):
+        raise DicomlensError(ErrorCode.INVALID_DICOM, "PixelRepresentation is neither 0 nor 1")
+    samples = _int_attr(ds, "SamplesPerPixel", 1)
+    if samples == 3 and _int_attr(ds, "PlanarConfiguration", 0) not in (0, 1):
+        raise DicomlensError(ErrorCode.INVALID_DICOM, "PlanarConfiguration is neither 0 nor 1")
+    photometric = str(ds.get("PhotometricInterpretation", "") or "").strip(" \x00").upper()
+    if photometric and photometric not in (_GREY if samples == 1 else _COLOUR):
+        raise DicomlensError(
+            ErrorCode.INVALID_DICOM,
+            f"PhotometricInterpretation is not one PS3.3 defines for {samples} sample(s)",
+        )
+    ignored = []
+    high_bit = ds.get("HighBit")
+    if high_bit not in (None, "") and _int_attr(ds, "HighBit") != stored - 1:
+        ignored.append("(0028,0102) High Bit is not Bits Stored - 1; it was ignored")
+    if ds.get("NumberOfFrames") not in (None, "") and _int_attr(ds, "NumberOfFrames") == 0:
+        ignored.append("(0028,0008) Number of Frames is 0; the one frame was read")
+    return [Finding(kind=VALUE_IGNORED, message=m, source="dicom-tags") for m in ignored]
+
+
 def frame_index(frames: int, frame: int | None) -> int:
     """The frame to decode: ``frame`` if it exists, the middle one when None."""
     if frame is None:
@@ -85,7 +152,8 @@ def check_native_length(ds: Dataset, frames: int, value_length: int, remaining: 
     """Native pixel data has a defined length that holds every declared frame (PS3.5 8.1.1).
 
     ``remaining`` is what the file holds after the value's start, which a truncated file
-    makes shorter than the declared ``value_length``.
+    makes shorter than the declared ``value_length``: a value that runs past the end of
+    the file is truncated, even when the frames it holds fit.
     """
     if value_length == UNDEFINED_LENGTH:
         raise DicomlensError(
@@ -98,7 +166,7 @@ def check_native_length(ds: Dataset, frames: int, value_length: int, remaining: 
         samples = 2  # native YBR_FULL_422 stores Y Y Cb Cr: two samples per pixel
     pixels = rows * cols * samples * frames
     expected = (pixels * bits + 7) // 8
-    if value_length < expected or remaining < expected:
+    if value_length < expected or remaining < expected or value_length > remaining:
         have = min(value_length, max(remaining, 0))
         raise DicomlensError(
             ErrorCode.TRUNCATED_PIXEL_DATA,
