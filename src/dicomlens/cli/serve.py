@@ -1,4 +1,10 @@
-"""``dicomlens serve [--host 127.0.0.1] [--port 8080] [--data-dir DIR]``: the local system."""
+"""``dicomlens serve [--host 127.0.0.1] [--port 8080] [--data-dir DIR]``: the local system.
+
+On a loopback address (the default) only this machine can reach the server. Any other
+``--host`` prints a warning and needs ``DICOMLENS_API_TOKEN``: the API and the upload
+endpoint then answer only requests that send it as ``Authorization: Bearer <token>`` (the
+web page asks for it once per browser tab). Without a token such a server does not start.
+"""
 
 from __future__ import annotations
 
@@ -42,6 +48,7 @@ def run(args: argparse.Namespace) -> int:
     os.environ.setdefault("POWERTOOLS_TRACE_DISABLED", "true")
     os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")
     os.environ.setdefault("POWERTOOLS_LOG_LEVEL", str(args.log_level).upper())
+    from dicomlens.local.guards import is_loopback  # noqa: PLC0415
     from dicomlens.local.runtime import LocalServer, bind_socket  # noqa: PLC0415 - after env
     from dicomlens.local.workers import quiet_local_warnings  # noqa: PLC0415
 
@@ -60,6 +67,22 @@ def run(args: argparse.Namespace) -> int:
         if value is not None
     }
     settings = Settings(mode="local", **overrides)
+    if not is_loopback(settings.host):
+        if settings.api_token is None:
+            print(  # noqa: T201
+                f"dicomlens serve: --host {settings.host} is reachable from other machines;"
+                " set DICOMLENS_API_TOKEN to a long random secret to allow that (clients"
+                " then send it as 'Authorization: Bearer <token>').",
+                file=sys.stderr,
+            )
+            return 2
+        print(  # noqa: T201
+            f"warning: serving on {settings.host}, reachable from other machines; the API"
+            " and uploads need the API token (DICOMLENS_API_TOKEN). Traffic is not"
+            " encrypted: use a TLS proxy beyond a trusted network.",
+            file=sys.stderr,
+            flush=True,
+        )
     try:
         sock = bind_socket(settings.host, settings.port)
     except OSError as exc:

@@ -9,6 +9,12 @@ job store's claim and finish are conditional.
 On SIGINT/SIGTERM the server stops accepting connections, lets in-flight requests finish,
 lets workers finish their current job for up to ``shutdown_grace_s``, and otherwise kills
 them: their jobs are picked up again on the next start.
+
+The data directory holds PHI (uploads, jobs, results): it is made 0700 and its files 0600
+at start-up (an older directory is fixed), and the server runs with umask 077 so that
+everything it creates later is private too. HTTP connections get read timeouts
+(:mod:`dicomlens.local.read_timeouts`) and the Host/token checks of
+:mod:`dicomlens.local.guards`.
 """
 
 from __future__ import annotations
@@ -26,20 +32,25 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
 from typing import IO
+from urllib.parse import urlsplit
 
 import uvicorn
 from starlette.applications import Starlette
 
 from dicomlens import assets, bootstrap
-from dicomlens.adapters.local.files import LocalBlobStore
+from dicomlens.adapters.local.files import LocalBlobStore, make_private_dirs
 from dicomlens.adapters.local.sqlite_jobs import SqliteJobStore
 from dicomlens.config import Settings
 from dicomlens.domain.errors import DicomlensError, ErrorCode
 from dicomlens.domain.jobs import JobStatus
+from dicomlens.handlers.observability import use_own_service
 from dicomlens.local import routes as route_table
 from dicomlens.local.app import build_app
 from dicomlens.local.event_queue import EventQueue
+from dicomlens.local.guards import allowed_host_headers, is_loopback
+from dicomlens.local.read_timeouts import timed_protocol
 from dicomlens.local.s3_events import object_created_event
+from dicomlens.local.upload_endpoint import FormLimits
 from dicomlens.local.workers import (
     PROCESSOR_FUNCTION,
     Waker,
@@ -48,6 +59,7 @@ from dicomlens.local.workers import (
     queue_path,
     quiet_local_warnings,
 )
+from dicomlens.private_files import PRIVATE_DIR_MODE, PRIVATE_FILE_MODE, create_private_file
 
 log = logging.getLogger(__name__)
 
@@ -61,9 +73,37 @@ class Recovery:
     requeued_jobs: int
 
 
+PRIVATE_UMASK = 0o077
+WORKER_MONITOR_SERVICE = "dicomlens-worker-monitor"
+WORKER_MONITOR_LOGGER = "dicomlens.local.workers"
+
+
+def make_data_dir_private(data_dir: Path) -> None:
+    """Create ``data_dir`` 0700, or make an existing one and everything in it private
+    (directories 0700, files 0600).
+
+    A directory already 0700 only has its top-level entries checked: nobody else can reach
+    anything below it, and a full walk of a large blob store at every start would be slow.
+    """
+    if not data_dir.exists():
+        make_private_dirs(data_dir)
+        return
+    if data_dir.stat().st_mode & 0o777 == PRIVATE_DIR_MODE:
+        entries = [data_dir, *data_dir.iterdir()]
+    else:
+        entries = [data_dir, *data_dir.rglob("*")]
+    for path in entries:
+        if path.is_symlink():
+            continue
+        mode = PRIVATE_DIR_MODE if path.is_dir() else PRIVATE_FILE_MODE
+        if path.stat().st_mode & 0o777 != mode:
+            path.chmod(mode)
+
+
 def lock_data_dir(data_dir: Path) -> IO[str]:
     """Hold an exclusive lock on ``data_dir`` for the life of the process."""
-    data_dir.mkdir(parents=True, exist_ok=True)
+    make_data_dir_private(data_dir)
+    create_private_file(data_dir / ".lock")
     handle = (data_dir / ".lock").open("w")
     try:
         fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -126,14 +166,29 @@ def local_app(
         api_base_url=settings.base_url(),
         cors_origin=settings.cors_origin(),
         web_dir=settings.web_dir or assets.web_root(),
+        form_limits=FormLimits(
+            fields=settings.max_form_fields, field_bytes=settings.max_form_field_bytes
+        ),
+        allowed_hosts=allowed_host_headers(
+            host=settings.host,
+            port=settings.port,
+            public_host=urlsplit(settings.public_url).netloc if settings.public_url else None,
+            extra=settings.allowed_hosts,
+        ),
+        api_token=settings.api_token.get_secret_value() if settings.api_token else None,
     )
 
 
-def http_server(app: Starlette) -> uvicorn.Server:
-    """A quiet uvicorn server for ``app``."""
+def http_server(app: Starlette, settings: Settings | None = None) -> uvicorn.Server:
+    """A quiet uvicorn server for ``app``, with the read timeouts of ``settings``."""
+    settings = settings or Settings()
     return uvicorn.Server(
         uvicorn.Config(
             app,
+            http=timed_protocol(
+                header_timeout_s=settings.header_timeout_s,
+                body_idle_timeout_s=settings.body_idle_timeout_s,
+            ),
             log_level="warning",
             access_log=False,
             timeout_graceful_shutdown=10,
@@ -146,6 +201,7 @@ def _http_process_main(
     settings: Settings, sock: socket.socket, routes: list[route_table.Route], waker: Waker
 ) -> None:
     die_with_parent()
+    os.umask(PRIVATE_UMASK)
     quiet_local_warnings()
     services = bootstrap.build_services(settings)
     bootstrap.use_services(services)
@@ -157,16 +213,23 @@ def _http_process_main(
         notify=waker.release,
     )
     # In its own process uvicorn handles SIGINT/SIGTERM itself: stop accepting, drain.
-    http_server(app).run(sockets=[sock])
+    http_server(app, settings).run(sockets=[sock])
 
 
 class LocalServer:
     """The whole local system on one machine."""
 
     def __init__(self, settings: Settings, *, sock: socket.socket) -> None:
+        if not is_loopback(settings.host) and settings.api_token is None:
+            raise DicomlensError(
+                ErrorCode.VALIDATION_ERROR,
+                f"serving on {settings.host} (not loopback) needs DICOMLENS_API_TOKEN",
+            )
         self.settings = settings
         self._sock = sock
+        os.umask(PRIVATE_UMASK)  # workers and HTTP processes inherit it
         self._lock = lock_data_dir(settings.data_dir)
+        use_own_service(WORKER_MONITOR_LOGGER, WORKER_MONITOR_SERVICE)
         services = bootstrap.build_services(settings)
         bootstrap.use_services(services)
         if not isinstance(services.blobs, LocalBlobStore) or not isinstance(
@@ -199,7 +262,7 @@ class LocalServer:
             queue=self.queue,
             notify=self.pool.notify,
         )
-        self._server = http_server(self.app)
+        self._server = http_server(self.app, settings)
         # Extra HTTP processes share the listening socket (the kernel spreads connections):
         # the API handlers are CPU-bound Python, and one event loop uses one core.
         self._extra_http: list[multiprocessing.process.BaseProcess] = []
