@@ -76,6 +76,17 @@ class Recovery:
 PRIVATE_UMASK = 0o077
 WORKER_MONITOR_SERVICE = "dicomlens-worker-monitor"
 WORKER_MONITOR_LOGGER = "dicomlens.local.workers"
+SERVER_SERVICE = "dicomlens-local-server"
+SERVER_LOGGER = "dicomlens.local"
+
+
+def separate_server_logs() -> None:
+    """Give the server's own lines (connections, uploads) and the worker monitor's their
+    own service names, free of the keys the handlers append for their invocations."""
+    use_own_service(SERVER_LOGGER, SERVER_SERVICE)
+    use_own_service(WORKER_MONITOR_LOGGER, WORKER_MONITOR_SERVICE)
+    # The multipart parser warns about each malformed form it is fed; the client gets a 400.
+    logging.getLogger("python_multipart").setLevel(logging.ERROR)
 
 
 def make_data_dir_private(data_dir: Path) -> None:
@@ -203,6 +214,7 @@ def _http_process_main(
     die_with_parent()
     os.umask(PRIVATE_UMASK)
     quiet_local_warnings()
+    separate_server_logs()
     services = bootstrap.build_services(settings)
     bootstrap.use_services(services)
     app = local_app(
@@ -229,7 +241,7 @@ class LocalServer:
         self._sock = sock
         os.umask(PRIVATE_UMASK)  # workers and HTTP processes inherit it
         self._lock = lock_data_dir(settings.data_dir)
-        use_own_service(WORKER_MONITOR_LOGGER, WORKER_MONITOR_SERVICE)
+        separate_server_logs()
         services = bootstrap.build_services(settings)
         bootstrap.use_services(services)
         if not isinstance(services.blobs, LocalBlobStore) or not isinstance(
