@@ -133,7 +133,7 @@ def test_no_raw_body_to_the_api_is_a_server_error(server: Server) -> None:
 BOUNDARIES = [b"b0undary", b"x", b"-" * 70, b"\xe9\xe8", b"", b"a b", b'"quoted"']
 CONTENT_TYPES = [
     b"multipart/form-data; boundary=%s",
-    b"multipart/form-data; boundary=\"%s\"",
+    b'multipart/form-data; boundary="%s"',
     b"multipart/form-data",
     b"multipart/mixed; boundary=%s",
     b"text/plain",
