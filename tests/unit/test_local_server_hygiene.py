@@ -197,3 +197,38 @@ def test_a_non_loopback_host_needs_a_token(tmp_path: Path) -> None:
     with pytest.raises(DicomlensError, match="DICOMLENS_API_TOKEN"):
         LocalServer(settings, sock=socket.socket())
     assert not (tmp_path / "data").exists()
+
+
+def test_worker_monitor_and_server_lines_have_their_own_service_names() -> None:
+    import io
+    import json
+    import logging
+
+    from dicomlens.handlers.observability import logger as functions_logger
+    from dicomlens.local.runtime import separate_server_logs
+
+    names = ("dicomlens.local", "dicomlens.local.workers")
+    saved = {
+        name: (logging.getLogger(name).handlers[:], logging.getLogger(name).propagate)
+        for name in names
+    }
+    functions_logger.append_keys(jobId="0123456789abcdef0123456789abcdef")
+    try:
+        separate_server_logs()
+        lines: dict[str, dict[str, object]] = {}
+        for name in names:
+            target = logging.getLogger(name)
+            stream = io.StringIO()
+            previous = target.handlers[0].setStream(stream)  # type: ignore[attr-defined]
+            target.warning("worker exited (code %s)", -9)
+            target.handlers[0].setStream(previous)  # type: ignore[attr-defined]
+            lines[name] = json.loads(stream.getvalue())
+    finally:
+        functions_logger.remove_keys(["jobId"])
+        for name, (handlers, propagate) in saved.items():
+            logging.getLogger(name).handlers = handlers
+            logging.getLogger(name).propagate = propagate
+    assert lines["dicomlens.local.workers"]["service"] == "dicomlens-worker-monitor"
+    assert lines["dicomlens.local"]["service"] == "dicomlens-local-server"
+    assert lines["dicomlens.local.workers"]["message"] == "worker exited (code -9)"
+    assert all("jobId" not in line for line in lines.values())
