@@ -113,6 +113,13 @@ class Settings(BaseSettings):
     ocr_min_confidence: float = Field(default=OCR_MIN_CONFIDENCE, ge=0.0, le=1.0)
     byo_models: tuple[OnnxModelSpec, ...] = ()
 
+    @field_validator("api_token", mode="before")
+    @classmethod
+    def _blank_token_is_none(cls, value: object) -> object:
+        if isinstance(value, str) and not value.strip():
+            return None  # DICOMLENS_API_TOKEN= must not stand for "a token, the empty one"
+        return value
+
     @field_validator("allowed_hosts", mode="before")
     @classmethod
     def _split_hosts(cls, value: object) -> object:

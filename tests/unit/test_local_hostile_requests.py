@@ -25,6 +25,8 @@ with warnings.catch_warnings():
     warnings.simplefilter("ignore")
     from starlette.testclient import TestClient
 
+pytestmark = pytest.mark.filterwarnings("ignore:No application metrics to publish")
+
 KEY = "uploads/0123456789abcdef0123456789abcdef/scan.dcm"
 TOKEN = "t0ken-" + "x" * 26
 

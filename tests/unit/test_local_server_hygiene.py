@@ -232,3 +232,14 @@ def test_worker_monitor_and_server_lines_have_their_own_service_names() -> None:
     assert lines["dicomlens.local"]["service"] == "dicomlens-local-server"
     assert lines["dicomlens.local.workers"]["message"] == "worker exited (code -9)"
     assert all("jobId" not in line for line in lines.values())
+
+
+def test_token_rules_for_starting_a_server() -> None:
+    from dicomlens.local.guards import token_problem
+
+    assert token_problem("127.0.0.1", None) is None
+    assert "DICOMLENS_API_TOKEN" in (token_problem("0.0.0.0", None) or "")  # noqa: S104
+    assert "at least 16" in (token_problem("0.0.0.0", "short") or "")  # noqa: S104
+    assert "at least 16" in (token_problem("127.0.0.1", "short") or "")
+    assert token_problem("0.0.0.0", "k" * 32) is None  # noqa: S104
+    assert Settings(api_token="  ").api_token is None  # noqa: S106 - an empty variable: no token

@@ -48,7 +48,7 @@ def run(args: argparse.Namespace) -> int:
     os.environ.setdefault("POWERTOOLS_TRACE_DISABLED", "true")
     os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")
     os.environ.setdefault("POWERTOOLS_LOG_LEVEL", str(args.log_level).upper())
-    from dicomlens.local.guards import is_loopback  # noqa: PLC0415
+    from dicomlens.local.guards import is_loopback, token_problem  # noqa: PLC0415
     from dicomlens.local.runtime import LocalServer, bind_socket  # noqa: PLC0415 - after env
     from dicomlens.local.workers import quiet_local_warnings  # noqa: PLC0415
 
@@ -67,15 +67,12 @@ def run(args: argparse.Namespace) -> int:
         if value is not None
     }
     settings = Settings(mode="local", **overrides)
+    token = settings.api_token.get_secret_value() if settings.api_token else None
+    problem = token_problem(settings.host, token)
+    if problem is not None:
+        print(f"dicomlens serve: {problem}", file=sys.stderr)  # noqa: T201
+        return 2
     if not is_loopback(settings.host):
-        if settings.api_token is None:
-            print(  # noqa: T201
-                f"dicomlens serve: --host {settings.host} is reachable from other machines;"
-                " set DICOMLENS_API_TOKEN to a long random secret to allow that (clients"
-                " then send it as 'Authorization: Bearer <token>').",
-                file=sys.stderr,
-            )
-            return 2
         print(  # noqa: T201
             f"warning: serving on {settings.host}, reachable from other machines; the API"
             " and uploads need the API token (DICOMLENS_API_TOKEN). Traffic is not"

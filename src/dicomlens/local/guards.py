@@ -32,6 +32,7 @@ from dicomlens.domain.errors import ErrorCode, error_body
 log = logging.getLogger(__name__)
 
 LOOPBACK_NAMES = ("localhost", "127.0.0.1", "[::1]")
+MIN_TOKEN_CHARS = 16
 WILDCARD_HOSTS = ("0.0.0.0", "::", "")  # noqa: S104 - names of the wildcard, not a bind
 
 Endpoint = Callable[[Request], Awaitable[Response]]
@@ -45,6 +46,21 @@ def is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host.strip("[]")).is_loopback
     except ValueError:
         return False
+
+
+def token_problem(host: str, token: str | None) -> str | None:
+    """Why a server on ``host`` with API token ``token`` must not start, or None."""
+    if token is None:
+        if is_loopback(host):
+            return None
+        return (
+            f"--host {host} is reachable from other machines; set DICOMLENS_API_TOKEN to a"
+            " long random secret to allow that (clients then send it as"
+            " 'Authorization: Bearer <token>')"
+        )
+    if len(token) < MIN_TOKEN_CHARS:
+        return f"DICOMLENS_API_TOKEN must be at least {MIN_TOKEN_CHARS} characters"
+    return None
 
 
 def allowed_host_headers(

@@ -47,7 +47,7 @@ from dicomlens.handlers.observability import use_own_service
 from dicomlens.local import routes as route_table
 from dicomlens.local.app import build_app
 from dicomlens.local.event_queue import EventQueue
-from dicomlens.local.guards import allowed_host_headers, is_loopback
+from dicomlens.local.guards import allowed_host_headers, token_problem
 from dicomlens.local.read_timeouts import timed_protocol
 from dicomlens.local.s3_events import object_created_event
 from dicomlens.local.upload_endpoint import FormLimits
@@ -232,11 +232,11 @@ class LocalServer:
     """The whole local system on one machine."""
 
     def __init__(self, settings: Settings, *, sock: socket.socket) -> None:
-        if not is_loopback(settings.host) and settings.api_token is None:
-            raise DicomlensError(
-                ErrorCode.VALIDATION_ERROR,
-                f"serving on {settings.host} (not loopback) needs DICOMLENS_API_TOKEN",
-            )
+        problem = token_problem(
+            settings.host, settings.api_token.get_secret_value() if settings.api_token else None
+        )
+        if problem is not None:
+            raise DicomlensError(ErrorCode.VALIDATION_ERROR, problem)
         self.settings = settings
         self._sock = sock
         os.umask(PRIVATE_UMASK)  # workers and HTTP processes inherit it
