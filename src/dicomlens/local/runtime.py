@@ -26,6 +26,7 @@ import multiprocessing.process
 import os
 import signal
 import socket
+import stat
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -91,24 +92,35 @@ def separate_server_logs() -> None:
 
 def make_data_dir_private(data_dir: Path) -> None:
     """Create ``data_dir`` 0700, or make an existing one and everything in it private
-    (directories 0700, files 0600).
+    (directories 0700, files 0600; symbolic links are not followed).
 
     A directory already 0700 only has its top-level entries checked: nobody else can reach
     anything below it, and a full walk of a large blob store at every start would be slow.
+    An entry that cannot be changed (another owner) is counted in one warning, unnamed:
+    names under the data directory are upload file names.
     """
     if not data_dir.exists():
         make_private_dirs(data_dir)
         return
-    if data_dir.stat().st_mode & 0o777 == PRIVATE_DIR_MODE:
-        entries = [data_dir, *data_dir.iterdir()]
+    entries: list[Path] = [data_dir]
+    if stat.S_IMODE(data_dir.stat().st_mode) == PRIVATE_DIR_MODE:
+        entries += data_dir.iterdir()
     else:
-        entries = [data_dir, *data_dir.rglob("*")]
+        for root, dirs, files in os.walk(data_dir, followlinks=False):
+            entries += (Path(root, name) for name in (*dirs, *files))
+    failed = 0
     for path in entries:
-        if path.is_symlink():
-            continue
-        mode = PRIVATE_DIR_MODE if path.is_dir() else PRIVATE_FILE_MODE
-        if path.stat().st_mode & 0o777 != mode:
-            path.chmod(mode)
+        try:
+            info = path.lstat()
+            if stat.S_ISLNK(info.st_mode):
+                continue
+            mode = PRIVATE_DIR_MODE if stat.S_ISDIR(info.st_mode) else PRIVATE_FILE_MODE
+            if stat.S_IMODE(info.st_mode) != mode:
+                path.chmod(mode)
+        except OSError:
+            failed += 1
+    if failed:
+        log.warning("%d entries of the data directory could not be made private", failed)
 
 
 def lock_data_dir(data_dir: Path) -> IO[str]:
