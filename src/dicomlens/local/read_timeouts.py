@@ -131,7 +131,8 @@ class TimedHttpProtocol(HttpToolsProtocol):
                 self.body_idle_timeout_s - idle, self._body_idle
             )
             return
-        log.warning("closed a connection whose request body stalled")
+        # The application sees the disconnect and logs it (one line per abandoned request).
+        log.debug("closed a connection whose request body stalled")
         self.transport.close()
 
     def connection_lost(self, exc: Exception | None) -> None:
