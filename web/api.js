@@ -1,5 +1,51 @@
 // The results API and the upload to storage. The same code talks to API Gateway + S3 on
 // AWS and to `dicomlens serve` locally: the only difference is config.json's apiBaseUrl.
+//
+// A local server reachable from other machines needs its API token (DICOMLENS_API_TOKEN):
+// config.json then says apiTokenRequired (never the token itself). The page asks its user
+// for the token once, keeps it in sessionStorage (this tab only, gone when it closes), and
+// sends it as "Authorization: Bearer ..." to the API and to uploads on the same server. A
+// refused token (401) is forgotten, so the next request asks again.
+
+const TOKEN_KEY = "dicomlens.apiToken";
+let tokenRequired = false;
+
+/** The API token for this tab, asking the user once; null when none is needed or given. */
+function apiToken() {
+  if (!tokenRequired) return null;
+  let token = null;
+  try {
+    token = sessionStorage.getItem(TOKEN_KEY);
+  } catch {
+    token = null;
+  }
+  if (!token) {
+    token = (window.prompt("This dicomlens server needs its API token (DICOMLENS_API_TOKEN):") || "").trim();
+    if (token) {
+      try {
+        sessionStorage.setItem(TOKEN_KEY, token);
+      } catch {
+        // storage unavailable: the token is used for this request only
+      }
+    }
+  }
+  return token || null;
+}
+
+function forgetToken() {
+  try {
+    sessionStorage.removeItem(TOKEN_KEY);
+  } catch {
+    // nothing stored
+  }
+}
+
+/** init with an Authorization header added when a token is needed. */
+function withToken(init = {}) {
+  const token = apiToken();
+  if (!token) return init;
+  return { ...init, headers: { ...(init.headers || {}), Authorization: `Bearer ${token}` } };
+}
 
 /** An error with a stable code (the API's, or NETWORK / HTTP_<status> / BAD_RESPONSE). */
 export class ApiError extends Error {
@@ -39,13 +85,17 @@ export async function loadConfig() {
     throw new ApiError("BAD_RESPONSE", "The site's config.json is not valid JSON.");
   }
   const base = typeof config?.apiBaseUrl === "string" ? config.apiBaseUrl.trim() : "";
-  return { apiBaseUrl: base.replace(/\/+$/, "") };
+  return { apiBaseUrl: base.replace(/\/+$/, ""), apiTokenRequired: config?.apiTokenRequired === true };
 }
 
 export class Api {
-  /** @param {string} baseUrl "" (same origin) or an absolute origin/prefix without a trailing slash */
-  constructor(baseUrl) {
+  /**
+   * @param {string} baseUrl "" (same origin) or an absolute origin/prefix without a trailing slash
+   * @param {{tokenRequired?: boolean}} options tokenRequired: config.json's apiTokenRequired
+   */
+  constructor(baseUrl, { tokenRequired: required = false } = {}) {
     this.baseUrl = baseUrl;
+    tokenRequired = required;
   }
 
   /** Where requests go, for display. */
@@ -80,7 +130,7 @@ export class Api {
   async #json(path, init) {
     let response;
     try {
-      response = await fetch(this.baseUrl + path, init);
+      response = await fetch(this.baseUrl + path, withToken(init));
     } catch {
       throw new ApiError("NETWORK", `The API at ${this.describe} could not be reached.`);
     }
@@ -93,6 +143,7 @@ export class Api {
         body = null;
       }
     }
+    if (response.status === 401) forgetToken();
     if (!response.ok) {
       const error = body && typeof body === "object" ? body.error : null;
       throw new ApiError(
@@ -128,6 +179,9 @@ export function uploadToStorage(upload, file, onProgress) {
     for (const [name, value] of Object.entries(upload.fields || {})) form.append(name, value);
     form.append("file", file, file.name);
     xhr.open("POST", upload.url);
+    // The token goes only to this server's own upload endpoint, never to S3.
+    const token = sameOrigin(upload.url) ? apiToken() : null;
+    if (token) xhr.setRequestHeader("Authorization", `Bearer ${token}`);
     xhr.upload.addEventListener("progress", (event) => {
       if (event.lengthComputable && event.total > 0) onProgress(event.loaded / event.total);
     });
@@ -136,6 +190,7 @@ export function uploadToStorage(upload, file, onProgress) {
         onProgress(1);
         resolve();
       } else {
+        if (xhr.status === 401 && token) forgetToken();
         reject(storageError(xhr));
       }
     });
@@ -146,6 +201,14 @@ export function uploadToStorage(upload, file, onProgress) {
     xhr.send(form);
   });
   return { promise, abort: () => xhr.abort() };
+}
+
+function sameOrigin(url) {
+  try {
+    return new URL(url, document.baseURI).origin === window.location.origin;
+  } catch {
+    return false;
+  }
 }
 
 /** S3 answers errors in XML (<Error><Code/><Message/></Error>); the local runtime in JSON. */

@@ -125,7 +125,7 @@ function retryNow() {
 async function start() {
   try {
     const config = await loadConfig();
-    api = new Api(config.apiBaseUrl);
+    api = new Api(config.apiBaseUrl, { tokenRequired: config.apiTokenRequired });
     showApiState("ready", `API: ${api.describe}`);
   } catch (error) {
     const err = asApiError(error);

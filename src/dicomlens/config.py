@@ -76,6 +76,16 @@ class Settings(BaseSettings):
     template_path: Path | None = None  # None = the packaged infra/template.yaml (dicomlens.assets)
     web_dir: Path | None = None  # None = the packaged web/ (dicomlens.assets)
     shutdown_grace_s: float = Field(default=30.0, ge=0)
+    # A bearer token for the API and the upload endpoint; required when ``host`` is not a
+    # loopback address (sent as ``Authorization: Bearer ...``; never put in config.json).
+    api_token: SecretStr | None = None
+    # Host header names (with or without ``:port``) accepted besides the loopback names, the
+    # bound host and ``public_url``'s; comma-separated in DICOMLENS_ALLOWED_HOSTS.
+    allowed_hosts: Annotated[tuple[str, ...], NoDecode] = ()
+    header_timeout_s: float = Field(default=10.0, gt=0)  # a request's line and headers
+    body_idle_timeout_s: float = Field(default=30.0, gt=0)  # between two chunks of a body
+    max_form_fields: int = Field(default=50, ge=1)  # upload form fields before the file
+    max_form_field_bytes: int = Field(default=64 * 1024, ge=1024)  # their total size
 
     # AWS mode: names come from the stack's environment variables.
     bucket_name: str | None = None  # the upload bucket (uploads/ and derived/)
@@ -102,6 +112,20 @@ class Settings(BaseSettings):
     face_min_neighbors: int = Field(default=_FACES.min_neighbors, ge=1)
     ocr_min_confidence: float = Field(default=OCR_MIN_CONFIDENCE, ge=0.0, le=1.0)
     byo_models: tuple[OnnxModelSpec, ...] = ()
+
+    @field_validator("api_token", mode="before")
+    @classmethod
+    def _blank_token_is_none(cls, value: object) -> object:
+        if isinstance(value, str) and not value.strip():
+            return None  # DICOMLENS_API_TOKEN= must not stand for "a token, the empty one"
+        return value
+
+    @field_validator("allowed_hosts", mode="before")
+    @classmethod
+    def _split_hosts(cls, value: object) -> object:
+        if isinstance(value, str):
+            return tuple(name.strip() for name in value.split(",") if name.strip())
+        return value
 
     @field_validator("analyzers", mode="before")
     @classmethod

@@ -1,4 +1,10 @@
-"""``dicomlens serve [--host 127.0.0.1] [--port 8080] [--data-dir DIR]``: the local system."""
+"""``dicomlens serve [--host 127.0.0.1] [--port 8080] [--data-dir DIR]``: the local system.
+
+On a loopback address (the default) only this machine can reach the server. Any other
+``--host`` prints a warning and needs ``DICOMLENS_API_TOKEN``: the API and the upload
+endpoint then answer only requests that send it as ``Authorization: Bearer <token>`` (the
+web page asks for it once per browser tab). Without a token such a server does not start.
+"""
 
 from __future__ import annotations
 
@@ -42,6 +48,7 @@ def run(args: argparse.Namespace) -> int:
     os.environ.setdefault("POWERTOOLS_TRACE_DISABLED", "true")
     os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")
     os.environ.setdefault("POWERTOOLS_LOG_LEVEL", str(args.log_level).upper())
+    from dicomlens.local.guards import is_loopback, token_problem  # noqa: PLC0415
     from dicomlens.local.runtime import LocalServer, bind_socket  # noqa: PLC0415 - after env
     from dicomlens.local.workers import quiet_local_warnings  # noqa: PLC0415
 
@@ -60,6 +67,19 @@ def run(args: argparse.Namespace) -> int:
         if value is not None
     }
     settings = Settings(mode="local", **overrides)
+    token = settings.api_token.get_secret_value() if settings.api_token else None
+    problem = token_problem(settings.host, token)
+    if problem is not None:
+        print(f"dicomlens serve: {problem}", file=sys.stderr)  # noqa: T201
+        return 2
+    if not is_loopback(settings.host):
+        print(  # noqa: T201
+            f"warning: serving on {settings.host}, reachable from other machines; the API"
+            " and uploads need the API token (DICOMLENS_API_TOKEN). Traffic is not"
+            " encrypted: use a TLS proxy beyond a trusted network.",
+            file=sys.stderr,
+            flush=True,
+        )
     try:
         sock = bind_socket(settings.host, settings.port)
     except OSError as exc:

@@ -44,7 +44,8 @@ class CreateUploadRequest(CamelModel):
 
     file_name: str = Field(min_length=1, max_length=1024)
     content_type: str | None = Field(default=None, max_length=255)
-    size: int = Field(gt=0, description="the file's exact size in bytes")
+    # strict: JSON true is not 1 byte, and neither 1.0 nor "1" is a byte count.
+    size: int = Field(gt=0, strict=True, description="the file's exact size in bytes")
 
 
 class UploadForm(CamelModel):

@@ -3,17 +3,29 @@
 Errors are ``{"error": {"code", "message"}}`` (:func:`dicomlens.domain.errors.error_body`).
 Codes map to statuses once, here; anything else is a 500 whose body says nothing about the
 cause (the log has the exception type).
+
+A request body is read only as JSON, and whatever a client sends there is a 400 or a 415,
+never a 500: a body that is not UTF-8, a number longer than Python reads (4300 digits), or
+nesting deeper than the parser's recursion limit are all "not valid JSON".
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
+from collections.abc import Mapping
 from http import HTTPStatus
+from typing import Any
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError
-from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+from aws_lambda_powertools.event_handler.openapi.exceptions import (
+    RequestUnsupportedContentType,
+    RequestValidationError,
+)
+from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from dicomlens.domain.errors import DicomlensError, ErrorCode, error_body
 from dicomlens.handlers.observability import logger
@@ -34,11 +46,44 @@ STATUS_BY_CODE: dict[str, int] = {
 def api_resolver(*routers: Router) -> APIGatewayHttpResolver:
     """A validating HTTP API resolver serving ``routers`` (their routes must be declared
     already), with every exception a route can raise mapped to the error shape."""
-    app = APIGatewayHttpResolver(enable_validation=True)
+    app = _BodyCheckingResolver(enable_validation=True, json_body_deserializer=parse_json_body)
     for router in routers:
         app.include_router(router)
     _install_error_handlers(app)
     return app
+
+
+def parse_json_body(text: str) -> Any:
+    """``text`` as JSON; ``json.JSONDecodeError`` for anything the parser refuses, also what
+    it refuses with another error (too many digits, too deep)."""
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        raise
+    except (ValueError, RecursionError) as exc:
+        raise json.JSONDecodeError("the body is not JSON this API reads", "", 0) from exc
+
+
+class _BodyCheckingResolver(APIGatewayHttpResolver):
+    """A resolver that refuses, before routing, a base64 body that is not UTF-8 text (the
+    validation layer would decode it without catching the error)."""
+
+    def resolve(self, event: Mapping[str, Any], context: LambdaContext) -> dict[str, Any]:
+        """Resolve ``event``, or a 400 when its body cannot be text."""
+        body = event.get("body")
+        if isinstance(body, str) and body and event.get("isBase64Encoded"):
+            try:
+                base64.b64decode(body.encode("ascii"), validate=True).decode("utf-8")
+            except (binascii.Error, ValueError):
+                return {
+                    "statusCode": int(HTTPStatus.BAD_REQUEST),
+                    "headers": {"Content-Type": "application/json"},
+                    "body": json.dumps(
+                        error_body(ErrorCode.VALIDATION_ERROR, "the request body is not UTF-8")
+                    ),
+                    "isBase64Encoded": False,
+                }
+        return super().resolve(event, context)
 
 
 def status_for(code: str) -> int:
@@ -72,6 +117,15 @@ def _install_error_handlers(app: APIGatewayHttpResolver) -> None:
             problems.append(f"{where or 'body'}: {error.get('msg', 'invalid')}")
         message = "; ".join(problems) or "the request is invalid"
         return error_response(HTTPStatus.BAD_REQUEST, ErrorCode.VALIDATION_ERROR, message)
+
+    @app.exception_handler(RequestUnsupportedContentType)  # type: ignore[untyped-decorator]
+    def _unsupported_body(exc: RequestUnsupportedContentType) -> Response[str]:
+        del exc
+        return error_response(
+            HTTPStatus.UNSUPPORTED_MEDIA_TYPE,
+            ErrorCode.VALIDATION_ERROR,
+            "the request body must be application/json",
+        )
 
     @app.not_found
     def _no_route(exc: NotFoundError) -> Response[str]:

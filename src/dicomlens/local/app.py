@@ -5,6 +5,11 @@ API routes are built from the template (:mod:`dicomlens.local.routes`); each req
 an HTTP API v2 event for the handler the template names. The handlers run on the event loop
 (each is one short SQLite read or write); parallelism comes from several HTTP processes
 sharing the listening socket (see :mod:`dicomlens.local.runtime`).
+
+No request a client can send is a 500: what a client got wrong is a 4xx with the error body
+(``{"error": {"code", "message"}}``); a client that goes away mid-request is one warning
+line; anything else is a bug, answered 500 with that body (never a traceback) and logged as
+one line naming the exception type and where it was raised (:mod:`dicomlens.local.guards`).
 """
 
 from __future__ import annotations
@@ -20,9 +25,10 @@ from typing import Any
 
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
@@ -32,11 +38,14 @@ from dicomlens.domain.errors import DicomlensError, ErrorCode, error_body
 from dicomlens.local import routes as route_table
 from dicomlens.local.apigw import LocalLambdaContext, http_api_event, http_reply
 from dicomlens.local.event_queue import EventQueue
+from dicomlens.local.guards import BearerToken, HostGuard, UnexpectedErrorGuard
 from dicomlens.local.s3_events import object_created_event
 from dicomlens.local.samples import bundled_samples
 from dicomlens.local.upload_endpoint import (
     FORM_OVERHEAD_BYTES,
+    FormLimits,
     FormUpload,
+    StoredUpload,
     UploadRefusedError,
 )
 from dicomlens.ports import Clock
@@ -49,8 +58,32 @@ MAX_API_BODY = 1024 * 1024  # API Gateway would allow 10 MB; our JSON bodies are
 LIGHT_FUNCTION_MB = 256
 
 
-def _error(status: int, code: ErrorCode, message: str) -> JSONResponse:
-    return JSONResponse(error_body(code, message), status_code=status)
+MAX_LENGTH_DIGITS = 18  # a Content-Length or an expiry longer than this is not a real one
+
+
+def _error(
+    status: int, code: ErrorCode, message: str, headers: dict[str, str] | None = None
+) -> JSONResponse:
+    return JSONResponse(error_body(code, message), status_code=status, headers=headers)
+
+
+def ascii_number(text: str | None) -> int | None:
+    """``text`` as a non-negative integer if it is one in ASCII digits, else None.
+
+    ``str.isdigit`` also accepts superscripts and other scripts' digits (which ``int``
+    refuses, or reads as a different string than the one signed); very long numbers are
+    refused before ``int`` does the quadratic work or hits its digit limit.
+    """
+    if text is None or not text.isascii() or not text.isdigit():
+        return None
+    if len(text) > MAX_LENGTH_DIGITS:
+        return int("9" * MAX_LENGTH_DIGITS)
+    return int(text)
+
+
+def _too_long(request: Request, limit: int) -> bool:
+    declared = ascii_number(request.headers.get("content-length"))
+    return declared is not None and declared > limit
 
 
 def api_endpoint(route: route_table.Route) -> Callable[[Request], Awaitable[Response]]:
@@ -62,22 +95,27 @@ def api_endpoint(route: route_table.Route) -> Callable[[Request], Awaitable[Resp
     behind a lock, so they never stall uploads and downloads.
     """
     handler = route_table.import_handler(route.handler)
-    context = LocalLambdaContext(function_name=route.function)
     lock = threading.Lock()
 
-    def invoke(event: dict[str, Any]) -> Any:
+    def invoke(event: dict[str, Any], context: LocalLambdaContext) -> Any:
         with lock:
             return handler(event, context)
 
     async def endpoint(request: Request) -> Response:
-        declared = request.headers.get("content-length")
-        if declared is not None and declared.isdigit() and int(declared) > MAX_API_BODY:
+        if _too_long(request, MAX_API_BODY):
             return _error(413, ErrorCode.TOO_LARGE, "the request body is too large")
         body = bytearray()
         async for chunk in request.stream():
             body += chunk
             if len(body) > MAX_API_BODY:
-                return _error(413, ErrorCode.TOO_LARGE, "the request body is too large")
+                return _error(
+                    413,
+                    ErrorCode.TOO_LARGE,
+                    "the request body is too large",
+                    headers={"Connection": "close"},
+                )
+        # A context per invocation, as Lambda gives: its own request id and deadline.
+        context = LocalLambdaContext(function_name=route.function)
         client = request.client
         event = http_api_event(
             method=request.method,
@@ -91,7 +129,7 @@ def api_endpoint(route: route_table.Route) -> Callable[[Request], Awaitable[Resp
             domain_name=request.url.netloc,
         )
         if route.memory_mb > LIGHT_FUNCTION_MB:
-            reply = http_reply(await run_in_threadpool(invoke, event))
+            reply = http_reply(await run_in_threadpool(invoke, event, context))
         else:
             reply = http_reply(handler(event, context))
         response = Response(content=reply.body, status_code=reply.status)
@@ -114,42 +152,42 @@ class UploadReceiver:
         clock: Clock,
         max_bytes: int,
         notify: Callable[[], None],
+        limits: FormLimits | None = None,
     ) -> None:
         self._blobs = blobs
         self._queue = queue
         self._clock = clock
         self._max_bytes = max_bytes
+        self._max_body = max_bytes + FORM_OVERHEAD_BYTES
         self._notify = notify
+        self._limits = limits or FormLimits()
         self._sequence = 0
 
     async def receive(self, request: Request) -> Response:
         """Handle one form upload."""
-        declared = request.headers.get("content-length")
-        if (
-            declared is not None
-            and declared.isdigit()
-            and int(declared) > self._max_bytes + FORM_OVERHEAD_BYTES
-        ):
+        if _too_long(request, self._max_body):
             return _error(413, ErrorCode.TOO_LARGE, "the upload is larger than allowed")
         try:
             form = FormUpload(
                 content_type=request.headers.get("content-type", ""),
                 blobs=self._blobs,
                 clock=self._clock,
+                limits=self._limits,
             )
         except UploadRefusedError as refused:
-            return Response(refused.body(), refused.status, media_type="application/json")
+            return _refusal(refused)
         try:
-            async for chunk in request.stream():
-                form.feed(chunk)
-            # fsync of a large file would stall every other request on this event loop.
-            stored = await run_in_threadpool(form.finish)
+            stored = await self._store(request, form)
         except UploadRefusedError as refused:
             form.discard()
-            return Response(refused.body(), refused.status, media_type="application/json")
+            return _refusal(refused)
         except DicomlensError as exc:
             form.discard()
             return _error(400, ErrorCode.UPLOAD_REJECTED, exc.message)
+        except ClientDisconnect:
+            form.discard()
+            log.warning("an upload was abandoned: the client disconnected mid-request")
+            return _error(400, ErrorCode.UPLOAD_REJECTED, "the client disconnected")
         except BaseException:
             form.discard()
             raise
@@ -166,6 +204,31 @@ class UploadReceiver:
         self._notify()
         return Response(status_code=204, headers={"ETag": f'"{stored.etag}"'})
 
+    async def _store(self, request: Request, form: FormUpload) -> StoredUpload:
+        """Stream the body into ``form`` (at most the file's limit plus the form's framing,
+        also when no Content-Length was sent) and publish it."""
+        received = 0
+        async for chunk in request.stream():
+            received += len(chunk)
+            if received > self._max_body:
+                raise UploadRefusedError(
+                    413, str(ErrorCode.TOO_LARGE), "the upload is larger than allowed"
+                )
+            form.feed(chunk)
+        # fsync of a large file would stall every other request on this event loop.
+        return await run_in_threadpool(form.finish)
+
+
+def _refusal(refused: UploadRefusedError) -> Response:
+    """A refused upload's answer. The connection closes: the rest of a refused body is not
+    read, so it could not carry another request."""
+    return Response(
+        refused.body(),
+        refused.status,
+        media_type="application/json",
+        headers={"Connection": "close"},
+    )
+
 
 def blob_endpoint(blobs: LocalBlobStore, clock: Clock) -> Callable[[Request], Awaitable[Response]]:
     """``GET /_blobs/{key}``: a signed, expiring read of one object."""
@@ -173,10 +236,10 @@ def blob_endpoint(blobs: LocalBlobStore, clock: Clock) -> Callable[[Request], Aw
     async def endpoint(request: Request) -> Response:
         key = request.path_params["key"]
         query = request.query_params
-        expires = query.get("expires", "")
+        expires = ascii_number(query.get("expires"))
         name = query.get("name", "")
-        if not expires.isdigit() or not blobs.signer.verify_download(
-            key, expires=int(expires), name=name, signature=query.get("sig", ""), now=clock.now()
+        if expires is None or not blobs.signer.verify_download(
+            key, expires=expires, name=name, signature=query.get("sig", ""), now=clock.now()
         ):
             return _error(403, ErrorCode.UPLOAD_REJECTED, "the link is invalid or has expired")
         try:
@@ -239,9 +302,22 @@ def build_app(
     api_base_url: str,
     cors_origin: str,
     web_dir: Path | None,
+    form_limits: FormLimits | None = None,
+    allowed_hosts: frozenset[str] | None = None,
+    api_token: str | None = None,
 ) -> Starlette:
-    """The whole local server."""
-    config = json.dumps({"apiBaseUrl": api_base_url}).encode()
+    """The whole local server.
+
+    ``allowed_hosts``: the Host header values served (None: any). ``api_token``: when set,
+    the API and the upload endpoint need ``Authorization: Bearer <api_token>``; the page,
+    ``/config.json``, the samples and the signed ``/_blobs`` links do not (config.json then
+    says ``apiTokenRequired`` and the page asks its user for the token).
+    """
+    settings: dict[str, object] = {"apiBaseUrl": api_base_url}
+    if api_token:
+        settings["apiTokenRequired"] = True
+    config = json.dumps(settings).encode()
+    bearer = BearerToken(api_token)
 
     async def config_json(request: Request) -> Response:
         del request
@@ -251,15 +327,22 @@ def build_app(
 
     app_routes: list[BaseRoute] = [
         Route(
-            r.starlette_path(), api_endpoint(r), methods=None if r.method == "ANY" else [r.method]
+            r.starlette_path(),
+            bearer.protect(api_endpoint(r)),
+            methods=None if r.method == "ANY" else [r.method],
         )
         for r in routes
     ]
     receiver = UploadReceiver(
-        blobs=blobs, queue=queue, clock=clock, max_bytes=max_upload_bytes, notify=notify
+        blobs=blobs,
+        queue=queue,
+        clock=clock,
+        max_bytes=max_upload_bytes,
+        notify=notify,
+        limits=form_limits,
     )
     app_routes += [
-        Route(UPLOAD_PATH, receiver.receive, methods=["POST"]),
+        Route(UPLOAD_PATH, bearer.protect(receiver.receive), methods=["POST"]),
         Route(BLOBS_PATH + "{key:path}", blob_endpoint(blobs, clock), methods=["GET", "HEAD"]),
         Route("/config.json", config_json, methods=["GET"]),
         *sample_routes(),
@@ -267,6 +350,8 @@ def build_app(
     if web_dir is not None and web_dir.is_dir():
         app_routes.append(Mount("/", StaticFiles(directory=web_dir, html=True), name="web"))
     middleware = [
+        Middleware(UnexpectedErrorGuard),
+        Middleware(HostGuard, allowed=allowed_hosts),
         Middleware(
             CORSMiddleware,
             allow_origins=[cors_origin],
@@ -274,6 +359,24 @@ def build_app(
             allow_headers=["*"],
             expose_headers=["ETag"],
             max_age=600,
-        )
+        ),
     ]
-    return Starlette(routes=app_routes, middleware=middleware)
+    return Starlette(
+        routes=app_routes,
+        middleware=middleware,
+        exception_handlers={HTTPException: _http_exception},
+    )
+
+
+async def _http_exception(request: Request, exc: Exception) -> Response:
+    """Starlette's own refusals (no such route, method not allowed) in the error shape."""
+    del request
+    status = exc.status_code if isinstance(exc, HTTPException) else 500
+    headers = dict(exc.headers or {}) if isinstance(exc, HTTPException) else None
+    if status == 404:
+        return _error(status, ErrorCode.NOT_FOUND, "no such route", headers=headers)
+    if status >= 500:
+        return _error(status, ErrorCode.INTERNAL, "internal error", headers=headers)
+    return _error(
+        status, ErrorCode.VALIDATION_ERROR, "the request is not allowed here", headers=headers
+    )

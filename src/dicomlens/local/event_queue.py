@@ -4,7 +4,8 @@ An event is committed before the upload is acknowledged, so an accepted upload i
 lost. Consumers lease an event, run the processor and then delete it (``ack``) or push it
 back (``retry_at``); an event whose consumer died becomes visible again when its lease ends
 or, on restart, at once (:meth:`EventQueue.release_all`). Delivery is at least once: the
-processor's conditional claim makes a repeat harmless.
+processor's conditional claim makes a repeat harmless. The database (and so its -wal and
+-shm files) is readable by its owner only: events name the uploads.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from dicomlens.adapters.local.sqlite_jobs import connect
+from dicomlens.private_files import create_private_file
 
 _SCHEMA = (
     """CREATE TABLE IF NOT EXISTS events (
@@ -48,6 +50,7 @@ class EventQueue:
     def __init__(self, path: Path) -> None:
         self.path = path
         self._local = threading.local()
+        create_private_file(path)
         conn = self._conn()
         for statement in _SCHEMA:
             conn.execute(statement)

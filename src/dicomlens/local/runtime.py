@@ -9,6 +9,12 @@ job store's claim and finish are conditional.
 On SIGINT/SIGTERM the server stops accepting connections, lets in-flight requests finish,
 lets workers finish their current job for up to ``shutdown_grace_s``, and otherwise kills
 them: their jobs are picked up again on the next start.
+
+The data directory holds PHI (uploads, jobs, results): it is made 0700 and its files 0600
+at start-up (an older directory is fixed), and the server runs with umask 077 so that
+everything it creates later is private too. HTTP connections get read timeouts
+(:mod:`dicomlens.local.read_timeouts`) and the Host/token checks of
+:mod:`dicomlens.local.guards`.
 """
 
 from __future__ import annotations
@@ -20,26 +26,32 @@ import multiprocessing.process
 import os
 import signal
 import socket
+import stat
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
 from typing import IO
+from urllib.parse import urlsplit
 
 import uvicorn
 from starlette.applications import Starlette
 
 from dicomlens import assets, bootstrap
-from dicomlens.adapters.local.files import LocalBlobStore
+from dicomlens.adapters.local.files import LocalBlobStore, make_private_dirs
 from dicomlens.adapters.local.sqlite_jobs import SqliteJobStore
 from dicomlens.config import Settings
 from dicomlens.domain.errors import DicomlensError, ErrorCode
 from dicomlens.domain.jobs import JobStatus
+from dicomlens.handlers.observability import use_own_service
 from dicomlens.local import routes as route_table
 from dicomlens.local.app import build_app
 from dicomlens.local.event_queue import EventQueue
+from dicomlens.local.guards import allowed_host_headers, token_problem
+from dicomlens.local.read_timeouts import timed_protocol
 from dicomlens.local.s3_events import object_created_event
+from dicomlens.local.upload_endpoint import FormLimits
 from dicomlens.local.workers import (
     PROCESSOR_FUNCTION,
     Waker,
@@ -48,6 +60,7 @@ from dicomlens.local.workers import (
     queue_path,
     quiet_local_warnings,
 )
+from dicomlens.private_files import PRIVATE_DIR_MODE, PRIVATE_FILE_MODE, create_private_file
 
 log = logging.getLogger(__name__)
 
@@ -61,9 +74,59 @@ class Recovery:
     requeued_jobs: int
 
 
+PRIVATE_UMASK = 0o077
+WORKER_MONITOR_SERVICE = "dicomlens-worker-monitor"
+WORKER_MONITOR_LOGGER = "dicomlens.local.workers"
+SERVER_SERVICE = "dicomlens-local-server"
+SERVER_LOGGER = "dicomlens.local"
+
+
+def separate_server_logs() -> None:
+    """Give the server's own lines (connections, uploads) and the worker monitor's their
+    own service names, free of the keys the handlers append for their invocations."""
+    use_own_service(SERVER_LOGGER, SERVER_SERVICE)
+    use_own_service(WORKER_MONITOR_LOGGER, WORKER_MONITOR_SERVICE)
+    # The multipart parser warns about each malformed form it is fed; the client gets a 400.
+    logging.getLogger("python_multipart").setLevel(logging.ERROR)
+
+
+def make_data_dir_private(data_dir: Path) -> None:
+    """Create ``data_dir`` 0700, or make an existing one and everything in it private
+    (directories 0700, files 0600; symbolic links are not followed).
+
+    A directory already 0700 only has its top-level entries checked: nobody else can reach
+    anything below it, and a full walk of a large blob store at every start would be slow.
+    An entry that cannot be changed (another owner) is counted in one warning, unnamed:
+    names under the data directory are upload file names.
+    """
+    if not data_dir.exists():
+        make_private_dirs(data_dir)
+        return
+    entries: list[Path] = [data_dir]
+    if stat.S_IMODE(data_dir.stat().st_mode) == PRIVATE_DIR_MODE:
+        entries += data_dir.iterdir()
+    else:
+        for root, dirs, files in os.walk(data_dir, followlinks=False):
+            entries += (Path(root, name) for name in (*dirs, *files))
+    failed = 0
+    for path in entries:
+        try:
+            info = path.lstat()
+            if stat.S_ISLNK(info.st_mode):
+                continue
+            mode = PRIVATE_DIR_MODE if stat.S_ISDIR(info.st_mode) else PRIVATE_FILE_MODE
+            if stat.S_IMODE(info.st_mode) != mode:
+                path.chmod(mode)
+        except OSError:
+            failed += 1
+    if failed:
+        log.warning("%d entries of the data directory could not be made private", failed)
+
+
 def lock_data_dir(data_dir: Path) -> IO[str]:
     """Hold an exclusive lock on ``data_dir`` for the life of the process."""
-    data_dir.mkdir(parents=True, exist_ok=True)
+    make_data_dir_private(data_dir)
+    create_private_file(data_dir / ".lock")
     handle = (data_dir / ".lock").open("w")
     try:
         fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -126,14 +189,29 @@ def local_app(
         api_base_url=settings.base_url(),
         cors_origin=settings.cors_origin(),
         web_dir=settings.web_dir or assets.web_root(),
+        form_limits=FormLimits(
+            fields=settings.max_form_fields, field_bytes=settings.max_form_field_bytes
+        ),
+        allowed_hosts=allowed_host_headers(
+            host=settings.host,
+            port=settings.port,
+            public_host=urlsplit(settings.public_url).netloc if settings.public_url else None,
+            extra=settings.allowed_hosts,
+        ),
+        api_token=settings.api_token.get_secret_value() if settings.api_token else None,
     )
 
 
-def http_server(app: Starlette) -> uvicorn.Server:
-    """A quiet uvicorn server for ``app``."""
+def http_server(app: Starlette, settings: Settings | None = None) -> uvicorn.Server:
+    """A quiet uvicorn server for ``app``, with the read timeouts of ``settings``."""
+    settings = settings or Settings()
     return uvicorn.Server(
         uvicorn.Config(
             app,
+            http=timed_protocol(
+                header_timeout_s=settings.header_timeout_s,
+                body_idle_timeout_s=settings.body_idle_timeout_s,
+            ),
             log_level="warning",
             access_log=False,
             timeout_graceful_shutdown=10,
@@ -146,7 +224,9 @@ def _http_process_main(
     settings: Settings, sock: socket.socket, routes: list[route_table.Route], waker: Waker
 ) -> None:
     die_with_parent()
+    os.umask(PRIVATE_UMASK)
     quiet_local_warnings()
+    separate_server_logs()
     services = bootstrap.build_services(settings)
     bootstrap.use_services(services)
     app = local_app(
@@ -157,16 +237,23 @@ def _http_process_main(
         notify=waker.release,
     )
     # In its own process uvicorn handles SIGINT/SIGTERM itself: stop accepting, drain.
-    http_server(app).run(sockets=[sock])
+    http_server(app, settings).run(sockets=[sock])
 
 
 class LocalServer:
     """The whole local system on one machine."""
 
     def __init__(self, settings: Settings, *, sock: socket.socket) -> None:
+        problem = token_problem(
+            settings.host, settings.api_token.get_secret_value() if settings.api_token else None
+        )
+        if problem is not None:
+            raise DicomlensError(ErrorCode.VALIDATION_ERROR, problem)
         self.settings = settings
         self._sock = sock
+        os.umask(PRIVATE_UMASK)  # workers and HTTP processes inherit it
         self._lock = lock_data_dir(settings.data_dir)
+        separate_server_logs()
         services = bootstrap.build_services(settings)
         bootstrap.use_services(services)
         if not isinstance(services.blobs, LocalBlobStore) or not isinstance(
@@ -199,7 +286,7 @@ class LocalServer:
             queue=self.queue,
             notify=self.pool.notify,
         )
-        self._server = http_server(self.app)
+        self._server = http_server(self.app, settings)
         # Extra HTTP processes share the listening socket (the kernel spreads connections):
         # the API handlers are CPU-bound Python, and one event loop uses one core.
         self._extra_http: list[multiprocessing.process.BaseProcess] = []

@@ -20,15 +20,23 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from python_multipart.exceptions import FormParserError
 from python_multipart.multipart import MultipartParser, parse_options_header
 
-from dicomlens.adapters.local.files import LocalBlobStore
+from dicomlens.adapters.local.files import LocalBlobStore, make_private_dirs
 from dicomlens.adapters.local.signing import UploadPolicy
 from dicomlens.domain.errors import DicomlensError, ErrorCode, error_body
 from dicomlens.ports import Clock
 
-MAX_FIELD_BYTES = 64 * 1024
-FORM_OVERHEAD_BYTES = 256 * 1024
+FORM_OVERHEAD_BYTES = 256 * 1024  # multipart framing and fields around the file
+
+
+@dataclass(frozen=True, kw_only=True)
+class FormLimits:
+    """How much of a form may come before its file part."""
+
+    fields: int = 50
+    field_bytes: int = 64 * 1024  # names, part headers and values together
 
 
 class UploadRefusedError(Exception):
@@ -64,7 +72,14 @@ class _Part:
 class FormUpload:
     """One upload request, fed chunk by chunk (``feed``) and then ``finish``-ed."""
 
-    def __init__(self, *, content_type: str, blobs: LocalBlobStore, clock: Clock) -> None:
+    def __init__(
+        self,
+        *,
+        content_type: str,
+        blobs: LocalBlobStore,
+        clock: Clock,
+        limits: FormLimits | None = None,
+    ) -> None:
         media_type, options = parse_options_header(content_type)
         boundary = options.get(b"boundary")
         if media_type != b"multipart/form-data" or not boundary:
@@ -73,6 +88,9 @@ class FormUpload:
             )
         self._blobs = blobs
         self._clock = clock
+        self._limits = limits or FormLimits()
+        self._parts = 0
+        self._form_bytes = 0  # what the fields before the file have used of field_bytes
         self._fields: dict[str, str] = {}
         self._part = _Part()
         self._header_field = bytearray()
@@ -101,15 +119,40 @@ class FormUpload:
             # S3 ignores fields after the file; nothing after it may change the upload.
             self._part = _Part(name="\x00ignored")
             return
+        self._parts += 1
+        if self._parts > self._limits.fields:
+            raise UploadRefusedError(
+                400,
+                str(ErrorCode.UPLOAD_REJECTED),
+                f"the form has more than {self._limits.fields} fields before the file",
+            )
         self._part = _Part()
 
+    def _count(self, size: int) -> None:
+        """Count ``size`` bytes kept of the fields before the file; refuse beyond the limit."""
+        self._form_bytes += size
+        if self._form_bytes > self._limits.field_bytes:
+            raise UploadRefusedError(
+                413,
+                str(ErrorCode.TOO_LARGE),
+                f"the form fields before the file exceed {self._limits.field_bytes} bytes",
+            )
+
     def _on_header_field(self, data: bytes, start: int, end: int) -> None:
+        if self._part.name == "\x00ignored":
+            return
+        self._count(end - start)
         self._header_field += data[start:end]
 
     def _on_header_value(self, data: bytes, start: int, end: int) -> None:
+        if self._part.name == "\x00ignored":
+            return
+        self._count(end - start)
         self._header_value += data[start:end]
 
     def _on_header_end(self) -> None:
+        if self._part.name == "\x00ignored":
+            return
         self._part.headers[bytes(self._header_field).lower()] = bytes(self._header_value)
         self._header_field.clear()
         self._header_value.clear()
@@ -141,11 +184,8 @@ class FormUpload:
             self._md5.update(chunk)
             self._file.write(chunk)
             return
+        self._count(len(chunk))
         self._part.value += chunk
-        if len(self._part.value) > MAX_FIELD_BYTES:
-            raise UploadRefusedError(
-                400, str(ErrorCode.UPLOAD_REJECTED), "a form field is too long"
-            )
 
     def _on_part_end(self) -> None:
         name = self._part.name
@@ -191,12 +231,23 @@ class FormUpload:
     # Feeding and finishing.
 
     def feed(self, chunk: bytes) -> None:
-        """Parse the next chunk of the request body."""
-        self._parser.write(chunk)
+        """Parse the next chunk of the request body (:class:`UploadRefusedError` when the
+        form breaks a rule or is not multipart the parser can read)."""
+        try:
+            self._parser.write(chunk)
+        except FormParserError as exc:
+            raise UploadRefusedError(
+                400, str(ErrorCode.UPLOAD_REJECTED), "the body is not a readable multipart form"
+            ) from exc
 
     def finish(self) -> StoredUpload:
         """Publish the file at its key; raises :class:`UploadRefusedError` if it is incomplete."""
-        self._parser.finalize()
+        try:
+            self._parser.finalize()
+        except FormParserError as exc:
+            raise UploadRefusedError(
+                400, str(ErrorCode.UPLOAD_REJECTED), "the multipart form is incomplete"
+            ) from exc
         if self._file is None or self._policy is None or not self._file_done:
             raise UploadRefusedError(
                 400, str(ErrorCode.UPLOAD_REJECTED), "the form has no file part"
@@ -209,7 +260,7 @@ class FormUpload:
         self._file.close()
         assert self._tmp is not None  # noqa: S101 - set with _file
         target = self._blobs.path_of(policy.key)
-        target.parent.mkdir(parents=True, exist_ok=True)
+        make_private_dirs(target.parent)
         try:
             os.link(self._tmp, target)
         except FileExistsError as exc:

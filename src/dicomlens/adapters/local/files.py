@@ -1,9 +1,11 @@
 """Blob storage as files under a directory: the local :class:`~dicomlens.ports.BlobStore`.
 
 Keys map to paths below ``root``; a key that would leave it (``..``, absolute, NUL) is
-refused. Writes are atomic (a temporary file in the same directory, then ``rename``), so a
-reader never sees half an object. Upload forms and download URLs point at the local
-runtime (``/_upload`` and ``/_blobs/...``) and are signed with :class:`Signer`.
+refused. Objects are private to the server's user: directories 0700, files 0600 (temporary
+files are created 0600 and renamed or linked into place). Writes are atomic (a temporary
+file in the same directory, then ``rename``), so a reader never sees half an object. Upload
+forms and download URLs point at the local runtime (``/_upload`` and ``/_blobs/...``) and
+are signed with :class:`Signer`.
 """
 
 from __future__ import annotations
@@ -20,9 +22,21 @@ from urllib.parse import quote, urlencode
 from dicomlens.adapters.local.signing import Signer, UploadPolicy
 from dicomlens.domain.errors import DicomlensError, ErrorCode
 from dicomlens.ports import Clock, PresignedPost
+from dicomlens.private_files import PRIVATE_DIR_MODE
 
 UPLOAD_PATH = "/_upload"
 BLOBS_PATH = "/_blobs/"
+
+
+def make_private_dirs(directory: Path) -> None:
+    """Create ``directory`` and any missing parents with mode 0700 (``Path.mkdir`` gives
+    the parents the umask's default mode)."""
+    missing: list[Path] = []
+    while not directory.is_dir():
+        missing.append(directory)
+        directory = directory.parent
+    for path in reversed(missing):
+        path.mkdir(mode=PRIVATE_DIR_MODE, exist_ok=True)
 
 
 class LocalBlobStore:
@@ -30,9 +44,9 @@ class LocalBlobStore:
 
     def __init__(self, root: Path, *, signer: Signer, base_url: str, clock: Clock) -> None:
         self.root = root.resolve()
-        self.root.mkdir(parents=True, exist_ok=True)
+        self.root.mkdir(parents=True, exist_ok=True, mode=PRIVATE_DIR_MODE)
         self._tmp = self.root / ".tmp"
-        self._tmp.mkdir(exist_ok=True)
+        self._tmp.mkdir(exist_ok=True, mode=PRIVATE_DIR_MODE)
         self.signer = signer
         self._base_url = base_url.rstrip("/")
         self._clock = clock
@@ -107,7 +121,7 @@ class LocalBlobStore:
         On an exception the partial file is removed and ``target`` is untouched. ``durable``
         flushes the bytes to disk before the rename.
         """
-        target.parent.mkdir(parents=True, exist_ok=True)
+        make_private_dirs(target.parent)
         fd, tmp_name = tempfile.mkstemp(dir=self._tmp, prefix="part-")
         tmp = Path(tmp_name)
         try:

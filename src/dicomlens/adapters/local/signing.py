@@ -13,12 +13,12 @@ import binascii
 import hashlib
 import hmac
 import json
-import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
 from dicomlens.domain.errors import DicomlensError, ErrorCode
+from dicomlens.private_files import read_or_create_key_file
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -33,23 +33,16 @@ class UploadPolicy:
 
 
 def load_or_create_secret(path: Path) -> bytes:
-    """The HMAC key kept at ``path`` (created once, owner-readable only)."""
-    try:
-        return bytes.fromhex(path.read_text().strip())
-    except FileNotFoundError:
-        pass
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}")
-    tmp.write_text(secrets.token_hex(32))
-    tmp.chmod(0o600)
-    try:
-        # link() fails if another process created the secret first: both then read the winner.
-        path.hardlink_to(tmp)
-    except FileExistsError:
-        pass
-    finally:
-        tmp.unlink(missing_ok=True)
-    return bytes.fromhex(path.read_text().strip())
+    """The HMAC key kept at ``path`` (created once, atomically, owner-readable only)."""
+    return bytes.fromhex(read_or_create_key_file(path))
+
+
+def same_text(expected: str, given: str) -> bool:
+    """Whether ``given`` equals ``expected``, in constant time for any text a client sends
+    (``hmac.compare_digest`` refuses ``str`` with characters outside ASCII)."""
+    return hmac.compare_digest(
+        expected.encode("utf-8", "surrogatepass"), given.encode("utf-8", "surrogatepass")
+    )
 
 
 class Signer:
@@ -81,7 +74,7 @@ class Signer:
 
         Raises ``DicomlensError(UPLOAD_REJECTED)`` otherwise.
         """
-        if not hmac.compare_digest(self._mac(encoded.encode("ascii", "replace")), signature):
+        if not same_text(self._mac(encoded.encode("utf-8", "surrogatepass")), signature):
             raise DicomlensError(
                 ErrorCode.UPLOAD_REJECTED, "the upload policy signature is invalid"
             )
@@ -108,7 +101,7 @@ class Signer:
 
     def sign_download(self, key: str, *, expires: int, name: str) -> str:
         """The signature of a download URL for ``key`` valid until the epoch second ``expires``."""
-        return self._mac(f"GET\n{key}\n{expires}\n{name}".encode())
+        return self._mac(f"GET\n{key}\n{expires}\n{name}".encode("utf-8", "surrogatepass"))
 
     def verify_download(
         self, key: str, *, expires: int, name: str, signature: str, now: datetime
@@ -116,4 +109,4 @@ class Signer:
         """Whether a download URL's signature is valid and unexpired."""
         if expires < now.timestamp():
             return False
-        return hmac.compare_digest(self.sign_download(key, expires=expires, name=name), signature)
+        return same_text(self.sign_download(key, expires=expires, name=name), signature)
