@@ -20,10 +20,11 @@ TERMINAL = ("COMPLETED", "FAILED")
 MB = 1000 * 1000 // 1024  # KiB in a megabyte (the bound is stated in MB)
 
 
-def normal_ct() -> bytes:
-    """A normal 512 x 512 12-bit CT with a rescale and a window: the legitimate image."""
-    ds = new_dataset(CT_IMAGE, 5100, "CT")
-    attach_grey(ds, ramp(512, 512, 0, 4095).astype(np.uint16), bits_stored=12)
+def normal_ct(side: int = 512) -> bytes:
+    """A normal ``side`` x ``side`` 12-bit CT with a rescale and a window (512: the
+    legitimate image of the memory test)."""
+    ds = new_dataset(CT_IMAGE, 5100 + side, "CT")
+    attach_grey(ds, ramp(side, side, 0, 4095).astype(np.uint16), bits_stored=12)
     ds.RescaleIntercept, ds.RescaleSlope, ds.RescaleType = -1024, 1, "HU"
     ds.WindowCenter, ds.WindowWidth = 40, 400
     return to_bytes(ds)

@@ -66,6 +66,16 @@ def cpu_ticks(pid: int) -> int | None:
     return int(fields[11]) + int(fields[12])
 
 
+def age_s(pid: int) -> float | None:
+    """Seconds since ``pid`` started, or None when it is gone."""
+    try:
+        fields = (PROC / str(pid) / "stat").read_text().rsplit(")", 1)[1].split()
+        uptime = float((PROC / "uptime").read_text().split()[0])
+    except OSError:
+        return None
+    return uptime - int(fields[19]) / os.sysconf("SC_CLK_TCK")
+
+
 def listening_inodes(port: int) -> set[str]:
     """Socket inodes listening on TCP ``port`` (IPv4 and IPv6)."""
     inodes = set()
