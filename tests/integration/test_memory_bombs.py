@@ -18,19 +18,32 @@ then:
   INTERNAL, never DECODE_TIMEOUT) within the job limit (decode_timeout_s + 5 s) plus 5 s of
   the form post; de-identification answers within that time with 2xx or a 4xx carrying a
   stable code (CONFLICT for a job that did not complete).
+
+``dicomlens deidentify`` (the CLI, two worker processes, default settings but the same 4 s
+decode limit) gets every DICOM bomb in one run too: the same bound over the CLI process and
+its workers, measured against the same CT de-identified by the CLI first; each file's row is
+``ok`` or a stable failure code (never INTERNAL, never DECODE_TIMEOUT) within the CLI's own
+per-file limit (2 x decode_timeout_s + 30 s).
 """
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 import pytest
 from bomb_run import MB, FileRun, normal_ct, run_file
 from local_server import Server, start
-from process_tree import MemorySampler, wait_for_workers
+from process_tree import MemorySampler, Peak, wait_for_workers
 
-from corpus.bombs import BOMBS, BombCase
+from corpus.bombs import BOMBS, BombCase, write_bombs
 
 DECODE_TIMEOUT_S = 4.0
 JOB_LIMIT_S = DECODE_TIMEOUT_S + 5.0  # the pool's JOB_GRACE_S
@@ -162,3 +175,80 @@ def test_deidentifying_a_bomb_answers_with_a_stable_status(
 def test_the_bound_is_stated_from_a_legitimate_image(bomb_run: BombRun) -> None:
     print(bomb_run.describe())
     assert 0 < bomb_run.legitimate_kib < bomb_run.bound_kib
+
+
+CLI_FILE_LIMIT_S = 2 * DECODE_TIMEOUT_S + 30
+
+
+@dataclass
+class CliRun:
+    """One ``dicomlens deidentify`` run: its rows by input name and its processes' peaks."""
+
+    rows: dict[str, dict[str, Any]]
+    peaks: list[Peak]
+    seconds: float
+
+
+def _deidentify_cli(inputs: list[Path], out: Path, guard_kib: int | None) -> CliRun:
+    started = time.monotonic()
+    process = subprocess.Popen(
+        [
+            *(sys.executable, "-m", "dicomlens.cli", "deidentify", *map(str, inputs)),
+            *("--out", str(out), "--workers", "2", "--keep-names"),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env={**os.environ, **ENV},
+    )
+    sampler = MemorySampler(server=process.pid, port=0, guard_kib=guard_kib).start()
+    try:
+        process.wait(timeout=len(inputs) * CLI_FILE_LIMIT_S)
+    finally:
+        sampler.stop()
+        if process.poll() is None:
+            process.kill()
+    index = json.loads((out / "deidentified.json").read_text())
+    rows = {Path(row["file"]).name: row for row in index}
+    return CliRun(rows=rows, peaks=sampler.end(), seconds=time.monotonic() - started)
+
+
+@pytest.fixture(scope="module")
+def cli_runs(tmp_path_factory: pytest.TempPathFactory) -> tuple[CliRun, CliRun]:
+    """The CLI on the CT alone (the baseline), then on every DICOM bomb."""
+    tmp = tmp_path_factory.mktemp("cli-bombs")
+    ct = tmp / "ct" / "ct512.dcm"
+    ct.parent.mkdir()
+    ct.write_bytes(normal_ct())
+    baseline = _deidentify_cli([ct], tmp / "ct-out", None)
+    assert baseline.rows["ct512.dcm"]["status"] == "ok", baseline.rows
+    legitimate = max(p.kib for p in baseline.peaks if p.role != "tracker")
+    paths = write_bombs(tmp / "bombs")
+    dicom = [paths[case.name] for case in BOMBS if case.is_dicom]
+    bombs = _deidentify_cli(dicom, tmp / "bombs-out", legitimate + GUARD_MB * MB)
+    return baseline, bombs
+
+
+def test_the_deidentify_cli_stays_under_the_bound_on_every_bomb(
+    cli_runs: tuple[CliRun, CliRun],
+) -> None:
+    baseline, bombs = cli_runs
+    legitimate = max(p.kib for p in baseline.peaks if p.role != "tracker")
+    over = [p for p in bombs.peaks if p.role != "tracker" and p.kib > legitimate + HEADROOM_MB * MB]
+    assert not over, (
+        f"over {legitimate // MB + HEADROOM_MB} MB: "
+        + ", ".join(f"{p.role} {p.pid} {p.kib // MB} MB" for p in over)
+        + f"\nrows: {list(bombs.rows.values())}"
+    )
+
+
+@pytest.mark.parametrize("case", [c for c in BOMBS if c.is_dicom], ids=_ids)
+def test_the_deidentify_cli_ends_every_bomb_with_a_stable_code(
+    cli_runs: tuple[CliRun, CliRun], case: BombCase
+) -> None:
+    # "the worker process died" in a row is the memory guard's kill (see the bound test above)
+    row = cli_runs[1].rows.get(case.name)
+    assert row is not None, f"{case.name}: no row in the index"
+    assert row["status"] == "ok" or row.get("code") not in (None, "INTERNAL", "DECODE_TIMEOUT"), (
+        f"{case.about}: {row}"
+    )
+    assert row["seconds"] <= CLI_FILE_LIMIT_S, f"{case.about}: {row}"
