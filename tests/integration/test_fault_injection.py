@@ -1,20 +1,21 @@
 """Fault injection: workers and the whole server killed with SIGKILL during a batch of uploads.
 
 Given ``dicomlens serve`` with two process workers and ``decode_timeout_s`` = 2 s (a job
-limit of 7 s), and a batch of 36 uploads (a normal 512 x 512 CT, pydicom's CT and MR) posted
-from a thread in two halves, with a fixed seed:
+limit of 7 s), two warm-up jobs, then a batch of 36 uploads (generated 1024 and 2048 square
+CTs, pydicom's CT and MR) posted from a thread in two halves, with a fixed seed:
 
 - during the first half, one worker is SIGKILLed at a random moment, then the whole server
   is SIGKILLed (while uploads are still being posted) and restarted on the same data dir;
-- during the second half, a worker is SIGKILLed three more times at random moments (a busy
-  one when there is one, so that most kills interrupt a job);
+- during the second half, a worker is SIGKILLed three more times at random moments (one
+  running a job when there is one, so that most kills interrupt a job; at least one kill
+  must have interrupted a job, or nothing was tested);
 
 then every accepted upload (a 2xx answer to the form post) ends COMPLETED or FAILED exactly
 once (never two finishes in the processor's log, no SUPERSEDED attempt, and the stored
 attempts need no more retries than the kills explain), and no job is seen PROCESSING for
 longer than the job limit + 8 s (jobs are polled every 0.2 s from the first form post on; the
 8 s cover polling, the restart and a machine shared with other work). The posts and kills
-end within about 20 s; the test waits at most 40 s more for jobs to finish.
+take about 20 s; the test then waits at most 40 s for jobs to finish.
 """
 
 from __future__ import annotations
