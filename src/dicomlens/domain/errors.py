@@ -28,6 +28,7 @@ class ErrorCode(StrEnum):
     DEIDENTIFICATION_FAILED = "DEIDENTIFICATION_FAILED"
     REDACTION_IMPOSSIBLE = "REDACTION_IMPOSSIBLE"
     REDACTION_INCOMPLETE = "REDACTION_INCOMPLETE"
+    WORKER_CRASHED = "WORKER_CRASHED"  # the process analysing the file died, repeatedly
 
 
 class DicomlensError(Exception):
