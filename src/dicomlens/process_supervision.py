@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import multiprocessing
 import os
 import signal
 import time
@@ -80,13 +81,17 @@ def die_with_parent(parent_pid: int | None = None) -> None:
 
     Call it first thing in a worker process. The kernel's "parent" is the *thread* that
     started the process, so a pool must start workers from a thread that outlives them. When
-    ``parent_pid`` is given and the parent is already gone (it died before this call could
-    arm the signal), the process exits at once.
+    the parent (``parent_pid``, by default the process that started this one through
+    :mod:`multiprocessing`) is already gone, having died before this call could arm the
+    signal, the process exits at once.
     """
     with contextlib.suppress(OSError, AttributeError):
         libc = ctypes.CDLL(None, use_errno=True)
         pr_set_pdeathsig = 1
         libc.prctl(pr_set_pdeathsig, signal.SIGKILL)
+    if parent_pid is None:
+        parent = multiprocessing.parent_process()
+        parent_pid = None if parent is None else parent.pid
     if parent_pid is not None and os.getppid() != parent_pid:
         os._exit(1)
 
