@@ -175,7 +175,7 @@ def test_the_openapi_document_lists_the_expired_status(world: FakeWorld) -> None
 
 
 def test_start_up_removes_partial_uploads_and_expires_abandoned_jobs(tmp_path: Path) -> None:
-    from dicomlens.local.runtime import expire_abandoned, recover  # noqa: PLC0415
+    from dicomlens.local.runtime import expire_abandoned, recover
 
     # Given a data directory a killed server left: a half-written upload, and two PENDING
     # jobs, one whose form expired long ago and one still open
