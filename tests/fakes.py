@@ -150,3 +150,27 @@ class InMemoryJobStore:
                 return False
             self._jobs[job.job_id] = replace(copy.deepcopy(job), lease_until=None)
             return True
+
+    def release(self, job: Job) -> bool:
+        if job.status is not JobStatus.PROCESSING:
+            raise IllegalTransitionError(f"job {job.job_id}: release needs a PROCESSING job")
+        with self._lock:
+            current = self._jobs.get(job.job_id)
+            if (
+                current is None
+                or current.status is not JobStatus.PROCESSING
+                or current.attempts != job.attempts
+            ):
+                return False
+            self._jobs[job.job_id] = copy.deepcopy(job)
+            return True
+
+    def expire(self, job: Job) -> bool:
+        if job.status is not JobStatus.EXPIRED:
+            raise IllegalTransitionError(f"job {job.job_id}: expire needs an EXPIRED job")
+        with self._lock:
+            current = self._jobs.get(job.job_id)
+            if current is None or current.status is not JobStatus.PENDING:
+                return False
+            self._jobs[job.job_id] = copy.deepcopy(job)
+            return True

@@ -3,13 +3,16 @@
 // busy, done or failed; everything else asks these functions instead of comparing strings.
 
 /** The job statuses GET /jobs/{jobId} answers; anything else is read as PENDING. */
-export const API_STATUSES = Object.freeze(["PENDING", "PROCESSING", "COMPLETED", "FAILED"]);
+export const API_STATUSES = Object.freeze(["PENDING", "PROCESSING", "COMPLETED", "FAILED", "EXPIRED"]);
 
 /** Before the file reached storage: leaving the page now would lose it. */
 export const UPLOAD_PHASES = Object.freeze(["waiting", "preparing", "uploading"]);
 
-/** The end of the road: processing failed, storage refused the file, or the job is gone. */
-export const FAILED_PHASES = Object.freeze(["FAILED", "rejected", "missing"]);
+/**
+ * The end of the road: processing failed, the upload never arrived before its form expired,
+ * storage refused the file, or the job is gone.
+ */
+export const FAILED_PHASES = Object.freeze(["FAILED", "EXPIRED", "rejected", "missing"]);
 
 export const DONE_PHASE = "COMPLETED";
 

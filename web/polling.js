@@ -14,6 +14,10 @@ const POLL_EARLY_PERIOD_MS = 60_000;
 const POLL_MAX_MS = 5000;
 const POLL_OFFLINE_MAX_MS = 15000;
 const URL_REFRESH_AFTER_MS = 4 * 60 * 1000;
+const EXPIRED_ERROR = Object.freeze({
+  code: "EXPIRED",
+  message: "The upload form expired before the file reached storage. Add the file again to upload it.",
+});
 
 export class Poller {
   #running = 0;
@@ -142,6 +146,7 @@ export class Poller {
 /** The entry's phase and error for a job as GET /jobs/{jobId} answered it. */
 function phaseOfJob(job) {
   const status = API_STATUSES.includes(job.status) ? job.status : "PENDING";
+  if (status === "EXPIRED") return { phase: status, error: EXPIRED_ERROR };
   const error =
     status === "FAILED"
       ? {

@@ -14,6 +14,7 @@ const PHASE_TEXT = {
   PROCESSING: "Processing",
   COMPLETED: "Done",
   FAILED: "Failed",
+  EXPIRED: "Expired",
   rejected: "Upload failed",
   missing: "Not found",
 };
@@ -105,6 +106,12 @@ export function renderCard(entry, { selected, actions }) {
   return li;
 }
 
+function calloutTitle(entry) {
+  if (entry.phase === "missing") return "This job is not available";
+  if (entry.phase === "EXPIRED") return "Expired: the upload never arrived";
+  return "Why it failed";
+}
+
 function placeholderGlyph(entry) {
   if (isFailed(entry)) return "!";
   if (isDone(entry)) return "∅";
@@ -176,7 +183,7 @@ export function renderDetail(entry, actions) {
       h(
         "div",
         { class: "callout callout-bad", role: "note" },
-        h("p", { class: "callout-title" }, entry.phase === "missing" ? "This job is not available" : "Why it failed"),
+        h("p", { class: "callout-title" }, calloutTitle(entry)),
         h("p", {}, h("code", { class: "error-code" }, entry.error.code), " ", entry.error.message),
         entry.phase === "missing"
           ? h("p", {}, "Results are kept for a limited time; the job may have expired or belong to another deployment.")

@@ -192,8 +192,10 @@ def build_services(
         results=ResultsService(
             blobs=blobs,
             jobs=jobs,
+            clock=clock,
             url_expiry_s=settings.download_expiry_s,
             expose_phi=settings.expose_phi,
+            upload_grace_s=settings.upload_grace_s,
         ),
     )
 

@@ -62,6 +62,11 @@ class Settings(BaseSettings):
     upload_expiry_s: int = Field(default=900, gt=0, le=7 * 24 * 3600)
     download_expiry_s: int = Field(default=900, gt=0, le=7 * 24 * 3600)
     lease_timeout_s: float = Field(default=300.0, gt=0)
+    # A PENDING job ends EXPIRED this long after its upload form expired without an upload
+    # (time for an upload begun just before the form's expiry to finish).
+    upload_grace_s: float = Field(default=1800.0, ge=0)
+    # A job whose worker process died this many times ends FAILED with WORKER_CRASHED.
+    max_worker_crashes: int = Field(default=3, ge=1, le=100)
     expose_phi: bool = False
     site_origin: str | None = None  # the web page's origin for CORS; None = the server's own
 

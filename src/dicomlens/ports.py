@@ -90,6 +90,18 @@ class JobStore(Protocol):
         """
         ...
 
+    def release(self, job: Job) -> bool:
+        """Store a PROCESSING ``job`` whose worker died (its crash counted, its lease ended;
+        see ``jobs.release_crashed``) only if it is still PROCESSING under the same attempt.
+        Returns False when the job moved on (finished, or claimed by another attempt).
+        """
+        ...
+
+    def expire(self, job: Job) -> bool:
+        """Store an EXPIRED ``job`` only if it is still PENDING. Returns False when it is not
+        (its upload arrived and an attempt claimed it, or it already ended)."""
+        ...
+
 
 class Clock(Protocol):
     """The time, injectable for tests."""

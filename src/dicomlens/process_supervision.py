@@ -5,11 +5,17 @@ outside: a worker process that overruns its current job's limit is killed and a 
 takes its place, and so is one that died. Both supervised pools use this one implementation:
 ``dicomlens analyze`` / ``deidentify`` (:mod:`dicomlens.cli.timed_batch`) and the local
 server's event consumers (:mod:`dicomlens.local.workers`). What a pool does with the job a
-replaced worker held (report it, fail it, retry it) stays with the pool.
+replaced worker held (report it, fail it, retry it) stays with the pool. Workers of both
+pools die with their parent (:func:`die_with_parent`).
 """
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
+import multiprocessing
+import os
+import signal
 import time
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass
@@ -68,6 +74,26 @@ class Replacement(Generic[Worker]):
     worker: Worker
     because: ReplacedBecause
     job: RunningJob | None
+
+
+def die_with_parent(parent_pid: int | None = None) -> None:
+    """Have the kernel SIGKILL this process when its parent goes (Linux ``PR_SET_PDEATHSIG``).
+
+    Call it first thing in a worker process. The kernel's "parent" is the *thread* that
+    started the process, so a pool must start workers from a thread that outlives them. When
+    the parent (``parent_pid``, by default the process that started this one through
+    :mod:`multiprocessing`) is already gone, having died before this call could arm the
+    signal, the process exits at once.
+    """
+    with contextlib.suppress(OSError, AttributeError):
+        libc = ctypes.CDLL(None, use_errno=True)
+        pr_set_pdeathsig = 1
+        libc.prctl(pr_set_pdeathsig, signal.SIGKILL)
+    if parent_pid is None:
+        parent = multiprocessing.parent_process()
+        parent_pid = None if parent is None else parent.pid
+    if parent_pid is not None and os.getppid() != parent_pid:
+        os._exit(1)
 
 
 def kill(process: BaseProcess) -> None:

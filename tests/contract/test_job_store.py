@@ -93,3 +93,68 @@ def test_concurrent_claims_have_one_winner(job_store: JobStore) -> None:
     with ThreadPoolExecutor(max_workers=8) as pool:
         claims = list(pool.map(lambda _: job_store.claim(JOB_ID, now=T0, lease_s=60), range(16)))
     assert sum(claim is not None for claim in claims) == 1
+
+
+def test_a_released_attempt_keeps_its_crash_count_and_is_claimable_at_once(
+    job_store: JobStore,
+) -> None:
+    # Given a job whose worker died while processing it
+    job_store.create(pending())
+    claimed = job_store.claim(JOB_ID, now=T0, lease_s=300)
+    assert claimed is not None
+    released = rules.release_crashed(claimed, now=T0 + timedelta(seconds=1))
+    # When the crash is recorded, the job is stored with it and its lease ended
+    assert job_store.release(released)
+    stored = job_store.get(JOB_ID)
+    assert stored == released
+    assert stored is not None and stored.crashes == 1 and stored.lease_until is None
+    # Then the next attempt claims it at once (long before the 300 s lease would have ended)
+    again = job_store.claim(JOB_ID, now=T0 + timedelta(seconds=2), lease_s=300)
+    assert again is not None
+    assert (again.attempts, again.crashes) == (2, 1)
+
+
+def test_a_release_needs_the_same_attempt_still_processing(job_store: JobStore) -> None:
+    job_store.create(pending())
+    stale = job_store.claim(JOB_ID, now=T0, lease_s=1)
+    current = job_store.claim(JOB_ID, now=T0 + timedelta(seconds=2), lease_s=60)
+    assert stale is not None and current is not None
+    assert not job_store.release(rules.release_crashed(stale, now=T0))
+    done = rules.fail(current, code="WORKER_CRASHED", message="stopped", now=T0)
+    assert job_store.finish(done)
+    assert not job_store.release(rules.release_crashed(current, now=T0))
+    assert job_store.get(JOB_ID) == done
+
+
+def test_crashes_and_upload_expiry_round_trip(job_store: JobStore) -> None:
+    job = rules.new_job(
+        job_id=JOB_ID,
+        file_name="a.dcm",
+        content_type="application/dicom",
+        size=1,
+        upload_key=f"uploads/{JOB_ID}/a.dcm",
+        now=T0,
+        upload_expires_at=T0 + timedelta(seconds=900),
+    )
+    job_store.create(job)
+    assert job_store.get(JOB_ID) == job
+
+
+def test_expire_ends_a_pending_job_once(job_store: JobStore) -> None:
+    job_store.create(pending())
+    expired = rules.expire(pending(), now=T0 + timedelta(hours=1))
+    assert job_store.expire(expired)
+    stored = job_store.get(JOB_ID)
+    assert stored == expired
+    assert stored is not None and stored.status is JobStatus.EXPIRED
+    assert not job_store.expire(expired), "a job expires once"
+    # An upload arriving afterwards finds the job ended: nothing claims it.
+    assert job_store.claim(JOB_ID, now=T0 + timedelta(hours=2), lease_s=60) is None
+
+
+def test_expire_loses_to_a_claim(job_store: JobStore) -> None:
+    job_store.create(pending())
+    claimed = job_store.claim(JOB_ID, now=T0, lease_s=60)
+    assert claimed is not None
+    assert not job_store.expire(rules.expire(pending(), now=T0))
+    assert job_store.get(JOB_ID) == claimed

@@ -1,14 +1,17 @@
-"""The local worker pool's hard per-job time limit, and a worker crash that spares the pool.
+"""The local worker pool's hard per-job time limit, and worker crashes that spare the pool
+and release their job at once.
 
 The pool runs here with a processor double: the real processing service, with an analysis
-step that hangs (``hang*`` files) or kills its process (``crash*`` files) and otherwise runs
-the real pipeline. The double lives in this module; the spawned workers import it by name,
-as they import the real handler from the template.
+step that hangs (``hang*`` files), kills its process (``crash*`` files) or takes a while and
+says which process runs it (``slow*`` files, pid files in ``$SLOW_JOB_PID_DIR``), and
+otherwise runs the real pipeline. The double lives in this module; the spawned workers import
+it by name, as they import the real handler from the template.
 """
 
 from __future__ import annotations
 
 import os
+import signal
 import threading
 import time
 from collections.abc import Iterator
@@ -30,6 +33,7 @@ from dicomlens.services.processing import ImageProcessor
 
 CT = Path(str(get_testdata_file("CT_small.dcm"))).read_bytes()
 DECODE_TIMEOUT_S = 0.5
+SLOW_S = 2.0
 
 _processor: ImageProcessor | None = None
 
@@ -39,6 +43,10 @@ def _analyze_or_misbehave(path: Path, options: AnalysisOptions) -> Analysis:
         time.sleep(3600)  # stands in for a C decoder that never returns
     if path.name.startswith("crash"):
         os._exit(3)  # stands in for a codec that takes its process down
+    if path.name.startswith("slow"):
+        pid_dir = Path(os.environ["SLOW_JOB_PID_DIR"])
+        (pid_dir / f"{os.getpid()}.pid").write_text(path.name)
+        time.sleep(SLOW_S)
     return analyze_file(path, options)
 
 
@@ -156,18 +164,74 @@ def test_a_hung_job_fails_with_decode_timeout_and_the_pool_keeps_serving(stack: 
     assert stack.job(hung).status is JobStatus.FAILED  # nothing finished it again
 
 
-def test_a_crashing_job_does_not_take_the_pool_down(stack: Stack) -> None:
+def test_a_file_that_always_crashes_fails_with_worker_crashed_within_seconds(
+    stack: Stack,
+) -> None:
+    # Warm both workers, so that the timing below is about the crashes, not the start-up.
+    stack.wait_finished([stack.submit(f"warm{i}.dcm") for i in range(2)])
+    started = time.monotonic()
     crashed = stack.submit("crash.dcm")
     others = [stack.submit(f"ct{i}.dcm") for i in range(4)]
-    jobs = stack.wait_finished(others)
-    assert {str(job.status) for job in jobs.values()} == {"COMPLETED"}
+    jobs = stack.wait_finished([crashed, *others], timeout=60)
+    took = time.monotonic() - started
+    assert {str(jobs[j].status) for j in others} == {"COMPLETED"}
 
-    # The crashed attempt holds the job until its lease ends (then it is retried, and given
-    # up after MAX_DELIVERIES); meanwhile the pool replaces the worker and keeps serving.
-    assert stack.job(crashed).status is JobStatus.PROCESSING
+    # Each crash releases the job at once (no 300 s lease to wait out); the third ends it.
+    failed = jobs[crashed]
+    assert failed.status is JobStatus.FAILED
+    assert failed.error is not None
+    assert failed.error.code == "WORKER_CRASHED"
+    assert "crash.dcm" not in failed.error.message
+    assert (failed.attempts, failed.crashes) == (3, 3)
+    assert took < 30, f"the crashing job took {took:.1f} s to fail"
+    deadline = time.monotonic() + 5
+    while len(stack.queue) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert len(stack.queue) == 0
+
+    # Meanwhile the pool replaced the workers and keeps serving.
     after = [stack.submit(f"after{i}.dcm") for i in range(4)]
     done = stack.wait_finished(after)
     assert {str(job.status) for job in done.values()} == {"COMPLETED"}
+    assert stack.job(crashed) == failed  # nothing finished it again
+
+
+def test_a_killed_worker_s_job_is_retried_at_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a worker busy with a job
+    pid_dir = tmp_path / "pids"
+    pid_dir.mkdir()
+    monkeypatch.setenv("SLOW_JOB_PID_DIR", str(pid_dir))
+    built = Stack(tmp_path / "data")
+    built.pool.start()
+    try:
+        job_id = built.submit("slow.dcm")
+        first = _wait_for_pid_file(pid_dir, set())
+        # When its process is killed (an out-of-memory kill, say)
+        killed_at = time.monotonic()
+        os.kill(first, signal.SIGKILL)
+        # Then another attempt starts at once, not when the 300 s lease ends, and completes
+        second = _wait_for_pid_file(pid_dir, {first})
+        assert time.monotonic() - killed_at < 10
+        job = built.wait_finished([job_id], timeout=30)[job_id]
+        assert job.status is JobStatus.COMPLETED
+        assert (job.attempts, job.crashes) == (2, 1)
+        assert second != first
+    finally:
+        built.pool.stop(grace_s=0)
+        bootstrap.use_services(None)
+
+
+def _wait_for_pid_file(pid_dir: Path, seen: set[int], timeout: float = 30) -> int:
+    """The pid of a worker that began a ``slow*`` job, other than those in ``seen``."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        fresh = {int(p.stem) for p in pid_dir.glob("*.pid")} - seen
+        if fresh:
+            return fresh.pop()
+        time.sleep(0.02)
+    raise AssertionError("no worker began the slow job")
 
 
 def test_an_event_that_keeps_killing_workers_is_given_up(tmp_path: Path) -> None:

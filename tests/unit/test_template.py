@@ -359,6 +359,7 @@ def test_results_role_is_least_privilege() -> None:
     granted = _data_actions("GetResultsRole")
     assert granted == {
         "ReadJobs": {"dynamodb:GetItem"},
+        "ExpireAbandonedJobs": {"dynamodb:UpdateItem"},
         "PresignDownloads": {"s3:GetObject"},
         "DecryptDownloads": {"kms:Decrypt"},
     }

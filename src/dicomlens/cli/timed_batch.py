@@ -3,12 +3,15 @@
 The pool behind ``dicomlens analyze`` and ``dicomlens deidentify``. The parent hands items
 to workers over pipes; a worker that overruns the limit or dies is killed and replaced
 (:mod:`dicomlens.process_supervision`), and its item yields DECODE_TIMEOUT or INTERNAL.
-Workers ignore SIGINT; the parent stops them when it is interrupted.
+Workers ignore SIGINT; the parent stops them when it is interrupted. Workers die with the
+parent: the kernel kills them when it dies (:func:`~dicomlens.process_supervision.die_with_parent`),
+and an idle worker also exits when its pipe reaches EOF or its parent process is gone.
 """
 
 from __future__ import annotations
 
 import multiprocessing as mp
+import os
 import signal
 import time
 from collections import deque
@@ -23,12 +26,14 @@ from dicomlens.process_supervision import (
     ProcessSupervisor,
     ReplacedBecause,
     RunningJob,
+    die_with_parent,
     kill,
 )
 
 Task = Callable[[Any], dict[str, Any]]
 
 STOP_GRACE_S = 5.0  # for idle workers to exit after the batch ends
+PARENT_CHECK_S = 1.0  # how often an idle worker checks that its parent is alive
 
 Busy = tuple[int, Any, float]  # a worker's item: index, item, time.monotonic() at start
 
@@ -45,10 +50,18 @@ class ItemResult:
     seconds: float = 0.0
 
 
-def _worker_main(conn: Connection, task: Task) -> None:
+def _worker_main(conn: Connection, parent_end: Connection, task: Task, parent_pid: int) -> None:
+    die_with_parent(parent_pid)
+    # The parent's end, inherited through fork: closed here so the pipe reaches EOF when
+    # the parent's copy goes.
+    parent_end.close()
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     while True:
         try:
+            if not conn.poll(PARENT_CHECK_S):
+                if os.getppid() != parent_pid:
+                    return
+                continue
             message = conn.recv()
         except EOFError:
             return
@@ -67,7 +80,7 @@ class _PipeWorker:
     def __init__(self, context: Any, task: Task, *, timeout_s: float) -> None:
         self.conn, child = context.Pipe()
         self.process: BaseProcess = context.Process(
-            target=_worker_main, args=(child, task), daemon=True
+            target=_worker_main, args=(child, self.conn, task, os.getpid()), daemon=True
         )
         self.process.start()
         child.close()

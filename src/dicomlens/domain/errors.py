@@ -31,6 +31,7 @@ class ErrorCode(StrEnum):
     UNAUTHORIZED = "UNAUTHORIZED"
     HOST_NOT_ALLOWED = "HOST_NOT_ALLOWED"
     REQUEST_TIMEOUT = "REQUEST_TIMEOUT"
+    WORKER_CRASHED = "WORKER_CRASHED"  # the process analysing the file died, repeatedly
 
 
 class DicomlensError(Exception):

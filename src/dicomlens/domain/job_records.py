@@ -35,7 +35,9 @@ def job_to_record(job: Job) -> dict[str, Any]:
         "startedAt": _iso(job.started_at),
         "finishedAt": _iso(job.finished_at),
         "attempts": job.attempts,
+        "crashes": job.crashes,
         "leaseUntil": _iso(job.lease_until),
+        "uploadExpiresAt": _iso(job.upload_expires_at),
         "error": None
         if job.error is None
         else {"code": job.error.code, "message": job.error.message},
@@ -64,7 +66,9 @@ def job_from_record(record: dict[str, Any]) -> Job:
         started_at=_time(record.get("startedAt")),
         finished_at=_time(record.get("finishedAt")),
         attempts=int(record.get("attempts", 0)),
+        crashes=int(record.get("crashes", 0)),
         lease_until=_time(record.get("leaseUntil")),
+        upload_expires_at=_time(record.get("uploadExpiresAt")),
         error=None
         if error is None
         else JobError(code=str(error["code"]), message=str(error["message"])),

@@ -1,4 +1,4 @@
-"""The job state machine: PENDING -> PROCESSING -> COMPLETED | FAILED.
+"""The job state machine: PENDING -> PROCESSING -> COMPLETED | FAILED, or PENDING -> EXPIRED.
 
 Transitions are pure functions: they take a :class:`Job` and return a new one, or raise
 :class:`IllegalTransitionError`. Stores apply them with a conditional write so that two
@@ -8,7 +8,7 @@ workers cannot both claim a job.
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
@@ -22,16 +22,19 @@ class JobStatus(StrEnum):
     PROCESSING = "PROCESSING"
     COMPLETED = "COMPLETED"
     FAILED = "FAILED"
+    EXPIRED = "EXPIRED"  # the upload never arrived before its form (plus a margin) expired
 
 
-TERMINAL = frozenset({JobStatus.COMPLETED, JobStatus.FAILED})
+TERMINAL = frozenset({JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.EXPIRED})
 
 _ALLOWED: dict[JobStatus, frozenset[JobStatus]] = {
-    JobStatus.PENDING: frozenset({JobStatus.PROCESSING, JobStatus.FAILED}),
-    # PROCESSING -> PROCESSING is a re-claim after the lease of a crashed worker expired.
+    JobStatus.PENDING: frozenset({JobStatus.PROCESSING, JobStatus.FAILED, JobStatus.EXPIRED}),
+    # PROCESSING -> PROCESSING is a re-claim after the lease of a crashed worker expired or
+    # was released.
     JobStatus.PROCESSING: frozenset({JobStatus.PROCESSING, JobStatus.COMPLETED, JobStatus.FAILED}),
     JobStatus.COMPLETED: frozenset(),
     JobStatus.FAILED: frozenset(),
+    JobStatus.EXPIRED: frozenset(),
 }
 
 
@@ -58,7 +61,10 @@ class Job:
     started_at: datetime | None = None
     finished_at: datetime | None = None
     attempts: int = 0
+    crashes: int = 0  # attempts whose worker process died
     lease_until: datetime | None = None
+    # When the upload form expires; None for jobs stored before it was recorded.
+    upload_expires_at: datetime | None = None
     error: JobError | None = None
     result: dict[str, Any] | None = None
     derived_keys: dict[str, str] = field(default_factory=dict)
@@ -75,9 +81,17 @@ def _check(job: Job, target: JobStatus) -> None:
 
 
 def new_job(
-    *, job_id: str, file_name: str, content_type: str, size: int, upload_key: str, now: datetime
+    *,
+    job_id: str,
+    file_name: str,
+    content_type: str,
+    size: int,
+    upload_key: str,
+    now: datetime,
+    upload_expires_at: datetime | None = None,
 ) -> Job:
-    """A fresh PENDING job for an upload that has been granted but not yet received."""
+    """A fresh PENDING job for an upload that has been granted but not yet received, whose
+    form expires at ``upload_expires_at``."""
     return Job(
         job_id=job_id,
         status=JobStatus.PENDING,
@@ -87,6 +101,7 @@ def new_job(
         upload_key=upload_key,
         created_at=now,
         updated_at=now,
+        upload_expires_at=upload_expires_at,
     )
 
 
@@ -139,3 +154,31 @@ def fail(
         updated_at=now,
         lease_until=None,
     )
+
+
+def release_crashed(job: Job, *, now: datetime) -> Job:
+    """A PROCESSING job whose worker died: still PROCESSING, one more crash counted, its
+    lease ended so the next attempt can claim it at once.
+
+    Raises :class:`IllegalTransitionError` if the job is not PROCESSING.
+    """
+    if job.status is not JobStatus.PROCESSING:
+        raise IllegalTransitionError(f"job {job.job_id}: {job.status} is not being processed")
+    return replace(job, crashes=job.crashes + 1, lease_until=None, updated_at=now)
+
+
+def upload_overdue(job: Job, *, now: datetime, margin_s: float) -> bool:
+    """Whether ``job`` is PENDING and its upload form expired more than ``margin_s`` ago.
+
+    A job stored without its form's expiry counts from its creation.
+    """
+    if job.status is not JobStatus.PENDING:
+        return False
+    expires_at = job.upload_expires_at or job.created_at
+    return now >= expires_at + timedelta(seconds=margin_s)
+
+
+def expire(job: Job, *, now: datetime) -> Job:
+    """PENDING -> EXPIRED: the upload never arrived. Terminal, without an error."""
+    _check(job, JobStatus.EXPIRED)
+    return replace(job, status=JobStatus.EXPIRED, finished_at=now, updated_at=now, lease_until=None)

@@ -4,7 +4,9 @@ One server owns a data directory (an exclusive lock). At start-up every lease le
 previous run is ended, since its holders are dead: queued events become deliverable at
 once, PROCESSING jobs become claimable again, and every unfinished job whose upload is on
 disk gets an ObjectCreated event if it has none. Jobs then finish exactly once, because the
-job store's claim and finish are conditional.
+job store's claim and finish are conditional. Partial files of uploads cut off by the crash
+are deleted. PENDING jobs whose upload never arrived end EXPIRED, at start-up and every
+``EXPIRY_SWEEP_S`` while serving (``GET /jobs/{jobId}`` also ends them when it reads one).
 
 On SIGINT/SIGTERM the server stops accepting connections, lets in-flight requests finish,
 lets workers finish their current job for up to ``shutdown_grace_s``, and otherwise kills
@@ -28,6 +30,7 @@ import signal
 import socket
 import stat
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -64,6 +67,8 @@ from dicomlens.private_files import PRIVATE_DIR_MODE, PRIVATE_FILE_MODE, create_
 
 log = logging.getLogger(__name__)
 
+EXPIRY_SWEEP_S = 30.0  # how often the server ends PENDING jobs whose upload never arrived
+
 
 @dataclass(frozen=True, kw_only=True)
 class Recovery:
@@ -72,6 +77,8 @@ class Recovery:
     released_events: int
     expired_leases: int
     requeued_jobs: int
+    removed_partial_files: int = 0
+    expired_jobs: int = 0
 
 
 PRIVATE_UMASK = 0o077
@@ -154,7 +161,21 @@ def recover(*, jobs: SqliteJobStore, blobs: LocalBlobStore, queue: EventQueue) -
             size = blobs.path_of(job.upload_key).stat().st_size
             queue.put(job.upload_key, object_created_event(key=job.upload_key, size=size, etag=""))
             requeued += 1
-    return Recovery(released_events=released, expired_leases=expired, requeued_jobs=requeued)
+    return Recovery(
+        released_events=released,
+        expired_leases=expired,
+        requeued_jobs=requeued,
+        removed_partial_files=blobs.remove_partial_files(),
+        expired_jobs=expire_abandoned(jobs),
+    )
+
+
+def expire_abandoned(jobs: SqliteJobStore) -> int:
+    """End EXPIRED every PENDING job whose upload never arrived in time (see
+    ``ResultsService.expire_if_abandoned``); returns how many."""
+    results = bootstrap.get_services().results
+    pending = (job for job in jobs.unfinished() if job.status is JobStatus.PENDING)
+    return sum(results.expire_if_abandoned(job).status is JobStatus.EXPIRED for job in pending)
 
 
 def bind_socket(host: str, port: int) -> socket.socket:
@@ -315,14 +336,27 @@ class LocalServer:
         previous = {
             sig: signal.signal(sig, self._on_signal) for sig in (signal.SIGINT, signal.SIGTERM)
         }
+        next_sweep = time.monotonic() + EXPIRY_SWEEP_S
         try:
             while not self._stopping.wait(0.5):
                 if not http.is_alive():
                     break
+                if time.monotonic() >= next_sweep:
+                    next_sweep = time.monotonic() + EXPIRY_SWEEP_S
+                    self._sweep_expired()
         finally:
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
             self.shutdown(http)
+
+    def _sweep_expired(self) -> None:
+        try:
+            expired = expire_abandoned(self.jobs)
+        except Exception:  # the server outlives a failed sweep; the next one tries again
+            log.exception("ending expired uploads failed")
+            return
+        if expired:
+            log.info("%d jobs expired: their uploads never arrived", expired)
 
     def _on_signal(self, signum: int, frame: FrameType | None) -> None:
         del signum, frame

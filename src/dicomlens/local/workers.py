@@ -14,6 +14,11 @@ when that lease ends. An event that keeps killing workers is given up after
 ``MAX_DELIVERIES`` and its job marked FAILED. Process workers die with their parent
 (``PR_SET_PDEATHSIG``), like the Lambda runtime does with a crashed host.
 
+Crashed worker (process workers): the monitor sees the death at once. The processor releases
+the event's jobs still PROCESSING under the dead attempt, counting the crash
+(``ImageProcessor.release_crashed``), and the event is made visible again at once; after
+``max_worker_crashes`` the job ends FAILED with WORKER_CRASHED instead of waiting out leases.
+
 Hard time limit (process workers): decoders are C code that Python cannot interrupt, so the
 pool's monitor enforces it from outside with the kill-and-replace supervisor the CLI's
 batches use too (:mod:`dicomlens.process_supervision`). Each worker publishes the event it
@@ -28,8 +33,6 @@ only. The pool never changes a job itself: every job change goes through the pro
 
 from __future__ import annotations
 
-import contextlib
-import ctypes
 import logging
 import multiprocessing as mp
 import os
@@ -54,7 +57,10 @@ from dicomlens.process_supervision import (
     ReplacedBecause,
     Replacement,
     RunningJob,
+    die_with_parent,
 )
+
+__all__ = ["Consumer", "WorkerPool", "die_with_parent", "queue_path", "quiet_local_warnings"]
 
 log = logging.getLogger(__name__)
 
@@ -98,14 +104,6 @@ class StopFlag(Protocol):
 def queue_path(settings: Settings) -> Any:
     """Where the event queue lives in the data directory."""
     return settings.data_dir / "queue.sqlite3"
-
-
-def die_with_parent() -> None:
-    """Ask the kernel to SIGKILL this process when its parent dies (Linux)."""
-    with contextlib.suppress(OSError, AttributeError):
-        libc = ctypes.CDLL(None, use_errno=True)
-        pr_set_pdeathsig = 1
-        libc.prctl(pr_set_pdeathsig, signal.SIGKILL)
 
 
 def _job_ids(event: dict[str, Any]) -> list[str]:
@@ -198,7 +196,7 @@ def _process_main(
     parent_pid: int,
     slot: Any,
 ) -> None:
-    die_with_parent()
+    die_with_parent(parent_pid)
     quiet_local_warnings()
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when workers stop
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
@@ -258,6 +256,9 @@ class WorkerPool:
         self._threads: list[threading.Thread] = []
         self._monitor: threading.Thread | None = None
         self._closing = threading.Event()
+        # Set once stop() has ended every worker: the monitor thread waits for it, since the
+        # workers it started die with it (PR_SET_PDEATHSIG follows the starting thread).
+        self._workers_stopped = threading.Event()
         self._lock = threading.Lock()  # the monitor vs stop(): one changes workers at a time
         self._queue: EventQueue | None = None
         self.job_limit_s = settings.decode_timeout_s + JOB_GRACE_S
@@ -304,7 +305,7 @@ class WorkerPool:
         while not self._closing.wait(WATCH_INTERVAL_S):
             with self._lock:
                 if self._closing.is_set() or self._processes is None:
-                    return
+                    break
                 try:
                     replaced = self._processes.sweep()
                 except Exception:  # the monitor must outlive any one failure
@@ -315,18 +316,23 @@ class WorkerPool:
                         self._after_replacement(replacement)
                     except Exception:
                         log.exception("worker monitor: ending a stopped event failed")
+        self._workers_stopped.wait()
 
     def _after_replacement(self, replacement: Replacement[_ConsumerProcess]) -> None:
         """Log a replaced worker; end the event it overran (see :meth:`_time_out`)."""
         job = replacement.job
         if replacement.because is ReplacedBecause.DIED:
-            held = f" while running event {job.key}" if job is not None else ""
+            exitcode = replacement.worker.process.exitcode
+            if job is None:
+                log.warning("worker exited (code %s); starting another", exitcode)
+                return
             log.warning(
-                "worker exited (code %s)%s; starting another (the event is retried when its"
-                " lease ends)",
-                replacement.worker.process.exitcode,
-                held,
+                "worker exited (code %s) while running event %s; starting another",
+                exitcode,
+                job.key,
             )
+            if isinstance(job.key, int):
+                self._release_crashed(job.key)
             return
         if job is None:
             return
@@ -338,12 +344,40 @@ class WorkerPool:
         log.warning("worker ran event %s for over %g s; killed and replaced", still, job.limit_s)
         self._time_out(still, job.limit_s)
 
+    def _event_queue(self) -> EventQueue:
+        if self._queue is None:
+            self._queue = EventQueue(queue_path(self._settings))
+        return self._queue
+
+    def _release_crashed(self, event_id: int) -> None:
+        """The worker running ``event_id`` died: have the processor release its jobs (or fail
+        them with WORKER_CRASHED after ``max_worker_crashes``), then make the event visible
+        again at once while a job of it is unfinished, else acknowledge it."""
+        queue = self._event_queue()
+        body = queue.body(event_id)
+        if body is None:
+            return
+        from dicomlens.services.processing import UploadOutcome  # noqa: PLC0415 (see _time_out)
+
+        processor = bootstrap.get_services().processor
+        job_ids = _job_ids(body)
+        for job_id in job_ids:
+            report = processor.release_crashed(
+                job_id, max_crashes=self._settings.max_worker_crashes
+            )
+            if report.outcome is UploadOutcome.FAILED:
+                log.warning("job %s failed with WORKER_CRASHED", job_id)
+        if processor.unfinished(job_ids):
+            queue.retry_at(event_id, time.time())
+            self.notify()
+        else:
+            queue.ack(event_id)
+
     def _time_out(self, event_id: int, limit: float) -> None:
         """Have the processor fail the event's unfinished jobs with DECODE_TIMEOUT; acknowledge
         the event, or make it visible again when it names a job not yet started."""
-        if self._queue is None:
-            self._queue = EventQueue(queue_path(self._settings))
-        body = self._queue.body(event_id)
+        queue = self._event_queue()
+        body = queue.body(event_id)
         if body is None:
             return
         # Imported here: the processing core loads the imaging stack, which the server's
@@ -363,10 +397,10 @@ class WorkerPool:
             elif report.outcome is UploadOutcome.FAILED:
                 log.warning("job %s failed with DECODE_TIMEOUT", job_id)
         if not_started:
-            self._queue.retry_at(event_id, time.time())
+            queue.retry_at(event_id, time.time())
             self.notify()
         else:
-            self._queue.ack(event_id)
+            queue.ack(event_id)
 
     def notify(self) -> None:
         """An event was queued: wake one idle worker."""
@@ -383,7 +417,10 @@ class WorkerPool:
         for _ in range(self._size):
             self.waker.release()
         if self._processes is not None:
-            return self._processes.stop(grace_s=grace_s)
+            try:
+                return self._processes.stop(grace_s=grace_s)
+            finally:
+                self._workers_stopped.set()
         deadline = time.monotonic() + grace_s
         for thread in self._threads:
             thread.join(max(0.0, deadline - time.monotonic()))

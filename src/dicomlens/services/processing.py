@@ -2,7 +2,8 @@
 
 Called once per S3 ObjectCreated record. Every step is safe to repeat: the claim is a
 conditional PENDING -> PROCESSING transition, and finishing is conditional on the attempt,
-so a repeated or late event never completes a job twice. The original is only read.
+so a repeated or late event never completes a job twice. An upload whose job already ended
+(EXPIRED too) is not processed. The original is only read.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ class UploadOutcome(StrEnum):
     FAILED = "FAILED"
     SUPERSEDED = "SUPERSEDED"  # another attempt finished the job first
     NOT_STARTED = "NOT_STARTED"  # fail_stuck: still PENDING, no attempt has claimed it
+    RELEASED = "RELEASED"  # release_crashed: claimable again at once, the crash counted
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -99,7 +101,7 @@ class ImageProcessor:
         return ProcessReport(outcome=UploadOutcome.COMPLETED, job_id=job_id)
 
     def unfinished(self, job_ids: Iterable[str]) -> list[Job]:
-        """The named jobs that exist and are not finished yet (neither COMPLETED nor FAILED)."""
+        """The named jobs that exist and are not finished yet (PENDING or PROCESSING)."""
         jobs = (self._jobs.get(job_id) for job_id in job_ids)
         return [job for job in jobs if job is not None and job.status not in job_rules.TERMINAL]
 
@@ -122,6 +124,41 @@ class ImageProcessor:
         if failed is None or not self._jobs.finish(failed):
             return ProcessReport(outcome=UploadOutcome.SUPERSEDED, job_id=job_id)
         return ProcessReport(outcome=UploadOutcome.FAILED, job_id=job_id, error_code=str(code))
+
+    def release_crashed(self, job_id: str, *, max_crashes: int) -> ProcessReport:
+        """Release a job whose worker process died while processing it.
+
+        A PROCESSING job has the crash counted; below ``max_crashes`` it is RELEASED (its
+        lease ended, so the next delivery claims it at once), at ``max_crashes`` it ends FAILED
+        with WORKER_CRASHED. Both writes are conditional on the attempt read here, so a job
+        that another attempt finished or claimed meanwhile is left alone (SUPERSEDED), and a
+        job ends exactly once. A PENDING job is NOT_STARTED (the worker died before claiming
+        it): the caller may deliver its upload again.
+        """
+        job = self._jobs.get(job_id)
+        if job is None:
+            return ProcessReport(outcome=UploadOutcome.UNKNOWN_JOB, job_id=job_id)
+        if job.status is JobStatus.PENDING:
+            return ProcessReport(outcome=UploadOutcome.NOT_STARTED, job_id=job_id)
+        if job.status is not JobStatus.PROCESSING:
+            return ProcessReport(outcome=UploadOutcome.SUPERSEDED, job_id=job_id)
+        released = job_rules.release_crashed(job, now=self._clock.now())
+        if released.crashes < max_crashes:
+            if not self._jobs.release(released):
+                return ProcessReport(outcome=UploadOutcome.SUPERSEDED, job_id=job_id)
+            return ProcessReport(outcome=UploadOutcome.RELEASED, job_id=job_id)
+        failed = job_rules.fail(
+            released,
+            code=str(ErrorCode.WORKER_CRASHED),
+            message=f"the process analysing this file stopped unexpectedly {released.crashes}"
+            " times",
+            now=self._clock.now(),
+        )
+        if not self._jobs.finish(failed):
+            return ProcessReport(outcome=UploadOutcome.SUPERSEDED, job_id=job_id)
+        return ProcessReport(
+            outcome=UploadOutcome.FAILED, job_id=job_id, error_code=str(ErrorCode.WORKER_CRASHED)
+        )
 
     def give_up(self, job_id: str, *, message: str) -> bool:
         """Fail a job whose upload could not be processed after repeated attempts (INTERNAL).

@@ -85,6 +85,9 @@ class UploadService:
         job_id = self._ids.new_id()
         key = upload_key(job_id, file_name)
         now = self._clock.now()
+        post = self._blobs.presign_post(
+            key=key, content_type=media_type, max_bytes=size, expires_in_s=self.rules.expires_in_s
+        )
         job = job_rules.new_job(
             job_id=job_id,
             file_name=file_name,
@@ -92,9 +95,7 @@ class UploadService:
             size=size,
             upload_key=key,
             now=now,
-        )
-        post = self._blobs.presign_post(
-            key=key, content_type=media_type, max_bytes=size, expires_in_s=self.rules.expires_in_s
+            upload_expires_at=post.expires_at,
         )
         self._jobs.create(job)
         return UploadGrant(

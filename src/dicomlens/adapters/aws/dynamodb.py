@@ -6,8 +6,10 @@ the job (strongly consistent), applies the pure transition and writes it only if
 attempt count are still the ones it read (optimistic concurrency, so two Lambda invocations
 for a repeated S3 event cannot both claim); ``finish`` needs PROCESSING under the same attempt.
 Numbers come back from DynamoDB as ``Decimal`` and go in as ``Decimal`` (floats are refused).
-A PENDING job carries ``expiresAt`` (epoch seconds), the table's TTL attribute, so an upload
-ticket that is never used disappears; the attribute is dropped once the upload arrives.
+A PENDING (or EXPIRED) job carries ``expiresAt`` (epoch seconds), the table's TTL attribute, so
+an upload ticket that is never used disappears; the attribute is dropped once the upload
+arrives. ``expire`` needs PENDING; ``release`` (a crashed attempt) PROCESSING under the same
+attempt.
 """
 
 from __future__ import annotations
@@ -28,9 +30,19 @@ from dicomlens.domain.jobs import Job, JobStatus
 
 TTL_ATTRIBUTE = "expiresAt"
 _OPTIONAL_ATTRIBUTES = frozenset(
-    {"startedAt", "finishedAt", "leaseUntil", "error", "result", TTL_ATTRIBUTE}
+    {
+        "startedAt",
+        "finishedAt",
+        "leaseUntil",
+        "uploadExpiresAt",
+        "error",
+        "result",
+        TTL_ATTRIBUTE,
+    }
 )
 _CONDITION_FAILED = "ConditionalCheckFailedException"
+# An upload ticket that was never used (still PENDING, or EXPIRED) disappears after the TTL.
+_TTL_STATUSES = frozenset({JobStatus.PENDING, JobStatus.EXPIRED})
 _serializer = TypeSerializer()
 _deserializer = TypeDeserializer()
 
@@ -65,7 +77,7 @@ def job_to_item(job: Job, *, pending_ttl_s: int) -> dict[str, Any]:
     record = job_to_record(job)
     record["result"] = None if job.result is None else to_dynamo_value(job.result)
     item = {name: value for name, value in record.items() if value is not None}
-    if job.status is JobStatus.PENDING:
+    if job.status in _TTL_STATUSES:
         item[TTL_ATTRIBUTE] = int((job.created_at + timedelta(seconds=pending_ttl_s)).timestamp())
     return item
 
@@ -138,6 +150,18 @@ class DynamoJobStore:
         if job.status not in jobs.TERMINAL:
             raise IllegalTransitionError(f"job {job.job_id}: finish needs a finished job")
         return self._put_if(job, status=JobStatus.PROCESSING, attempts=job.attempts)
+
+    def release(self, job: Job) -> bool:
+        """Store a released PROCESSING ``job`` if it is still PROCESSING under its attempt."""
+        if job.status is not JobStatus.PROCESSING:
+            raise IllegalTransitionError(f"job {job.job_id}: release needs a PROCESSING job")
+        return self._put_if(job, status=JobStatus.PROCESSING, attempts=job.attempts)
+
+    def expire(self, job: Job) -> bool:
+        """Store an EXPIRED ``job`` if it is still PENDING."""
+        if job.status is not JobStatus.EXPIRED:
+            raise IllegalTransitionError(f"job {job.job_id}: expire needs an EXPIRED job")
+        return self._put_if(job, status=JobStatus.PENDING, attempts=None)
 
     def _put_if(self, job: Job, *, status: JobStatus, attempts: int | None) -> bool:
         """Overwrite the job's attributes with ``job``'s if status (and attempt) still match.

@@ -135,6 +135,19 @@ class LocalBlobStore:
             tmp.unlink(missing_ok=True)
             raise
 
+    def remove_partial_files(self) -> int:
+        """Delete what writes interrupted by a crash left in the temporary directory.
+
+        Only safe while nothing writes (at start-up, under the data directory's lock).
+        Returns how many files were removed.
+        """
+        removed = 0
+        for leftover in self._tmp.iterdir():
+            with contextlib.suppress(FileNotFoundError, IsADirectoryError):
+                leftover.unlink()
+                removed += 1
+        return removed
+
     def exists(self, key: str) -> bool:
         """Whether an object is stored at ``key``."""
         try:

@@ -136,6 +136,28 @@ class SqliteJobStore:
         )
         return cursor.rowcount == 1
 
+    def release(self, job: Job) -> bool:
+        """Store a released PROCESSING ``job`` if it is still PROCESSING under its attempt."""
+        if job.status is not jobs.JobStatus.PROCESSING:
+            raise IllegalTransitionError(f"job {job.job_id}: release needs a PROCESSING job")
+        cursor = self._conn().execute(
+            "UPDATE jobs SET lease_until = ?, body = ? "
+            "WHERE job_id = ? AND status = 'PROCESSING' AND attempts = ?",
+            (_epoch(job.lease_until), job_to_json(job), job.job_id, job.attempts),
+        )
+        return cursor.rowcount == 1
+
+    def expire(self, job: Job) -> bool:
+        """Store an EXPIRED ``job`` if it is still PENDING."""
+        if job.status is not jobs.JobStatus.EXPIRED:
+            raise IllegalTransitionError(f"job {job.job_id}: expire needs an EXPIRED job")
+        cursor = self._conn().execute(
+            "UPDATE jobs SET status = ?, lease_until = NULL, body = ? "
+            "WHERE job_id = ? AND status = 'PENDING'",
+            (str(job.status), job_to_json(job), job.job_id),
+        )
+        return cursor.rowcount == 1
+
     # Local-runtime operations (not part of the port).
 
     def unfinished(self) -> list[Job]:
