@@ -260,7 +260,7 @@ class WorkerPool:
         self._closing = threading.Event()
         self._lock = threading.Lock()  # the monitor vs stop(): one changes workers at a time
         self._queue: EventQueue | None = None
-        self.job_limit_s = settings.decode_timeout_s + JOB_GRACE_S
+        self.job_limit_s = settings.processing_time_limit_s()
 
     def start(self) -> None:
         """Start the consumers (and, for processes, a monitor that replaces dead ones)."""
