@@ -142,6 +142,10 @@ class Settings(BaseSettings):
     deid_retain_uids: bool = False
     deid_safe_private_tags: tuple[str, ...] = ()  # "gggg,CREATOR,ee" (hexadecimal)
     deid_pixel_text: PixelText = "required"  # OCR for burned-in text: required, auto or off
+    # The hard time limit of one de-identification request in the local server's worker
+    # processes; None = the processing limit (``processing_time_limit_s``).
+    deid_time_limit_s: float | None = Field(default=None, gt=0)
+    deid_workers: int = Field(default=1, ge=1, le=16)  # per HTTP process, started on first use
     deid_region_rules: tuple[
         RegionRule, ...
     ] = ()  # JSON list, e.g. [{"modality":"US","top_rows":60}]

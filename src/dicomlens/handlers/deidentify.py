@@ -64,3 +64,8 @@ app = api_resolver(router)
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     """The Lambda entry point."""
     return app.resolve(event, context)
+
+
+def warm_up() -> None:
+    """Build the service and load its models before the first request (local workers)."""
+    bootstrap.get_services().deidentification.warm_up()
