@@ -12,6 +12,7 @@ from pathlib import Path
 
 from pydicom.dataset import Dataset
 
+from dicomlens.analysis import phase
 from dicomlens.analysis.analyzers.registry import run_analyzers
 from dicomlens.analysis.analyzers.spec import ANALYZER_TIMEOUT_S
 from dicomlens.domain.results import AnalysisResult, Finding
@@ -61,6 +62,7 @@ def analyze_file(path: Path, options: AnalysisOptions | None = None) -> Analysis
     ``has_image=False`` and no images.
     """
     options = options or AnalysisOptions()
+    phase.enter(phase.Phase.DECODING)
     image = read_image(path, limits=options.limits)
     summary = summarize(image)
     phi = phi_fields(image.dataset)
@@ -83,6 +85,7 @@ def analyze_file(path: Path, options: AnalysisOptions | None = None) -> Analysis
     findings = (*_findings(image), *rendered.findings)
     if options.analyzers:
         frame = AnalyzerInput(pixels=rendered.pixels, kind=image.kind, summary=summary, phi=phi)
+        phase.enter(phase.Phase.ANALYZING)
         found = run_analyzers(options.analyzers, frame, budget_s=options.analyzer_timeout_s)
         labels = (*labels, *found.labels)
         findings = (*findings, *found.findings)
