@@ -112,6 +112,7 @@ def analysis_options(settings: Settings) -> AnalysisOptions:
         window_presets=settings.window_presets,
         png_compress_level=settings.png_compress_level,
         analyzers=build_analyzers(settings.analyzer_selection()),
+        analyzer_timeout_s=settings.analyzer_timeout_s,
     )
 
 

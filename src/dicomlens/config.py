@@ -16,6 +16,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from dicomlens.analysis.analyzers.spec import (
     ANALYZER_THREADS,
+    ANALYZER_TIMEOUT_S,
     BUILTIN_ANALYZERS,
     CLASSIFIER_MIN_CONFIDENCE,
     OCR_MIN_CONFIDENCE,
@@ -30,6 +31,8 @@ if TYPE_CHECKING:  # heavy (numpy, pydicom): imported where used, keeping API co
     from dicomlens.deid.profile import ProfileOptions
 
 MiB = 1024**2
+PROCESSING_GRACE_S = 5.0  # beyond decoding and the analyzers: rendering, PNG encoding
+REKOGNITION_ANALYZERS = 2  # DetectLabels and DetectText
 _LIMITS = ImagingLimits()
 _FACES = FaceDetectorConfig()
 
@@ -117,6 +120,9 @@ class Settings(BaseSettings):
     face_min_neighbors: int = Field(default=_FACES.min_neighbors, ge=1)
     ocr_min_confidence: float = Field(default=OCR_MIN_CONFIDENCE, ge=0.0, le=1.0)
     byo_models: tuple[OnnxModelSpec, ...] = ()
+    # Each analyzer's time budget per file; one that runs out is stopped and the job
+    # completes with an ``analyzer-timeout`` finding.
+    analyzer_timeout_s: float = Field(default=ANALYZER_TIMEOUT_S, gt=0)
 
     @field_validator("api_token", mode="before")
     @classmethod
@@ -143,11 +149,8 @@ class Settings(BaseSettings):
         """Which analyzers run, with their options."""
         from dicomlens.analysis.analyzers.registry import AnalyzerSelection  # noqa: PLC0415
 
-        names = self.analyzers
-        if names is None:
-            names = BUILTIN_ANALYZERS if self.mode == "local" else ()
         return AnalyzerSelection(
-            names=names,
+            names=self.analyzer_names(),
             threads=self.analyzer_threads,
             classifier_model=self.classifier_model,
             classifier_labels=self.classifier_labels,
@@ -168,9 +171,25 @@ class Settings(BaseSettings):
     deid_retain_uids: bool = False
     deid_safe_private_tags: tuple[str, ...] = ()  # "gggg,CREATOR,ee" (hexadecimal)
     deid_pixel_text: PixelText = "required"  # OCR for burned-in text: required, auto or off
+    # The hard time limit of one de-identification request in the local server's worker
+    # processes; None = the processing limit (``processing_time_limit_s``).
+    deid_time_limit_s: float | None = Field(default=None, gt=0)
+    deid_workers: int = Field(default=1, ge=1, le=16)  # per HTTP process, started on first use
     deid_region_rules: tuple[
         RegionRule, ...
     ] = ()  # JSON list, e.g. [{"modality":"US","top_rows":60}]
+
+    def analyzer_names(self) -> tuple[str, ...]:
+        """The names of the offline analyzers that run (``analyzers`` or the mode's default)."""
+        if self.analyzers is not None:
+            return tuple(dict.fromkeys(self.analyzers))
+        return BUILTIN_ANALYZERS if self.mode == "local" else ()
+
+    def processing_time_limit_s(self) -> float:
+        """The hard time limit of one file's processing: decoding, each analyzer's budget,
+        and a grace for rendering. A worker that overruns it is killed."""
+        analyzers = len(self.analyzer_names()) + (REKOGNITION_ANALYZERS if self.rekognition else 0)
+        return self.decode_timeout_s + analyzers * self.analyzer_timeout_s + PROCESSING_GRACE_S
 
     def base_url(self) -> str:
         """The origin browsers use to reach the local server (no trailing slash)."""

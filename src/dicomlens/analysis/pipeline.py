@@ -12,7 +12,9 @@ from pathlib import Path
 
 from pydicom.dataset import Dataset
 
+from dicomlens.analysis import phase
 from dicomlens.analysis.analyzers.registry import run_analyzers
+from dicomlens.analysis.analyzers.spec import ANALYZER_TIMEOUT_S
 from dicomlens.domain.results import AnalysisResult, Finding
 from dicomlens.imaging.decode import DecodedImage, read_image
 from dicomlens.imaging.limits import PNG_COMPRESS_LEVEL, ImagingLimits
@@ -33,13 +35,15 @@ class AnalysisOptions:
     """What to produce besides the preview and the thumbnail.
 
     ``analyzers`` run on the rendered frame, in order, after the tag labels (none by default,
-    so the core stays light; see :mod:`dicomlens.analysis.analyzers`).
+    so the core stays light; see :mod:`dicomlens.analysis.analyzers`), each within
+    ``analyzer_timeout_s`` (one that runs out yields a finding; the job completes).
     """
 
     limits: ImagingLimits = field(default_factory=ImagingLimits)
     window_presets: bool = False
     png_compress_level: int = PNG_COMPRESS_LEVEL
     analyzers: tuple[Analyzer, ...] = ()
+    analyzer_timeout_s: float = ANALYZER_TIMEOUT_S
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -58,6 +62,7 @@ def analyze_file(path: Path, options: AnalysisOptions | None = None) -> Analysis
     ``has_image=False`` and no images.
     """
     options = options or AnalysisOptions()
+    phase.enter(phase.Phase.DECODING)
     image = read_image(path, limits=options.limits)
     checked = check_summary(image)
     summary, phi = checked.summary, checked.phi
@@ -83,7 +88,8 @@ def analyze_file(path: Path, options: AnalysisOptions | None = None) -> Analysis
     findings = (*_findings(image), *checked.findings, *rendered.findings)
     if options.analyzers:
         frame = AnalyzerInput(pixels=rendered.pixels, kind=image.kind, summary=summary, phi=phi)
-        found = run_analyzers(options.analyzers, frame)
+        phase.enter(phase.Phase.ANALYZING)
+        found = run_analyzers(options.analyzers, frame, budget_s=options.analyzer_timeout_s)
         labels = (*labels, *found.labels)
         findings = (*findings, *found.findings)
         if found.burned_in_text:

@@ -114,7 +114,7 @@ def run(args: argparse.Namespace) -> int:
             _analyze_one, options=options, out=str(out), include_phi=args.include_phi
         ),
         workers=args.workers,
-        timeout_s=options.limits.decode_timeout_s + 5,
+        timeout_s=settings.processing_time_limit_s(),
         to_row=functools.partial(_row, out=out),
     )
     index = _write_index(rows, out, args.format)

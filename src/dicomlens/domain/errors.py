@@ -32,6 +32,8 @@ class ErrorCode(StrEnum):
     HOST_NOT_ALLOWED = "HOST_NOT_ALLOWED"
     REQUEST_TIMEOUT = "REQUEST_TIMEOUT"
     WORKER_CRASHED = "WORKER_CRASHED"  # the process analysing the file died, repeatedly
+    PROCESSING_TIMEOUT = "PROCESSING_TIMEOUT"
+    SERVER_BUSY = "SERVER_BUSY"
 
 
 class DicomlensError(Exception):

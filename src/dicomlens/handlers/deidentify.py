@@ -31,7 +31,9 @@ router = Router()  # type: ignore[no-untyped-call]
     summary="De-identify a job's DICOM file",
     responses={
         **json_response(201, DeidentifiedResponse, "the de-identified copy"),
-        **error_responses(404, 409, 422),
+        # 422 also PROCESSING_TIMEOUT (over the time limit; locally the worker is killed),
+        # 503 SERVER_BUSY (locally: every de-identification worker busy, the queue full).
+        **error_responses(404, 409, 422, 503),
     },
 )
 def deidentify(
@@ -66,3 +68,8 @@ app = api_resolver(router)
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     """The Lambda entry point."""
     return app.resolve(event, context)
+
+
+def warm_up() -> None:
+    """Build the service and load its models before the first request (local workers)."""
+    bootstrap.get_services().deidentification.warm_up()

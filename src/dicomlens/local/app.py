@@ -4,7 +4,8 @@ downloads, the static web page, ``/config.json`` and the bundled samples.
 API routes are built from the template (:mod:`dicomlens.local.routes`); each request becomes
 an HTTP API v2 event for the handler the template names. The handlers run on the event loop
 (each is one short SQLite read or write); parallelism comes from several HTTP processes
-sharing the listening socket (see :mod:`dicomlens.local.runtime`).
+sharing the listening socket (see :mod:`dicomlens.local.runtime`). De-identification runs
+in worker processes (:mod:`dicomlens.local.isolated_calls`).
 
 No request a client can send is a 500: what a client got wrong is a 4xx with the error body
 (``{"error": {"code", "message"}}``); a client that goes away mid-request is one warning
@@ -17,7 +18,6 @@ from __future__ import annotations
 import json
 import logging
 import mimetypes
-import threading
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -33,12 +33,14 @@ from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
+from dicomlens import bootstrap
 from dicomlens.adapters.local.files import BLOBS_PATH, UPLOAD_PATH, LocalBlobStore
 from dicomlens.domain.errors import DicomlensError, ErrorCode, error_body
 from dicomlens.local import routes as route_table
 from dicomlens.local.apigw import LocalLambdaContext, http_api_event, http_reply
 from dicomlens.local.event_queue import EventQueue
 from dicomlens.local.guards import BearerToken, HostGuard, UnexpectedErrorGuard
+from dicomlens.local.isolated_calls import IsolatedCalls
 from dicomlens.local.s3_events import object_created_event
 from dicomlens.local.samples import bundled_samples
 from dicomlens.local.upload_endpoint import (
@@ -91,15 +93,25 @@ def api_endpoint(route: route_table.Route) -> Callable[[Request], Awaitable[Resp
 
     Light API functions run on the event loop, one call at a time, as in one Lambda
     instance (Powertools resolvers keep per-call state). Compute functions (given more than
-    ``LIGHT_FUNCTION_MB`` in the template: de-identification with OCR) run in a worker thread
-    behind a lock, so they never stall uploads and downloads.
+    ``LIGHT_FUNCTION_MB`` in the template: de-identification with OCR) run in worker
+    processes with a hard time limit (:mod:`dicomlens.local.isolated_calls`), started on
+    first use, so that their memory and time never weigh on the server.
     """
     handler = route_table.import_handler(route.handler)
-    lock = threading.Lock()
+    isolated: list[IsolatedCalls] = []
 
-    def invoke(event: dict[str, Any], context: LocalLambdaContext) -> Any:
-        with lock:
-            return handler(event, context)
+    async def invoke_isolated(event: dict[str, Any]) -> Any:
+        if not isolated:
+            settings = bootstrap.get_services().settings
+            isolated.append(
+                IsolatedCalls(
+                    settings=settings,
+                    handler_name=route.handler,
+                    function=route.function,
+                    size=settings.deid_workers,
+                )
+            )
+        return await isolated[0].invoke(event)
 
     async def endpoint(request: Request) -> Response:
         if _too_long(request, MAX_API_BODY):
@@ -129,7 +141,7 @@ def api_endpoint(route: route_table.Route) -> Callable[[Request], Awaitable[Resp
             domain_name=request.url.netloc,
         )
         if route.memory_mb > LIGHT_FUNCTION_MB:
-            reply = http_reply(await run_in_threadpool(invoke, event, context))
+            reply = http_reply(await invoke_isolated(event))
         else:
             reply = http_reply(handler(event, context))
         response = Response(content=reply.body, status_code=reply.status)

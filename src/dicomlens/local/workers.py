@@ -23,8 +23,9 @@ Hard time limit (process workers): decoders are C code that Python cannot interr
 pool's monitor enforces it from outside with the kill-and-replace supervisor the CLI's
 batches use too (:mod:`dicomlens.process_supervision`). Each worker publishes the event it
 is running and since when in shared memory; one that runs longer than
-``decode_timeout_s + JOB_GRACE_S`` per job of the event is killed and replaced. The
-processor ends the event's jobs still PROCESSING as FAILED with DECODE_TIMEOUT
+``Settings.processing_time_limit_s()`` per job of the event is killed and replaced. The
+processor ends the event's jobs still PROCESSING as FAILED with DECODE_TIMEOUT, or
+PROCESSING_TIMEOUT when the worker was in the analyzers (:mod:`dicomlens.analysis.phase`)
 (``ImageProcessor.fail_stuck``, conditional on the attempt, so the killed attempt can never
 finish them too), and the event is acknowledged (or, if it names a job not yet started, made
 visible again). Thread workers cannot be killed, so the limit applies to process workers
@@ -46,8 +47,8 @@ from multiprocessing.process import BaseProcess
 from typing import Any, Protocol
 
 from dicomlens import bootstrap
+from dicomlens.analysis import phase
 from dicomlens.config import Settings
-from dicomlens.domain.errors import ErrorCode
 from dicomlens.domain.keys import decode_event_key, job_id_from_upload_key
 from dicomlens.local.apigw import LocalLambdaContext
 from dicomlens.local.event_queue import Delivery, EventQueue
@@ -74,7 +75,7 @@ WATCH_INTERVAL_S = 0.25
 # (time.monotonic, system-wide on Linux) and how many jobs the event names. The worker
 # writes the event id last and clears it first, so a reader never pairs an event with an
 # older start time; no lock, so a killed worker cannot leave one held.
-_SLOT_EVENT, _SLOT_STARTED, _SLOT_JOBS = 0, 1, 2
+_SLOT_EVENT, _SLOT_STARTED, _SLOT_JOBS, _SLOT_PHASE = 0, 1, 2, 3
 
 
 class Waker(Protocol):
@@ -150,6 +151,7 @@ class Consumer:
                 self.deliver(delivery)
                 continue
             self._slot[_SLOT_STARTED] = time.monotonic()
+            self._slot[_SLOT_PHASE] = float(phase.Phase.DECODING)
             self._slot[_SLOT_JOBS] = float(len(_job_ids(delivery.body)))
             self._slot[_SLOT_EVENT] = float(delivery.event_id)
             try:
@@ -201,6 +203,7 @@ def _process_main(
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when workers stop
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     bootstrap.use_services(bootstrap.build_services(settings))
+    phase.listen(lambda entered: slot.__setitem__(_SLOT_PHASE, float(entered)))
     Consumer(
         settings=settings,
         handler_name=handler_name,
@@ -261,7 +264,7 @@ class WorkerPool:
         self._workers_stopped = threading.Event()
         self._lock = threading.Lock()  # the monitor vs stop(): one changes workers at a time
         self._queue: EventQueue | None = None
-        self.job_limit_s = settings.decode_timeout_s + JOB_GRACE_S
+        self.job_limit_s = settings.processing_time_limit_s()
 
     def start(self) -> None:
         """Start the consumers (and, for processes, a monitor that replaces dead ones)."""
@@ -273,7 +276,7 @@ class WorkerPool:
         self._monitor.start()
 
     def _start_process(self) -> _ConsumerProcess:
-        slot = self._context.RawArray("d", 3)
+        slot = self._context.RawArray("d", 4)
         process = self._context.Process(
             target=_process_main,
             args=(self._settings, self._handler_name),
@@ -295,7 +298,7 @@ class WorkerPool:
             handler_name=self._handler_name,
             waker=self.waker,
             stop=self._stop,
-            slot=self._context.RawArray("d", 3),
+            slot=self._context.RawArray("d", 4),
         )
         thread = threading.Thread(target=consumer.run, name="dicomlens-worker", daemon=True)
         thread.start()
@@ -342,7 +345,7 @@ class WorkerPool:
                 log.warning("worker killed as it began event %s; retried later", still)
             return
         log.warning("worker ran event %s for over %g s; killed and replaced", still, job.limit_s)
-        self._time_out(still, job.limit_s)
+        self._time_out(still, job.limit_s, replacement.worker.slot[_SLOT_PHASE])
 
     def _event_queue(self) -> EventQueue:
         if self._queue is None:
@@ -373,7 +376,7 @@ class WorkerPool:
         else:
             queue.ack(event_id)
 
-    def _time_out(self, event_id: int, limit: float) -> None:
+    def _time_out(self, event_id: int, limit: float, in_phase: float = 0.0) -> None:
         """Have the processor fail the event's unfinished jobs with DECODE_TIMEOUT; acknowledge
         the event, or make it visible again when it names a job not yet started."""
         queue = self._event_queue()
@@ -386,16 +389,13 @@ class WorkerPool:
 
         processor = bootstrap.get_services().processor
         not_started = False
+        code, message = phase.timeout_error(in_phase, limit)
         for job_id in _job_ids(body):
-            report = processor.fail_stuck(
-                job_id,
-                code=ErrorCode.DECODE_TIMEOUT,
-                message=f"processing took over {limit:g} s and was stopped",
-            )
+            report = processor.fail_stuck(job_id, code=code, message=message)
             if report.outcome is UploadOutcome.NOT_STARTED:
                 not_started = True
             elif report.outcome is UploadOutcome.FAILED:
-                log.warning("job %s failed with DECODE_TIMEOUT", job_id)
+                log.warning("job %s failed with %s", job_id, code)
         if not_started:
             queue.retry_at(event_id, time.time())
             self.notify()

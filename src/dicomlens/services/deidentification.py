@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 
+import numpy as np
+
 from dicomlens.deid import ProfileOptions, TextLocator, deidentify_file
 from dicomlens.domain.errors import DicomlensError, ErrorCode
 from dicomlens.domain.jobs import JobStatus
@@ -55,6 +57,17 @@ class DeidentificationService:
         self._limits = limits
         self._locator = locator
         self._expiry = url_expiry_s
+
+    def warm_up(self) -> None:
+        """Load what a first request would: the profile's key and, when pixel text is
+        searched, the text detector's models (a worker does this before taking requests, so
+        that their time limit measures the work, not the loading)."""
+        options = self._options()
+        if options.pixel_text == "off":
+            return
+        detect = getattr(self._locator(), "detect", None)  # a TextFinder (OCR) has models
+        if detect is not None:
+            detect(np.zeros((32, 32), np.uint8))
 
     def deidentify(self, job_id: str) -> DeidentifiedCopy:
         """Write (or rewrite: the result is the same) the job's de-identified copy.

@@ -14,6 +14,8 @@ from typing import Any
 
 import numpy as np
 
+from dicomlens.analysis.analyzers.budget import CancellableSession
+
 INSTALL_HINT = "install the analyzers extra: pip install 'dicomlens[analyzers]'"
 
 
@@ -31,7 +33,9 @@ def require(module: str, *, package: str) -> ModuleType:
 
 @functools.cache
 def onnx_session(path: str, threads: int) -> Any:
-    """An onnxruntime CPU session for the model at ``path`` (0 threads = runtime's choice)."""
+    """An onnxruntime CPU session for the model at ``path`` (0 threads = runtime's choice),
+    whose runs stop when the calling analyzer's time budget runs out
+    (:class:`~dicomlens.analysis.analyzers.budget.CancellableSession`)."""
     ort = require("onnxruntime", package="onnxruntime")
     if not Path(path).is_file():
         raise AnalyzerUnavailableError(f"model file not found: {path}")
@@ -39,7 +43,8 @@ def onnx_session(path: str, threads: int) -> Any:
     options.intra_op_num_threads = threads
     options.inter_op_num_threads = 1
     options.log_severity_level = 3
-    return ort.InferenceSession(path, options, providers=["CPUExecutionProvider"])
+    session = ort.InferenceSession(path, options, providers=["CPUExecutionProvider"])
+    return CancellableSession(session, ort.RunOptions)
 
 
 @functools.cache

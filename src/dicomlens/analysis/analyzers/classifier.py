@@ -21,8 +21,14 @@ from dicomlens.analysis.analyzers._runtime import (
     onnx_session,
     text_lines,
 )
+from dicomlens.analysis.analyzers.budget import check_deadline
+from dicomlens.analysis.analyzers.spec import FrameRequirement
 from dicomlens.domain.results import Label
 from dicomlens.ports import AnalyzerInput, AnalyzerOutput
+
+# Resizing a strip's short side up to ``resize_short_side`` keeping the aspect would make a
+# huge intermediate picture: such models skip frames more elongated than this.
+MAX_RESIZE_ASPECT = 10.0
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -55,6 +61,7 @@ class OnnxClassifierConfig:
     title_case: bool = False
     skip_grayscale_medical: bool = False
     threads: int = 1
+    min_side: int = 1
 
 
 def imagenet_classifier_config(
@@ -85,6 +92,7 @@ def imagenet_classifier_config(
         # ImageNet knows no radiographs: on grayscale medical images it scores nonsense.
         skip_grayscale_medical=True,
         threads=threads,
+        min_side=16,  # no object is recognisable in fewer pixels
     )
 
 
@@ -99,6 +107,15 @@ class OnnxClassifier:
         """The configured name."""
         return self.config.name
 
+    @property
+    def frame_requirement(self) -> FrameRequirement:
+        """Frames under ``min_side``, and extreme strips when resizing by the short side."""
+        config = self.config
+        return FrameRequirement(
+            min_side=config.min_side,
+            max_aspect=MAX_RESIZE_ASPECT if config.resize_short_side else None,
+        )
+
     def analyze(self, frame: AnalyzerInput) -> AnalyzerOutput:
         """Classify the frame (nothing for grayscale medical images when so configured)."""
         config = self.config
@@ -107,6 +124,7 @@ class OnnxClassifier:
         session = onnx_session(str(config.model_path), config.threads)
         names = text_lines(str(config.labels_path))
         tensor = preprocess(frame.pixels, config)
+        check_deadline()
         scores = np.asarray(session.run(None, {session.get_inputs()[0].name: tensor})[0])
         scores = scores.reshape(-1).astype(np.float64)
         if scores.size != len(names):

@@ -16,12 +16,14 @@ from typing import Any
 import numpy as np
 
 from dicomlens.analysis.analyzers._runtime import AnalyzerUnavailableError, as_gray, require
-from dicomlens.analysis.analyzers.spec import FaceDetectorConfig
+from dicomlens.analysis.analyzers.budget import check_deadline
+from dicomlens.analysis.analyzers.spec import FaceDetectorConfig, FrameRequirement
 from dicomlens.domain.results import Box, Finding, Label
 from dicomlens.ports import AnalyzerInput, AnalyzerOutput
 
 SOURCE = "faces"
 CASCADE = "haarcascade_frontalface_default.xml"
+CASCADE_WINDOW = 24  # the frontal-face cascade's window: no smaller face is found
 
 
 _PER_THREAD = threading.local()
@@ -54,6 +56,14 @@ class HaarFaceDetector:
         """``faces``."""
         return "faces"
 
+    @property
+    def frame_requirement(self) -> FrameRequirement:
+        """Frames (once shrunk to ``max_side``) too small for the cascade's window are
+        skipped."""
+        return FrameRequirement(
+            min_side=CASCADE_WINDOW, max_aspect=self.config.max_side / CASCADE_WINDOW
+        )
+
     def analyze(self, frame: AnalyzerInput) -> AnalyzerOutput:
         """Detect faces in ``frame``."""
         cv2 = require("cv2", package="opencv-python-headless<5")
@@ -67,6 +77,7 @@ class HaarFaceDetector:
                 gray, (round(columns * scale), round(rows * scale)), interpolation=cv2.INTER_AREA
             )
         gray = cv2.equalizeHist(gray)
+        check_deadline()
         side = max(20, round(min(gray.shape) * self.config.min_size_fraction))
         rects, _levels, weights = _cascade().detectMultiScale3(
             gray,

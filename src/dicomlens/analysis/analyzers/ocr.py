@@ -18,12 +18,26 @@ import numpy as np
 from PIL import Image
 
 from dicomlens.analysis.analyzers._runtime import as_rgb, onnx_session, require
+from dicomlens.analysis.analyzers.budget import CancellableSession, check_deadline
 from dicomlens.analysis.analyzers.phi_text import match_phi
-from dicomlens.analysis.analyzers.spec import ANALYZER_THREADS, OCR_MIN_CONFIDENCE
+from dicomlens.analysis.analyzers.spec import (
+    ANALYZER_THREADS,
+    OCR_MIN_CONFIDENCE,
+    FrameRequirement,
+)
 from dicomlens.domain.results import Box, Finding, TextLine
 from dicomlens.ports import AnalyzerInput, AnalyzerOutput
 
 SOURCE = "ocr"
+
+# No glyph is legible in fewer rows; thinner frames are skipped.
+OCR_FRAME = FrameRequirement(min_side=8)
+
+# RapidOCR scales a frame's short side up to the detector's size keeping the aspect, so a
+# thin strip became a detector input of hundreds of millions of pixels (a 1x513 frame ran for
+# over a minute). Frames are padded (below or to the right, with black) to at most this
+# aspect first; boxes in the original part keep their coordinates.
+MAX_DETECTOR_ASPECT = 4
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -58,7 +72,32 @@ def _engine(det_limit_side_len: int, threads: int) -> Any:
     detector = Path(module.__file__ or ".").parent / "models" / "ch_PP-OCRv4_det_infer.onnx"
     if detector.is_file():
         engine.text_det.infer.session = onnx_session(str(detector), threads)
+    # Every model run of the engine stops when the analyzer's time budget runs out.
+    ort = require("onnxruntime", package="onnxruntime")
+    for owner in (engine.text_det.infer, engine.text_rec.session):
+        if not isinstance(owner.session, CancellableSession):
+            owner.session = CancellableSession(owner.session, ort.RunOptions)
     return engine
+
+
+def _bounded_aspect(rgb: np.ndarray) -> np.ndarray:
+    """``rgb`` padded with black below or to the right to at most ``MAX_DETECTOR_ASPECT``."""
+    rows, columns = rgb.shape[:2]
+    pad_rows = max(0, -(-columns // MAX_DETECTOR_ASPECT) - rows)
+    pad_columns = max(0, -(-rows // MAX_DETECTOR_ASPECT) - columns)
+    if not pad_rows and not pad_columns:
+        return rgb
+    return np.pad(rgb, ((0, pad_rows), (0, pad_columns), (0, 0)))
+
+
+def _shrunk(rgb: np.ndarray, max_side: int) -> tuple[np.ndarray, float]:
+    """``rgb`` shrunk so that its long side is at most ``max_side``, and the scale used."""
+    rows, columns = rgb.shape[:2]
+    scale = min(max_side / max(rows, columns), 1.0)
+    if scale < 1.0:
+        size = (max(1, round(columns * scale)), max(1, round(rows * scale)))
+        rgb = np.asarray(Image.fromarray(rgb).resize(size, Image.Resampling.LANCZOS))
+    return rgb, scale
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -72,17 +111,20 @@ class BurnedInTextReader:
         """``ocr``."""
         return "ocr"
 
+    @property
+    def frame_requirement(self) -> FrameRequirement:
+        """Frames thinner than a glyph are skipped."""
+        return OCR_FRAME
+
     def read(self, pixels: np.ndarray) -> tuple[TextLine, ...]:
         """The text lines in ``pixels`` with relative boxes, top to bottom."""
-        rgb = as_rgb(pixels)
+        rgb, _scale = _shrunk(as_rgb(pixels), self.config.max_side)
         rows, columns = rgb.shape[:2]
-        scale = self.config.max_side / max(rows, columns)
-        if scale < 1.0:
-            size = (max(1, round(columns * scale)), max(1, round(rows * scale)))
-            rgb = np.asarray(Image.fromarray(rgb).resize(size, Image.Resampling.LANCZOS))
-            rows, columns = rgb.shape[:2]
         engine = _engine(self.config.det_limit_side_len, self.config.threads)
-        result, _elapsed = engine(np.ascontiguousarray(rgb[:, :, ::-1]), use_cls=False)
+        check_deadline()
+        picture = np.ascontiguousarray(_bounded_aspect(rgb)[:, :, ::-1])
+        result, _elapsed = engine(picture, use_cls=False)
+        check_deadline()
         lines = []
         for polygon, text, score in result or ():
             confidence = float(score)
@@ -92,6 +134,8 @@ class BurnedInTextReader:
                 continue
             points = np.asarray(polygon, dtype=np.float64).reshape(-1, 2)
             x0, y0 = np.clip(points.min(axis=0), 0, None)
+            if x0 >= columns or y0 >= rows:  # wholly in the padding
+                continue
             x1 = min(float(points[:, 0].max()), columns)
             y1 = min(float(points[:, 1].max()), rows)
             box = Box(
@@ -108,18 +152,17 @@ class BurnedInTextReader:
     def detect(self, pixels: np.ndarray) -> np.ndarray:
         """Where text is in ``pixels`` (the detection model only, no reading): an ``(N, 4, 2)``
         array of quadrilaterals in pixel coordinates of ``pixels`` (x, y)."""
-        rgb = as_rgb(pixels)
+        rgb, scale = _shrunk(as_rgb(pixels), self.config.max_side)
         rows, columns = rgb.shape[:2]
-        scale = min(self.config.max_side / max(rows, columns), 1.0)
-        if scale < 1.0:
-            size = (max(1, round(columns * scale)), max(1, round(rows * scale)))
-            rgb = np.asarray(Image.fromarray(rgb).resize(size, Image.Resampling.LANCZOS))
         engine = _engine(self.config.det_limit_side_len, self.config.threads)
-        quads, _elapsed = engine.text_det(np.ascontiguousarray(rgb[:, :, ::-1]))
+        picture = np.ascontiguousarray(_bounded_aspect(rgb)[:, :, ::-1])
+        quads, _elapsed = engine.text_det(picture)
         if quads is None or len(quads) == 0:
             return np.zeros((0, 4, 2), dtype=np.float32)
-        found: np.ndarray = np.asarray(quads, dtype=np.float32).reshape(-1, 4, 2) / scale
-        return found
+        found = np.asarray(quads, dtype=np.float32).reshape(-1, 4, 2)
+        inside = (found[:, :, 0].min(axis=1) < columns) & (found[:, :, 1].min(axis=1) < rows)
+        scaled: np.ndarray = found[inside] / scale
+        return scaled
 
     def recognize(self, pixels: np.ndarray, quads: np.ndarray) -> list[tuple[str, float]]:
         """The text read inside each of ``quads`` (from :meth:`detect` on the same pixels),

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from dicomlens.analysis.analyzers.budget import time_budget
 from dicomlens.analysis.analyzers.classifier import (
     OnnxClassifier,
     imagenet_classifier_config,
@@ -20,12 +21,20 @@ from dicomlens.analysis.analyzers.spec import (
     CLASSIFIER_MIN_CONFIDENCE,
     OCR_MIN_CONFIDENCE,
     FaceDetectorConfig,
+    FrameRequirement,
     OnnxModelSpec,
 )
 from dicomlens.domain.results import Finding, Label, TextLine
 from dicomlens.ports import Analyzer, AnalyzerInput
 
 logger = logging.getLogger(__name__)
+
+# Stable finding kinds of the analyzers' runner, which clients may key on.
+ANALYZER_FAILED = "analyzer-failed"
+ANALYZER_TIMEOUT = "analyzer-timeout"
+"""The analyzer ran out of its time budget and was stopped; the job completed without it."""
+ANALYZER_SKIPPED = "analyzer-skipped"
+"""The frame is too small or too thin for the analyzer (see ``FrameRequirement``)."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -91,31 +100,62 @@ class AnalyzerResults:
     burned_in_text: tuple[TextLine, ...] = ()
 
 
-def run_analyzers(analyzers: Sequence[Analyzer], frame: AnalyzerInput) -> AnalyzerResults:
-    """Run each analyzer on ``frame``. One that raises yields an ``analyzer-failed`` finding
-    naming it and why; the others' results are kept.
+def run_analyzers(
+    analyzers: Sequence[Analyzer], frame: AnalyzerInput, *, budget_s: float | None = None
+) -> AnalyzerResults:
+    """Run each analyzer on ``frame``, each within ``budget_s`` seconds (None: no budget).
+
+    One whose ``frame_requirement`` the frame does not meet is skipped, with an
+    ``analyzer-skipped`` finding saying why; one that runs out of its budget is stopped and
+    yields an ``analyzer-timeout`` finding; one that raises yields an ``analyzer-failed``
+    finding naming it and why. The others' results are kept in every case.
     """
     labels: list[Label] = []
     findings: list[Finding] = []
     text: list[TextLine] = []
+    rows, columns = frame.pixels.shape[:2]
     for analyzer in analyzers:
-        try:
-            output = analyzer.analyze(frame)
-        # An analyzer is third-party code over untrusted pixels: whatever it raises, the job
-        # must complete with the other results.
-        except Exception as exc:
-            logger.warning("analyzer %s failed: %s", analyzer.name, type(exc).__name__)
+        requirement: FrameRequirement | None = getattr(analyzer, "frame_requirement", None)
+        unmet = requirement.unmet_by(rows, columns) if requirement is not None else None
+        if unmet is not None:
             findings.append(
                 Finding(
-                    kind="analyzer-failed",
-                    message=f"analyzer {analyzer.name!r} failed: {type(exc).__name__}: {exc}",
+                    kind=ANALYZER_SKIPPED,
+                    message=f"analyzer {analyzer.name!r} skipped: {unmet}",
                     source=analyzer.name,
                 )
             )
             continue
+        with time_budget(budget_s) as budget:
+            try:
+                output = analyzer.analyze(frame)
+            # An analyzer is third-party code over untrusted pixels: whatever it raises, the
+            # job must complete with the other results.
+            except Exception as exc:
+                findings.append(
+                    _failure(analyzer.name, exc, timed_out=bool(budget and budget.spent))
+                )
+                continue
         labels.extend(output.labels)
         findings.extend(output.findings)
         text.extend(output.burned_in_text)
     return AnalyzerResults(
         labels=tuple(labels), findings=tuple(findings), burned_in_text=tuple(text)
+    )
+
+
+def _failure(name: str, exc: Exception, *, timed_out: bool) -> Finding:
+    """The finding of an analyzer that raised ``exc`` (after its budget ran out, or not)."""
+    if timed_out:
+        logger.warning("analyzer %s ran out of its time budget", name)
+        return Finding(
+            kind=ANALYZER_TIMEOUT,
+            message=f"analyzer {name!r} ran out of its time budget and was stopped",
+            source=name,
+        )
+    logger.warning("analyzer %s failed: %s", name, type(exc).__name__)
+    return Finding(
+        kind=ANALYZER_FAILED,
+        message=f"analyzer {name!r} failed: {type(exc).__name__}: {exc}",
+        source=name,
     )

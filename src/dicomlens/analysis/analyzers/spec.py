@@ -20,6 +20,34 @@ CLASSIFIER_MIN_CONFIDENCE = 0.2
 OCR_MIN_CONFIDENCE = 0.6
 
 
+ANALYZER_TIMEOUT_S = 30.0  # each analyzer's time budget per frame (model loading included)
+
+
+@dataclass(frozen=True, kw_only=True)
+class FrameRequirement:
+    """The frames an analyzer can use: at least ``min_side`` pixels on each side and a long
+    side at most ``max_aspect`` times the short one (None: any shape). Other frames are
+    skipped, with a finding that says why."""
+
+    min_side: int = 1
+    max_aspect: float | None = None
+
+    def unmet_by(self, rows: int, columns: int) -> str | None:
+        """Why a ``rows`` x ``columns`` frame is unusable, or None when it is usable."""
+        short, long = min(rows, columns), max(rows, columns)
+        if short < self.min_side:
+            return (
+                f"the frame is {columns}x{rows} pixels; it needs at least {self.min_side}"
+                " on each side"
+            )
+        if self.max_aspect is not None and long > self.max_aspect * short:
+            return (
+                f"the frame is {columns}x{rows} pixels; it needs a long side at most"
+                f" {self.max_aspect:g} times the short one"
+            )
+        return None
+
+
 @dataclass(frozen=True, kw_only=True)
 class FaceDetectorConfig:
     """Detection parameters. ``max_side``: frames are shrunk to it first (speed; a face that

@@ -1,0 +1,122 @@
+"""De-identification runs outside the HTTP server's process, under a hard time limit.
+
+One ``dicomlens serve`` (one HTTP process, so the server's pid is the one answering) with a
+de-identification time limit of a few seconds: a heavy multi-frame file whose OCR of every
+frame takes far longer is stopped with the stable error, the server's RSS stays flat while
+it runs, and the next request is served.
+"""
+
+from __future__ import annotations
+
+import io
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+import requests
+from local_server import Server, running, upload, wait_all_finished
+from pydicom.data import get_testdata_file
+
+from corpus.generate import SECONDARY_CAPTURE, new_dataset, to_bytes
+
+DEID_LIMIT_S = 5.0
+CT = Path(str(get_testdata_file("CT_small.dcm"))).read_bytes()
+
+
+def _heavy_multiframe(frames: int = 60, side: int = 512) -> bytes:
+    """``frames`` 16-bit frames with a little texture: decoding them all takes ~30 MB and
+    searching each for burned-in text takes far longer than ``DEID_LIMIT_S``."""
+    ds = new_dataset(SECONDARY_CAPTURE, 901, "OT")
+    rng = np.random.default_rng(9)
+    pixels = rng.integers(0, 4096, (frames, side, side), dtype=np.uint16)
+    ds.SamplesPerPixel = 1
+    ds.PhotometricInterpretation = "MONOCHROME2"
+    ds.Rows = ds.Columns = side
+    ds.NumberOfFrames = frames
+    ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, 12, 11, 0
+    buffer = io.BytesIO(pixels.astype("<u2").tobytes())
+    ds.PixelData = buffer.getvalue()
+    return to_bytes(ds)
+
+
+def _rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    raise AssertionError("no VmRSS")
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    env = {
+        "DICOMLENS_HTTP_PROCESSES": "1",
+        "DICOMLENS_DEID_TIME_LIMIT_S": str(DEID_LIMIT_S),
+        "DICOMLENS_DEID_PIXEL_TEXT": "required",
+    }
+    with running(tmp_path_factory.mktemp("deid-isolation") / "data", env=env) as started:
+        yield started
+
+
+@pytest.fixture(scope="module")
+def jobs(server: Server) -> dict[str, str]:
+    with requests.Session() as session:
+        ids = {
+            "heavy": upload(session, server.url, "heavy.dcm", _heavy_multiframe()),
+            "ct": upload(session, server.url, "ct.dcm", CT),
+        }
+    views = wait_all_finished(server.url, list(ids.values()), timeout=90)
+    assert {view["status"] for view in views.values()} == {"COMPLETED"}, views
+    # The first request starts the worker (and loads the OCR models) before it is timed.
+    first = requests.post(f"{server.url}/jobs/{ids['ct']}/deidentify", timeout=120)
+    assert first.status_code == 201, first.text
+    return ids
+
+
+def test_a_heavy_deidentification_leaves_the_server_rss_flat_and_stops_at_the_limit(
+    server: Server, jobs: dict[str, str]
+) -> None:
+    # Given a server at rest after processing the uploads
+    pid = server.process.pid
+    before = _rss_mb(pid)
+    peak = before
+    done = threading.Event()
+
+    def sample() -> None:
+        nonlocal peak
+        while not done.is_set():
+            peak = max(peak, _rss_mb(pid))
+            time.sleep(0.02)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    # When the heavy file is de-identified
+    started = time.monotonic()
+    response = requests.post(f"{server.url}/jobs/{jobs['heavy']}/deidentify", timeout=60)
+    took = time.monotonic() - started
+    done.set()
+    sampler.join()
+    # Then it is stopped at the limit with the stable error body, not a raw 500
+    assert response.status_code == 422, response.text
+    assert response.json()["error"]["code"] == "PROCESSING_TIMEOUT"
+    assert f"over {DEID_LIMIT_S:g} s" in response.json()["error"]["message"]
+    assert took < DEID_LIMIT_S + 5
+    # And the server's own memory never grew with the decoding (the worker's did)
+    assert peak - before < 40, f"server RSS {before:.0f} MB -> peak {peak:.0f} MB"
+    assert _rss_mb(pid) - before < 40
+
+
+def test_after_a_timeout_the_next_deidentification_is_served(
+    server: Server, jobs: dict[str, str]
+) -> None:
+    # Given a request that ran out of time (its worker was killed and replaced)
+    stopped = requests.post(f"{server.url}/jobs/{jobs['heavy']}/deidentify", timeout=60)
+    assert stopped.status_code == 422
+    # When another job is de-identified, then the fresh worker serves it
+    response = requests.post(f"{server.url}/jobs/{jobs['ct']}/deidentify", timeout=60)
+    assert response.status_code == 201, response.text
+    assert response.json()["url"]
+    # And API routes never waited on the worker
+    assert requests.get(f"{server.url}/jobs/{jobs['ct']}", timeout=10).status_code == 200
