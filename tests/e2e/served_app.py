@@ -10,7 +10,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -56,12 +56,13 @@ def _config_answers(url: str) -> bool:
 
 
 @contextmanager
-def serve(root: Path) -> Iterator[ServedApp]:
+def serve(root: Path, settings: Mapping[str, str] | None = None) -> Iterator[ServedApp]:
     """``dicomlens serve`` with a data dir under ``root``; SIGTERM on exit.
 
     Waits until ``/config.json`` answers. ``DICOMLENS_*`` variables of the calling
     environment are dropped so that the server runs with its embedded defaults, except
-    that CT window presets (rendered on request) are switched on for the page to offer.
+    that CT window presets (rendered on request) are switched on for the page to offer,
+    and that ``settings`` (``DICOMLENS_*`` variables) are given as they are.
     """
     data_dir = root / "data"
     log = root / "serve.log"
@@ -81,6 +82,7 @@ def serve(root: Path) -> Iterator[ServedApp]:
     ]
     env = {key: value for key, value in os.environ.items() if not key.startswith("DICOMLENS_")}
     env["DICOMLENS_WINDOW_PRESETS"] = "true"
+    env.update(settings or {})
     with log.open("wb") as sink:
         process = subprocess.Popen(command, stdout=sink, stderr=subprocess.STDOUT, env=env)
     app = ServedApp(url=url, data_dir=data_dir, log=log)

@@ -47,8 +47,8 @@ async def _scenario(calls: IsolatedCalls) -> None:
     after = await calls.invoke({"sleep": 0})
     assert after["statusCode"] == 200
     assert json.loads(after["body"])["pid"] != pid
-    # When a worker dies during a call, then INTERNAL, and the next call is served
-    assert _error(await calls.invoke({"exit": True})) == (500, "INTERNAL")
+    # When a worker dies during a call, then a 4xx naming the crash, and the next call is served
+    assert _error(await calls.invoke({"exit": True})) == (422, "WORKER_CRASHED")
     assert (await calls.invoke({"sleep": 0}))["statusCode"] == 200
     # When more calls arrive than one worker and the queue hold, then the rest get 503
     burst = await asyncio.gather(*(calls.invoke({"sleep": 0.05}) for _ in range(MAX_WAITING + 3)))

@@ -31,7 +31,8 @@ router = Router()  # type: ignore[no-untyped-call]
     summary="De-identify a job's DICOM file",
     responses={
         **json_response(201, DeidentifiedResponse, "the de-identified copy"),
-        # 422 also PROCESSING_TIMEOUT (over the time limit; locally the worker is killed),
+        # 422 also PROCESSING_TIMEOUT (over the time limit; locally the worker is killed)
+        # and WORKER_CRASHED (locally: the file took its worker process down),
         # 503 SERVER_BUSY (locally: every de-identification worker busy, the queue full).
         **error_responses(404, 409, 422, 503),
     },

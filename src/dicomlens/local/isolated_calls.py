@@ -8,7 +8,8 @@ hard time limit (the one processing has, :meth:`Settings.processing_time_limit_s
 ``deid_time_limit_s`` says otherwise) gets its worker killed and replaced through the same
 kill-and-replace supervisor as the event consumers
 (:mod:`dicomlens.process_supervision`), and the client gets 422 ``PROCESSING_TIMEOUT``;
-a worker that dies gives 500 ``INTERNAL``; when every worker is busy and ``MAX_WAITING``
+a worker that dies during a call (a decoder that took its process down: the file's
+doing, not the server's) gives 422 ``WORKER_CRASHED``; when every worker is busy and ``MAX_WAITING``
 calls already wait, 503 ``SERVER_BUSY``. All three carry the stable error body. Workers die
 with their parent (``PR_SET_PDEATHSIG``, and end of their pipe).
 
@@ -235,7 +236,11 @@ class IsolatedCalls:
         except (EOFError, OSError):
             log.warning("an isolated worker died during a call; starting another")
             self._replace(worker)
-            return _reply(500, ErrorCode.INTERNAL, "the request's worker process died")
+            return _reply(
+                422,
+                ErrorCode.WORKER_CRASHED,
+                "the process handling this request died; the file may be malformed",
+            )
         except BaseException:  # the client went away: the worker's state is unknown
             self._replace(worker)
             raise
