@@ -836,7 +836,7 @@ def expected_lut_findings(sequence: str, problem: str, *, window: bool) -> set[s
     if problem in ("zero-bits", "wide-bits"):
         # Only a VOI LUT's output depends on the bits per entry.
         return {"lut-repaired"} if sequence == "VOILUTSequence" else set()
-    return set() if problem == "one-entry" else {"lut-ignored"}
+    return {"lut-single-entry"} if problem == "one-entry" else {"lut-ignored"}
 
 
 CONSTANT_CASES = (

@@ -12,6 +12,7 @@ import io
 import threading
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -120,3 +121,21 @@ def test_after_a_timeout_the_next_deidentification_is_served(
     assert response.json()["url"]
     # And API routes never waited on the worker
     assert requests.get(f"{server.url}/jobs/{jobs['ct']}", timeout=10).status_code == 200
+
+
+def test_every_http_process_serves_deidentification(tmp_path: Path) -> None:
+    # Given a server with three HTTP processes on one socket (each starts its own
+    # de-identification workers on first use)
+    env = {"DICOMLENS_HTTP_PROCESSES": "3", "DICOMLENS_DEID_PIXEL_TEXT": "off"}
+    with running(tmp_path / "data", env=env) as started:
+        with requests.Session() as session:
+            job_id = upload(session, started.url, "ct.dcm", CT)
+        views = wait_all_finished(started.url, [job_id], timeout=60)
+        assert views[job_id]["status"] == "COMPLETED", views
+        # When many clients de-identify at once, each on its own connection (the kernel
+        # hands connections to whichever process accepts first)
+        url = f"{started.url}/jobs/{job_id}/deidentify"
+        with ThreadPoolExecutor(max_workers=6) as pool:
+            answers = list(pool.map(lambda _: requests.post(url, timeout=120), range(18)))
+    # Then every one is served, whichever process took it
+    assert [a.status_code for a in answers] == [201] * len(answers), [a.text for a in answers]

@@ -13,7 +13,7 @@ import pytest
 
 from corpus.generate import LUT_PROBLEMS, expected_lut_findings, lut_problem_case
 from dicomlens.analysis.pipeline import analyze_file
-from dicomlens.domain.results import LUT_IGNORED, LUT_REPAIRED
+from dicomlens.domain.results import LUT_IGNORED, LUT_REPAIRED, LUT_SINGLE_ENTRY
 from dicomlens.imaging.decode import read_image
 from dicomlens.imaging.limits import ImagingLimits
 from dicomlens.imaging.render import Rendered, render
@@ -119,7 +119,9 @@ def test_a_one_entry_modality_lut_maps_every_value_to_it(tmp_path: Path) -> None
     rendered = _render(path)
     # Then the constant image shows white (as DCMTK's automatic window shows it)
     assert set(np.unique(rendered.pixels).tolist()) == {255}
-    assert rendered.findings == ()
+    # And the user learns why the preview is one grey level
+    assert [f.kind for f in rendered.findings] == [LUT_SINGLE_ENTRY]
+    assert "single entry" in rendered.findings[0].message
 
 
 def test_the_finding_reaches_the_analysis_result(generated_corpus: dict[str, Path]) -> None:

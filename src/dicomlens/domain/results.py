@@ -64,6 +64,9 @@ LUT_IGNORED = "lut-ignored"
 LUT_REPAIRED = "lut-repaired"
 """A LUT's descriptor disagreed with its data (entry count, bits per entry); the data was
 used as it is, as DCMTK uses it."""
+LUT_SINGLE_ENTRY = "lut-single-entry"
+"""A LUT holds a single entry, so it maps every pixel to one value: it was applied as DCMTK
+applies it, and the preview shows one grey level."""
 VALUE_IGNORED = "value-ignored"
 """A display or pixel-description attribute held a value that cannot be used (a window of
 width zero, a rescale slope that is not a number, a High Bit that contradicts Bits Stored);

@@ -44,6 +44,8 @@ class LutReading:
 
     lut: Lut | None
     problem: str | None = None
+    single_entry: bool = False
+    """The LUT holds one entry: every pixel maps to it (a usable LUT, but no picture)."""
 
 
 def read_first_lut(ds: Dataset, keyword: str) -> LutReading:
@@ -92,7 +94,8 @@ def read_first_lut(ds: Dataset, keyword: str) -> LutReading:
             )
         bits = used
     problem = "; ".join(problems) or None
-    return LutReading(lut=Lut(first=first, bits=bits, data=data), problem=problem)
+    lut = Lut(first=first, bits=bits, data=data)
+    return LutReading(lut=lut, problem=problem, single_entry=data.size == 1)
 
 
 def _descriptor(value: Any) -> tuple[int, int, int] | None:

@@ -19,7 +19,14 @@ from pydicom.pixels.processing import apply_color_lut
 from pydicom.uid import ExplicitVRLittleEndian
 
 from dicomlens.domain.errors import DicomlensError, ErrorCode
-from dicomlens.domain.results import LUT_IGNORED, LUT_REPAIRED, VALUE_IGNORED, Finding, WindowUsed
+from dicomlens.domain.results import (
+    LUT_IGNORED,
+    LUT_REPAIRED,
+    LUT_SINGLE_ENTRY,
+    VALUE_IGNORED,
+    Finding,
+    WindowUsed,
+)
 from dicomlens.imaging.decode import DecodedImage
 from dicomlens.imaging.lut import Lut, LutReading, read_first_lut
 from dicomlens.imaging.voi import (
@@ -197,13 +204,20 @@ def _ignored(message: str) -> Finding:
 
 
 def _lut_findings(name: str, reading: LutReading, fallback: str) -> list[Finding]:
+    findings = []
+    if reading.single_entry:
+        message = (
+            f"the {name} holds a single entry, so every pixel maps to one value; it was"
+            " applied as DCMTK applies it and the preview is one grey level"
+        )
+        findings.append(Finding(kind=LUT_SINGLE_ENTRY, message=message, source="dicom-tags"))
     if reading.problem is None:
-        return []
+        return findings
     if reading.lut is None:
         message = f"the {name} {reading.problem}: the LUT was ignored and {fallback}"
         return [Finding(kind=LUT_IGNORED, message=message, source="dicom-tags")]
     message = f"the {name} {reading.problem}"
-    return [Finding(kind=LUT_REPAIRED, message=message, source="dicom-tags")]
+    return [*findings, Finding(kind=LUT_REPAIRED, message=message, source="dicom-tags")]
 
 
 def _display_values(

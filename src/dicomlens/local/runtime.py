@@ -323,7 +323,10 @@ class LocalServer:
                 target=_http_process_main,
                 args=(self.settings, self._sock, self.routes, self.pool.waker),
                 name="dicomlens-http",
-                daemon=True,
+                # Not daemonic: an HTTP process starts its own de-identification workers
+                # (multiprocessing forbids a daemon's children). It dies with us all the
+                # same (die_with_parent), and shutdown() stops and joins it.
+                daemon=False,
             )
             process.start()
             self._extra_http.append(process)
