@@ -33,13 +33,16 @@ def served_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServedApp]:
         pytest.fail(str(error))
 
 
-@pytest.fixture(scope="session")
+# Playwright's sync API marks an asyncio loop as running in the main thread for as long as
+# it lives: module scope ends it with each browser test module, so that the asyncio tests of
+# the other tiers (asyncio.run) can run after it in the same session.
+@pytest.fixture(scope="module")
 def playwright_session() -> Iterator[Playwright]:
     with sync_playwright() as playwright:
         yield playwright
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser(
     require_tool: Callable[[str], str], playwright_session: Playwright
 ) -> Iterator[Browser]:

@@ -45,6 +45,8 @@ from dicomlens.imaging.decode import RASTER_KINDS, locate_file
 from dicomlens.imaging.dicom_dataset import parse_dataset
 from dicomlens.imaging.element_integrity import check_file
 from dicomlens.imaging.limits import ImagingLimits
+from dicomlens.imaging.pixel_stream import is_deflated
+from dicomlens.imaging.validation import check_inflated_size
 
 METHOD = f"PS3.15 E.1 BASIC PROFILE ({TABLE_EDITION}), DICOMLENS"
 
@@ -141,12 +143,16 @@ def _has_pixels(ds: Dataset) -> bool:
 def read_dicom(source: Path, *, limits: ImagingLimits) -> Dataset:
     """The whole dataset of ``source``, or NOT_AN_IMAGE / INVALID_DICOM / TOO_LARGE.
 
-    The file-size limit, the sniffing and the parsing are the imaging reader's own.
+    The file-size limit, the inflate-size limit, the sniffing and the parsing are the
+    imaging reader's own.
     """
     if locate_file(source, limits=limits).kind in RASTER_KINDS:
         raise DicomlensError(
             ErrorCode.DEIDENTIFICATION_FAILED, "only DICOM files can be de-identified"
         )
+    if is_deflated(source):
+        # pydicom inflates a deflated dataset whole: refuse an inflate bomb before that.
+        check_inflated_size(source, limits)
     try:
         ds = parse_dataset(source, "file", force=True, convert="all")
     except DicomlensError as exc:

@@ -106,7 +106,8 @@ def decode_frames(ds: Dataset, *, limits: ImagingLimits) -> np.ndarray:
 
     Bytes beyond the last frame are not part of the result. Raises TOO_LARGE beyond the
     limits, INVALID_DICOM when a frame's codestream header claims more than the dataset
-    (checked before anything is decoded), and REDACTION_IMPOSSIBLE when the pixel data
+    (checked before anything is decoded), TRUNCATED_PIXEL_DATA when native pixel data is
+    shorter than its frames need, and REDACTION_IMPOSSIBLE when the pixel data
     cannot be decoded (codec missing, corrupt or short data): text that cannot be searched
     cannot be certified absent.
     """
@@ -121,6 +122,8 @@ def decode_frames(ds: Dataset, *, limits: ImagingLimits) -> np.ndarray:
     tsyntax = ds.file_meta.TransferSyntaxUID
     if tsyntax.is_compressed:  # each frame's own header claims no more than the dataset's
         check_dataset_codestreams(ds, tsyntax, limits)
+    else:  # native frames short of what the header declares are refused before decoding
+        _check_native_length(ds, expected)
     try:
         arr = np.array(ds.pixel_array, copy=True)
     except Exception as exc:  # pydicom and its plugins raise many types for bad pixel data
@@ -133,6 +136,21 @@ def decode_frames(ds: Dataset, *, limits: ImagingLimits) -> np.ndarray:
             ErrorCode.REDACTION_IMPOSSIBLE, "the pixel data is shorter than its frames need"
         )
     return arr.reshape(-1)[:expected].reshape(frames, rows, columns, samples)
+
+
+def _check_native_length(ds: Dataset, samples: int) -> None:
+    """TRUNCATED_PIXEL_DATA when native Pixel Data holds fewer bytes than ``samples`` of
+    Bits Allocated each need (as the processing reader refuses them)."""
+    raw = ds.get("PixelData")
+    bits = int(ds.get("BitsAllocated", 8) or 8)
+    if raw is None or not isinstance(raw, bytes | bytearray):
+        return  # float pixel data or an unusual value: pydicom's own checks follow
+    needed = (samples * bits + 7) // 8
+    if len(raw) < needed:
+        raise DicomlensError(
+            ErrorCode.TRUNCATED_PIXEL_DATA,
+            f"the pixel data holds {len(raw)} bytes; the frames the header declares need {needed}",
+        )
 
 
 def plan_redaction(

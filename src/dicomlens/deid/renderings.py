@@ -15,9 +15,14 @@ import hashlib
 
 import numpy as np
 from pydicom.dataset import Dataset
-from pydicom.pixels.processing import apply_color_lut
 
-from dicomlens.imaging.render import Window, apply_window, frame_attributes, modality_values
+from dicomlens.imaging.render import (
+    Window,
+    apply_window,
+    frame_attributes,
+    modality_values,
+    palette_to_rgb8,
+)
 
 PERCENTILES = (0.5, 99.5)
 SAME_CONTRAST = 0.9
@@ -31,7 +36,7 @@ def frame_renderings(stored: np.ndarray, ds: Dataset, index: int) -> list[np.nda
     if stored.ndim == 3 and stored.shape[2] == 1:
         stored = stored[:, :, 0]
     if photometric == "PALETTE COLOR":
-        rgb = apply_color_lut(stored, ds)
+        rgb = palette_to_rgb8(stored, ds)  # INVALID_DICOM for a palette that cannot apply
         return _distinct([_stretch(rgb), *_gray_renderings(_luminance(rgb))])
     if stored.ndim == 3:
         return _distinct([_stretch(stored), *_gray_renderings(_luminance(stored))])

@@ -77,6 +77,10 @@ def parse_dataset(
             raise DicomlensError(
                 ErrorCode.INVALID_DICOM, f"the DICOM {what} cannot be parsed ({type(exc).__name__})"
             ) from exc
+        except RecursionError as exc:  # pydicom reads each nested sequence recursively
+            raise DicomlensError(
+                ErrorCode.INVALID_DICOM, f"the DICOM {what} nests sequences too deeply to parse"
+            ) from exc
     return ds
 
 

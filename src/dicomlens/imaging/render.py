@@ -82,7 +82,7 @@ def render(image: DecodedImage, *, window: WindowChoice = FROM_FILE) -> Rendered
     photometric = image.photometric or "MONOCHROME2"
     ds = image.dataset
     if photometric == "PALETTE COLOR" and ds is not None:
-        return Rendered(pixels=_palette_to_rgb8(image.pixels, ds), window=WindowUsed(source="none"))
+        return Rendered(pixels=palette_to_rgb8(image.pixels, ds), window=WindowUsed(source="none"))
     if image.pixels.ndim == 3:
         return Rendered(pixels=_colour_to_rgb8(image.pixels, ds), window=WindowUsed(source="none"))
     if ds is None:  # an 8-bit grayscale PNG/JPEG is already display values
@@ -416,7 +416,7 @@ _PALETTE_DATA = (
 )
 
 
-def _palette_to_rgb8(arr: np.ndarray, ds: Dataset) -> np.ndarray:
+def palette_to_rgb8(arr: np.ndarray, ds: Dataset) -> np.ndarray:
     """PS3.3 C.7.6.3.1.5/6: index through the (possibly segmented) palette, keep the top 8 bits."""
     for colour in ("Red", "Green", "Blue"):
         descriptor = ds.get(f"{colour}PaletteColorLookupTableDescriptor")
