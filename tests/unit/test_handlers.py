@@ -132,6 +132,16 @@ def test_the_openapi_document_describes_every_route(world: FakeWorld) -> None:
     assert status == 200
     assert set(body["paths"]) == {"/uploads", "/jobs/{jobId}", "/jobs/{jobId}/deidentify"}
     assert "201" in body["paths"]["/uploads"]["post"]["responses"]
+    # And it names the error statuses clients meet: 401 when a token or JWT is required
+    # (every route), 415 for a body that is not JSON, 503 when de-identification is busy
+    documented = {
+        (path, method): set(operation["responses"])
+        for path, item in body["paths"].items()
+        for method, operation in item.items()
+    }
+    assert {"400", "401", "413", "415"} <= documented[("/uploads", "post")]
+    assert {"400", "401", "404"} <= documented[("/jobs/{jobId}", "get")]
+    assert {"401", "404", "409", "422", "503"} <= documented[("/jobs/{jobId}/deidentify", "post")]
 
 
 def test_process_image_handles_every_record_once(world: FakeWorld) -> None:

@@ -24,7 +24,9 @@ router = Router()  # type: ignore[no-untyped-call]
     summary="Create an upload",
     responses={
         **json_response(201, CreateUploadResponse, "the job and its upload form"),
-        **error_responses(400, 413),
+        # 401 where a token (local, off loopback) or the JWT authorizer (AWS) is required;
+        # 415 for a body that is not JSON.
+        **error_responses(400, 401, 413, 415),
     },
 )
 def create_upload(request: CreateUploadRequest) -> Response[str]:

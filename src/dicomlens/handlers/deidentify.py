@@ -34,7 +34,7 @@ router = Router()  # type: ignore[no-untyped-call]
         # 422 also PROCESSING_TIMEOUT (over the time limit; locally the worker is killed)
         # and WORKER_CRASHED (locally: the file took its worker process down),
         # 503 SERVER_BUSY (locally: every de-identification worker busy, the queue full).
-        **error_responses(404, 409, 422, 503),
+        **error_responses(400, 401, 404, 409, 413, 422, 503),
     },
 )
 def deidentify(
