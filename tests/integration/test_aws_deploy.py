@@ -12,6 +12,7 @@ import json
 import os
 import shutil
 import subprocess
+import tomllib
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -115,6 +116,38 @@ def test_sam_commands_build_then_deploy_the_stage() -> None:
     assert "AlarmEmail=a@b.org" in deploy
     assert deploy[deploy.index("--region") + 1] == REGION
     assert "CAPABILITY_IAM" in deploy
+    # sam deploy takes the built template (its layer holds the libraries), never the source
+    assert deploy[deploy.index("--template-file") + 1] == ".aws-sam/build/template.yaml"
+    assert "--config-env" not in deploy  # infra/samconfig.toml has no [test] section
+
+
+def test_the_prod_stage_deploys_with_its_samconfig_section() -> None:
+    # Given infra/samconfig.toml's [prod] section (deletion protection, a year of logs)
+    _build, deploy = deploy_command.sam_commands(
+        sam="sam",
+        stage="prod",
+        region=REGION,
+        guided=False,
+        parameters=["LogRetentionDays=731"],
+        template=ROOT / "infra" / "template.yaml",
+    )
+    # Then sam deploy uses that section, and its parameters are passed again (a command-line
+    # --parameter-overrides replaces the config's list): the user's value wins for a key
+    assert deploy[deploy.index("--config-env") + 1] == "prod"
+    overrides = deploy[deploy.index("--parameter-overrides") + 1 : deploy.index("--region")]
+    assert overrides == ["EnableDeletionProtection=true", "Stage=prod", "LogRetentionDays=731"]
+    assert deploy[deploy.index("--stack-name") + 1] == "dicomlens-prod"
+
+
+def test_samconfig_names_the_source_template_only_for_build_and_validate() -> None:
+    # A global template_file makes `sam deploy` package the source template: an empty layer
+    config = tomllib.loads((ROOT / "infra" / "samconfig.toml").read_text())
+    for env, commands in config.items():
+        if not isinstance(commands, dict):
+            continue
+        for command, section in commands.items():
+            if "template_file" in section.get("parameters", {}):
+                assert command in ("build", "validate"), f"[{env}.{command}] names a template"
 
 
 def test_deploy_publishes_the_site_with_its_api_url_and_invalidates(moto_http: str) -> None:

@@ -10,13 +10,18 @@ DICOMLENS_CFN_LINT, DICOMLENS_PYTHON312. Locally a missing tool skips; under CI=
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import shutil
 import subprocess
+import zipfile
+from collections.abc import Iterator
 from pathlib import Path
 
+import boto3
 import pytest
+import requests
 
 from dicomlens.local.routes import load_template
 
@@ -152,17 +157,31 @@ def _tree_bytes(path: Path) -> int:
     return sum(f.stat().st_size for f in path.rglob("*") if f.is_file() and not f.is_symlink())
 
 
-def test_sam_build_offline_and_processor_fits_lambda_limit(tmp_path: Path) -> None:
+@pytest.fixture(scope="module")
+def built_project(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A copy of the project (infra/ and src/) built as ``dicomlens deploy`` builds it:
+    ``sam build --template-file infra/template.yaml`` run in infra/, so the output is in
+    infra/.aws-sam/build, where ``sam deploy`` looks for it. Returns the copy's infra/."""
     sam = find_tool("sam", "DICOMLENS_SAM", TOOLS / "sam-venv" / "bin" / "sam")
+    project = tmp_path_factory.mktemp("project")
+    ignore = shutil.ignore_patterns(".aws-sam", "__pycache__", "*.pyc")
+    shutil.copytree(INFRA, project / "infra", ignore=ignore)
+    shutil.copytree(ROOT / "src", project / "src", ignore=ignore)
+    infra = project / "infra"
     env = tool_env()
     env["PATH"] = python312_dir() + os.pathsep + env["PATH"]
-    build_dir = tmp_path / "build"
     result = run(
-        [sam, "build", "-t", str(TEMPLATE), "--build-dir", str(build_dir)],
+        [sam, "build", "--template-file", str(infra / "template.yaml")],
         timeout=1200,
+        cwd=infra,
         env=env,
     )
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
+    return infra
+
+
+def test_sam_build_offline_and_processor_fits_lambda_limit(built_project: Path) -> None:
+    build_dir = built_project / ".aws-sam" / "build"
     code = _tree_bytes(build_dir / "ProcessImageFunction")
     layer = _tree_bytes(build_dir / "DicomLibsLayer")
     print(
@@ -171,13 +190,132 @@ def test_sam_build_offline_and_processor_fits_lambda_limit(tmp_path: Path) -> No
     )
     assert code + layer < LAMBDA_UNZIPPED_LIMIT
     layer_python = build_dir / "DicomLibsLayer" / "python"
-    for package in ("pydicom", "numpy", "PIL", "pylibjpeg", "pydantic", "aws_lambda_powertools"):
+    for package in LAYER_PACKAGES:
         assert (layer_python / package).is_dir(), package
     assert list(layer_python.glob("_libjpeg*.so")), "pylibjpeg-libjpeg's extension"
     assert list(layer_python.glob("_openjpeg*.so")), "pylibjpeg-openjpeg's extension"
     assert (
         build_dir / "ProcessImageFunction" / "dicomlens" / "handlers" / "process_image.py"
     ).is_file()
+
+
+LAYER_PACKAGES = ("pydicom", "numpy", "PIL", "pylibjpeg", "pydantic", "aws_lambda_powertools")
+# The boto3 the Lambda Python 3.12 runtime provides is not in the layer; this version stands
+# for it (the aws extra's lower bound): the handlers must import with it and nothing else.
+LAMBDA_RUNTIME_BOTO3 = "boto3==1.35.99"
+ARTIFACTS_BUCKET = "dicomlens-artifacts"
+
+
+@pytest.fixture
+def moto_s3(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """A local moto server holding an empty artifacts bucket; its endpoint URL."""
+    from moto.server import ThreadedMotoServer
+
+    for name, value in {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "eu-west-1",
+    }.items():
+        monkeypatch.setenv(name, value)
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    endpoint = f"http://{host}:{port}"
+    requests.post(f"{endpoint}/moto-api/reset", timeout=30)
+    boto3.client("s3", endpoint_url=endpoint).create_bucket(
+        Bucket=ARTIFACTS_BUCKET, CreateBucketConfiguration={"LocationConstraint": "eu-west-1"}
+    )
+    try:
+        yield endpoint
+    finally:
+        server.stop()
+
+
+def _s3_uri(value: object) -> tuple[str, str]:
+    assert isinstance(value, str) and value.startswith("s3://"), value
+    bucket, key = value[len("s3://") :].split("/", 1)
+    return bucket, key
+
+
+def test_the_packaged_layer_and_code_import_in_a_lambda_like_python(
+    built_project: Path, moto_s3: str, tmp_path: Path
+) -> None:
+    # Given the built project, when `sam package` runs in infra/ with no template named (as
+    # a hand-run `sam deploy` does: samconfig.toml decides which template it packages) and
+    # uploads to a local S3
+    sam = find_tool("sam", "DICOMLENS_SAM", TOOLS / "sam-venv" / "bin" / "sam")
+    env = {**tool_env(), "AWS_ENDPOINT_URL": moto_s3, "AWS_DEFAULT_REGION": "eu-west-1"}
+    packaged_file = tmp_path / "packaged.yaml"
+    result = run(
+        [
+            sam,
+            "package",
+            "--s3-bucket",
+            ARTIFACTS_BUCKET,
+            "--output-template-file",
+            str(packaged_file),
+        ],
+        timeout=600,
+        cwd=built_project,
+        env=env,
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    packaged = load_template(packaged_file)["Resources"]
+    s3 = boto3.client("s3", endpoint_url=moto_s3)
+
+    def fetch(uri: object, into: Path) -> list[str]:
+        bucket, key = _s3_uri(uri)
+        body = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+        with zipfile.ZipFile(io.BytesIO(body)) as archive:
+            archive.extractall(into)
+            return archive.namelist()
+
+    # Then the layer that was uploaded is the built one, extracted as Lambda does (/opt)
+    opt = tmp_path / "opt"
+    names = fetch(packaged["DicomLibsLayer"]["Properties"]["ContentUri"], opt)
+    for package in LAYER_PACKAGES:
+        assert f"python/{package}/__init__.py" in names, f"{package} missing from the layer"
+    # And every function's code is ours
+    handlers = {}
+    for name, resource in packaged.items():
+        if resource["Type"] == "AWS::Serverless::Function":
+            task = tmp_path / "task" / name
+            fetch(resource["Properties"]["CodeUri"], task)
+            handlers[name] = (task, resource["Properties"]["Handler"])
+    assert len(handlers) == 4, sorted(handlers)
+    # And in a clean Python 3.12 holding only the runtime's boto3, each handler imports
+    venv = tmp_path / "lambda-python"
+    python312 = Path(python312_dir()) / "python3.12"
+    assert run([str(python312), "-m", "venv", str(venv)], timeout=300).returncode == 0
+    pip = run(
+        [str(venv / "bin" / "python"), "-m", "pip", "install", "-q", LAMBDA_RUNTIME_BOTO3],
+        timeout=600,
+    )
+    assert pip.returncode == 0, pip.stderr[-3000:]
+    for name, (task, handler) in handlers.items():
+        module, function = handler.rsplit(".", 1)
+        probe = subprocess.run(
+            [
+                str(venv / "bin" / "python"),
+                "-c",
+                f"import importlib; assert callable(getattr(importlib.import_module({module!r}),"
+                f" {function!r}))",
+            ],
+            cwd=task,
+            env={
+                "PATH": os.environ["PATH"],
+                "PYTHONPATH": f"{task}{os.pathsep}{opt / 'python'}",
+                "PYTHONDONTWRITEBYTECODE": "1",
+                "AWS_REGION": "eu-west-1",
+                "AWS_DEFAULT_REGION": "eu-west-1",
+                "AWS_LAMBDA_FUNCTION_NAME": name,
+            },
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        assert probe.returncode == 0, f"{name}: {probe.stderr[-3000:]}"
 
 
 _TRANSLATE = """

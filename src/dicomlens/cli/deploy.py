@@ -17,16 +17,20 @@ from __future__ import annotations
 import argparse
 import json
 import mimetypes
+import shlex
 import shutil
 import subprocess
 import sys
 import time
+import tomllib
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 # Paths inside the project directory (a source checkout).
 TEMPLATE = Path("infra") / "template.yaml"
+SAMCONFIG = "samconfig.toml"  # next to the template
+BUILT_TEMPLATE = Path(".aws-sam") / "build" / "template.yaml"  # sam build's output, from there
 WEB_DIR = Path("web")
 SAM_VENV = Path(".ci") / "tools" / "sam-venv" / "bin" / "sam"
 
@@ -111,6 +115,32 @@ def find_sam(explicit: str | None, *, project_dir: Path | None = None) -> str | 
     return None
 
 
+def samconfig_stage(config_file: Path, stage: str) -> tuple[bool, list[str]]:
+    """Whether ``config_file`` (infra/samconfig.toml) has a section for ``stage``, and the
+    template parameters its deploy settings give (``parameter_overrides``), as ``Key=Value``.
+    """
+    if not config_file.is_file():
+        return False, []
+    section = tomllib.loads(config_file.read_text()).get(stage)
+    if not isinstance(section, dict):
+        return False, []
+    overrides = section.get("deploy", {}).get("parameters", {}).get("parameter_overrides", [])
+    if isinstance(overrides, str):
+        overrides = shlex.split(overrides)
+    return True, [str(item) for item in overrides]
+
+
+def _merged_parameters(*groups: Sequence[str]) -> list[str]:
+    """``Key=Value`` parameters, a later group's value winning for the same key."""
+    merged: dict[str, str] = {}
+    for group in groups:
+        for item in group:
+            key = item.split("=", 1)[0]
+            merged.pop(key, None)
+            merged[key] = item
+    return list(merged.values())
+
+
 def sam_commands(
     *,
     sam: str,
@@ -120,12 +150,24 @@ def sam_commands(
     parameters: Sequence[str],
     template: Path = TEMPLATE,
 ) -> list[list[str]]:
-    """The ``sam build`` (of ``template``) and ``sam deploy`` command lines for ``stage``."""
+    """The ``sam build`` (of ``template``) and ``sam deploy`` command lines for ``stage``.
+
+    Both run in the template's folder. ``sam deploy`` is given the built template
+    (``.aws-sam/build/template.yaml``, whose code and layer are the built ones) whatever
+    samconfig.toml says. A stage with its own samconfig section (``[prod]``) is deployed
+    with ``--config-env`` and that section's parameters, then ``Stage`` and ``parameters``
+    (which win for the same key): a command-line ``--parameter-overrides`` replaces the
+    config's list as a whole, so the section's values are passed again here.
+    """
     region_args = ["--region", region] if region else []
     build = [sam, "build", "--template-file", str(template)]
+    has_section, configured = samconfig_stage(template.parent / SAMCONFIG, stage)
     deploy = [
         sam,
         "deploy",
+        "--template-file",
+        str(BUILT_TEMPLATE),
+        *(["--config-env", stage] if has_section else []),
         "--stack-name",
         stack_name(stage),
         "--capabilities",
@@ -133,8 +175,7 @@ def sam_commands(
         "--resolve-s3",
         "--no-fail-on-empty-changeset",
         "--parameter-overrides",
-        f"Stage={stage}",
-        *parameters,
+        *_merged_parameters(configured, [f"Stage={stage}"], parameters),
         *region_args,
     ]
     if guided:
