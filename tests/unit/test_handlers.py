@@ -195,3 +195,78 @@ def test_process_image_decodes_the_key_of_every_record_not_only_the_first() -> N
         f"uploads/{JOB}/CT_small.dcm",
     ]
     assert process_image.object_keys({}) == []
+
+
+def _on_failure_record(s3_event: dict[str, Any]) -> dict[str, Any]:
+    """What Lambda sends an on-failure destination after an asynchronous invocation failed."""
+    return {
+        "version": "1.0",
+        "timestamp": "2026-12-06T05:00:00.000Z",
+        "requestContext": {
+            "requestId": "c1e6c2f4-0000-4000-8000-000000000000",
+            "functionArn": "arn:aws:lambda:eu-west-1:123456789012:function:process:$LATEST",
+            "condition": "RetriesExhausted",
+            "approximateInvokeCount": 3,
+        },
+        "requestPayload": s3_event,
+        "responseContext": {"statusCode": 200, "executedVersion": "$LATEST"},
+        "responsePayload": {"errorMessage": "Task timed out after 300.00 seconds"},
+    }
+
+
+def _sqs_event(*bodies: str) -> dict[str, Any]:
+    return {
+        "Records": [
+            {
+                "messageId": f"m{i}",
+                "receiptHandle": "h",
+                "body": body,
+                "attributes": {"ApproximateReceiveCount": "1"},
+                "messageAttributes": {},
+                "eventSource": "aws:sqs",
+                "eventSourceARN": "arn:aws:sqs:eu-west-1:123456789012:dicomlens-dev-failures",
+                "awsRegion": "eu-west-1",
+            }
+            for i, body in enumerate(bodies)
+        ]
+    }
+
+
+def test_process_image_reads_the_s3_event_inside_failure_records_and_sqs_messages() -> None:
+    s3_event = load_event("sam_s3_put")
+    key = "uploads/0123456789abcdef0123456789abcdef/CT+small.dcm"
+    # Given an on-failure destination record (the S3 event in requestPayload)
+    assert process_image.object_keys(_on_failure_record(s3_event)) == [key]
+    # And a failure queue's messages being redriven, and S3 notifications sent through SQS
+    redriven = _sqs_event(
+        json.dumps(_on_failure_record(s3_event)),
+        json.dumps(s3_event),
+        json.dumps({"Service": "Amazon S3", "Event": "s3:TestEvent"}),  # S3's test message
+        "not json",
+    )
+    assert process_image.object_keys(redriven) == [key, key]
+    # And nothing that is no event holds a key
+    assert process_image.object_keys({"requestPayload": "x"}) == []
+    assert process_image.object_keys({"Records": "x"}) == []
+
+
+def test_no_handler_response_is_recorded_in_traces(
+    world: FakeWorld, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Responses carry presigned URLs and, with PHI enabled, patient data: X-Ray must not
+    # hold them. Given a recorder in place of the tracer's response capture
+    from dicomlens.handlers.observability import tracer
+
+    captured: list[bool] = []
+
+    def record(**kwargs: Any) -> None:
+        captured.append(bool(kwargs.get("capture_response")))
+
+    monkeypatch.setattr(tracer, "_add_response_as_metadata", record)
+    # When each API function answers
+    status, _body = call(create_upload, load_event("http_api_create_upload"))
+    assert status == 201
+    event = load_event("http_api_get_job")
+    call(get_results, event)
+    # Then the tracer was asked to capture no response
+    assert captured and not any(captured)

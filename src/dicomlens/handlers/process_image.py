@@ -9,6 +9,7 @@ name or any value from the file.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from aws_lambda_powertools.utilities.data_classes import S3Event
@@ -26,23 +27,48 @@ _METRIC_BY_OUTCOME = {
 }
 
 
-def object_keys(event: dict[str, Any]) -> list[str]:
+_MAX_WRAPPING = 4  # SQS body -> on-failure record -> S3 event is 2 levels deep
+
+
+def object_keys(event: Any, *, depth: int = 0) -> list[str]:
     """The decoded object key of every ObjectCreated record in ``event``, in order.
 
-    Every record, not ``S3Event.object_key`` (the first record's only), each decoded with
-    ``unquote_plus`` (``S3Object.key`` is the key as S3 encoded it).
+    ``event`` is an S3 event, or one that wraps S3 events: an asynchronous invocation's
+    on-failure destination record (the S3 event in ``requestPayload``), or an SQS event whose
+    message bodies are either (a failure queue being redriven, or S3 notifications sent to
+    SQS). Every record, not ``S3Event.object_key`` (the first record's only), each decoded
+    with ``unquote_plus`` (``S3Object.key`` is the key as S3 encoded it). Anything else
+    (S3's test event, a body that is not JSON) holds no key.
     """
-    if not event.get("Records"):
+    if not isinstance(event, dict) or depth > _MAX_WRAPPING:
         return []
-    return [
-        decode_event_key(record.s3.get_object.key)
-        for record in S3Event(event).records
-        if record.event_name.startswith("ObjectCreated:")
-    ]
+    if isinstance(event.get("requestPayload"), dict):
+        return object_keys(event["requestPayload"], depth=depth + 1)
+    records = event.get("Records")
+    if not isinstance(records, list):
+        return []
+    keys: list[str] = []
+    for record in records:
+        if not isinstance(record, dict):
+            continue
+        if record.get("eventSource") == "aws:sqs":
+            keys += object_keys(_json_body(record.get("body")), depth=depth + 1)
+        elif str(record.get("eventName", "")).startswith("ObjectCreated:"):
+            (parsed,) = S3Event({"Records": [record]}).records
+            keys.append(decode_event_key(parsed.s3.get_object.key))
+    return keys
+
+
+def _json_body(body: Any) -> Any:
+    try:
+        return json.loads(body) if isinstance(body, str) else None
+    except ValueError:
+        logger.warning("an SQS message body is not JSON; it was skipped")
+        return None
 
 
 @logger.inject_lambda_context(clear_state=True)
-@tracer.capture_lambda_handler
+@tracer.capture_lambda_handler(capture_response=False)  # no URLs or PHI in X-Ray
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     """Process every record; return a summary per record (outcome and job id)."""
