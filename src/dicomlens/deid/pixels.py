@@ -34,6 +34,7 @@ from dicomlens.deid.text_search import BoxLocator, FoundText, TextFinder, TextSe
 from dicomlens.domain.errors import DicomlensError, ErrorCode
 from dicomlens.imaging.codestream_check import check_dataset_codestreams
 from dicomlens.imaging.limits import ImagingLimits
+from dicomlens.imaging.validation import check_native_length
 
 TextLocator = TextFinder | BoxLocator
 """Finds text in an 8-bit rendered frame: a detector with a recogniser
@@ -123,7 +124,7 @@ def decode_frames(ds: Dataset, *, limits: ImagingLimits) -> np.ndarray:
     if tsyntax.is_compressed:  # each frame's own header claims no more than the dataset's
         check_dataset_codestreams(ds, tsyntax, limits)
     else:  # native frames short of what the header declares are refused before decoding
-        _check_native_length(ds, expected)
+        _check_native_length(ds, frames)
     try:
         arr = np.array(ds.pixel_array, copy=True)
     except Exception as exc:  # pydicom and its plugins raise many types for bad pixel data
@@ -138,19 +139,12 @@ def decode_frames(ds: Dataset, *, limits: ImagingLimits) -> np.ndarray:
     return arr.reshape(-1)[:expected].reshape(frames, rows, columns, samples)
 
 
-def _check_native_length(ds: Dataset, samples: int) -> None:
-    """TRUNCATED_PIXEL_DATA when native Pixel Data holds fewer bytes than ``samples`` of
-    Bits Allocated each need (as the processing reader refuses them)."""
+def _check_native_length(ds: Dataset, frames: int) -> None:
+    """TRUNCATED_PIXEL_DATA when native Pixel Data holds fewer bytes than the declared
+    frames need (the processing reader's own rule, YBR_FULL_422 included)."""
     raw = ds.get("PixelData")
-    bits = int(ds.get("BitsAllocated", 8) or 8)
-    if raw is None or not isinstance(raw, bytes | bytearray):
-        return  # float pixel data or an unusual value: pydicom's own checks follow
-    needed = (samples * bits + 7) // 8
-    if len(raw) < needed:
-        raise DicomlensError(
-            ErrorCode.TRUNCATED_PIXEL_DATA,
-            f"the pixel data holds {len(raw)} bytes; the frames the header declares need {needed}",
-        )
+    if isinstance(raw, bytes | bytearray):  # float pixel data: pydicom's own checks follow
+        check_native_length(ds, frames, len(raw), len(raw))
 
 
 def plan_redaction(
