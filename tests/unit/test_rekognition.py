@@ -182,3 +182,51 @@ def test_analyzers_pickle_without_their_client() -> None:
 
 def test_clients_use_standard_retries() -> None:
     assert RETRIES["mode"] == "standard"
+
+
+def test_detect_text_gives_the_same_findings_as_the_offline_ocr(
+    rekognition: tuple[Any, Stubber], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given the same lines read by Rekognition and by the offline OCR, on a frame whose
+    # file declares BurnedInAnnotation NO and whose patient is named in the text
+    from dicomlens.analysis.analyzers.ocr import BurnedInTextReader
+
+    client, stubber = rekognition
+    box = {"Width": 0.3, "Height": 0.05, "Left": 0.02, "Top": 0.9}
+    stubber.add_response(
+        "detect_text",
+        {
+            "TextDetections": [
+                {
+                    "DetectedText": text,
+                    "Type": "LINE",
+                    "Id": index,
+                    "Confidence": confidence,
+                    "Geometry": {"BoundingBox": box, "Polygon": []},
+                }
+                for index, (text, confidence) in enumerate(
+                    [("DOE^JANE", 99.1), ("12/03/1961", 85.0), ("L", 90.0)]
+                )
+            ]
+        },
+        {"Image": {"Bytes": ANY}, "Filters": {"WordFilter": {"MinConfidence": 80.0}}},
+    )
+    shown = AnalyzerInput(
+        pixels=np.full((256, 256), 128, np.uint8),
+        kind="dicom",
+        summary=ImageSummary(modality="CT", burned_in_annotation="NO"),
+        phi=PhiFields(patient_name="Doe^Jane", patient_birth_date="19610312"),
+    )
+    aws = RekognitionText(client=client, min_confidence=80.0).analyze(shown)
+    monkeypatch.setattr(BurnedInTextReader, "read", lambda self, pixels: aws.burned_in_text)
+    offline = BurnedInTextReader().analyze(shown)
+    # Then both report the same findings, with the same confidences; only the source differs
+    assert [f.kind for f in aws.findings] == [
+        "burned-in text",
+        "burned-in PHI suspected",
+        "burned-in-annotation-mismatch",
+    ]
+    assert [f.model_copy(update={"source": None}) for f in aws.findings] == [
+        f.model_copy(update={"source": None}) for f in offline.findings
+    ]
+    assert aws.burned_in_text == offline.burned_in_text

@@ -19,8 +19,8 @@ from botocore.exceptions import ClientError
 from PIL import Image
 
 from dicomlens.adapters.aws.clients import make_client, translate
-from dicomlens.analysis.analyzers.phi_text import match_phi
-from dicomlens.domain.results import Box, Finding, Label, TextLine
+from dicomlens.analysis.analyzers.text_findings import text_findings
+from dicomlens.domain.results import Box, Label, TextLine
 from dicomlens.ports import AnalyzerInput, AnalyzerOutput
 
 SOURCE = "rekognition"
@@ -149,8 +149,8 @@ class RekognitionText(_Rekognition):
         return "rekognition-text"
 
     def analyze(self, frame: AnalyzerInput) -> AnalyzerOutput:
-        """Text lines as PHI (``burned_in_text``) plus a ``burned-in text`` finding with
-        where the text is; the text itself never goes into a finding's message."""
+        """Text lines as PHI (``burned_in_text``) and the findings of
+        :func:`~dicomlens.analysis.analyzers.text_findings.text_findings`."""
         try:
             response = self._rekognition().detect_text(
                 Image={"Bytes": encode_for_rekognition(frame.pixels)},
@@ -172,30 +172,5 @@ class RekognitionText(_Rekognition):
                     box=box,
                 )
             )
-        if not lines:
-            return AnalyzerOutput()
-        plural = "s" if len(lines) != 1 else ""
-        findings = [
-            Finding(
-                kind="burned-in text",
-                message=f"{len(lines)} line{plural} of text burned into the image",
-                confidence=max(line.confidence for line in lines),
-                boxes=tuple(line.box for line in lines),
-                source=SOURCE,
-            )
-        ]
-        # The same PHI judgement as the offline OCR analyzer, on Rekognition's lines.
-        matches = match_phi([line.text for line in lines], frame.phi)
-        if matches:
-            reasons = list(dict.fromkeys(match.reason for match in matches))
-            indexes = sorted({match.line for match in matches})
-            findings.append(
-                Finding(
-                    kind="burned-in PHI suspected",
-                    message="burned-in text shows " + ", ".join(reasons),
-                    confidence=round(max(match.confidence for match in matches), 4),
-                    boxes=tuple(lines[index].box for index in indexes),
-                    source=SOURCE,
-                )
-            )
-        return AnalyzerOutput(findings=tuple(findings), burned_in_text=tuple(lines))
+        # The same findings as the offline OCR analyzer, from Rekognition's lines.
+        return text_findings(lines, frame, source=SOURCE)

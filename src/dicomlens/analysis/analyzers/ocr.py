@@ -19,13 +19,13 @@ from PIL import Image
 
 from dicomlens.analysis.analyzers._runtime import as_rgb, onnx_session, require
 from dicomlens.analysis.analyzers.budget import CancellableSession, check_deadline
-from dicomlens.analysis.analyzers.phi_text import match_phi
 from dicomlens.analysis.analyzers.spec import (
     ANALYZER_THREADS,
     OCR_MIN_CONFIDENCE,
     FrameRequirement,
 )
-from dicomlens.domain.results import Box, Finding, TextLine
+from dicomlens.analysis.analyzers.text_findings import text_findings
+from dicomlens.domain.results import Box, TextLine
 from dicomlens.ports import AnalyzerInput, AnalyzerOutput
 
 SOURCE = "ocr"
@@ -186,44 +186,4 @@ class BurnedInTextReader:
 
     def analyze(self, frame: AnalyzerInput) -> AnalyzerOutput:
         """Read the frame's text and judge whether it shows PHI."""
-        lines = self.read(frame.pixels)
-        declared = (frame.summary.burned_in_annotation or "").strip().upper()
-        if not lines:
-            return AnalyzerOutput()
-        findings = [
-            Finding(
-                kind="burned-in text",
-                message=f"{len(lines)} {'line' if len(lines) == 1 else 'lines'} of text "
-                "burned into the image",
-                confidence=max(line.confidence for line in lines),
-                boxes=tuple(line.box for line in lines),
-                source=SOURCE,
-            )
-        ]
-        matches = match_phi([line.text for line in lines], frame.phi)
-        if matches:
-            reasons = list(dict.fromkeys(match.reason for match in matches))
-            indexes = sorted({match.line for match in matches})
-            best = max(match.confidence for match in matches)
-            reading = min(lines[index].confidence for index in indexes)
-            findings.append(
-                Finding(
-                    kind="burned-in PHI suspected",
-                    message="burned-in text shows " + ", ".join(reasons),
-                    confidence=round(best * max(reading, 0.5), 4),
-                    boxes=tuple(lines[index].box for index in indexes),
-                    source=SOURCE,
-                )
-            )
-        if declared == "NO":
-            findings.append(
-                Finding(
-                    kind="burned-in-annotation-mismatch",
-                    message="the file declares no burned-in annotation (BurnedInAnnotation NO), "
-                    "but text was found in the pixels",
-                    confidence=findings[0].confidence,
-                    boxes=findings[0].boxes,
-                    source=SOURCE,
-                )
-            )
-        return AnalyzerOutput(findings=tuple(findings), burned_in_text=lines)
+        return text_findings(self.read(frame.pixels), frame, source=SOURCE)
