@@ -32,6 +32,7 @@ from dicomlens.services.uploads import UploadRules, UploadService
 
 if TYPE_CHECKING:  # the imaging core (numpy, pydicom) loads only where images are processed
     from dicomlens.analysis.pipeline import AnalysisOptions
+    from dicomlens.deid.pixels import TextLocator
     from dicomlens.deid.profile import ProfileOptions
     from dicomlens.services.deidentification import DeidentificationService
     from dicomlens.services.processing import ImageProcessor
@@ -81,7 +82,6 @@ class Services:
     def deidentification(self) -> DeidentificationService:
         """De-identification of completed jobs: the configured profile, keyed by
         :attr:`deid_profile` (read on the first request, not here), OCR built on first use."""
-        from dicomlens.deid.text_search import ocr_text_finder  # noqa: PLC0415
         from dicomlens.services.deidentification import DeidentificationService  # noqa: PLC0415
 
         return DeidentificationService(
@@ -90,9 +90,20 @@ class Services:
             clock=self.clock,
             options=lambda: self.deid_profile,
             limits=self.settings.imaging_limits(),
-            locator=functools.cache(ocr_text_finder),
+            locator=functools.cache(self._text_locator),
             url_expiry_s=self.settings.download_expiry_s,
         )
+
+    def _text_locator(self) -> TextLocator | None:
+        """De-identification's text search: Rekognition DetectText in AWS mode with
+        Rekognition on (the Lambda layer carries no OCR models), else the offline OCR."""
+        from dicomlens.deid.text_search import ocr_text_finder  # noqa: PLC0415
+
+        if self.settings.mode == "aws" and self.settings.rekognition:
+            aws_factory = importlib.import_module(AWS_FACTORY_MODULE)
+            locator: TextLocator | None = aws_factory.build_text_locator(self.settings)
+            return locator
+        return ocr_text_finder()
 
     @cached_property
     def deid_profile(self) -> ProfileOptions:

@@ -21,12 +21,16 @@ from typing import Any
 from urllib.parse import quote_plus
 
 import boto3
+import numpy as np
 import pytest
 import requests
+from PIL import Image as PILImage
+from pydantic import SecretStr
 from pydicom import dcmread
 from pydicom.data import get_testdata_file
 
 from aws_support import BUCKET, REGION, TABLE, MotoAws, moto_in_process, moto_server
+from corpus.generate import grey_dataset, to_bytes
 from dicomlens import bootstrap
 from dicomlens.adapters.aws.dynamodb import DynamoJobStore
 from dicomlens.adapters.aws.s3 import S3BlobStore
@@ -158,11 +162,12 @@ def test_an_unknown_job_is_404(aws: MotoAws) -> None:
     assert body["error"]["code"] == "NOT_FOUND"
 
 
-def _upload_and_process(aws: MotoAws) -> str:
-    """A CT file uploaded through POST /uploads and processed; its job id."""
+def _upload_and_process(aws: MotoAws, data: bytes = CT) -> str:
+    """A DICOM file (the CT unless ``data``) uploaded through POST /uploads and processed;
+    its job id."""
     event = load_event("http_api_create_upload")
     event["body"] = json.dumps(
-        {"fileName": "CT small.dcm", "contentType": "application/dicom", "size": len(CT)}
+        {"fileName": "CT small.dcm", "contentType": "application/dicom", "size": len(data)}
     )
     status, ticket = call(create_upload, event)
     assert status == 201, ticket
@@ -170,7 +175,7 @@ def _upload_and_process(aws: MotoAws) -> str:
     posted = requests.post(
         ticket["upload"]["url"],
         data=fields,
-        files={"file": ("CT small.dcm", CT, "application/dicom")},
+        files={"file": ("CT small.dcm", data, "application/dicom")},
         timeout=60,
     )
     assert posted.status_code in (200, 201, 204), posted.text
@@ -222,3 +227,90 @@ def test_deidentify_keys_the_profile_with_the_secrets_manager_secret(
     status, job = call(get_results, _job_event(job_id))
     assert status == 200
     assert f"derived/{job_id}/deidentified.dcm" in job["urls"]["deidentified"]
+
+
+class _BrightTextRekognition:
+    """Stands in for Rekognition DetectText: pixels far brighter than the image's median
+    are one LINE of text (in whatever orientation the image arrives)."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def detect_text(self, Image: dict[str, bytes], Filters: Any) -> dict[str, Any]:  # noqa: N803 - boto3's names
+        self.calls += 1
+        pixels = np.asarray(PILImage.open(io.BytesIO(Image["Bytes"])).convert("L"), dtype=float)
+        ys, xs = np.nonzero(pixels > np.median(pixels) + 100)
+        if ys.size == 0:
+            return {"TextDetections": []}
+        rows, columns = pixels.shape
+        box = {
+            "Left": xs.min() / columns,
+            "Top": ys.min() / rows,
+            "Width": (xs.max() - xs.min() + 1) / columns,
+            "Height": (ys.max() - ys.min() + 1) / rows,
+        }
+        line = {"DetectedText": "DOE^JANE", "Type": "LINE", "Id": 0, "Confidence": 99.0}
+        return {"TextDetections": [{**line, "Geometry": {"BoundingBox": box}}]}
+
+
+def _text_on_a_dark_image() -> bytes:
+    """A 256x256 image, a dim gradient with a white label (rows 220-231, columns 20-99)."""
+    y, x = np.mgrid[0:256, 0:256]
+    pixels = (30 + (x + y) * 30 / 510).astype(np.uint8)
+    pixels[220:232, 20:100] = 250
+    return to_bytes(grey_dataset(9301, pixels, bits_stored=8))
+
+
+@pytest.mark.parametrize("aws", ["moto"], indirect=True)
+def test_deidentify_on_aws_searches_pixels_with_rekognition_before_it_certifies(
+    aws: MotoAws, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a processed file with burned-in text, on a deployment with Rekognition on
+    job_id = _upload_and_process(aws, _text_on_a_dark_image())
+    rekognition = _BrightTextRekognition()
+    monkeypatch.setattr("dicomlens.adapters.aws.rekognition._client", lambda region: rekognition)
+    settings = bootstrap.get_services().settings.model_copy(
+        update={
+            "rekognition": True,
+            "deid_pixel_text": "required",
+            "deid_secret": SecretStr("k" * 64),
+        }
+    )
+    bootstrap.use_services(bootstrap.build_services(settings))
+    # When it is de-identified
+    status, body = call(deidentify, _job_event(job_id, deidentify=True))
+    # Then DetectText located the label, it was blacked out, and the copy is certified
+    assert status == 201, body
+    assert rekognition.calls >= 6  # search and verification, several orientations
+    out = dcmread(io.BytesIO(requests.get(body["url"], timeout=60).content))
+    assert out.BurnedInAnnotation == "NO"
+    assert int(out.pixel_array[220:232, 20:100].max()) < 100
+    codes = [item.CodeValue for item in out.DeidentificationMethodCodeSequence]
+    assert "113101" in codes  # Clean Pixel Data
+
+
+@pytest.mark.parametrize("aws", ["moto"], indirect=True)
+def test_deidentify_on_aws_refuses_when_text_is_still_located_after_redaction(
+    aws: MotoAws, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a DetectText that reports a line on every image, redacted or not
+    job_id = _upload_and_process(aws, _text_on_a_dark_image())
+
+    class AlwaysText(_BrightTextRekognition):
+        def detect_text(self, Image: dict[str, bytes], Filters: Any) -> dict[str, Any]:  # noqa: N803
+            box = {"Left": 0.5, "Top": 0.1, "Width": 0.2, "Height": 0.05}
+            line = {"DetectedText": "DOE^JANE", "Type": "LINE", "Id": 0, "Confidence": 99.0}
+            return {"TextDetections": [{**line, "Geometry": {"BoundingBox": box}}]}
+
+    monkeypatch.setattr("dicomlens.adapters.aws.rekognition._client", lambda region: AlwaysText())
+    settings = bootstrap.get_services().settings.model_copy(
+        update={
+            "rekognition": True,
+            "deid_pixel_text": "required",
+            "deid_secret": SecretStr("k" * 64),
+        }
+    )
+    bootstrap.use_services(bootstrap.build_services(settings))
+    # Then nothing is certified: the request is refused with the stable code
+    status, body = call(deidentify, _job_event(job_id, deidentify=True))
+    assert (status, body["error"]["code"]) == (422, "REDACTION_INCOMPLETE")

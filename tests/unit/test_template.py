@@ -373,6 +373,7 @@ def test_deidentify_role_is_least_privilege() -> None:
         "PresignDeidentified": {"s3:GetObject"},
         "WriteDeidentified": {"s3:PutObject"},
         "ReadDeidentificationKey": {"secretsmanager:GetSecretValue"},
+        "LocateText": {"rekognition:DetectText"},
         "DecryptOriginalsEncryptDerived": {"kms:Decrypt", "kms:GenerateDataKey"},
     }
     found = statements("DeidentifyRole")

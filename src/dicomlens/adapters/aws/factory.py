@@ -57,6 +57,18 @@ def build_analyzers(settings: Settings) -> tuple[Analyzer, ...]:
     )
 
 
+def build_text_locator(settings: Settings) -> Any:
+    """De-identification's text locator on AWS: Rekognition DetectText (a ``BoxLocator``),
+    or None when Rekognition is disabled (then pixel text cannot be searched there)."""
+    if not settings.rekognition:
+        return None
+    from dicomlens.adapters.aws.rekognition import (  # noqa: PLC0415 - only when enabled
+        RekognitionTextLocator,
+    )
+
+    return RekognitionTextLocator(region=settings.aws_region)
+
+
 def read_deid_key(secret_arn: str, *, session: Any = None) -> bytes:
     """The de-identification key in the Secrets Manager secret ``secret_arn``, read with a
     client in the secret's own region (see :class:`SecretsManagerKey`)."""

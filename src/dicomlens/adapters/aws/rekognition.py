@@ -174,3 +174,37 @@ class RekognitionText(_Rekognition):
             )
         # The same findings as the offline OCR analyzer, from Rekognition's lines.
         return text_findings(lines, frame, source=SOURCE)
+
+
+LOCATOR_MIN_CONFIDENCE = 50.0
+"""De-identification looks for text with recall first: lines read with half of Rekognition's
+confidence still count as text to black out (and as text left, when verifying)."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class RekognitionTextLocator(_Rekognition):
+    """DetectText as de-identification's text locator (a ``BoxLocator``): where each LINE
+    of text is, as fractions of the frame. De-identification turns each image a quarter at
+    a time and searches again, and verifies its output the same way; Rekognition's errors
+    (throttling included) propagate, so the request fails rather than certify unsearched
+    pixels."""
+
+    min_confidence: float = LOCATOR_MIN_CONFIDENCE
+
+    def __call__(self, pixels: np.ndarray) -> list[Box]:
+        """The boxes of the LINE detections at or above ``min_confidence``."""
+        try:
+            response = self._rekognition().detect_text(
+                Image={"Bytes": encode_for_rekognition(pixels)},
+                Filters={"WordFilter": {"MinConfidence": self.min_confidence}},
+            )
+        except ClientError as exc:
+            raise translate(exc, action="Rekognition DetectText") from exc
+        boxes = []
+        for raw in response.get("TextDetections", []):
+            if raw.get("Type") != "LINE" or float(raw.get("Confidence", 0)) < self.min_confidence:
+                continue
+            box = _box(raw.get("Geometry"))
+            if box is not None and box.width > 0 and box.height > 0:
+                boxes.append(box)
+        return boxes
