@@ -125,6 +125,23 @@ def test_a_plain_box_locator_is_searched_at_all_three_quarter_turns() -> None:
     assert shapes.count((12, 8)) == 2 * per_orientation  # the 90° and 270° turns
 
 
+@pytest.mark.parametrize(
+    ("rows", "columns", "examined"), [(1, 513, False), (513, 3, False), (4, 64, True)]
+)
+def test_images_too_thin_for_a_legible_glyph_are_not_given_to_the_detector(
+    rows: int, columns: int, examined: bool
+) -> None:
+    # Given a strip thinner than any legible letter (the detector would enlarge it hugely)
+    rng = np.random.default_rng(1)
+    frames = rng.integers(0, 255, (1, rows, columns, 1), dtype=np.uint8)
+    ds = Dataset()
+    ds.PhotometricInterpretation = "MONOCHROME2"
+    finder = _CountingFinder()
+    # When it is searched, then it holds no text, and only a strip of 4 rows or more is looked at
+    assert TextSearch(finder).search(frames, ds) == []
+    assert (finder.calls > 0) == examined
+
+
 def test_float_pixel_data_is_rebuilt_as_float(tmp_path: Path) -> None:
     ds = Dataset()
     ds.file_meta = FileMetaDataset()

@@ -53,6 +53,10 @@ VERIFY_MIN_CHARS = 2
 ORIENTATIONS = (0, 90)
 QUARTER_TURNS = (0, 90, 270)
 MAX_TEXT_HEIGHT_FRACTION = 0.25
+MIN_LEGIBLE_SIDE_PX = 4
+"""No font draws legible letters in fewer rows (the smallest bitmap fonts need 4 to 5): an
+image thinner than this holds no legible text, and is not given to the detector, whose
+input such a strip would blow up (its short side is enlarged to the detector's size)."""
 
 BoxLocator = Callable[[np.ndarray], Sequence[Box]]
 """Finds text in an 8-bit frame and reads it itself; boxes are fractions of the frame."""
@@ -190,6 +194,8 @@ class TextSearch:
             known = self._memo.get((key, degrees))
         if known is not None:
             return known
+        if min(rendering.shape[:2]) < MIN_LEGIBLE_SIDE_PX:
+            return ()
         turned = np.ascontiguousarray(np.rot90(rendering, degrees // 90))
         quads = text_shaped(
             self._finder.detect(turned), rows=turned.shape[0], columns=turned.shape[1]
