@@ -8,6 +8,7 @@ Given the parsed template (CloudFormation short tags read as ``{"Ref": ...}``,
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -605,3 +606,45 @@ def test_iam_policy_file_grants_what_the_template_grants(role: str) -> None:
     for sid, statement in in_template.items():
         if all(action.startswith("s3:") for action in actions(statement)):
             assert _s3_paths(in_file[sid]["Resource"]) == _s3_paths(statement["Resource"]), sid
+
+
+# Name limits of the services (characters) and the longest values the names are built from.
+_NAME_LIMITS = {
+    ("AWS::S3::Bucket", "BucketName"): 63,
+    ("AWS::Serverless::Function", "FunctionName"): 64,
+    ("AWS::Serverless::LayerVersion", "LayerName"): 140,
+    ("AWS::SQS::Queue", "QueueName"): 80,
+    ("AWS::SNS::Topic", "TopicName"): 256,
+    ("AWS::CloudFront::OriginAccessControl", "Name"): 64,
+}
+_LONGEST_REGION = "ap-southeast-1"  # 14 characters, as long as any region name
+
+
+def _longest(parameter: str) -> str:
+    pattern = str(TEMPLATE["Parameters"][parameter]["AllowedPattern"])
+    match = re.search(r"\{1,(\d+)\}", pattern)
+    assert match, pattern
+    return "a" * int(match.group(1))
+
+
+def test_every_resource_name_fits_its_service_limit_with_the_longest_parameters() -> None:
+    values = {
+        "${NamePrefix}": _longest("NamePrefix"),
+        "${Stage}": _longest("Stage"),
+        "${AWS::AccountId}": "123456789012",
+        "${AWS::Region}": _LONGEST_REGION,
+    }
+    checked = 0
+    for name, resource in RESOURCES.items():
+        properties = resource.get("Properties", {})
+        for (type_name, key), limit in _NAME_LIMITS.items():
+            value = properties.get("OriginAccessControlConfig", properties).get(key)
+            if resource["Type"] != type_name or value is None:
+                continue
+            built = subbed(value)
+            for placeholder, longest in values.items():
+                built = built.replace(placeholder, longest)
+            assert "${" not in built, (name, built)
+            assert len(built) <= limit, f"{name}: {built} has {len(built)} > {limit} characters"
+            checked += 1
+    assert checked >= 8
