@@ -9,7 +9,8 @@ set -euo pipefail
 stack="${1:-dicomlens-dev}"
 region_args=()
 [ -n "${2:-}" ] && region_args=(--region "$2")
-aws() { command aws "${region_args[@]}" "$@"; }
+# ${a[@]+"${a[@]}"}: an empty array is "unbound" under set -u in bash before 4.4 (macOS bash 3.2)
+aws() { command aws ${region_args[@]+"${region_args[@]}"} "$@"; }
 
 empty_bucket() {
   local bucket="$1" batch

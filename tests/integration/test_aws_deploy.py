@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import shutil
 import subprocess
 import tomllib
@@ -238,3 +239,18 @@ def test_cleanup_script_does_the_same_with_the_aws_cli(moto_http: str) -> None:
     assert result.returncode == 0, result.stdout + result.stderr
     assert "deleted stack dicomlens-script" in result.stdout
     assert _versions(s3, outputs["UploadBucketName"]) in (None, 0)
+
+
+def test_shell_scripts_expand_arrays_safely_for_bash_3_2() -> None:
+    # macOS ships bash 3.2, where "${a[@]}" of an empty array is an unbound variable under
+    # set -u; each expansion must be guarded as ${a[@]+"${a[@]}"}
+    scripts = [*(ROOT / "infra").glob("*.sh"), ROOT / ".ci" / "run"]
+    unguarded = []
+    for script in scripts:
+        for number, line in enumerate(script.read_text().splitlines(), start=1):
+            code = line.split("#", 1)[0]
+            for match in re.finditer(r'"\$\{(\w+)\[@\]\}"', code):
+                guard = "${" + match.group(1) + '[@]+"'
+                if guard not in code[: match.start() + 1]:
+                    unguarded.append(f"{script.name}:{number}: {line.strip()}")
+    assert not unguarded, unguarded
