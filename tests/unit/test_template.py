@@ -444,7 +444,14 @@ def test_http_api_cors_throttling_and_access_logs() -> None:
     assert route["ThrottlingRateLimit"] == {"Ref": "ThrottlingRateLimit"}
     assert route["ThrottlingBurstLimit"] == {"Ref": "ThrottlingBurstLimit"}
     assert api["AccessLogSettings"]["DestinationArn"] == {"Fn::GetAtt": "ApiAccessLogGroup.Arn"}
-    assert json.loads(api["AccessLogSettings"]["Format"])["status"] == "$context.status"
+    condition, with_ip, without_ip = api["AccessLogSettings"]["Format"]["Fn::If"]
+    # client IPs (personal data) are logged only when the deployment asks for them
+    assert condition == "LogIps"
+    assert TEMPLATE["Parameters"]["LogClientIps"]["Default"] == "false"
+    assert TEMPLATE["Conditions"]["LogIps"] == {"Fn::Equals": [{"Ref": "LogClientIps"}, "true"]}
+    assert json.loads(with_ip)["ip"] == "$context.identity.sourceIp"
+    assert "sourceIp" not in without_ip
+    assert json.loads(with_ip) == {**json.loads(without_ip), "ip": "$context.identity.sourceIp"}
 
 
 def test_jwt_authorizer_is_optional_and_off_by_default() -> None:
