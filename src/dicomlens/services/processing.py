@@ -86,7 +86,9 @@ class ImageProcessor:
         try:
             return self._process(job_id, key)
         except TransientError as exc:
-            return ProcessReport(outcome=UploadOutcome.RETRY, job_id=job_id, error_code=exc.code)
+            return ProcessReport(
+                outcome=UploadOutcome.RETRY, job_id=job_id, error_code=str(exc.code)
+            )
 
     def _process(self, job_id: str, key: str) -> ProcessReport:
         job = self._jobs.get(job_id)
@@ -103,7 +105,9 @@ class ImageProcessor:
             finished = self._run(claimed)
         except TransientError as exc:
             self._release(claimed)
-            return ProcessReport(outcome=UploadOutcome.RETRY, job_id=job_id, error_code=exc.code)
+            return ProcessReport(
+                outcome=UploadOutcome.RETRY, job_id=job_id, error_code=str(exc.code)
+            )
         except DicomlensError as exc:
             finished = job_rules.fail(
                 claimed, code=str(exc.code), message=exc.message, now=self._clock.now()
