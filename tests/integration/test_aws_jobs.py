@@ -33,6 +33,8 @@ from dicomlens.handlers import process_image, sweep_jobs
 from dicomlens.local.apigw import LocalLambdaContext
 from fakes import FakeClock
 
+pytestmark = pytest.mark.filterwarnings("ignore:No application metrics to publish")
+
 CT = Path(str(get_testdata_file("CT_small.dcm"))).read_bytes()
 LEASE_S = 330  # the processor's timeout (300 s) plus a margin
 UPLOAD_EXPIRY_S = 900
@@ -399,3 +401,42 @@ def test_redrive_moves_the_failure_queues_messages_to_the_processing_queue(
     assert moved == bodies
     left = stack.sqs.receive_message(QueueUrl=stack.failure_url, MaxNumberOfMessages=10)
     assert left.get("Messages", []) == []
+
+
+def test_redrive_moves_at_most_max_messages_and_needs_the_stack_outputs(
+    stack: Stack, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert stack.receive() == []  # S3's test message, dropped: the processing queue is empty
+    cloudformation = boto3.client("cloudformation", region_name=REGION)
+    cloudformation.create_stack(
+        StackName="dicomlens-old",
+        TemplateBody=json.dumps({"Resources": {"Q": {"Type": "AWS::SQS::Queue"}}}),
+    )
+    # A stack without the queue outputs (deployed before them) is a usage error
+    assert main(["redrive", "--stage", "old", "--region", REGION]) == 2
+    assert "ProcessingQueueUrl" in capsys.readouterr().err
+
+    template = {
+        "Resources": {"Placeholder": {"Type": "AWS::SQS::Queue"}},
+        "Outputs": {
+            "ProcessingQueueUrl": {"Value": stack.queue_url},
+            "FailureQueueUrl": {"Value": stack.failure_url},
+        },
+    }
+    cloudformation.create_stack(StackName="dicomlens-test", TemplateBody=json.dumps(template))
+    for n in range(12):
+        stack.sqs.send_message(QueueUrl=stack.failure_url, MessageBody=json.dumps({"n": n}))
+    assert main(["redrive", "--stage", "test", "--region", REGION, "--max-messages", "11"]) == 0
+    assert "moved 11 messages" in capsys.readouterr().out
+    assert _waiting(stack.sqs, stack.queue_url) == 11
+    assert _waiting(stack.sqs, stack.failure_url) == 1
+    assert main(["redrive", "--stage", "test", "--region", REGION]) == 0
+    assert "moved 1 message from" in capsys.readouterr().out
+    assert (_waiting(stack.sqs, stack.queue_url), _waiting(stack.sqs, stack.failure_url)) == (12, 0)
+
+
+def _waiting(sqs: Any, url: str) -> int:
+    attributes = sqs.get_queue_attributes(
+        QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages"]
+    )
+    return int(attributes["Attributes"]["ApproximateNumberOfMessages"])
