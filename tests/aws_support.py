@@ -57,12 +57,27 @@ def _clients(endpoint_url: str | None) -> MotoAws:
 
 
 def create_resources(aws: MotoAws) -> None:
-    """The bucket and the table as the template declares them (key, TTL, PITR)."""
+    """The bucket and the table as the template declares them (key, sparse open-jobs index,
+    TTL)."""
     aws.s3.create_bucket(Bucket=BUCKET, CreateBucketConfiguration={"LocationConstraint": REGION})
     aws.dynamodb.create_table(
         TableName=TABLE,
-        AttributeDefinitions=[{"AttributeName": "jobId", "AttributeType": "S"}],
+        AttributeDefinitions=[
+            {"AttributeName": "jobId", "AttributeType": "S"},
+            {"AttributeName": "openStatus", "AttributeType": "S"},
+            {"AttributeName": "openSince", "AttributeType": "N"},
+        ],
         KeySchema=[{"AttributeName": "jobId", "KeyType": "HASH"}],
+        GlobalSecondaryIndexes=[
+            {
+                "IndexName": "open-jobs",
+                "KeySchema": [
+                    {"AttributeName": "openStatus", "KeyType": "HASH"},
+                    {"AttributeName": "openSince", "KeyType": "RANGE"},
+                ],
+                "Projection": {"ProjectionType": "KEYS_ONLY"},
+            }
+        ],
         BillingMode="PAY_PER_REQUEST",
     )
     aws.dynamodb.update_time_to_live(

@@ -26,8 +26,9 @@ from dicomlens.adapters.local.system import RandomIds, SystemClock
 from dicomlens.config import Settings
 from dicomlens.deid.secret import load_or_create_key
 from dicomlens.domain.errors import DicomlensError, ErrorCode
-from dicomlens.ports import BlobStore, Clock, IdGenerator, JobStore
+from dicomlens.ports import BlobStore, Clock, IdGenerator, JobStore, OpenJobIndex
 from dicomlens.services.results import ResultsService
+from dicomlens.services.sweeping import JobSweeper
 from dicomlens.services.uploads import UploadRules, UploadService
 
 if TYPE_CHECKING:  # the imaging core (numpy, pydicom) loads only where images are processed
@@ -76,6 +77,23 @@ class Services:
             clock=self.clock,
             options=options,
             lease_s=self.settings.lease_timeout_s,
+        )
+
+    @cached_property
+    def sweeper(self) -> JobSweeper:
+        """The sweeper of abandoned and stuck jobs; needs a job store with the open-jobs
+        index (DynamoDB)."""
+        if not isinstance(self.jobs, OpenJobIndex):
+            raise DicomlensError(
+                ErrorCode.INTERNAL, "the job sweeper needs a job store with an open-jobs index"
+            )
+        return JobSweeper(
+            jobs=self.jobs,
+            index=self.jobs,
+            results=self.results,
+            clock=self.clock,
+            upload_grace_s=self.settings.upload_grace_s,
+            stuck_after_s=self.settings.stuck_after_s,
         )
 
     @cached_property

@@ -68,6 +68,10 @@ class Settings(BaseSettings):
     # A PENDING job ends EXPIRED this long after its upload form expired without an upload
     # (time for an upload begun just before the form's expiry to finish).
     upload_grace_s: float = Field(default=1800.0, ge=0)
+    # The sweeper (AWS) ends FAILED with PROCESSING_TIMEOUT a PROCESSING job whose lease ended
+    # this long ago without a retry claiming it: more than the processing queue's
+    # maxReceiveCount x visibility timeout, so every redelivery had its chance first.
+    stuck_after_s: float = Field(default=3 * 3600.0, gt=0)
     # A job whose worker process died this many times ends FAILED with WORKER_CRASHED.
     max_worker_crashes: int = Field(default=3, ge=1, le=100)
     expose_phi: bool = False

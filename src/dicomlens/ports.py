@@ -6,13 +6,14 @@ the fake, the local adapter and the AWS adapter of each port.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
-from dicomlens.domain.jobs import Job
+from dicomlens.domain.jobs import Job, JobStatus
 from dicomlens.domain.results import (
     Finding,
     ImageKind,
@@ -100,6 +101,19 @@ class JobStore(Protocol):
     def expire(self, job: Job) -> bool:
         """Store an EXPIRED ``job`` only if it is still PENDING. Returns False when it is not
         (its upload arrived and an attempt claimed it, or it already ended)."""
+        ...
+
+
+@runtime_checkable
+class OpenJobIndex(Protocol):
+    """Jobs that have not ended, by how long they have been open (the sweeper's query).
+
+    On AWS the job table's sparse ``open-jobs`` index; see ``jobs.open_since``.
+    """
+
+    def open_job_ids(self, status: JobStatus, *, open_before: datetime) -> Iterable[str]:
+        """Ids of jobs in ``status`` (PENDING or PROCESSING) whose ``open_since`` is at or
+        before ``open_before``. May lag behind the table: read each job before acting."""
         ...
 
 

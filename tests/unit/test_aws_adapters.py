@@ -97,7 +97,7 @@ def stubbed_s3() -> Iterator[tuple[S3BlobStore, Stubber]]:
     ("code", "status", "expected"),
     [
         ("NoSuchKey", 404, ErrorCode.NOT_FOUND),
-        ("SlowDown", 503, ErrorCode.INTERNAL),
+        ("SlowDown", 503, ErrorCode.SERVICE_UNAVAILABLE),  # transient: retried, not failed
         ("AccessDenied", 403, ErrorCode.INTERNAL),
     ],
 )
@@ -138,7 +138,7 @@ def test_a_pending_job_carries_the_ticket_ttl_and_round_trips() -> None:
     assert "expiresAt" not in job_to_item(claimed, pending_ttl_s=3600)
 
 
-def test_reads_are_strongly_consistent_and_throttling_is_a_domain_error() -> None:
+def test_reads_are_strongly_consistent_and_throttling_is_a_transient_error() -> None:
     client = make_client("dynamodb", region="eu-west-1", session=session())
     store = DynamoJobStore(client, table_name="ImageAnalysisResults")
     with Stubber(client) as stubber:
@@ -153,4 +153,4 @@ def test_reads_are_strongly_consistent_and_throttling_is_a_domain_error() -> Non
         )
         with pytest.raises(DicomlensError) as caught:
             store.get("f" * 32)
-    assert caught.value.code is ErrorCode.INTERNAL
+    assert caught.value.code is ErrorCode.SERVICE_UNAVAILABLE

@@ -19,6 +19,7 @@ API_HANDLERS = (
     "dicomlens.handlers.create_upload",
     "dicomlens.handlers.get_results",
     "dicomlens.handlers.deidentify",
+    "dicomlens.handlers.sweep_jobs",  # scheduled, but as light as the API functions
 )
 HEAVY_PACKAGES = ("numpy", "pydicom", "PIL", "onnxruntime", "cv2", "rapidocr_onnxruntime")
 ANALYZERS = "dicomlens.analysis.analyzers."

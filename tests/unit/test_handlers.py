@@ -250,6 +250,32 @@ def test_process_image_reads_the_s3_event_inside_failure_records_and_sqs_message
     assert process_image.object_keys({"Records": "x"}) == []
 
 
+def test_an_sqs_event_is_answered_with_the_messages_to_deliver_again(world: FakeWorld) -> None:
+    """Given one message per record (the processing queue's S3 notifications): a job held by a
+    live attempt is reported for redelivery; a completed job and S3's test message are done."""
+    call(create_upload, load_event("http_api_create_upload"))
+    key = f"uploads/{JOB}/CT_small.dcm"
+    world.blobs.receive_upload(key, CT)
+    (record,) = load_event("s3_object_created")["Records"]
+    record["s3"]["object"]["key"] = key
+    notification = json.dumps({"Records": [record]})
+    test_message = json.dumps({"Service": "Amazon S3", "Event": "s3:TestEvent"})
+    assert world.jobs.claim(JOB, now=world.clock.now(), lease_s=300) is not None
+    context = LocalLambdaContext(function_name="test-function")
+
+    answer = process_image.handler(_sqs_event(notification, test_message), context)
+    assert answer == {"batchItemFailures": [{"itemIdentifier": "m0"}]}
+
+    world.clock.advance(301)  # that attempt died: its lease ran out
+    assert process_image.handler(_sqs_event(notification), context) == {"batchItemFailures": []}
+    job = world.jobs.get(JOB)
+    assert job is not None
+    assert (job.status, job.attempts) == (JobStatus.COMPLETED, 2)
+    # delivered again after it completed: done, nothing changes
+    assert process_image.handler(_sqs_event(notification), context) == {"batchItemFailures": []}
+    assert world.jobs.get(JOB) == job
+
+
 def test_no_handler_response_is_recorded_in_traces(
     world: FakeWorld, monkeypatch: pytest.MonkeyPatch
 ) -> None:

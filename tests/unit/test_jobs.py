@@ -7,7 +7,17 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from dicomlens.domain.errors import ErrorCode, IllegalTransitionError
-from dicomlens.domain.jobs import Job, JobStatus, claim, complete, fail, new_job
+from dicomlens.domain.jobs import (
+    Job,
+    JobStatus,
+    claim,
+    complete,
+    fail,
+    new_job,
+    open_since,
+    processing_overdue,
+    release,
+)
 
 T0 = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
 
@@ -103,3 +113,41 @@ def test_a_job_still_leased_cannot_be_claimed_twice() -> None:
     # Then only after the lease expired may it be re-claimed, counting a second attempt
     again = claim(job, now=T0 + timedelta(minutes=6), lease_until=T0 + timedelta(minutes=11))
     assert again.attempts == 2
+
+
+def test_open_since_is_the_form_expiry_or_the_lease_end_and_none_once_finished() -> None:
+    form_expiry = T0 + timedelta(minutes=15)
+    pending = new_job(
+        job_id="0" * 32,
+        file_name="ct.dcm",
+        content_type="application/dicom",
+        size=10,
+        upload_key="uploads/" + "0" * 32 + "/ct.dcm",
+        now=T0,
+        upload_expires_at=form_expiry,
+    )
+    assert open_since(pending) == form_expiry
+    assert open_since(_pending()) == T0  # stored without its form's expiry
+    assert open_since(_processing()) == T0 + timedelta(minutes=5)
+    released = release(_processing(), now=T0 + timedelta(minutes=1))
+    assert released.lease_until is None
+    assert open_since(released) == T0 + timedelta(minutes=1)
+    assert open_since(fail(_processing(), code="X", message="m", now=T0)) is None
+
+
+def test_a_processing_job_is_overdue_only_past_its_lease_plus_the_margin() -> None:
+    job = _processing()  # leased until T0 + 5 min
+    lease_end = T0 + timedelta(minutes=5)
+    assert not processing_overdue(job, now=lease_end + timedelta(seconds=59), margin_s=60)
+    assert processing_overdue(job, now=lease_end + timedelta(seconds=60), margin_s=60)
+    assert not processing_overdue(_pending(), now=T0 + timedelta(days=9), margin_s=60)
+
+
+def test_release_keeps_the_job_processing_without_counting_a_crash() -> None:
+    released = release(_processing(), now=T0 + timedelta(seconds=3))
+    assert (released.status, released.crashes, released.attempts) == (JobStatus.PROCESSING, 0, 1)
+    # the next attempt can claim it at once
+    again = claim(released, now=T0 + timedelta(seconds=4), lease_until=T0 + timedelta(minutes=9))
+    assert again.attempts == 2
+    with pytest.raises(IllegalTransitionError):
+        release(_pending(), now=T0)

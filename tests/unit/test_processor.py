@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 from pydicom.data import get_testdata_file
 
-from dicomlens.analysis.pipeline import Analysis, AnalysisOptions
-from dicomlens.domain.errors import ErrorCode
+from dicomlens.analysis.pipeline import Analysis, AnalysisOptions, analyze_file
+from dicomlens.domain.errors import ErrorCode, TransientError
 from dicomlens.domain.jobs import JobStatus
 from dicomlens.services.processing import ImageProcessor, UploadOutcome
 from dicomlens.services.uploads import UploadRules, UploadService
@@ -191,3 +191,62 @@ def test_giving_up_fails_a_pending_job_but_spares_one_under_a_live_lease() -> No
     assert [job.job_id for job in world.processor.unfinished([pending_id, leased_id])] == [
         leased_id
     ]
+
+
+# ---------------------------------------------------------------- leases and transient errors
+
+
+def test_a_delivery_while_another_attempt_holds_the_lease_is_leased_not_done() -> None:
+    """Given a job claimed by a live attempt, when its upload is delivered again, then the
+    outcome says "deliver again later" (LEASED) and the job is untouched."""
+    world = World()
+    job_id, key = world.uploaded(CT)
+    claimed = world.jobs.claim(job_id, now=world.clock.now(), lease_s=60)
+    assert claimed is not None
+    report = world.processor.process_upload(key)
+    assert (report.outcome, report.job_id) == (UploadOutcome.LEASED, job_id)
+    assert world.jobs.get(job_id) == claimed
+    # After the lease ran out (the attempt died), the next delivery re-claims and completes
+    world.clock.advance(61)
+    assert world.processor.process_upload(key).outcome is UploadOutcome.COMPLETED
+    job = world.jobs.get(job_id)
+    assert job is not None
+    assert (job.status, job.attempts) == (JobStatus.COMPLETED, 2)
+
+
+def test_a_transient_error_releases_the_job_instead_of_failing_it() -> None:
+    """Given an analysis that hits a throttled service, then the job stays PROCESSING with its
+    lease ended (RETRY), no error stored; the next delivery claims it at once."""
+    calls = []
+
+    def throttled(path: Path, options: AnalysisOptions) -> Analysis:
+        calls.append(path)
+        if len(calls) == 1:
+            raise TransientError("Rekognition DetectLabels: throttled (ThrottlingException)")
+        return analyze_file(path, options)
+
+    world = World(analyze=throttled)
+    job_id, key = world.uploaded(CT)
+    report = world.processor.process_upload(key)
+    assert report.outcome is UploadOutcome.RETRY
+    assert report.error_code == ErrorCode.SERVICE_UNAVAILABLE
+    job = world.jobs.get(job_id)
+    assert job is not None
+    assert (job.status, job.lease_until, job.error, job.crashes) == (
+        JobStatus.PROCESSING,
+        None,
+        None,
+        0,
+    )
+    assert world.processor.process_upload(key).outcome is UploadOutcome.COMPLETED
+
+
+def test_a_transient_error_reading_the_job_is_retry_not_an_exception() -> None:
+    world = World()
+    _, key = world.uploaded(CT)
+
+    def unavailable(job_id: str) -> None:
+        raise TransientError("read job: the service is busy or unavailable (503)")
+
+    world.jobs.get = unavailable  # type: ignore[method-assign,assignment]
+    assert world.processor.process_upload(key).outcome is UploadOutcome.RETRY

@@ -14,17 +14,19 @@ from typing import Any
 import boto3
 import numpy as np
 import pytest
+from botocore.exceptions import EndpointConnectionError
 from botocore.stub import ANY, Stubber
 from PIL import Image
 
-from dicomlens.adapters.aws.clients import RETRIES
+from dicomlens.adapters.aws.clients import RETRIES, make_client
 from dicomlens.adapters.aws.rekognition import (
     MAX_BYTES,
     RekognitionLabels,
     RekognitionText,
     encode_for_rekognition,
 )
-from dicomlens.domain.errors import DicomlensError, ErrorCode
+from dicomlens.analysis.analyzers.registry import run_analyzers
+from dicomlens.domain.errors import DicomlensError, ErrorCode, TransientError
 from dicomlens.domain.results import ImageSummary, PhiFields
 from dicomlens.ports import AnalyzerInput
 
@@ -146,6 +148,9 @@ def test_no_text_means_no_findings(rekognition: tuple[Any, Stubber]) -> None:
         ("ImageTooLargeException", ErrorCode.TOO_LARGE),
         ("InvalidImageFormatException", ErrorCode.VALIDATION_ERROR),
         ("AccessDeniedException", ErrorCode.INTERNAL),
+        ("ThrottlingException", ErrorCode.SERVICE_UNAVAILABLE),
+        ("ProvisionedThroughputExceededException", ErrorCode.SERVICE_UNAVAILABLE),
+        ("InternalServerError", ErrorCode.SERVICE_UNAVAILABLE),
     ],
 )
 def test_service_errors_become_domain_errors(
@@ -230,3 +235,34 @@ def test_detect_text_gives_the_same_findings_as_the_offline_ocr(
         f.model_copy(update={"source": None}) for f in offline.findings
     ]
     assert aws.burned_in_text == offline.burned_in_text
+
+
+def test_rekognition_clients_retry_adaptively() -> None:
+    """Client-side rate limiting after throttling: the Rekognition quota is shared by every
+    concurrent processor."""
+    client = make_client("rekognition", region="eu-west-1")
+    assert client.meta.config.retries["mode"] == "adaptive"
+    assert make_client("dynamodb", region="eu-west-1").meta.config.retries["mode"] == "standard"
+
+
+def test_throttling_is_a_transient_error_not_an_analyzer_failed_finding(
+    rekognition: tuple[Any, Stubber],
+) -> None:
+    """Given Rekognition throttling past the client's retries, when the analyzers run, then
+    the TransientError propagates (the attempt is retried) instead of becoming a finding."""
+    client, stubber = rekognition
+    stubber.add_client_error(
+        "detect_labels", service_error_code="ThrottlingException", http_status_code=400
+    )
+    with pytest.raises(TransientError):
+        run_analyzers([RekognitionLabels(client=client)], frame())
+
+
+def test_a_broken_connection_is_a_transient_error() -> None:
+    class Unreachable:
+        def detect_text(self, **kwargs: Any) -> Any:
+            raise EndpointConnectionError(endpoint_url="https://rekognition.example")
+
+    with pytest.raises(TransientError) as caught:
+        RekognitionText(client=Unreachable()).analyze(frame())
+    assert caught.value.code is ErrorCode.SERVICE_UNAVAILABLE

@@ -169,12 +169,87 @@ def test_every_function_logs_json_into_its_own_log_group_with_retention() -> Non
     assert len(groups) == len(set(groups))
 
 
-def test_processor_failures_go_to_an_sqs_destination() -> None:
-    config = props("ProcessImageFunction")["EventInvokeConfig"]
-    on_failure = config["DestinationConfig"]["OnFailure"]
-    assert on_failure["Type"] == "SQS"
-    assert on_failure["Destination"] == {"Fn::GetAtt": "ProcessorFailureQueue.Arn"}
+PROCESSOR_TIMEOUT_S = 300
+
+
+def test_the_processor_reads_the_processing_queue_reporting_batch_item_failures() -> None:
+    function = props("ProcessImageFunction")
+    assert "EventInvokeConfig" not in function  # no asynchronous invocation path any more
+    (event,) = function["Events"].values()
+    assert event["Type"] == "SQS"
+    mapping = event["Properties"]
+    assert mapping["Queue"] == {"Fn::GetAtt": "ProcessingQueue.Arn"}
+    assert 1 <= mapping["BatchSize"] <= 10
+    assert mapping["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    assert mapping["ScalingConfig"] == {"MaximumConcurrency": {"Ref": "ProcessorMaxConcurrency"}}
+    parameter = TEMPLATE["Parameters"]["ProcessorMaxConcurrency"]
+    assert parameter["MinValue"] >= 2  # SQS event sources accept 2..1000
+    assert parameter["MaxValue"] <= 1000
+
+
+def test_visibility_timeout_covers_six_function_timeouts_and_exceeds_the_lease() -> None:
+    queue = props("ProcessingQueue")
+    assert props("ProcessImageFunction")["Timeout"] == PROCESSOR_TIMEOUT_S
+    assert queue["VisibilityTimeout"] >= 6 * PROCESSOR_TIMEOUT_S
+    lease = float(
+        props("ProcessImageFunction")["Environment"]["Variables"]["DICOMLENS_LEASE_TIMEOUT_S"]
+    )
+    # the lease outlives the invocation (a live attempt is never re-claimed) but ends well
+    # before a redelivery (a dead attempt's job is re-claimed by it)
+    assert PROCESSOR_TIMEOUT_S < lease < queue["VisibilityTimeout"]
+
+
+def test_failed_messages_go_to_the_failure_queue_after_a_few_receives() -> None:
+    redrive = props("ProcessingQueue")["RedrivePolicy"]
+    assert redrive["deadLetterTargetArn"] == {"Fn::GetAtt": "ProcessorFailureQueue.Arn"}
+    assert 3 <= redrive["maxReceiveCount"] <= 10
     assert RESOURCES["ProcessorFailureQueue"]["Type"] == "AWS::SQS::Queue"
+    failure_retention = props("ProcessorFailureQueue")["MessageRetentionPeriod"]
+    assert failure_retention > props("ProcessingQueue")["MessageRetentionPeriod"]
+    # the sweeper waits for every redelivery before it calls a job stuck
+    stuck = float(props("SweepJobsFunction")["Environment"]["Variables"]["DICOMLENS_STUCK_AFTER_S"])
+    assert stuck > redrive["maxReceiveCount"] * props("ProcessingQueue")["VisibilityTimeout"]
+
+
+@pytest.mark.parametrize("queue", ["ProcessingQueue", "ProcessorFailureQueue"])
+def test_queues_are_encrypted_and_refuse_plain_http(queue: str) -> None:
+    properties = props(queue)
+    assert properties["SqsManagedSseEnabled"] == {
+        "Fn::If": ["UseKms", {"Ref": "AWS::NoValue"}, True]
+    }
+    assert properties["KmsMasterKeyId"] == {
+        "Fn::If": ["UseKms", {"Ref": "KmsKeyArn"}, {"Ref": "AWS::NoValue"}]
+    }
+    (policy,) = (
+        r["Properties"]
+        for r in of_type("AWS::SQS::QueuePolicy").values()
+        if r["Properties"]["Queues"] == [{"Ref": queue}]
+    )
+    deny = next(s for s in policy["PolicyDocument"]["Statement"] if s["Effect"] == "Deny")
+    assert deny["Condition"]["Bool"]["aws:SecureTransport"] == "false"
+    assert deny["Resource"] == {"Fn::GetAtt": f"{queue}.Arn"}
+
+
+def test_only_the_upload_bucket_may_send_to_the_processing_queue() -> None:
+    (allow,) = (
+        s
+        for s in props("ProcessingQueuePolicy")["PolicyDocument"]["Statement"]
+        if s["Effect"] == "Allow"
+    )
+    assert allow["Principal"] == {"Service": "s3.amazonaws.com"}
+    assert allow["Action"] == "sqs:SendMessage"
+    assert allow["Resource"] == {"Fn::GetAtt": "ProcessingQueue.Arn"}
+    assert subbed(allow["Condition"]["ArnEquals"]["aws:SourceArn"]).endswith(UPLOAD_BUCKET_NAME)
+    assert allow["Condition"]["StringEquals"]["aws:SourceAccount"] == {"Ref": "AWS::AccountId"}
+
+
+def test_the_sweeper_runs_on_a_schedule() -> None:
+    function = props("SweepJobsFunction")
+    assert function["Handler"] == "dicomlens.handlers.sweep_jobs.handler"
+    (event,) = function["Events"].values()
+    assert event["Type"] == "Schedule"
+    assert event["Properties"]["Schedule"] == "rate(5 minutes)"
+    assert function["Timeout"] <= 300
 
 
 def test_processor_reserved_concurrency_is_a_parameter() -> None:
@@ -242,15 +317,16 @@ def test_upload_lifecycle_aborts_multipart_and_can_expire_originals() -> None:
     assert originals["Status"] == {"Fn::If": ["ExpireOriginals", "Enabled", "Disabled"]}
 
 
-def test_objects_created_under_uploads_trigger_the_processor() -> None:
-    (config,) = props("UploadBucket")["NotificationConfiguration"]["LambdaConfigurations"]
+def test_objects_created_under_uploads_go_to_the_processing_queue() -> None:
+    notifications = props("UploadBucket")["NotificationConfiguration"]
+    assert set(notifications) == {"QueueConfigurations"}  # no direct S3 -> Lambda path
+    (config,) = notifications["QueueConfigurations"]
     assert config["Event"] == "s3:ObjectCreated:*"
     assert config["Filter"]["S3Key"]["Rules"] == [{"Name": "prefix", "Value": "uploads/"}]
-    assert config["Function"] == {"Fn::GetAtt": "ProcessImageFunction.Arn"}
-    permission = props("ProcessImageInvokePermission")
-    assert permission["Principal"] == "s3.amazonaws.com"
-    assert permission["SourceAccount"] == {"Ref": "AWS::AccountId"}
-    assert RESOURCES["UploadBucket"]["DependsOn"] == "ProcessImageInvokePermission"
+    assert config["Queue"] == {"Fn::GetAtt": "ProcessingQueue.Arn"}
+    # S3 checks it may send when the notification is configured: the policy comes first
+    assert RESOURCES["UploadBucket"]["DependsOn"] == "ProcessingQueuePolicy"
+    assert not of_type("AWS::Lambda::Permission")
 
 
 def test_website_bucket_is_private_and_read_only_by_cloudfront_through_oac() -> None:
@@ -298,6 +374,25 @@ def test_results_table_key_billing_pitr_encryption_ttl() -> None:
     assert subbed(name[2]).endswith("ImageAnalysisResults")
 
 
+def test_the_sparse_open_jobs_index_is_the_one_the_adapter_writes_and_queries() -> None:
+    from dicomlens.adapters.aws.dynamodb import (
+        OPEN_JOBS_INDEX,
+        OPEN_SINCE_ATTRIBUTE,
+        OPEN_STATUS_ATTRIBUTE,
+    )
+
+    table = props("ResultsTable")
+    (index,) = table["GlobalSecondaryIndexes"]
+    assert index["IndexName"] == OPEN_JOBS_INDEX
+    assert index["KeySchema"] == [
+        {"AttributeName": OPEN_STATUS_ATTRIBUTE, "KeyType": "HASH"},
+        {"AttributeName": OPEN_SINCE_ATTRIBUTE, "KeyType": "RANGE"},
+    ]
+    assert index["Projection"] == {"ProjectionType": "KEYS_ONLY"}
+    types = {a["AttributeName"]: a["AttributeType"] for a in table["AttributeDefinitions"]}
+    assert types == {"jobId": "S", OPEN_STATUS_ATTRIBUTE: "S", OPEN_SINCE_ATTRIBUTE: "N"}
+
+
 def test_ttl_attribute_is_the_one_the_adapter_writes() -> None:
     from dicomlens.adapters.aws.dynamodb import TTL_ATTRIBUTE
 
@@ -314,6 +409,7 @@ def test_one_role_per_function_trusted_by_lambda_only() -> None:
         "ProcessImageFunction": "ProcessImageRole",
         "GetResultsFunction": "GetResultsRole",
         "DeidentifyFunction": "DeidentifyRole",
+        "SweepJobsFunction": "SweepJobsRole",
     }
     assert set(roles.values()) == set(of_type("AWS::IAM::Role"))  # no shared, no spare role
     for role in roles.values():
@@ -348,12 +444,35 @@ def test_processor_role_is_least_privilege() -> None:
         "WriteDerived": {"s3:PutObject"},
         "ClaimAndFinishJobs": {"dynamodb:GetItem", "dynamodb:UpdateItem"},
         "AnalyseImages": {"rekognition:DetectLabels", "rekognition:DetectText"},
-        "ReportFailures": {"sqs:SendMessage"},
+        "ConsumeProcessingQueue": {
+            "sqs:ReceiveMessage",
+            "sqs:DeleteMessage",
+            "sqs:GetQueueAttributes",
+        },
         "DecryptUploadsEncryptDerived": {"kms:Decrypt", "kms:GenerateDataKey"},
     }
     found = statements("ProcessImageRole")
     assert subbed(found["ReadUploads"]["Resource"]).endswith("/uploads/*")
     assert subbed(found["WriteDerived"]["Resource"]).endswith("/derived/*")
+    assert found["ConsumeProcessingQueue"]["Resource"] == {"Fn::GetAtt": "ProcessingQueue.Arn"}
+
+
+def test_sweeper_role_is_least_privilege() -> None:
+    granted = _data_actions("SweepJobsRole")
+    assert granted == {
+        "FindOpenJobs": {"dynamodb:Query"},
+        "EndOverdueJobs": {"dynamodb:GetItem", "dynamodb:UpdateItem"},
+        "LookUpUploads": {"s3:GetObject"},
+        "DecryptUploads": {"kms:Decrypt"},
+    }
+    found = statements("SweepJobsRole")
+    assert subbed(found["FindOpenJobs"]["Resource"]) == "${ResultsTable.Arn}/index/open-jobs"
+    assert found["EndOverdueJobs"]["Resource"] == {"Fn::GetAtt": "ResultsTable.Arn"}
+    assert subbed(found["LookUpUploads"]["Resource"]).endswith(f"{UPLOAD_BUCKET_NAME}/uploads/*")
+    # no role but the processor's touches a queue
+    for role in of_type("AWS::IAM::Role"):
+        if role != "ProcessImageRole":
+            assert not any(a.startswith("sqs:") for a in set().union(*_data_actions(role).values()))
 
 
 def test_results_role_is_least_privilege() -> None:
@@ -502,6 +621,16 @@ def test_alarms_cover_errors_duration_5xx_throttling_and_dead_letters() -> None:
     dead = props("FailureQueueMessagesAlarm")
     assert dead["Namespace"] == "AWS/SQS"
     assert (dead["Threshold"], dead["ComparisonOperator"]) == (0, "GreaterThanThreshold")
+    age = props("ProcessingQueueAgeAlarm")
+    assert (age["Namespace"], age["MetricName"]) == ("AWS/SQS", "ApproximateAgeOfOldestMessage")
+    assert age["Dimensions"] == [
+        {"Name": "QueueName", "Value": {"Fn::GetAtt": "ProcessingQueue.QueueName"}}
+    ]
+    throttles = props("ProcessImageThrottlesAlarm")
+    assert (throttles["Namespace"], throttles["MetricName"]) == ("AWS/Lambda", "Throttles")
+    assert throttles["Dimensions"] == [
+        {"Name": "FunctionName", "Value": {"Ref": "ProcessImageFunction"}}
+    ]
     for alarm in alarms.values():
         assert alarm["Properties"]["AlarmActions"]["Fn::If"][0] == "HasAlarmEmail"
     assert RESOURCES["AlarmTopic"]["Condition"] == "HasAlarmEmail"
@@ -538,6 +667,11 @@ def test_outputs() -> None:
     outputs = TEMPLATE["Outputs"]
     for name in ("ApiUrl", "WebsiteUrl", "UploadBucketName", "WebsiteBucketName", "TableName"):
         assert name in outputs
+    # what dicomlens redrive reads
+    from dicomlens.cli.redrive import FAILURE_QUEUE_OUTPUT, PROCESSING_QUEUE_OUTPUT
+
+    assert outputs[PROCESSING_QUEUE_OUTPUT]["Value"] == {"Ref": "ProcessingQueue"}
+    assert outputs[FAILURE_QUEUE_OUTPUT]["Value"] == {"Ref": "ProcessorFailureQueue"}
 
 
 def test_every_checkov_skip_is_justified_in_the_template_metadata() -> None:
@@ -565,13 +699,14 @@ def test_cors_file_matches_the_template() -> None:
 
 
 def test_notification_file_matches_the_template() -> None:
-    (config,) = json.loads((INFRA / "s3-notification.json").read_text())[
-        "LambdaFunctionConfigurations"
-    ]
-    (template_config,) = props("UploadBucket")["NotificationConfiguration"]["LambdaConfigurations"]
+    notification = json.loads((INFRA / "s3-notification.json").read_text())
+    assert set(notification) == {"QueueConfigurations"}
+    (config,) = notification["QueueConfigurations"]
+    (template_config,) = props("UploadBucket")["NotificationConfiguration"]["QueueConfigurations"]
     assert config["Events"] == [template_config["Event"]]
     assert config["Filter"]["Key"]["FilterRules"] == template_config["Filter"]["S3Key"]["Rules"]
-    assert config["LambdaFunctionArn"].endswith("-process-image")
+    assert config["QueueArn"].endswith("-process-image")
+    assert subbed(props("ProcessingQueue")["QueueName"]).endswith("-process-image")
 
 
 def test_trust_policy_file_matches_the_template() -> None:

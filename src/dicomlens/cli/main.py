@@ -1,4 +1,4 @@
-"""The ``dicomlens`` command: analyze, deidentify, serve, deploy, destroy.
+"""The ``dicomlens`` command: analyze, deidentify, serve, deploy, destroy, redrive.
 
 Each subcommand lives in its own module of this package that exposes
 ``add_parser(subparsers)``; the parser's ``run`` default returns the exit code. Exit codes:
@@ -19,6 +19,7 @@ SUBCOMMAND_MODULES = (
     "dicomlens.cli.serve",
     "dicomlens.cli.deploy",
     "dicomlens.cli.deidentify",
+    "dicomlens.cli.redrive",
 )
 
 

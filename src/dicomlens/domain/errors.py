@@ -34,6 +34,9 @@ class ErrorCode(StrEnum):
     WORKER_CRASHED = "WORKER_CRASHED"  # the process analysing the file died, repeatedly
     PROCESSING_TIMEOUT = "PROCESSING_TIMEOUT"
     SERVER_BUSY = "SERVER_BUSY"
+    # A service the work depends on is throttling or unavailable: retry later (never stored
+    # on a job; the attempt is released instead).
+    SERVICE_UNAVAILABLE = "SERVICE_UNAVAILABLE"
 
 
 class DicomlensError(Exception):
@@ -70,3 +73,11 @@ class IllegalTransitionError(DicomlensError):
 
     def __init__(self, message: str) -> None:
         super().__init__(ErrorCode.ILLEGAL_TRANSITION, message)
+
+
+class TransientError(DicomlensError):
+    """A failure that says nothing about the file: a service throttled, timed out or was
+    unavailable after the client's own retries. The work is retried later, never failed."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(ErrorCode.SERVICE_UNAVAILABLE, message)

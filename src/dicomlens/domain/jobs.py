@@ -167,6 +167,42 @@ def release_crashed(job: Job, *, now: datetime) -> Job:
     return replace(job, crashes=job.crashes + 1, lease_until=None, updated_at=now)
 
 
+def release(job: Job, *, now: datetime) -> Job:
+    """A PROCESSING job whose attempt stopped on a transient error (throttling, a service
+    unavailable): still PROCESSING, its lease ended so the next delivery claims it at once,
+    no crash counted.
+
+    Raises :class:`IllegalTransitionError` if the job is not PROCESSING.
+    """
+    if job.status is not JobStatus.PROCESSING:
+        raise IllegalTransitionError(f"job {job.job_id}: {job.status} is not being processed")
+    return replace(job, lease_until=None, updated_at=now)
+
+
+def open_since(job: Job) -> datetime | None:
+    """From when a job that has not ended counts as overdue (before any margin), or None
+    for a finished job.
+
+    PENDING: when its upload form expires (its creation for jobs stored without it).
+    PROCESSING: when its lease ends (its last update once the lease was released). The
+    sweeper's index sorts on this moment (see :func:`upload_overdue`, :func:`processing_overdue`).
+    """
+    if job.status is JobStatus.PENDING:
+        return job.upload_expires_at or job.created_at
+    if job.status is JobStatus.PROCESSING:
+        return job.lease_until or job.updated_at
+    return None
+
+
+def processing_overdue(job: Job, *, now: datetime, margin_s: float) -> bool:
+    """Whether ``job`` is PROCESSING and its lease ended more than ``margin_s`` ago: no
+    attempt holds it and no retry claimed it within the margin, so it is stuck."""
+    if job.status is not JobStatus.PROCESSING:
+        return False
+    since = open_since(job)
+    return since is not None and now >= since + timedelta(seconds=margin_s)
+
+
 def upload_overdue(job: Job, *, now: datetime, margin_s: float) -> bool:
     """Whether ``job`` is PENDING and its upload form expired more than ``margin_s`` ago.
 
@@ -174,8 +210,8 @@ def upload_overdue(job: Job, *, now: datetime, margin_s: float) -> bool:
     """
     if job.status is not JobStatus.PENDING:
         return False
-    expires_at = job.upload_expires_at or job.created_at
-    return now >= expires_at + timedelta(seconds=margin_s)
+    since = open_since(job)
+    return since is not None and now >= since + timedelta(seconds=margin_s)
 
 
 def expire(job: Job, *, now: datetime) -> Job:

@@ -22,11 +22,11 @@ tracer = Tracer(service=SERVICE)
 metrics = Metrics(namespace=METRICS_NAMESPACE, service=SERVICE)
 
 
-def count(name: str) -> None:
-    """Add 1 to the metric ``name`` (skipped when metrics are disabled: Powertools would
-    otherwise keep every value in memory and print them every 100)."""
+def count(name: str, value: int = 1) -> None:
+    """Add ``value`` to the metric ``name`` (skipped when metrics are disabled: Powertools
+    would otherwise keep every value in memory and print them every 100)."""
     if not is_metrics_disabled():
-        metrics.add_metric(name=name, unit=MetricUnit.Count, value=1)
+        metrics.add_metric(name=name, unit=MetricUnit.Count, value=value)
 
 
 def use_own_service(logger_name: str, service: str) -> None:

@@ -1,10 +1,19 @@
 """The processImage function: S3 ObjectCreated records -> analysed jobs.
 
+On AWS the function reads the processing queue (SQS event source mapping with
+``ReportBatchItemFailures``): each message body is an S3 notification. The answer to an SQS
+event is ``{"batchItemFailures": [...]}``, naming every message that must come again: one
+whose job another live attempt holds (LEASED: if that attempt dies, this delivery finishes
+the job) or that hit a transient error (RETRY: the job was released). Every other message is
+done, the job COMPLETED or FAILED (or already finished). After the queue's maxReceiveCount
+a message goes to the failure queue (``dicomlens redrive`` brings it back).
+
 Every record is handled (an event may hold several), parsed with Powertools' ``S3Event``;
 each key is URL-decoded here because the S3 event carries them encoded (``+`` for space)
 and Powertools leaves them so. Keys outside ``uploads/`` are ignored; a record without a
-known job is logged and ignored. Logs carry the job id as correlation id and never a file
-name or any value from the file.
+known job is logged and ignored. Other events (a plain S3 event, as the local runtime sends)
+are answered with a summary per record. Logs carry the job id as correlation id and never a
+file name or any value from the file.
 """
 
 from __future__ import annotations
@@ -24,7 +33,11 @@ _METRIC_BY_OUTCOME = {
     Outcome.COMPLETED: "JobsCompleted",
     Outcome.FAILED: "JobsFailed",
     Outcome.UNKNOWN_JOB: "UploadsWithoutJob",
+    Outcome.LEASED: "DeliveriesDeferred",
+    Outcome.RETRY: "JobsRetried",
 }
+# Outcomes whose delivery must come again (reported as batch item failures).
+REDELIVER = frozenset({Outcome.LEASED, Outcome.RETRY})
 
 
 _MAX_WRAPPING = 4  # SQS body -> on-failure record -> S3 event is 2 levels deep
@@ -71,26 +84,42 @@ def _json_body(body: Any) -> Any:
 @tracer.capture_lambda_handler(capture_response=False)  # no URLs or PHI in X-Ray
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    """Process every record; return a summary per record (outcome and job id)."""
-    processor = bootstrap.get_services().processor
-    reports = []
-    for key in object_keys(event):
-        report = processor.process_upload(key)
-        if report.job_id is not None:
-            logger.set_correlation_id(report.job_id)
-        log = logger.warning if report.outcome is Outcome.UNKNOWN_JOB else logger.info
-        log(
-            "object processed",
-            extra={
-                "jobId": report.job_id,
-                "outcome": str(report.outcome),
-                "errorCode": report.error_code,
-            },
-        )
-        metric = _METRIC_BY_OUTCOME.get(report.outcome)
-        if metric is not None:
-            count(metric)
-        reports.append(
-            {"jobId": report.job_id, "outcome": str(report.outcome), "errorCode": report.error_code}
-        )
-    return {"records": reports}
+    """Process every record. An SQS event gets ``batchItemFailures`` (the messages to deliver
+    again); any other event a summary per record (outcome and job id)."""
+    if _is_sqs_event(event):
+        failures = []
+        for record in event["Records"]:
+            outcomes = [_process(key)["outcome"] for key in object_keys({"Records": [record]})]
+            if any(outcome in REDELIVER for outcome in outcomes):
+                failures.append({"itemIdentifier": str(record.get("messageId", ""))})
+        return {"batchItemFailures": failures}
+    return {"records": [_process(key) for key in object_keys(event)]}
+
+
+def _is_sqs_event(event: Any) -> bool:
+    records = event.get("Records") if isinstance(event, dict) else None
+    return (
+        isinstance(records, list)
+        and bool(records)
+        and all(isinstance(r, dict) and r.get("eventSource") == "aws:sqs" for r in records)
+    )
+
+
+def _process(key: str) -> dict[str, Any]:
+    """Process one object; log and count the outcome; its summary."""
+    report = bootstrap.get_services().processor.process_upload(key)
+    if report.job_id is not None:
+        logger.set_correlation_id(report.job_id)
+    warn = report.outcome in (Outcome.UNKNOWN_JOB, Outcome.RETRY)
+    (logger.warning if warn else logger.info)(
+        "object processed",
+        extra={
+            "jobId": report.job_id,
+            "outcome": str(report.outcome),
+            "errorCode": report.error_code,
+        },
+    )
+    metric = _METRIC_BY_OUTCOME.get(report.outcome)
+    if metric is not None:
+        count(metric)
+    return {"jobId": report.job_id, "outcome": str(report.outcome), "errorCode": report.error_code}

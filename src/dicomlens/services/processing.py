@@ -3,11 +3,17 @@
 Called once per S3 ObjectCreated record. Every step is safe to repeat: the claim is a
 conditional PENDING -> PROCESSING transition, and finishing is conditional on the attempt,
 so a repeated or late event never completes a job twice. An upload whose job already ended
-(EXPIRED too) is not processed. The original is only read.
+(EXPIRED too) is not processed (NOT_CLAIMED: the delivery is done). One whose job another
+live attempt holds is LEASED: the delivery must come again later, in case that attempt dies.
+Errors about the file fail the job with their stable code; a
+:class:`~dicomlens.domain.errors.TransientError` (a throttled or unavailable service, after
+the client's own retries) releases the job instead (RETRY): the delivery is retried, and the
+next one claims the job at once. The original is only read.
 """
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from enum import StrEnum
@@ -15,7 +21,7 @@ from pathlib import Path
 
 from dicomlens.analysis.pipeline import Analysis, AnalysisOptions, analyze_file
 from dicomlens.domain import jobs as job_rules
-from dicomlens.domain.errors import DicomlensError, ErrorCode
+from dicomlens.domain.errors import DicomlensError, ErrorCode, TransientError
 from dicomlens.domain.jobs import Job, JobStatus
 from dicomlens.domain.keys import derived_key, job_id_from_upload_key
 from dicomlens.ports import BlobStore, Clock, JobStore
@@ -26,7 +32,9 @@ class UploadOutcome(StrEnum):
 
     IGNORED_KEY = "IGNORED_KEY"  # outside uploads/{jobId}/ or not the job's own key
     UNKNOWN_JOB = "UNKNOWN_JOB"
-    NOT_CLAIMED = "NOT_CLAIMED"  # finished, or leased by another worker: nothing to do
+    NOT_CLAIMED = "NOT_CLAIMED"  # finished: nothing to do
+    LEASED = "LEASED"  # another attempt holds the lease: deliver again later
+    RETRY = "RETRY"  # a transient error: the job was released, deliver again later
     COMPLETED = "COMPLETED"
     FAILED = "FAILED"
     SUPERSEDED = "SUPERSEDED"  # another attempt finished the job first
@@ -67,10 +75,22 @@ class ImageProcessor:
         self._analyze = analyze
 
     def process_upload(self, key: str) -> ProcessReport:
-        """Process the object stored at ``key`` (already URL-decoded)."""
+        """Process the object stored at ``key`` (already URL-decoded).
+
+        A transient error anywhere (reading the job, the object, Rekognition, writing) is
+        the RETRY outcome, never an exception and never a FAILED job.
+        """
         job_id = job_id_from_upload_key(key)
         if job_id is None:
             return ProcessReport(outcome=UploadOutcome.IGNORED_KEY)
+        try:
+            return self._process(job_id, key)
+        except TransientError as exc:
+            return ProcessReport(
+                outcome=UploadOutcome.RETRY, job_id=job_id, error_code=str(exc.code)
+            )
+
+    def _process(self, job_id: str, key: str) -> ProcessReport:
         job = self._jobs.get(job_id)
         if job is None:
             return ProcessReport(outcome=UploadOutcome.UNKNOWN_JOB, job_id=job_id)
@@ -78,9 +98,16 @@ class ImageProcessor:
             return ProcessReport(outcome=UploadOutcome.IGNORED_KEY, job_id=job_id)
         claimed = self._jobs.claim(job_id, now=self._clock.now(), lease_s=self._lease_s)
         if claimed is None:
-            return ProcessReport(outcome=UploadOutcome.NOT_CLAIMED, job_id=job_id)
+            if job.status in job_rules.TERMINAL:
+                return ProcessReport(outcome=UploadOutcome.NOT_CLAIMED, job_id=job_id)
+            return ProcessReport(outcome=UploadOutcome.LEASED, job_id=job_id)
         try:
             finished = self._run(claimed)
+        except TransientError as exc:
+            self._release(claimed)
+            return ProcessReport(
+                outcome=UploadOutcome.RETRY, job_id=job_id, error_code=str(exc.code)
+            )
         except DicomlensError as exc:
             finished = job_rules.fail(
                 claimed, code=str(exc.code), message=exc.message, now=self._clock.now()
@@ -174,6 +201,12 @@ class ImageProcessor:
             claimed, code=str(ErrorCode.INTERNAL), message=message, now=self._clock.now()
         )
         return self._jobs.finish(failed)
+
+    def _release(self, claimed: Job) -> None:
+        """End this attempt's lease so the retry claims the job at once; if even that fails
+        (the table is unavailable too), the lease runs out by itself."""
+        with contextlib.suppress(TransientError):
+            self._jobs.release(job_rules.release(claimed, now=self._clock.now()))
 
     def _run(self, job: Job) -> Job:
         with self._blobs.local_copy(job.upload_key) as path:

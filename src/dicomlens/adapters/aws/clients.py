@@ -6,13 +6,48 @@ from typing import Any
 
 import boto3
 from botocore.config import Config
-from botocore.exceptions import ClientError
+from botocore.exceptions import ClientError, HTTPClientError
+from botocore.exceptions import ConnectionError as BotoConnectionError
 
-from dicomlens.domain.errors import DicomlensError, ErrorCode
+from dicomlens.domain.errors import DicomlensError, ErrorCode, TransientError
 
 # Standard retry mode: exponential backoff with jitter on throttling and transient errors,
 # the same policy across every service (the legacy default retries fewer error kinds).
 RETRIES: dict[str, Any] = {"mode": "standard", "max_attempts": 5}
+# Adaptive mode adds client-side rate limiting after throttling: for Rekognition, whose
+# transactions-per-second quota is shared by every concurrent processor.
+ADAPTIVE_RETRIES: dict[str, Any] = {"mode": "adaptive", "max_attempts": 5}
+_ADAPTIVE_SERVICES = frozenset({"rekognition"})
+
+# What botocore raises when the connection itself failed (refused, reset, timed out, the
+# response stream broke): transient, like throttling.
+TRANSPORT_ERRORS: tuple[type[Exception], ...] = (BotoConnectionError, HTTPClientError)
+# Every exception an AWS call raises that an adapter translates (see :func:`translate`).
+AWS_ERRORS: tuple[type[Exception], ...] = (ClientError, *TRANSPORT_ERRORS)
+# Error codes that say "try again later", never "this request is wrong" (throttling, service
+# errors); any 5xx status counts too.
+_TRANSIENT = frozenset(
+    {
+        "Throttling",
+        "ThrottlingException",
+        "ThrottledException",
+        "TooManyRequestsException",
+        "RequestThrottled",
+        "RequestThrottledException",
+        "ProvisionedThroughputExceededException",
+        "RequestLimitExceeded",
+        "LimitExceededException",  # Rekognition: a rate quota, not the file
+        "SlowDown",
+        "ServiceUnavailable",
+        "ServiceUnavailableException",
+        "InternalServerError",
+        "InternalError",
+        "InternalFailure",
+        "InternalServerErrorException",
+        "RequestTimeout",
+        "RequestTimeoutException",
+    }
+)
 
 _NOT_FOUND = frozenset(
     {"404", "NoSuchKey", "NotFound", "NoSuchBucket", "ResourceNotFoundException"}
@@ -24,15 +59,15 @@ _INVALID = frozenset(
 )
 
 
-def client_config(*, s3: bool = False, path_style: bool = False) -> Config:
-    """A botocore Config: standard retries, bounded timeouts, SigV4 for S3.
+def client_config(*, s3: bool = False, path_style: bool = False, adaptive: bool = False) -> Config:
+    """A botocore Config: standard (or ``adaptive``) retries, bounded timeouts, SigV4 for S3.
 
     S3 URLs are virtual-hosted on the bucket's regional endpoint (a global-endpoint URL makes a
     browser follow a redirect that CORS refuses for a new bucket outside us-east-1);
     ``path_style`` is for S3-compatible stores (MinIO, moto) reached through an endpoint URL.
     """
     options: dict[str, Any] = {
-        "retries": RETRIES,
+        "retries": ADAPTIVE_RETRIES if adaptive else RETRIES,
         "connect_timeout": 5,
         "read_timeout": 60,
     }
@@ -55,7 +90,11 @@ def make_client(
         service,
         region_name=region,
         endpoint_url=endpoint_url,
-        config=client_config(s3=service == "s3", path_style=endpoint_url is not None),
+        config=client_config(
+            s3=service == "s3",
+            path_style=endpoint_url is not None,
+            adaptive=service in _ADAPTIVE_SERVICES,
+        ),
     )
 
 
@@ -64,14 +103,28 @@ def error_code(exc: ClientError) -> str:
     return str(exc.response.get("Error", {}).get("Code", ""))
 
 
-def translate(exc: ClientError, *, action: str) -> DicomlensError:
-    """The domain error for a ClientError: raise it ``from exc``.
+def is_transient(exc: ClientError) -> bool:
+    """Whether the service said "try again later": throttling, or a service-side error."""
+    status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+    return error_code(exc) in _TRANSIENT or (isinstance(status, int) and status >= 500)
 
-    Decided on the error code the service returns, never on message text. The message names
-    the action and the code only (never keys or item contents, which may carry PHI).
+
+def translate(exc: Exception, *, action: str) -> DicomlensError:
+    """The domain error for a ClientError or a transport error: raise it ``from exc``.
+
+    Decided on the error code the service returns, never on message text: throttling, 5xx
+    and connection failures (botocore has already retried them) are a
+    :class:`~dicomlens.domain.errors.TransientError`. The message names the action and the
+    code only (never keys or item contents, which may carry PHI).
     """
+    if isinstance(exc, TRANSPORT_ERRORS):
+        return TransientError(f"{action}: connection failed ({type(exc).__name__})")
+    if not isinstance(exc, ClientError):
+        return DicomlensError(ErrorCode.INTERNAL, f"{action} failed ({type(exc).__name__})")
     code = error_code(exc)
     status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+    if is_transient(exc):
+        return TransientError(f"{action}: the service is busy or unavailable ({code or status})")
     if code in _NOT_FOUND or status == 404:
         return DicomlensError(ErrorCode.NOT_FOUND, f"{action}: not found")
     if code in _CONFLICT:

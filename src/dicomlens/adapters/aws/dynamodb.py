@@ -10,11 +10,18 @@ A PENDING (or EXPIRED) job carries ``expiresAt`` (epoch seconds), the table's TT
 an upload ticket that is never used disappears; the attribute is dropped once the upload
 arrives. ``expire`` needs PENDING; ``release`` (a crashed attempt) PROCESSING under the same
 attempt.
+
+The sweeper's access pattern, "open jobs of one status that have been open since before T",
+is the sparse global secondary index ``open-jobs``: partition key ``openStatus`` (PENDING or
+PROCESSING), sort key ``openSince`` (epoch seconds of ``jobs.open_since``: the upload form's
+expiry, or the end of the lease). Both attributes exist only while a job is open, so a
+finished job leaves the index and a query reads only candidates, never the whole table.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -22,15 +29,20 @@ from typing import Any
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
 
-from dicomlens.adapters.aws.clients import error_code, translate
+from dicomlens.adapters.aws.clients import AWS_ERRORS, error_code, translate
 from dicomlens.domain import jobs
 from dicomlens.domain.errors import DicomlensError, ErrorCode, IllegalTransitionError
 from dicomlens.domain.job_records import job_from_record, job_to_record
 from dicomlens.domain.jobs import Job, JobStatus
 
 TTL_ATTRIBUTE = "expiresAt"
+OPEN_JOBS_INDEX = "open-jobs"
+OPEN_STATUS_ATTRIBUTE = "openStatus"
+OPEN_SINCE_ATTRIBUTE = "openSince"
 _OPTIONAL_ATTRIBUTES = frozenset(
     {
+        OPEN_STATUS_ATTRIBUTE,
+        OPEN_SINCE_ATTRIBUTE,
         "startedAt",
         "finishedAt",
         "leaseUntil",
@@ -79,6 +91,10 @@ def job_to_item(job: Job, *, pending_ttl_s: int) -> dict[str, Any]:
     item = {name: value for name, value in record.items() if value is not None}
     if job.status in _TTL_STATUSES:
         item[TTL_ATTRIBUTE] = int((job.created_at + timedelta(seconds=pending_ttl_s)).timestamp())
+    since = jobs.open_since(job)
+    if since is not None:  # the sparse open-jobs index holds open jobs only
+        item[OPEN_STATUS_ATTRIBUTE] = str(job.status)
+        item[OPEN_SINCE_ATTRIBUTE] = int(since.timestamp())
     return item
 
 
@@ -116,8 +132,8 @@ class DynamoJobStore:
                 Item=serialize(job_to_item(job, pending_ttl_s=self._pending_ttl_s)),
                 ConditionExpression="attribute_not_exists(jobId)",
             )
-        except ClientError as exc:
-            if error_code(exc) == _CONDITION_FAILED:
+        except AWS_ERRORS as exc:
+            if isinstance(exc, ClientError) and error_code(exc) == _CONDITION_FAILED:
                 raise DicomlensError(ErrorCode.CONFLICT, "a job with this id exists") from exc
             raise translate(exc, action="create job") from exc
 
@@ -127,7 +143,7 @@ class DynamoJobStore:
             response = self._db.get_item(
                 TableName=self.table_name, Key={"jobId": {"S": job_id}}, ConsistentRead=True
             )
-        except ClientError as exc:
+        except AWS_ERRORS as exc:
             raise translate(exc, action="read job") from exc
         item = response.get("Item")
         return None if item is None else item_to_job(deserialize(item))
@@ -163,6 +179,31 @@ class DynamoJobStore:
             raise IllegalTransitionError(f"job {job.job_id}: expire needs an EXPIRED job")
         return self._put_if(job, status=JobStatus.PENDING, attempts=None)
 
+    def open_job_ids(self, status: JobStatus, *, open_before: datetime) -> Iterator[str]:
+        """The ids of ``status`` jobs open since before ``open_before`` (a Query on the sparse
+        ``open-jobs`` index, oldest first, page by page; never a Scan). The index is
+        eventually consistent: callers read each job again before acting on it."""
+        paginator = self._db.get_paginator("query")
+        pages = paginator.paginate(
+            TableName=self.table_name,
+            IndexName=OPEN_JOBS_INDEX,
+            KeyConditionExpression="#status = :status AND #since <= :before",
+            ExpressionAttributeNames={
+                "#status": OPEN_STATUS_ATTRIBUTE,
+                "#since": OPEN_SINCE_ATTRIBUTE,
+            },
+            ExpressionAttributeValues={
+                ":status": {"S": str(status)},
+                ":before": {"N": str(int(open_before.timestamp()))},
+            },
+        )
+        try:
+            for page in pages:
+                for item in page.get("Items", []):
+                    yield str(item["jobId"]["S"])
+        except AWS_ERRORS as exc:
+            raise translate(exc, action="query open jobs") from exc
+
     def _put_if(self, job: Job, *, status: JobStatus, attempts: int | None) -> bool:
         """Overwrite the job's attributes with ``job``'s if status (and attempt) still match.
 
@@ -197,8 +238,8 @@ class DynamoJobStore:
                 ExpressionAttributeNames=names,
                 ExpressionAttributeValues=values,
             )
-        except ClientError as exc:
-            if error_code(exc) == _CONDITION_FAILED:
+        except AWS_ERRORS as exc:
+            if isinstance(exc, ClientError) and error_code(exc) == _CONDITION_FAILED:
                 return False
             raise translate(exc, action="update job") from exc
         return True

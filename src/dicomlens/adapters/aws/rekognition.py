@@ -15,10 +15,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from botocore.exceptions import ClientError
 from PIL import Image
 
-from dicomlens.adapters.aws.clients import make_client, translate
+from dicomlens.adapters.aws.clients import AWS_ERRORS, make_client, translate
 from dicomlens.analysis.analyzers.text_findings import text_findings
 from dicomlens.domain.results import Box, Label, TextLine
 from dicomlens.ports import AnalyzerInput, AnalyzerOutput
@@ -117,7 +116,7 @@ class RekognitionLabels(_Rekognition):
                 MaxLabels=self.max_labels,
                 MinConfidence=self.min_confidence,
             )
-        except ClientError as exc:
+        except AWS_ERRORS as exc:
             raise translate(exc, action="Rekognition DetectLabels") from exc
         labels = []
         for raw in response.get("Labels", []):
@@ -156,7 +155,7 @@ class RekognitionText(_Rekognition):
                 Image={"Bytes": encode_for_rekognition(frame.pixels)},
                 Filters={"WordFilter": {"MinConfidence": self.min_confidence}},
             )
-        except ClientError as exc:
+        except AWS_ERRORS as exc:
             raise translate(exc, action="Rekognition DetectText") from exc
         lines = []
         for raw in response.get("TextDetections", []):
@@ -198,7 +197,7 @@ class RekognitionTextLocator(_Rekognition):
                 Image={"Bytes": encode_for_rekognition(pixels)},
                 Filters={"WordFilter": {"MinConfidence": self.min_confidence}},
             )
-        except ClientError as exc:
+        except AWS_ERRORS as exc:
             raise translate(exc, action="Rekognition DetectText") from exc
         boxes = []
         for raw in response.get("TextDetections", []):

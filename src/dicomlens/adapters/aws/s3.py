@@ -16,7 +16,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from dicomlens.adapters.aws.clients import error_code, translate
+from dicomlens.adapters.aws.clients import AWS_ERRORS, error_code, translate
 from dicomlens.ports import Clock, PresignedPost
 
 _MIN_UPLOAD_BYTES = 1  # an empty upload is never a medical image
@@ -47,7 +47,7 @@ class S3BlobStore:
                 ],
                 ExpiresIn=expires_in_s,
             )
-        except ClientError as exc:
+        except AWS_ERRORS as exc:
             raise translate(exc, action="presign upload") from exc
         return PresignedPost(
             url=signed["url"],
@@ -65,7 +65,7 @@ class S3BlobStore:
             url: str = self._s3.generate_presigned_url(
                 "get_object", Params=params, ExpiresIn=expires_in_s
             )
-        except ClientError as exc:
+        except AWS_ERRORS as exc:
             raise translate(exc, action="presign download") from exc
         return url
 
@@ -73,7 +73,7 @@ class S3BlobStore:
         """Store a derived file (the bucket's default encryption applies)."""
         try:
             self._s3.put_object(Bucket=self.bucket, Key=key, Body=data, ContentType=content_type)
-        except ClientError as exc:
+        except AWS_ERRORS as exc:
             raise translate(exc, action="store object") from exc
 
     def exists(self, key: str) -> bool:
@@ -85,8 +85,9 @@ class S3BlobStore:
         """
         try:
             self._s3.head_object(Bucket=self.bucket, Key=key)
-        except ClientError as exc:
-            if error_code(exc) in ("404", "NoSuchKey", "NotFound", "403", "AccessDenied"):
+        except AWS_ERRORS as exc:
+            absent = ("404", "NoSuchKey", "NotFound", "403", "AccessDenied")
+            if isinstance(exc, ClientError) and error_code(exc) in absent:
                 return False
             raise translate(exc, action="look up object") from exc
         return True
@@ -98,13 +99,15 @@ class S3BlobStore:
             path = Path(tmp) / (key.rsplit("/", 1)[-1] or "object")
             try:
                 response = self._s3.get_object(Bucket=self.bucket, Key=key)
-            except ClientError as exc:
+            except AWS_ERRORS as exc:
                 raise translate(exc, action="read object") from exc
             body = response["Body"]
             try:
                 with path.open("wb") as out:
                     for chunk in body.iter_chunks(1 << 20):
                         out.write(chunk)
+            except AWS_ERRORS as exc:  # the stream broke or timed out: transient
+                raise translate(exc, action="read object") from exc
             finally:
                 body.close()
             yield path

@@ -24,6 +24,7 @@ from dicomlens.analysis.analyzers.spec import (
     FrameRequirement,
     OnnxModelSpec,
 )
+from dicomlens.domain.errors import TransientError
 from dicomlens.domain.results import Finding, Label, TextLine
 from dicomlens.ports import Analyzer, AnalyzerInput
 
@@ -108,7 +109,9 @@ def run_analyzers(
     One whose ``frame_requirement`` the frame does not meet is skipped, with an
     ``analyzer-skipped`` finding saying why; one that runs out of its budget is stopped and
     yields an ``analyzer-timeout`` finding; one that raises yields an ``analyzer-failed``
-    finding naming it and why. The others' results are kept in every case.
+    finding naming it and why. The others' results are kept in every case. A
+    :class:`~dicomlens.domain.errors.TransientError` (a throttled service) propagates: the
+    attempt is retried, not completed with a finding.
     """
     labels: list[Label] = []
     findings: list[Finding] = []
@@ -129,8 +132,12 @@ def run_analyzers(
         with time_budget(budget_s) as budget:
             try:
                 output = analyzer.analyze(frame)
-            # An analyzer is third-party code over untrusted pixels: whatever it raises, the
-            # job must complete with the other results.
+            # A service that throttled or was unavailable says nothing about the file: the
+            # attempt is retried later rather than completed without that analyzer.
+            except TransientError:
+                raise
+            # An analyzer is third-party code over untrusted pixels: whatever else it raises,
+            # the job must complete with the other results.
             except Exception as exc:
                 findings.append(
                     _failure(analyzer.name, exc, timed_out=bool(budget and budget.spent))
