@@ -25,8 +25,8 @@ router = Router()  # type: ignore[no-untyped-call]
     responses={
         **json_response(201, CreateUploadResponse, "the job and its upload form"),
         # 401 where a token (local, off loopback) or the JWT authorizer (AWS) is required;
-        # 415 for a body that is not JSON.
-        **error_responses(400, 401, 413, 415),
+        # 415 for a body that is not JSON; 503 SERVICE_UNAVAILABLE when storage is throttled.
+        **error_responses(400, 401, 413, 415, 503),
     },
 )
 def create_upload(request: CreateUploadRequest) -> Response[str]:

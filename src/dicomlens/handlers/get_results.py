@@ -24,7 +24,7 @@ router = Router()  # type: ignore[no-untyped-call]
 @router.get(
     "/jobs/<jobId>",
     summary="Read a job",
-    responses={**json_response(200, JobView, "the job"), **error_responses(400, 401, 404)},
+    responses={**json_response(200, JobView, "the job"), **error_responses(400, 401, 404, 503)},
 )
 def get_job(
     jobId: Annotated[str, Path(max_length=200, description="the id POST /uploads returned")],  # noqa: N803 - the API's name
