@@ -32,7 +32,7 @@ if TYPE_CHECKING:  # heavy (numpy, pydicom): imported where used, keeping API co
 
 MiB = 1024**2
 PROCESSING_GRACE_S = 5.0  # beyond decoding and the analyzers: rendering, PNG encoding
-REKOGNITION_ANALYZERS = 2  # DetectLabels and DetectText
+REKOGNITION_ANALYZERS = 3  # DetectLabels, DetectText and DetectFaces
 _LIMITS = ImagingLimits()
 _FACES = FaceDetectorConfig()
 

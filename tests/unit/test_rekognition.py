@@ -266,3 +266,28 @@ def test_a_broken_connection_is_a_transient_error() -> None:
     with pytest.raises(TransientError) as caught:
         RekognitionText(client=Unreachable()).analyze(frame())
     assert caught.value.code is ErrorCode.SERVICE_UNAVAILABLE
+
+
+def test_detect_faces_gives_the_same_labels_and_finding_as_the_offline_detector(
+    rekognition: tuple[Any, Stubber],
+) -> None:
+    from dicomlens.adapters.aws.rekognition import RekognitionFaces
+    from dicomlens.analysis.analyzers.faces import face_output
+    from dicomlens.domain.results import Box
+
+    client, stubber = rekognition
+    face = {"BoundingBox": {"Width": 0.2, "Height": 0.3, "Left": 0.4, "Top": 0.1}}
+    stubber.add_response(
+        "detect_faces",
+        {"FaceDetails": [{**face, "Confidence": 99.5}, {**face, "Confidence": 40.0}]},
+        {"Image": {"Bytes": ANY}, "Attributes": ["DEFAULT"]},
+    )
+    found = RekognitionFaces(client=client, min_confidence=70.0).analyze(frame())
+    # Then the face above the confidence floor is a Face/Person label and a face finding,
+    # exactly as the offline cascade would report it
+    expected = face_output(
+        [Box(left=0.4, top=0.1, width=0.2, height=0.3)], [0.995], source="rekognition"
+    )
+    assert found == expected
+    assert [f.kind for f in found.findings] == ["face"]
+    assert {label.name for label in found.labels} == {"Face", "Person"}

@@ -443,7 +443,11 @@ def test_processor_role_is_least_privilege() -> None:
         "ReadUploads": {"s3:GetObject"},
         "WriteDerived": {"s3:PutObject"},
         "ClaimAndFinishJobs": {"dynamodb:GetItem", "dynamodb:UpdateItem"},
-        "AnalyseImages": {"rekognition:DetectLabels", "rekognition:DetectText"},
+        "AnalyseImages": {
+            "rekognition:DetectLabels",
+            "rekognition:DetectText",
+            "rekognition:DetectFaces",
+        },
         "ConsumeProcessingQueue": {
             "sqs:ReceiveMessage",
             "sqs:DeleteMessage",

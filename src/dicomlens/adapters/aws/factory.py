@@ -38,10 +38,11 @@ def build_adapters(
 
 
 def build_analyzers(settings: Settings) -> tuple[Analyzer, ...]:
-    """Rekognition DetectLabels and DetectText, when the settings enable them."""
+    """Rekognition DetectLabels, DetectText and DetectFaces, when the settings enable them."""
     if not settings.rekognition:
         return ()
     from dicomlens.adapters.aws.rekognition import (  # noqa: PLC0415 - only when enabled
+        RekognitionFaces,
         RekognitionLabels,
         RekognitionText,
     )
@@ -54,6 +55,7 @@ def build_analyzers(settings: Settings) -> tuple[Analyzer, ...]:
             min_confidence=settings.rekognition_min_confidence,
         ),
         RekognitionText(region=region, min_confidence=settings.rekognition_min_confidence),
+        RekognitionFaces(region=region, min_confidence=settings.rekognition_min_confidence),
     )
 
 

@@ -1,4 +1,4 @@
-"""Rekognition analyzers: DetectLabels and DetectText on the rendered frame.
+"""Rekognition analyzers: DetectLabels, DetectText and DetectFaces on the rendered frame.
 
 Rekognition takes PNG or JPEG only, at most 5 MB as bytes, at least 80 px and at most
 10,000 px a side; so the analyzers send the displayed 8-bit frame (the one the preview is
@@ -18,6 +18,7 @@ import numpy as np
 from PIL import Image
 
 from dicomlens.adapters.aws.clients import AWS_ERRORS, make_client, translate
+from dicomlens.analysis.analyzers.faces import face_output
 from dicomlens.analysis.analyzers.text_findings import text_findings
 from dicomlens.domain.results import Box, Label, TextLine
 from dicomlens.ports import AnalyzerInput, AnalyzerOutput
@@ -173,6 +174,34 @@ class RekognitionText(_Rekognition):
             )
         # The same findings as the offline OCR analyzer, from Rekognition's lines.
         return text_findings(lines, frame, source=SOURCE)
+
+
+@dataclass(frozen=True, kw_only=True)
+class RekognitionFaces(_Rekognition):
+    """DetectFaces: a visible face identifies the patient; the same labels and ``face``
+    finding as the offline detector (:func:`~dicomlens.analysis.analyzers.faces.face_output`)."""
+
+    @property
+    def name(self) -> str:
+        """``rekognition-faces``."""
+        return "rekognition-faces"
+
+    def analyze(self, frame: AnalyzerInput) -> AnalyzerOutput:
+        """Faces at or above ``min_confidence``, with their boxes."""
+        try:
+            response = self._rekognition().detect_faces(
+                Image={"Bytes": encode_for_rekognition(frame.pixels)}, Attributes=["DEFAULT"]
+            )
+        except AWS_ERRORS as exc:
+            raise translate(exc, action="Rekognition DetectFaces") from exc
+        boxes, confidences = [], []
+        for raw in response.get("FaceDetails", []):
+            box = _box(raw)
+            if box is None or float(raw.get("Confidence", 0)) < self.min_confidence:
+                continue
+            boxes.append(box)
+            confidences.append(_fraction(raw["Confidence"]))
+        return face_output(boxes, confidences, source=SOURCE)
 
 
 LOCATOR_MIN_CONFIDENCE = 50.0

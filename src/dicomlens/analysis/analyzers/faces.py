@@ -96,36 +96,45 @@ class HaarFaceDetector:
         ):
             boxes.append(Box(left=x / width, top=y / height, width=w / width, height=h / height))
             confidences.append(_confidence(float(weight)))
-        confidence = max(confidences)
-        label_boxes = tuple(boxes)
-        noun = "a face" if len(boxes) == 1 else f"{len(boxes)} faces"
-        return AnalyzerOutput(
-            labels=(
-                Label(
-                    name="Face",
-                    confidence=confidence,
-                    source=SOURCE,
-                    category="person",
-                    boxes=label_boxes,
-                ),
-                Label(
-                    name="Person",
-                    confidence=confidence,
-                    source=SOURCE,
-                    category="person",
-                    boxes=label_boxes,
-                ),
+        return face_output(boxes, confidences, source=SOURCE)
+
+
+def face_output(boxes: list[Box], confidences: list[float], *, source: str) -> AnalyzerOutput:
+    """The labels (``Face``, ``Person``) and the ``face`` finding of faces found at ``boxes``
+    (relative to the frame) with ``confidences``, whichever detector found them (OpenCV's
+    cascade offline, Rekognition DetectFaces on AWS); nothing when no face was found."""
+    if not boxes:
+        return AnalyzerOutput()
+    confidence = max(confidences)
+    label_boxes = tuple(boxes)
+    noun = "a face" if len(boxes) == 1 else f"{len(boxes)} faces"
+    return AnalyzerOutput(
+        labels=(
+            Label(
+                name="Face",
+                confidence=confidence,
+                source=source,
+                category="person",
+                boxes=label_boxes,
             ),
-            findings=(
-                Finding(
-                    kind="face",
-                    message=f"{noun} visible: a face identifies the patient (PHI)",
-                    confidence=confidence,
-                    boxes=label_boxes,
-                    source=SOURCE,
-                ),
+            Label(
+                name="Person",
+                confidence=confidence,
+                source=source,
+                category="person",
+                boxes=label_boxes,
             ),
-        )
+        ),
+        findings=(
+            Finding(
+                kind="face",
+                message=f"{noun} visible: a face identifies the patient (PHI)",
+                confidence=confidence,
+                boxes=label_boxes,
+                source=source,
+            ),
+        ),
+    )
 
 
 def _confidence(weight: float) -> float:
