@@ -91,7 +91,7 @@ class InMemoryBlobStore:
         return key in self.objects
 
     @contextlib.contextmanager
-    def local_copy(self, key: str) -> Iterator[Path]:
+    def local_copy(self, key: str, *, version_id: str | None = None) -> Iterator[Path]:
         data = self.objects.get(key)
         if data is None:
             raise DicomlensError(ErrorCode.NOT_FOUND, "no such object")

@@ -57,8 +57,11 @@ class BlobStore(Protocol):
         """Whether an object is stored at ``key``."""
         ...
 
-    def local_copy(self, key: str) -> AbstractContextManager[Path]:
-        """A readable local file with the object's bytes for the duration of the context.
+    def local_copy(
+        self, key: str, *, version_id: str | None = None
+    ) -> AbstractContextManager[Path]:
+        """A readable local file with the object's bytes for the duration of the context:
+        version ``version_id`` of it when given (a store without versions ignores it).
 
         Raises ``DicomlensError(NOT_FOUND)`` when there is no such object.
         """

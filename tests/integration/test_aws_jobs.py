@@ -20,6 +20,7 @@ from typing import Any
 import boto3
 import pytest
 from botocore.exceptions import ClientError
+from pydantic import SecretStr
 from pydicom.data import get_testdata_file
 
 from aws_support import BUCKET, REGION, TABLE, MotoAws, moto_in_process
@@ -455,3 +456,43 @@ def _waiting(sqs: Any, url: str) -> int:
         QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages"]
     )
     return int(attributes["Attributes"]["ApproximateNumberOfMessages"])
+
+
+def test_the_version_the_event_names_is_analysed_and_de_identified_not_a_later_repost(
+    stack: Stack,
+) -> None:
+    # Given a versioned upload bucket, a file posted, then the same key posted again within
+    # the form's lifetime with other bytes of the same size (not an image)
+    stack.moto.s3.put_bucket_versioning(
+        Bucket=BUCKET, VersioningConfiguration={"Status": "Enabled"}
+    )
+    job_id = stack.upload(CT)
+    key = stack.job(job_id).upload_key
+    first = stack.moto.s3.head_object(Bucket=BUCKET, Key=key)["VersionId"]
+    stack.moto.s3.put_object(Bucket=BUCKET, Key=key, Body=b"x" * len(CT))
+    messages = stack.receive()
+    assert len(messages) == 2
+    # S3 names the version in each notification; moto leaves versionId out, so the test
+    # adds it as S3 does, matching each message to its version by the object's ETag
+    versions = stack.moto.s3.list_object_versions(Bucket=BUCKET, Prefix=key)["Versions"]
+    version_by_etag = {v["ETag"].strip('"'): v["VersionId"] for v in versions}
+    by_version = {}
+    for message in messages:
+        body = json.loads(message["Body"])
+        s3_object = body["Records"][0]["s3"]["object"]
+        s3_object["versionId"] = version_by_etag[s3_object["eTag"]]
+        by_version[s3_object["versionId"]] = {**message, "Body": json.dumps(body)}
+
+    # When the first version's event is processed, then that version is what was analysed
+    assert stack.deliver([by_version[first]]) == []
+    job = stack.job(job_id)
+    assert job.status is JobStatus.COMPLETED, job.error
+    assert job.upload_version == first
+    # And the re-post's event finds the job finished (acknowledged, nothing changes)
+    (second,) = [m for v, m in by_version.items() if v != first]
+    assert stack.deliver([second]) == []
+    assert stack.job(job_id).upload_version == first
+    # And de-identification reads the analysed version, not the re-posted bytes
+    stack.use(deid_secret=SecretStr("k" * 64), deid_pixel_text="off")
+    copy = bootstrap.get_services().deidentification.deidentify(job_id)
+    assert copy.url

@@ -43,6 +43,7 @@ def job_to_record(job: Job) -> dict[str, Any]:
         else {"code": job.error.code, "message": job.error.message},
         "result": job.result,
         "derivedKeys": dict(job.derived_keys),
+        "uploadVersion": job.upload_version,
     }
 
 
@@ -74,4 +75,7 @@ def job_from_record(record: dict[str, Any]) -> Job:
         else JobError(code=str(error["code"]), message=str(error["message"])),
         result=record.get("result"),
         derived_keys={str(k): str(v) for k, v in (record.get("derivedKeys") or {}).items()},
+        upload_version=None
+        if record.get("uploadVersion") is None
+        else str(record["uploadVersion"]),
     )

@@ -68,6 +68,9 @@ class Job:
     error: JobError | None = None
     result: dict[str, Any] | None = None
     derived_keys: dict[str, str] = field(default_factory=dict)
+    # The version of the upload that was analysed (S3 versionId from the event); None where
+    # the store keeps no versions. De-identification reads this version, not a later re-post.
+    upload_version: str | None = None
 
 
 def can_transition(current: JobStatus, target: JobStatus) -> bool:

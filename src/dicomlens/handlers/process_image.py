@@ -19,6 +19,7 @@ file name or any value from the file.
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from typing import Any
 
 from aws_lambda_powertools.utilities.data_classes import S3Event
@@ -43,33 +44,53 @@ REDELIVER = frozenset({Outcome.LEASED, Outcome.RETRY})
 _MAX_WRAPPING = 4  # SQS body -> on-failure record -> S3 event is 2 levels deep
 
 
-def object_keys(event: Any, *, depth: int = 0) -> list[str]:
-    """The decoded object key of every ObjectCreated record in ``event``, in order.
+@dataclass(frozen=True)
+class CreatedObject:
+    """An object an ObjectCreated record names: its decoded key and, in a versioned bucket,
+    the version the event is about."""
+
+    key: str
+    version_id: str | None = None
+
+
+def created_objects(event: Any, *, depth: int = 0) -> list[CreatedObject]:
+    """Every object an ObjectCreated record in ``event`` names, in order.
 
     ``event`` is an S3 event, or one that wraps S3 events: an asynchronous invocation's
     on-failure destination record (the S3 event in ``requestPayload``), or an SQS event whose
     message bodies are either (a failure queue being redriven, or S3 notifications sent to
-    SQS). Every record, not ``S3Event.object_key`` (the first record's only), each decoded
+    SQS). Every record, not ``S3Event.object_key`` (the first record's only), each key decoded
     with ``unquote_plus`` (``S3Object.key`` is the key as S3 encoded it). Anything else
-    (S3's test event, a body that is not JSON) holds no key.
+    (S3's test event, a body that is not JSON) names no object.
     """
     if not isinstance(event, dict) or depth > _MAX_WRAPPING:
         return []
     if isinstance(event.get("requestPayload"), dict):
-        return object_keys(event["requestPayload"], depth=depth + 1)
+        return created_objects(event["requestPayload"], depth=depth + 1)
     records = event.get("Records")
     if not isinstance(records, list):
         return []
-    keys: list[str] = []
+    found: list[CreatedObject] = []
     for record in records:
         if not isinstance(record, dict):
             continue
         if record.get("eventSource") == "aws:sqs":
-            keys += object_keys(_json_body(record.get("body")), depth=depth + 1)
+            found += created_objects(_json_body(record.get("body")), depth=depth + 1)
         elif str(record.get("eventName", "")).startswith("ObjectCreated:"):
             (parsed,) = S3Event({"Records": [record]}).records
-            keys.append(decode_event_key(parsed.s3.get_object.key))
-    return keys
+            version = parsed.s3.get_object.version_id
+            found.append(
+                CreatedObject(
+                    key=decode_event_key(parsed.s3.get_object.key),
+                    version_id=str(version) if version else None,
+                )
+            )
+    return found
+
+
+def object_keys(event: Any) -> list[str]:
+    """The decoded key of every object :func:`created_objects` finds in ``event``."""
+    return [created.key for created in created_objects(event)]
 
 
 def _json_body(body: Any) -> Any:
@@ -89,11 +110,12 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     if _is_sqs_event(event):
         failures = []
         for record in event["Records"]:
-            outcomes = [_process(key)["outcome"] for key in object_keys({"Records": [record]})]
+            created = created_objects({"Records": [record]})
+            outcomes = [_process(one)["outcome"] for one in created]
             if any(outcome in REDELIVER for outcome in outcomes):
                 failures.append({"itemIdentifier": str(record.get("messageId", ""))})
         return {"batchItemFailures": failures}
-    return {"records": [_process(key) for key in object_keys(event)]}
+    return {"records": [_process(one) for one in created_objects(event)]}
 
 
 def _is_sqs_event(event: Any) -> bool:
@@ -105,9 +127,11 @@ def _is_sqs_event(event: Any) -> bool:
     )
 
 
-def _process(key: str) -> dict[str, Any]:
-    """Process one object; log and count the outcome; its summary."""
-    report = bootstrap.get_services().processor.process_upload(key)
+def _process(created: CreatedObject) -> dict[str, Any]:
+    """Process one object (the version the event names); log and count the outcome; its
+    summary."""
+    processor = bootstrap.get_services().processor
+    report = processor.process_upload(created.key, version_id=created.version_id)
     if report.job_id is not None:
         logger.set_correlation_id(report.job_id)
     warn = report.outcome in (Outcome.UNKNOWN_JOB, Outcome.RETRY)

@@ -88,7 +88,7 @@ class DeidentificationService:
         key = derived_key(job_id, DEIDENTIFIED_NAME)
         options = self._options()
         with (
-            self._blobs.local_copy(job.upload_key) as source,
+            self._blobs.local_copy(job.upload_key, version_id=job.upload_version) as source,
             tempfile.TemporaryDirectory(prefix="dicomlens-deid-") as folder,
         ):
             target = Path(folder) / DEIDENTIFIED_NAME

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import StrEnum
 from pathlib import Path
 
@@ -74,8 +74,10 @@ class ImageProcessor:
         self._lease_s = lease_s
         self._analyze = analyze
 
-    def process_upload(self, key: str) -> ProcessReport:
-        """Process the object stored at ``key`` (already URL-decoded).
+    def process_upload(self, key: str, *, version_id: str | None = None) -> ProcessReport:
+        """Process the object stored at ``key`` (already URL-decoded), in its version
+        ``version_id`` when the event names one (recorded on the job, so that a later re-post
+        of the same key cannot swap the original that was analysed).
 
         A transient error anywhere (reading the job, the object, Rekognition, writing) is
         the RETRY outcome, never an exception and never a FAILED job.
@@ -84,13 +86,13 @@ class ImageProcessor:
         if job_id is None:
             return ProcessReport(outcome=UploadOutcome.IGNORED_KEY)
         try:
-            return self._process(job_id, key)
+            return self._process(job_id, key, version_id)
         except TransientError as exc:
             return ProcessReport(
                 outcome=UploadOutcome.RETRY, job_id=job_id, error_code=str(exc.code)
             )
 
-    def _process(self, job_id: str, key: str) -> ProcessReport:
+    def _process(self, job_id: str, key: str, version_id: str | None) -> ProcessReport:
         job = self._jobs.get(job_id)
         if job is None:
             return ProcessReport(outcome=UploadOutcome.UNKNOWN_JOB, job_id=job_id)
@@ -101,6 +103,7 @@ class ImageProcessor:
             if job.status in job_rules.TERMINAL:
                 return ProcessReport(outcome=UploadOutcome.NOT_CLAIMED, job_id=job_id)
             return ProcessReport(outcome=UploadOutcome.LEASED, job_id=job_id)
+        claimed = replace(claimed, upload_version=version_id)
         try:
             finished = self._run(claimed)
         except TransientError as exc:
@@ -209,7 +212,7 @@ class ImageProcessor:
             self._jobs.release(job_rules.release(claimed, now=self._clock.now()))
 
     def _run(self, job: Job) -> Job:
-        with self._blobs.local_copy(job.upload_key) as path:
+        with self._blobs.local_copy(job.upload_key, version_id=job.upload_version) as path:
             actual = path.stat().st_size
             if actual != job.size:
                 raise DicomlensError(

@@ -93,12 +93,14 @@ class S3BlobStore:
         return True
 
     @contextlib.contextmanager
-    def local_copy(self, key: str) -> Iterator[Path]:
-        """The object downloaded to a temporary file (Lambda: /tmp), removed afterwards."""
+    def local_copy(self, key: str, *, version_id: str | None = None) -> Iterator[Path]:
+        """The object (its version ``version_id`` when given) downloaded to a temporary file
+        (Lambda: /tmp), removed afterwards."""
         with tempfile.TemporaryDirectory(dir=self._temp_dir, prefix="dicomlens-") as tmp:
             path = Path(tmp) / (key.rsplit("/", 1)[-1] or "object")
             try:
-                response = self._s3.get_object(Bucket=self.bucket, Key=key)
+                version = {"VersionId": version_id} if version_id else {}
+                response = self._s3.get_object(Bucket=self.bucket, Key=key, **version)
             except AWS_ERRORS as exc:
                 raise translate(exc, action="read object") from exc
             body = response["Body"]

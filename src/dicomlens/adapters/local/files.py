@@ -156,8 +156,10 @@ class LocalBlobStore:
             return False
 
     @contextlib.contextmanager
-    def local_copy(self, key: str) -> Iterator[Path]:
-        """The object's own file (no copy is needed locally); callers must not modify it."""
+    def local_copy(self, key: str, *, version_id: str | None = None) -> Iterator[Path]:
+        """The object's own file (no copy is needed locally); callers must not modify it.
+        The local store keeps one version per key (the upload endpoint refuses a second post),
+        so ``version_id`` plays no part."""
         path = self.path_of(key)
         if not path.is_file():
             raise DicomlensError(ErrorCode.NOT_FOUND, "no such object")
