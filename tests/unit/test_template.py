@@ -418,11 +418,36 @@ def test_one_role_per_function_trusted_by_lambda_only() -> None:
         assert trust["Action"] == "sts:AssumeRole"
 
 
+_EVERY_ROLE = ("Logs", "Tracing", "EncryptDecryptTable")
+
+
 def _data_actions(role: str) -> dict[str, set[str]]:
-    """Sid -> actions, without logs and tracing (every role has those)."""
-    return {
-        sid: actions(s) for sid, s in statements(role).items() if sid not in ("Logs", "Tracing")
+    """Sid -> actions, without logs, tracing and the optional table key (see
+    test_the_optional_records_key_encrypts_the_table_and_logs)."""
+    return {sid: actions(s) for sid, s in statements(role).items() if sid not in _EVERY_ROLE}
+
+
+def test_the_optional_records_key_encrypts_the_table_and_logs() -> None:
+    # The table holds PHI: a customer-managed key is opt-in (RecordsKmsKeyArn)
+    assert TEMPLATE["Parameters"]["RecordsKmsKeyArn"]["Default"] == ""
+    sse = props("ResultsTable")["SSESpecification"]
+    assert sse["SSEEnabled"] is True
+    assert sse["KMSMasterKeyId"] == {
+        "Fn::If": ["UseRecordsKey", {"Ref": "RecordsKmsKeyArn"}, {"Ref": "AWS::NoValue"}]
     }
+    for name in of_type("AWS::Logs::LogGroup"):
+        assert props(name)["KmsKeyId"]["Fn::If"][0] == "UseRecordsKey", name
+    # every role that reads or writes the table may use that key, through DynamoDB only
+    table = {"Fn::GetAtt": "ResultsTable.Arn"}
+    for role in of_type("AWS::IAM::Role"):
+        found = statements(role)
+        if not any(s.get("Resource") == table for s in found.values()):
+            continue
+        statement = found["EncryptDecryptTable"]
+        assert statement["Resource"] == {"Ref": "RecordsKmsKeyArn"}, role
+        assert "kms:Decrypt" in actions(statement)
+        via = statement["Condition"]["StringEquals"]["kms:ViaService"]
+        assert via == {"Fn::Sub": "dynamodb.${AWS::Region}.amazonaws.com"}, role
 
 
 def test_create_upload_role_is_least_privilege() -> None:
