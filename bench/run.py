@@ -13,6 +13,7 @@ ORDER = (
     "bench_analyzers.py",
     "bench_deidentify.py",
     "bench_table_coverage.py",
+    "bench_cold_start.py",
 )
 
 

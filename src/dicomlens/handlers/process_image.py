@@ -94,3 +94,6 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
             {"jobId": report.job_id, "outcome": str(report.outcome), "errorCode": report.error_code}
         )
     return {"records": reports}
+
+
+bootstrap.build_during_lambda_init(__name__, processor=True)
