@@ -16,6 +16,7 @@ stack never imports boto3.
 from __future__ import annotations
 
 import functools
+import gc
 import importlib
 import logging
 import os
@@ -230,8 +231,9 @@ def build_during_lambda_init(
 ) -> None:
     """Build the services now when ``handler_module`` is the one this Lambda execution
     environment runs (``_HANDLER`` names it), with the processor or the de-identification
-    service when that function needs them; anywhere else (tests, the local runtime, a module
-    imported by another handler) do nothing.
+    service when that function needs them, then turn the garbage collector back on (see
+    :mod:`dicomlens.handlers`); anywhere else (tests, the local runtime, a module imported by
+    another handler) do nothing.
 
     Lambda runs init, the import of the handler module, with a full vCPU, whatever the
     memory size: what is built here is not paid by the first request. A failure is logged and
@@ -250,6 +252,11 @@ def build_during_lambda_init(
             "services not built during init (%s); the first request builds them",
             type(exc).__name__,
         )
+    finally:
+        # dicomlens.handlers stopped the collector for init; what init built lives as long as
+        # the process: frozen, later collections do not scan it again
+        gc.freeze()
+        gc.enable()
 
 
 def use_services(services: Services | None) -> None:

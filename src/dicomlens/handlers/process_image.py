@@ -1,10 +1,11 @@
 """The processImage function: S3 ObjectCreated records -> analysed jobs.
 
-Every record is handled (an event may hold several), parsed with Powertools' ``S3Event``;
-each key is URL-decoded here because the S3 event carries them encoded (``+`` for space)
-and Powertools leaves them so. Keys outside ``uploads/`` are ignored; a record without a
-known job is logged and ignored. Logs carry the job id as correlation id and never a file
-name or any value from the file.
+Every record is handled (an event may hold several); each key is URL-decoded here because
+the S3 event carries them encoded (``+`` for space). The records are read as the plain dicts
+they are: Powertools' ``S3Event`` would import every one of its event data classes (all of
+``utilities.data_classes``) on each cold start of this function. Keys outside ``uploads/``
+are ignored; a record without a known job is logged and ignored. Logs carry the job id as
+correlation id and never a file name or any value from the file.
 """
 
 from __future__ import annotations
@@ -12,7 +13,6 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from aws_lambda_powertools.utilities.data_classes import S3Event
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from dicomlens import bootstrap
@@ -36,8 +36,8 @@ def object_keys(event: Any, *, depth: int = 0) -> list[str]:
     ``event`` is an S3 event, or one that wraps S3 events: an asynchronous invocation's
     on-failure destination record (the S3 event in ``requestPayload``), or an SQS event whose
     message bodies are either (a failure queue being redriven, or S3 notifications sent to
-    SQS). Every record, not ``S3Event.object_key`` (the first record's only), each decoded
-    with ``unquote_plus`` (``S3Object.key`` is the key as S3 encoded it). Anything else
+    SQS). Every record, each key decoded with ``unquote_plus`` (the record holds the key as S3
+    encoded it). Anything else
     (S3's test event, a body that is not JSON) holds no key.
     """
     if not isinstance(event, dict) or depth > _MAX_WRAPPING:
@@ -54,8 +54,7 @@ def object_keys(event: Any, *, depth: int = 0) -> list[str]:
         if record.get("eventSource") == "aws:sqs":
             keys += object_keys(_json_body(record.get("body")), depth=depth + 1)
         elif str(record.get("eventName", "")).startswith("ObjectCreated:"):
-            (parsed,) = S3Event({"Records": [record]}).records
-            keys.append(decode_event_key(parsed.s3.get_object.key))
+            keys.append(decode_event_key(record["s3"]["object"]["key"]))
     return keys
 
 
