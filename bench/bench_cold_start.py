@@ -1,8 +1,10 @@
 """Cold start of the Lambda functions, as built by ``sam build``, beside seed-style handlers.
 
-Runnable on its own: ``python bench/bench_cold_start.py [--build-dir infra/.aws-sam/build]``.
+Runnable on its own: ``python bench/bench_cold_start.py [--build-dir infra/.aws-sam/build]``;
+``sam`` from DICOMLENS_SAM, .ci/tools/sam-venv or PATH, python3.12 from DICOMLENS_PYTHON312,
+PATH or pyenv (as in tests/integration/test_template_tools.py).
 
-What it does (a Lambda-like harness that works offline, see /work/shared/design/FACTS.md):
+What it does (a Lambda-like harness that works offline; no Docker, no AWS):
 
 1. ``sam build`` of a copy of infra/ and src/ (or ``--build-dir``: a build to reuse).
 2. A clean python3.12 venv holding only the boto3 the Lambda runtime ships
@@ -119,7 +121,6 @@ def sam_path() -> str:
     for candidate in (
         os.environ.get("DICOMLENS_SAM"),
         str(ROOT / ".ci" / "tools" / "sam-venv" / "bin" / "sam"),
-        "/work/main/.ci/tools/sam-venv/bin/sam",
         shutil.which("sam"),
     ):
         if candidate and Path(candidate).is_file():
