@@ -38,6 +38,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 ROOT = Path(__file__).resolve().parents[1]
 SEED_DIR = Path(__file__).resolve().parent / "seed_baseline"
 EVENTS = ROOT / "tests" / "events"
@@ -246,6 +248,21 @@ def moto_server() -> tuple[Any, str]:
     return server, endpoint
 
 
+class _TemplateLoader(yaml.SafeLoader):
+    """YAML with CloudFormation's short tags (!Sub, !Ref ...) read as None."""
+
+
+_TemplateLoader.add_multi_constructor("!", lambda loader, suffix, node: None)
+
+
+def template_variables(build: Path) -> dict[str, str]:
+    """The literal environment variables the built template gives every function (those
+    computed by CloudFormation, resource names and the like, are set by the harness)."""
+    template = yaml.load((build / "template.yaml").read_text(), Loader=_TemplateLoader)  # noqa: S506 - SafeLoader subclass
+    variables = template["Globals"]["Function"]["Environment"]["Variables"]
+    return {name: value for name, value in variables.items() if isinstance(value, str)}
+
+
 def function_env(function: Function, task: Path, opt: Path, endpoint: str) -> dict[str, str]:
     """What Lambda sets (python3.12, Tracing: Active) plus the template's variables."""
     return {
@@ -279,8 +296,6 @@ def function_env(function: Function, task: Path, opt: Path, endpoint: str) -> di
         "DICOMLENS_REKOGNITION": "true",
         "DICOMLENS_S3_ENDPOINT_URL": endpoint,
         "DICOMLENS_DYNAMODB_ENDPOINT_URL": endpoint,
-        "POWERTOOLS_SERVICE_NAME": "dicomlens",
-        "POWERTOOLS_METRICS_NAMESPACE": "dicomlens",
     }
 
 
@@ -291,6 +306,7 @@ class Harness:
     task: Path  # the task roots, one per function
     events: Path
     endpoint: str  # the moto server
+    variables: dict[str, str]  # the template's literal environment variables
 
 
 def measure(harness: Harness, function: Function) -> dict[str, Any]:
@@ -301,7 +317,7 @@ def measure(harness: Harness, function: Function) -> dict[str, Any]:
     result = subprocess.run(
         [str(harness.python), "-s", "-c", PROBE, module, entry, str(event)],
         cwd=root,
-        env=function_env(function, root, harness.opt, harness.endpoint),
+        env={**harness.variables, **function_env(function, root, harness.opt, harness.endpoint)},
         capture_output=True,
         text=True,
         check=False,
@@ -328,7 +344,7 @@ def main() -> None:
         opt, task = lay_out(build, work)
         events = write_events(work)
         server, endpoint = moto_server()
-        harness = Harness(python, opt, task, events, endpoint)
+        harness = Harness(python, opt, task, events, endpoint, template_variables(build))
         try:
             best: dict[str, dict[str, Any]] = {}
             least_cpu: dict[str, float] = {}
