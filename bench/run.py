@@ -13,6 +13,8 @@ ORDER = (
     "bench_analyzers.py",
     "bench_deidentify.py",
     "bench_table_coverage.py",
+    "bench_cold_start.py",
+    "capacity_sim.py",
 )
 
 

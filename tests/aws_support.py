@@ -124,10 +124,19 @@ def moto_in_process() -> Iterator[MotoAws]:
     """moto patched into botocore and requests for the duration of the context."""
     from moto import mock_aws
 
+    from dicomlens.adapters.aws import clients
+
+    # The adapters' clients come from one botocore session per process; moto's handler joins
+    # only sessions created after moto was imported, so start a fresh one (as a new Lambda
+    # process would), and again afterwards for the next test.
+    clients._process_session.cache_clear()
     with mock_aws(), atomic_moto_writes():
         aws = _clients(None)
         create_resources(aws)
-        yield aws
+        try:
+            yield aws
+        finally:
+            clients._process_session.cache_clear()
 
 
 @contextmanager

@@ -1,9 +1,12 @@
 """Wiring: the one place that builds adapters, analyzers and services from :class:`Settings`.
 
 Handlers call :func:`get_services` on their first invocation (once per cold start / worker
-process); nothing is built at import time. Tests pass fakes to :func:`build_services` and
-install the result with :func:`use_services`. The command-line tools take their pipeline
-options (:func:`analysis_options`) and de-identification key (:func:`deid_key`) from here too.
+process); nothing is built at import time, except in a Lambda execution environment, where
+the handler module named by ``_HANDLER`` builds them while it is imported
+(:func:`build_during_lambda_init`: init runs on a full vCPU, the first request may not).
+Tests pass fakes to :func:`build_services` and install the result with :func:`use_services`.
+The command-line tools take their pipeline options (:func:`analysis_options`) and
+de-identification key (:func:`deid_key`) from here too.
 
 AWS mode loads ``dicomlens.adapters.aws.factory`` (S3 and DynamoDB adapters, Rekognition
 analyzers, the Secrets Manager key); it is imported only where needed so that the local
@@ -13,18 +16,17 @@ stack never imports boto3.
 from __future__ import annotations
 
 import functools
+import gc
 import importlib
+import logging
+import os
 import threading
 from dataclasses import dataclass, replace
 from functools import cached_property
 from typing import TYPE_CHECKING
 
-from dicomlens.adapters.local.files import LocalBlobStore
-from dicomlens.adapters.local.signing import Signer, load_or_create_secret
-from dicomlens.adapters.local.sqlite_jobs import SqliteJobStore
 from dicomlens.adapters.local.system import RandomIds, SystemClock
 from dicomlens.config import Settings
-from dicomlens.deid.secret import load_or_create_key
 from dicomlens.domain.errors import DicomlensError, ErrorCode
 from dicomlens.ports import BlobStore, Clock, IdGenerator, JobStore, OpenJobIndex
 from dicomlens.services.results import ResultsService
@@ -163,12 +165,21 @@ def deid_key(settings: Settings) -> bytes:
         raise DicomlensError(
             ErrorCode.DEIDENTIFICATION_FAILED, "no de-identification key is configured"
         )
+    from dicomlens.deid.secret import load_or_create_key  # noqa: PLC0415 - local mode only
+
     return load_or_create_key(settings.data_dir)
 
 
 def local_adapters(settings: Settings, clock: Clock) -> tuple[BlobStore, JobStore]:
     """Blobs under ``data_dir/blobs``, jobs in ``data_dir/jobs.sqlite3``, signed with the
-    configured secret or one generated once and kept in ``data_dir/secret.key``."""
+    configured secret or one generated once and kept in ``data_dir/secret.key``.
+
+    Imported here, not with this module: the Lambda functions never need them (sqlite3 ...).
+    """
+    from dicomlens.adapters.local.files import LocalBlobStore  # noqa: PLC0415
+    from dicomlens.adapters.local.signing import Signer, load_or_create_secret  # noqa: PLC0415
+    from dicomlens.adapters.local.sqlite_jobs import SqliteJobStore  # noqa: PLC0415
+
     data_dir = settings.data_dir
     data_dir.mkdir(parents=True, exist_ok=True)
     secret = (
@@ -242,6 +253,39 @@ def get_services() -> Services:
             if _current is None:
                 _current = build_services()
     return _current
+
+
+def build_during_lambda_init(
+    handler_module: str, *, processor: bool = False, deidentification: bool = False
+) -> None:
+    """Build the services now when ``handler_module`` is the one this Lambda execution
+    environment runs (``_HANDLER`` names it), with the processor or the de-identification
+    service when that function needs them, then turn the garbage collector back on (see
+    :mod:`dicomlens.handlers`); anywhere else (tests, the local runtime, a module imported by
+    another handler) do nothing.
+
+    Lambda runs init, the import of the handler module, with a full vCPU, whatever the
+    memory size: what is built here is not paid by the first request. A failure is logged and
+    left to the first request, which builds again and answers with the error.
+    """
+    if os.environ.get("_HANDLER", "").rpartition(".")[0] != handler_module:
+        return
+    try:
+        services = get_services()
+        if processor:
+            _ = services.processor
+        if deidentification:
+            _ = services.deidentification
+    except Exception as exc:  # any: the first request builds again and reports it
+        logging.getLogger(__name__).warning(
+            "services not built during init (%s); the first request builds them",
+            type(exc).__name__,
+        )
+    finally:
+        # dicomlens.handlers stopped the collector for init; what init built lives as long as
+        # the process: frozen, later collections do not scan it again
+        gc.freeze()
+        gc.enable()
 
 
 def use_services(services: Services | None) -> None:

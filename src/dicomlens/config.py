@@ -12,7 +12,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Literal
 
 from pydantic import Field, SecretStr, field_validator
-from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from pydantic_settings import (
+    BaseSettings,
+    NoDecode,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
 
 from dicomlens.analysis.analyzers.spec import (
     ANALYZER_THREADS,
@@ -41,6 +46,20 @@ class Settings(BaseSettings):
     """Deployment settings. Build once per process (see :mod:`dicomlens.bootstrap`)."""
 
     model_config = SettingsConfigDict(env_prefix="DICOMLENS_", frozen=True, extra="ignore")
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """Constructor arguments, then ``DICOMLENS_*`` variables: no ``.env`` file and no
+        secrets directory is configured, and their sources would walk every field again on
+        each build (a Lambda cold start builds one)."""
+        return (init_settings, env_settings)
 
     mode: Literal["local", "aws"] = "local"
     data_dir: Path = Path("./data")

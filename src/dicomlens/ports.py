@@ -14,17 +14,19 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from dicomlens.domain.jobs import Job, JobStatus
-from dicomlens.domain.results import (
-    Finding,
-    ImageKind,
-    ImageSummary,
-    Label,
-    PhiFields,
-    TextLine,
-)
 
 if TYPE_CHECKING:  # numpy only for annotations: API handlers never load it
     import numpy as np
+
+    # the result models (pydantic) only for annotations: uploads never build them
+    from dicomlens.domain.results import (
+        Finding,
+        ImageKind,
+        ImageSummary,
+        Label,
+        PhiFields,
+        TextLine,
+    )
 
 
 @dataclass(frozen=True, kw_only=True)

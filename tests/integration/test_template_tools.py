@@ -10,18 +10,21 @@ DICOMLENS_CFN_LINT, DICOMLENS_PYTHON312. Locally a missing tool skips; under CI=
 
 from __future__ import annotations
 
+import importlib.metadata
 import io
 import json
 import os
+import re
 import shutil
 import subprocess
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import boto3
 import pytest
 import requests
+from packaging.requirements import Requirement
 
 from dicomlens.local.routes import load_template
 
@@ -200,6 +203,69 @@ def test_sam_build_offline_and_processor_fits_lambda_limit(built_project: Path) 
 
 
 LAYER_PACKAGES = ("pydicom", "numpy", "PIL", "pylibjpeg", "pydantic", "aws_lambda_powertools")
+# What the Lambda python3.12 runtime ships: boto3 and its dependencies, as distributions and
+# as the top-level modules they install. The layer holds none of them: /opt/python comes first
+# on sys.path, so a copy there would shadow the runtime's (unpinned, and without .pyc).
+RUNTIME_DISTRIBUTIONS = frozenset(
+    {"boto3", "botocore", "s3transfer", "jmespath", "python-dateutil", "six", "urllib3"}
+)
+RUNTIME_MODULES = ("boto3", "botocore", "s3transfer", "jmespath", "dateutil", "six", "urllib3")
+
+
+def _canonical(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def _runtime_modules_in(names: Iterable[str]) -> list[str]:
+    """The entries of ``names`` (paths under the layer's python/) that belong to the runtime."""
+    found = []
+    for name in names:
+        top = name.split("/")[0]
+        module = top.split("-")[0].removesuffix(".py")
+        if module in RUNTIME_MODULES or module.removeprefix("python_") in RUNTIME_MODULES:
+            found.append(name)
+    return sorted(set(found))
+
+
+def test_the_built_layer_is_exactly_the_pinned_lock_and_needs_nothing_else(
+    built_project: Path,
+) -> None:
+    layer_python = built_project / ".aws-sam" / "build" / "DicomLibsLayer" / "python"
+    # No boto3, botocore, urllib3, s3transfer ... (modules or distributions)
+    assert _runtime_modules_in(p.name for p in layer_python.iterdir()) == []
+    # Every requirement of infra/layer/requirements.txt is an exact pin, and the layer holds
+    # exactly those distributions at those versions (pip ran with --no-deps)
+    pins = {}
+    for line in (INFRA / "layer" / "requirements.txt").read_text().splitlines():
+        if line.strip() and not line.startswith("#"):
+            name, separator, version = line.strip().partition("==")
+            assert separator and version, f"not pinned with ==: {line}"
+            pins[_canonical(name)] = version
+    shipped = {
+        _canonical(dist.metadata["Name"]): dist.version
+        for dist in importlib.metadata.distributions(path=[str(layer_python)])
+    }
+    assert shipped == pins
+    # And that lock is complete: whatever a shipped distribution requires (on Linux, Python
+    # 3.12, no extra) is in the layer at an accepted version, or is the runtime's
+    environment = {"python_version": "3.12", "sys_platform": "linux", "extra": ""}
+    environment |= {"platform_system": "Linux", "platform_machine": "x86_64"}
+    for dist in importlib.metadata.distributions(path=[str(layer_python)]):
+        for text in dist.requires or []:
+            requirement = Requirement(text)
+            if requirement.marker and not requirement.marker.evaluate(environment):
+                continue
+            name = _canonical(requirement.name)
+            if name in RUNTIME_DISTRIBUTIONS:
+                continue
+            assert name in shipped, f"{dist.metadata['Name']} needs {text}: not in the layer"
+            assert requirement.specifier.contains(shipped[name], prereleases=True), text
+    # Precompiled for python3.12 (Lambda cannot write .pyc in /opt), valid whatever the file
+    # times: unchecked-hash .pyc files (PEP 552 flags 0b01)
+    pyc = layer_python / "pydantic" / "__pycache__" / "main.cpython-312.pyc"
+    assert int.from_bytes(pyc.read_bytes()[4:8], "little") == 1
+
+
 # The boto3 the Lambda Python 3.12 runtime provides is not in the layer; this version stands
 # for it (the aws extra's lower bound): the handlers must import with it and nothing else.
 LAMBDA_RUNTIME_BOTO3 = "boto3==1.35.99"
@@ -275,6 +341,9 @@ def test_the_packaged_layer_and_code_import_in_a_lambda_like_python(
     names = fetch(packaged["DicomLibsLayer"]["Properties"]["ContentUri"], opt)
     for package in LAYER_PACKAGES:
         assert f"python/{package}/__init__.py" in names, f"{package} missing from the layer"
+    # And it carries nothing the runtime ships (boto3, botocore, urllib3, s3transfer ...)
+    in_python = [name.removeprefix("python/") for name in names if name.startswith("python/")]
+    assert _runtime_modules_in(in_python) == []
     # And every function's code is ours
     handlers = {}
     for name, resource in packaged.items():

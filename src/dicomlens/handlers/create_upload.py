@@ -63,3 +63,6 @@ app = api_resolver(router)
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     """The Lambda entry point."""
     return app.resolve(event, context)
+
+
+bootstrap.build_during_lambda_init(__name__)

@@ -74,3 +74,6 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
 def warm_up() -> None:
     """Build the service and load its models before the first request (local workers)."""
     bootstrap.get_services().deidentification.warm_up()
+
+
+bootstrap.build_during_lambda_init(__name__, deidentification=True)

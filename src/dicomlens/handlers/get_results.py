@@ -12,7 +12,6 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from dicomlens import bootstrap
-from dicomlens.handlers import create_upload, deidentify
 from dicomlens.handlers.models import JobView
 from dicomlens.handlers.observability import count, logger, metrics, tracer
 from dicomlens.handlers.openapi import error_responses, json_response, openapi_document
@@ -49,6 +48,9 @@ def get_openapi() -> Response[str]:
 
 @cache
 def _document() -> str:
+    # the other functions' routes, imported here: GET /jobs/{jobId} does not pay for them
+    from dicomlens.handlers import create_upload, deidentify  # noqa: PLC0415
+
     return openapi_document(create_upload.router, router, deidentify.router)
 
 
@@ -63,3 +65,6 @@ app = api_resolver(router)
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     """The Lambda entry point."""
     return app.resolve(event, context)
+
+
+bootstrap.build_during_lambda_init(__name__)

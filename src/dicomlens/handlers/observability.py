@@ -18,7 +18,9 @@ SERVICE = "dicomlens"
 METRICS_NAMESPACE = "dicomlens"
 
 logger = Logger(service=SERVICE)
-tracer = Tracer(service=SERVICE)
+# X-Ray subsegments for the AWS calls (botocore) only: patching every library X-Ray knows
+# imports and wraps each one (sqlite3, http.client ...) on every cold start for nothing.
+tracer = Tracer(service=SERVICE, patch_modules=("botocore",))
 metrics = Metrics(namespace=METRICS_NAMESPACE, service=SERVICE)
 
 

@@ -8,12 +8,13 @@ the job) or that hit a transient error (RETRY: the job was released). Every othe
 done, the job COMPLETED or FAILED (or already finished). After the queue's maxReceiveCount
 a message goes to the failure queue (``dicomlens redrive`` brings it back).
 
-Every record is handled (an event may hold several), parsed with Powertools' ``S3Event``;
-each key is URL-decoded here because the S3 event carries them encoded (``+`` for space)
-and Powertools leaves them so. Keys outside ``uploads/`` are ignored; a record without a
-known job is logged and ignored. Other events (a plain S3 event, as the local runtime sends)
-are answered with a summary per record. Logs carry the job id as correlation id and never a
-file name or any value from the file.
+Every record is handled (an event may hold several); each key is URL-decoded here because
+the S3 event carries them encoded (``+`` for space). The records are read as the plain dicts
+they are: Powertools' ``S3Event`` would import every one of its event data classes (all of
+``utilities.data_classes``) on each cold start of this function. Keys outside ``uploads/``
+are ignored; a record without a known job is logged and ignored. Other events (a plain S3
+event, as the local runtime sends) are answered with a summary per record. Logs carry the
+job id as correlation id and never a file name or any value from the file.
 """
 
 from __future__ import annotations
@@ -22,7 +23,6 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from aws_lambda_powertools.utilities.data_classes import S3Event
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from dicomlens import bootstrap
@@ -59,9 +59,9 @@ def created_objects(event: Any, *, depth: int = 0) -> list[CreatedObject]:
     ``event`` is an S3 event, or one that wraps S3 events: an asynchronous invocation's
     on-failure destination record (the S3 event in ``requestPayload``), or an SQS event whose
     message bodies are either (a failure queue being redriven, or S3 notifications sent to
-    SQS). Every record, not ``S3Event.object_key`` (the first record's only), each key decoded
-    with ``unquote_plus`` (``S3Object.key`` is the key as S3 encoded it). Anything else
-    (S3's test event, a body that is not JSON) names no object.
+    SQS). Every record, each key decoded with ``unquote_plus`` (the record holds the key as S3
+    encoded it), with the ``versionId`` S3 names in a versioned bucket. Anything else (S3's
+    test event, a body that is not JSON, a record without a key) names no object.
     """
     if not isinstance(event, dict) or depth > _MAX_WRAPPING:
         return []
@@ -77,11 +77,17 @@ def created_objects(event: Any, *, depth: int = 0) -> list[CreatedObject]:
         if record.get("eventSource") == "aws:sqs":
             found += created_objects(_json_body(record.get("body")), depth=depth + 1)
         elif str(record.get("eventName", "")).startswith("ObjectCreated:"):
-            (parsed,) = S3Event({"Records": [record]}).records
-            version = parsed.s3.get_object.version_id
+            s3 = record.get("s3")
+            s3_object = s3.get("object") if isinstance(s3, dict) else None
+            if not isinstance(s3_object, dict):
+                continue
+            key = s3_object.get("key")
+            if not isinstance(key, str) or not key:
+                continue
+            version = s3_object.get("versionId")
             found.append(
                 CreatedObject(
-                    key=decode_event_key(parsed.s3.get_object.key),
+                    key=decode_event_key(key),
                     version_id=str(version) if version else None,
                 )
             )

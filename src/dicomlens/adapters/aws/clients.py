@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import functools
+import threading
 from typing import Any
 
-import boto3
+import botocore.session
 from botocore.config import Config
 from botocore.exceptions import ClientError, HTTPClientError
 from botocore.exceptions import ConnectionError as BotoConnectionError
@@ -80,22 +82,40 @@ def client_config(*, s3: bool = False, path_style: bool = False, adaptive: bool 
     return Config(**options)
 
 
+_session_lock = threading.Lock()
+
+
+@functools.cache
+def _process_session() -> botocore.session.Session:
+    return botocore.session.Session()
+
+
 def make_client(
     service: str, *, region: str | None, endpoint_url: str | None = None, session: Any = None
 ) -> Any:
     """A client for ``service`` in ``region`` (None: botocore's own lookup, AWS_REGION in
-    Lambda), optionally at ``endpoint_url``."""
-    session = session or boto3.session.Session()
-    return session.client(
-        service,
-        region_name=region,
-        endpoint_url=endpoint_url,
-        config=client_config(
-            s3=service == "s3",
-            path_style=endpoint_url is not None,
-            adaptive=service in _ADAPTIVE_SERVICES,
-        ),
+    Lambda), optionally at ``endpoint_url``; from ``session`` (a boto3 Session) when given.
+
+    Otherwise every client comes from one botocore session per process: a session loads the
+    endpoint rules, the partitions and the list of services once for all its clients (a
+    session per client parsed them again for each, a large part of a cold start), and a plain
+    botocore session spares boto3's S3 transfer machinery, which no adapter uses (presigned
+    URLs and POSTs are botocore's). Sessions are not thread-safe: clients are made one at a
+    time.
+    """
+    config = client_config(
+        s3=service == "s3",
+        path_style=endpoint_url is not None,
+        adaptive=service in _ADAPTIVE_SERVICES,
     )
+    with _session_lock:
+        if session is not None:
+            return session.client(
+                service, region_name=region, endpoint_url=endpoint_url, config=config
+            )
+        return _process_session().create_client(
+            service, region_name=region, endpoint_url=endpoint_url, config=config
+        )
 
 
 def error_code(exc: ClientError) -> str:

@@ -26,7 +26,6 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
 
 from dicomlens.adapters.aws.clients import AWS_ERRORS, error_code, translate
@@ -55,8 +54,6 @@ _OPTIONAL_ATTRIBUTES = frozenset(
 _CONDITION_FAILED = "ConditionalCheckFailedException"
 # An upload ticket that was never used (still PENDING, or EXPIRED) disappears after the TTL.
 _TTL_STATUSES = frozenset({JobStatus.PENDING, JobStatus.EXPIRED})
-_serializer = TypeSerializer()
-_deserializer = TypeDeserializer()
 
 
 def to_dynamo_value(value: Any) -> Any:
@@ -108,12 +105,66 @@ def item_to_job(item: dict[str, Any]) -> Job:
 
 def serialize(item: dict[str, Any]) -> dict[str, Any]:
     """Plain values to DynamoDB's typed wire form."""
-    return {name: _serializer.serialize(value) for name, value in item.items()}
+    return {name: attribute_value(value) for name, value in item.items()}
 
 
 def deserialize(item: dict[str, Any]) -> dict[str, Any]:
     """DynamoDB's typed wire form to plain values (numbers as Decimal)."""
-    return {name: _deserializer.deserialize(value) for name, value in item.items()}
+    return {name: plain_value(value) for name, value in item.items()}
+
+
+# The attribute-value codec is written here for the values a job item holds (JSON-like:
+# str, int, Decimal, bool, None, dicts and lists; bytes too): boto3's own lives in a package
+# whose import (boto3 and its resource and documentation machinery) a cold start would pay
+# for nothing else, since the clients come from botocore.
+
+
+def attribute_value(value: Any) -> dict[str, Any]:
+    """``value`` as a DynamoDB AttributeValue (``{"S": ...}``, ``{"N": ...}`` ...).
+
+    TypeError for a float (DynamoDB numbers are exact: pass a Decimal, see
+    :func:`to_dynamo_value`), a non-finite Decimal, or a type DynamoDB has no form for.
+    """
+    if value is None:
+        return {"NULL": True}
+    if isinstance(value, bool):  # before int: bool is an int
+        return {"BOOL": value}
+    if isinstance(value, str):
+        return {"S": value}
+    if isinstance(value, int):
+        return {"N": str(value)}
+    if isinstance(value, Decimal):
+        if not value.is_finite():
+            raise TypeError(f"DynamoDB numbers are finite, not {value}")
+        return {"N": str(value)}
+    if isinstance(value, bytes | bytearray):
+        return {"B": bytes(value)}
+    if isinstance(value, dict):
+        return {"M": {str(key): attribute_value(item) for key, item in value.items()}}
+    if isinstance(value, list | tuple):
+        return {"L": [attribute_value(item) for item in value]}
+    raise TypeError(f"no DynamoDB form for {type(value).__name__}")
+
+
+def plain_value(attribute: dict[str, Any]) -> Any:
+    """The plain value of a DynamoDB AttributeValue (numbers as Decimal, sets as sets)."""
+    ((kind, value),) = attribute.items()
+    match kind:
+        case "S" | "B" | "BOOL":
+            return value
+        case "NULL":
+            return None
+        case "N":
+            return Decimal(value)
+        case "M":
+            return {key: plain_value(item) for key, item in value.items()}
+        case "L":
+            return [plain_value(item) for item in value]
+        case "SS" | "BS":
+            return set(value)
+        case "NS":
+            return {Decimal(item) for item in value}
+    raise TypeError(f"unknown DynamoDB attribute type {kind}")
 
 
 class DynamoJobStore:
@@ -217,7 +268,7 @@ class DynamoJobStore:
         sets = []
         for index, (name, value) in enumerate(sorted(item.items())):
             names[f"#a{index}"] = name
-            values[f":v{index}"] = _serializer.serialize(value)
+            values[f":v{index}"] = attribute_value(value)
             sets.append(f"#a{index} = :v{index}")
         removes = []
         for index, name in enumerate(sorted(_OPTIONAL_ATTRIBUTES - item.keys())):

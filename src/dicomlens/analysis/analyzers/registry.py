@@ -9,12 +9,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from dicomlens.analysis.analyzers.budget import time_budget
-from dicomlens.analysis.analyzers.classifier import (
-    OnnxClassifier,
-    imagenet_classifier_config,
-)
-from dicomlens.analysis.analyzers.faces import HaarFaceDetector
-from dicomlens.analysis.analyzers.ocr import BurnedInTextReader, OcrConfig
 from dicomlens.analysis.analyzers.spec import (
     ANALYZER_THREADS,
     BUILTIN_ANALYZERS,
@@ -62,6 +56,8 @@ def build_analyzers(selection: AnalyzerSelection) -> tuple[Analyzer, ...]:
 
     Raises ``ValueError`` for an unknown name, so a wrong configuration fails at start-up.
     """
+    # Each analyzer's module is imported only when it is selected (none is by default in AWS
+    # mode, so the processor's cold start does not pay for them).
     custom = {spec.name: spec for spec in selection.models}
     clash = set(custom) & set(BUILTIN_ANALYZERS)
     if clash:
@@ -69,6 +65,11 @@ def build_analyzers(selection: AnalyzerSelection) -> tuple[Analyzer, ...]:
     analyzers: list[Analyzer] = []
     for name in dict.fromkeys(selection.names):
         if name == "classifier":
+            from dicomlens.analysis.analyzers.classifier import (  # noqa: PLC0415
+                OnnxClassifier,
+                imagenet_classifier_config,
+            )
+
             config = imagenet_classifier_config(
                 model_path=selection.classifier_model,
                 labels_path=selection.classifier_labels,
@@ -77,12 +78,21 @@ def build_analyzers(selection: AnalyzerSelection) -> tuple[Analyzer, ...]:
             )
             analyzers.append(OnnxClassifier(config=config))
         elif name == "faces":
+            from dicomlens.analysis.analyzers.faces import HaarFaceDetector  # noqa: PLC0415
+
             face = dataclasses.replace(selection.face, threads=selection.threads)
             analyzers.append(HaarFaceDetector(config=face))
         elif name == "ocr":
+            from dicomlens.analysis.analyzers.ocr import (  # noqa: PLC0415
+                BurnedInTextReader,
+                OcrConfig,
+            )
+
             ocr = OcrConfig(min_confidence=selection.ocr_min_confidence, threads=selection.threads)
             analyzers.append(BurnedInTextReader(config=ocr))
         elif name in custom:
+            from dicomlens.analysis.analyzers.classifier import OnnxClassifier  # noqa: PLC0415
+
             analyzers.append(
                 OnnxClassifier(config=custom[name].to_config(threads=selection.threads))
             )
