@@ -24,6 +24,7 @@ from pathlib import Path
 import boto3
 import pytest
 import requests
+from lambda_flow import Packaged, run_flow
 from packaging.requirements import Requirement
 
 from dicomlens.local.routes import load_template
@@ -391,6 +392,14 @@ def test_the_packaged_layer_and_code_import_in_a_lambda_like_python(
             check=False,
         )
         assert probe.returncode == 0, f"{name}: {probe.stderr[-3000:]}"
+    # And, invoked one cold process at a time with the events AWS sends, against the local
+    # services, the functions carry an upload through: create, the browser's POST, the
+    # queue's message to the processor, results, de-identification, the sweeper
+    packaged_functions = Packaged(
+        python=venv / "bin" / "python", opt=opt, handlers=handlers, work=tmp_path
+    )
+    seen = run_flow(packaged_functions, moto_s3)
+    assert seen["job"]["result"]["summary"]["modality"] == "CT"
 
 
 _TRANSLATE = """
