@@ -45,7 +45,8 @@ def _session() -> boto3.session.Session:
     )
 
 
-def _clients(endpoint_url: str | None) -> MotoAws:
+def clients_at(endpoint_url: str | None) -> MotoAws:
+    """S3 and DynamoDB clients at moto (in process when ``endpoint_url`` is None)."""
     from dicomlens.adapters.aws.clients import make_client
 
     session = _session()
@@ -131,7 +132,7 @@ def moto_in_process() -> Iterator[MotoAws]:
     # process would), and again afterwards for the next test.
     clients._process_session.cache_clear()
     with mock_aws(), atomic_moto_writes():
-        aws = _clients(None)
+        aws = clients_at(None)
         create_resources(aws)
         try:
             yield aws
@@ -151,7 +152,7 @@ def moto_server() -> Iterator[MotoAws]:
             host, port = server.get_host_and_port()
             endpoint = f"http://{host}:{port}"
             requests.post(f"{endpoint}/moto-api/reset", timeout=30)  # state is per process
-            aws = _clients(endpoint)
+            aws = clients_at(endpoint)
             create_resources(aws)
             yield aws
     finally:

@@ -32,10 +32,10 @@ import requests
 from pydicom import dcmread
 from pydicom.data import get_testdata_file
 
+from aws_support import BUCKET, REGION, TABLE, clients_at
+from aws_support import create_resources as create_bucket_and_table
+
 EVENTS = Path(__file__).resolve().parents[1] / "events"
-REGION = "eu-west-1"
-BUCKET = "dicomlens-flow-uploads"
-TABLE = "dicomlens-flow-ImageAnalysisResults"
 QUEUE = "dicomlens-flow-process-image"
 CT = Path(str(get_testdata_file("CT_small.dcm"))).read_bytes()
 RESULT_MARK = "@@RESULT@@"
@@ -74,13 +74,13 @@ class Packaged:
     work: Path
 
 
-def create_resources(endpoint: str) -> dict[str, str]:
+def create_stack_resources(endpoint: str) -> dict[str, str]:
     """The bucket (notifying the processing queue), the table with its open-jobs index, the
     queue and the de-identification key; their names and ARNs."""
     session = boto3.session.Session(region_name=REGION, **MOTO_CREDENTIALS)
     s3 = session.client("s3", endpoint_url=endpoint)
     sqs = session.client("sqs", endpoint_url=endpoint)
-    s3.create_bucket(Bucket=BUCKET, CreateBucketConfiguration={"LocationConstraint": REGION})
+    create_bucket_and_table(clients_at(endpoint))  # as the template declares them
     s3.put_bucket_versioning(Bucket=BUCKET, VersioningConfiguration={"Status": "Enabled"})
     queue_url = sqs.create_queue(QueueName=QUEUE)["QueueUrl"]
     queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])[
@@ -97,26 +97,6 @@ def create_resources(endpoint: str) -> dict[str, str]:
                 }
             ]
         },
-    )
-    session.client("dynamodb", endpoint_url=endpoint).create_table(
-        TableName=TABLE,
-        BillingMode="PAY_PER_REQUEST",
-        AttributeDefinitions=[
-            {"AttributeName": "jobId", "AttributeType": "S"},
-            {"AttributeName": "openStatus", "AttributeType": "S"},
-            {"AttributeName": "openSince", "AttributeType": "N"},
-        ],
-        KeySchema=[{"AttributeName": "jobId", "KeyType": "HASH"}],
-        GlobalSecondaryIndexes=[
-            {
-                "IndexName": "open-jobs",
-                "KeySchema": [
-                    {"AttributeName": "openStatus", "KeyType": "HASH"},
-                    {"AttributeName": "openSince", "KeyType": "RANGE"},
-                ],
-                "Projection": {"ProjectionType": "KEYS_ONLY"},
-            }
-        ],
     )
     secret = session.client("secretsmanager", endpoint_url=endpoint).create_secret(
         Name="dicomlens-flow-deid-key", SecretString="k" * 64
@@ -175,7 +155,7 @@ def _job_event(job_id: str, *, deidentify: bool = False) -> Any:
 
 def run_flow(packaged: Packaged, endpoint: str) -> dict[str, Any]:
     """The whole flow; what it saw (asserting along the way)."""
-    made = create_resources(endpoint)
+    made = create_stack_resources(endpoint)
     env = {
         "AWS_REGION": REGION,
         "AWS_DEFAULT_REGION": REGION,
