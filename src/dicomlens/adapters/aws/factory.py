@@ -3,7 +3,7 @@ AWS mode, once per cold start; the de-identification key when a secret ARN is co
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from dicomlens.adapters.aws.clients import make_client
 from dicomlens.adapters.aws.dynamodb import DynamoJobStore
@@ -12,6 +12,9 @@ from dicomlens.adapters.aws.secrets import SecretsManagerKey, secret_region
 from dicomlens.config import Settings
 from dicomlens.domain.errors import DicomlensError, ErrorCode
 from dicomlens.ports import Analyzer, Clock
+
+if TYPE_CHECKING:  # the Rekognition module (numpy, Pillow) loads only when enabled
+    from dicomlens.adapters.aws.rekognition import RekognitionTextLocator
 
 
 def build_adapters(
@@ -59,11 +62,9 @@ def build_analyzers(settings: Settings) -> tuple[Analyzer, ...]:
     )
 
 
-def build_text_locator(settings: Settings) -> Any:
-    """De-identification's text locator on AWS: Rekognition DetectText (a ``BoxLocator``),
-    or None when Rekognition is disabled (then pixel text cannot be searched there)."""
-    if not settings.rekognition:
-        return None
+def build_text_locator(settings: Settings) -> RekognitionTextLocator:
+    """De-identification's text locator on AWS: Rekognition DetectText (a ``BoxLocator``);
+    bootstrap asks for it only when the settings enable Rekognition."""
     from dicomlens.adapters.aws.rekognition import (  # noqa: PLC0415 - only when enabled
         RekognitionTextLocator,
     )

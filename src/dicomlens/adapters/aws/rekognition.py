@@ -97,6 +97,32 @@ class _Rekognition:
     def _rekognition(self) -> Any:
         return self.client if self.client is not None else _client(self.region)
 
+    def _detect_lines(self, pixels: np.ndarray) -> list[TextLine]:
+        """DetectText's LINE entries at or above ``min_confidence`` that have a box (WORD
+        entries repeat the lines); service errors as domain errors."""
+        try:
+            response = self._rekognition().detect_text(
+                Image={"Bytes": encode_for_rekognition(pixels)},
+                Filters={"WordFilter": {"MinConfidence": self.min_confidence}},
+            )
+        except AWS_ERRORS as exc:
+            raise translate(exc, action="Rekognition DetectText") from exc
+        lines = []
+        for raw in response.get("TextDetections", []):
+            if raw.get("Type") != "LINE" or float(raw.get("Confidence", 0)) < self.min_confidence:
+                continue
+            box = _box(raw.get("Geometry"))
+            if box is None:
+                continue
+            lines.append(
+                TextLine(
+                    text=str(raw.get("DetectedText", "")),
+                    confidence=_fraction(raw["Confidence"]),
+                    box=box,
+                )
+            )
+        return lines
+
 
 @dataclass(frozen=True, kw_only=True)
 class RekognitionLabels(_Rekognition):
@@ -151,29 +177,8 @@ class RekognitionText(_Rekognition):
     def analyze(self, frame: AnalyzerInput) -> AnalyzerOutput:
         """Text lines as PHI (``burned_in_text``) and the findings of
         :func:`~dicomlens.analysis.analyzers.text_findings.text_findings`."""
-        try:
-            response = self._rekognition().detect_text(
-                Image={"Bytes": encode_for_rekognition(frame.pixels)},
-                Filters={"WordFilter": {"MinConfidence": self.min_confidence}},
-            )
-        except AWS_ERRORS as exc:
-            raise translate(exc, action="Rekognition DetectText") from exc
-        lines = []
-        for raw in response.get("TextDetections", []):
-            if raw.get("Type") != "LINE" or float(raw.get("Confidence", 0)) < self.min_confidence:
-                continue
-            box = _box(raw.get("Geometry"))
-            if box is None:
-                continue
-            lines.append(
-                TextLine(
-                    text=str(raw.get("DetectedText", "")),
-                    confidence=_fraction(raw["Confidence"]),
-                    box=box,
-                )
-            )
         # The same findings as the offline OCR analyzer, from Rekognition's lines.
-        return text_findings(lines, frame, source=SOURCE)
+        return text_findings(self._detect_lines(frame.pixels), frame, source=SOURCE)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -220,19 +225,6 @@ class RekognitionTextLocator(_Rekognition):
     min_confidence: float = LOCATOR_MIN_CONFIDENCE
 
     def __call__(self, pixels: np.ndarray) -> list[Box]:
-        """The boxes of the LINE detections at or above ``min_confidence``."""
-        try:
-            response = self._rekognition().detect_text(
-                Image={"Bytes": encode_for_rekognition(pixels)},
-                Filters={"WordFilter": {"MinConfidence": self.min_confidence}},
-            )
-        except AWS_ERRORS as exc:
-            raise translate(exc, action="Rekognition DetectText") from exc
-        boxes = []
-        for raw in response.get("TextDetections", []):
-            if raw.get("Type") != "LINE" or float(raw.get("Confidence", 0)) < self.min_confidence:
-                continue
-            box = _box(raw.get("Geometry"))
-            if box is not None and box.width > 0 and box.height > 0:
-                boxes.append(box)
-        return boxes
+        """The boxes (with an area) of the LINE detections at or above ``min_confidence``."""
+        boxes = [line.box for line in self._detect_lines(pixels)]
+        return [box for box in boxes if box.width > 0 and box.height > 0]
