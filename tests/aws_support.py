@@ -37,6 +37,16 @@ class MotoAws:
     endpoint_url: str | None
 
 
+FAKE_AWS_ENV = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_DEFAULT_REGION": REGION,
+    "POWERTOOLS_METRICS_DISABLED": "true",
+    "POWERTOOLS_TRACE_DISABLED": "true",
+}
+"""moto's dummy credentials and region, with Powertools' tracing and metrics off."""
+
+
 def _session() -> boto3.session.Session:
     return boto3.session.Session(
         aws_access_key_id="testing",

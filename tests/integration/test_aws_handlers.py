@@ -29,7 +29,7 @@ from pydantic import SecretStr
 from pydicom import dcmread
 from pydicom.data import get_testdata_file
 
-from aws_support import BUCKET, REGION, TABLE, MotoAws, moto_in_process, moto_server
+from aws_support import BUCKET, FAKE_AWS_ENV, REGION, TABLE, MotoAws, moto_in_process, moto_server
 from corpus.generate import grey_dataset, to_bytes
 from dicomlens import bootstrap
 from dicomlens.adapters.aws.dynamodb import DynamoJobStore
@@ -45,13 +45,7 @@ SITE = "https://d111111abcdef8.cloudfront.net"
 
 @pytest.fixture(params=["moto-server", "moto"])
 def aws(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iterator[MotoAws]:
-    for name, value in {
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_DEFAULT_REGION": REGION,
-        "POWERTOOLS_METRICS_DISABLED": "true",
-        "POWERTOOLS_TRACE_DISABLED": "true",
-    }.items():
+    for name, value in FAKE_AWS_ENV.items():
         monkeypatch.setenv(name, value)
     start: Callable[[], AbstractContextManager[MotoAws]] = (
         moto_server if request.param == "moto-server" else moto_in_process
@@ -261,14 +255,9 @@ def _text_on_a_dark_image() -> bytes:
     return to_bytes(grey_dataset(9301, pixels, bits_stored=8))
 
 
-@pytest.mark.parametrize("aws", ["moto"], indirect=True)
-def test_deidentify_on_aws_searches_pixels_with_rekognition_before_it_certifies(
-    aws: MotoAws, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    # Given a processed file with burned-in text, on a deployment with Rekognition on
-    job_id = _upload_and_process(aws, _text_on_a_dark_image())
-    rekognition = _BrightTextRekognition()
-    monkeypatch.setattr("dicomlens.adapters.aws.rekognition._client", lambda region: rekognition)
+def _deidentify_with_rekognition() -> None:
+    """Rebuild the services as a deployment with Rekognition on, pixel text required and a
+    de-identification key."""
     settings = bootstrap.get_services().settings.model_copy(
         update={
             "rekognition": True,
@@ -277,6 +266,17 @@ def test_deidentify_on_aws_searches_pixels_with_rekognition_before_it_certifies(
         }
     )
     bootstrap.use_services(bootstrap.build_services(settings))
+
+
+@pytest.mark.parametrize("aws", ["moto"], indirect=True)
+def test_deidentify_on_aws_searches_pixels_with_rekognition_before_it_certifies(
+    aws: MotoAws, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a processed file with burned-in text, on a deployment with Rekognition on
+    job_id = _upload_and_process(aws, _text_on_a_dark_image())
+    rekognition = _BrightTextRekognition()
+    monkeypatch.setattr("dicomlens.adapters.aws.rekognition._client", lambda region: rekognition)
+    _deidentify_with_rekognition()
     # When it is de-identified
     status, body = call(deidentify, _job_event(job_id, deidentify=True))
     # Then DetectText located the label, it was blacked out, and the copy is certified
@@ -303,14 +303,7 @@ def test_deidentify_on_aws_refuses_when_text_is_still_located_after_redaction(
             return {"TextDetections": [{**line, "Geometry": {"BoundingBox": box}}]}
 
     monkeypatch.setattr("dicomlens.adapters.aws.rekognition._client", lambda region: AlwaysText())
-    settings = bootstrap.get_services().settings.model_copy(
-        update={
-            "rekognition": True,
-            "deid_pixel_text": "required",
-            "deid_secret": SecretStr("k" * 64),
-        }
-    )
-    bootstrap.use_services(bootstrap.build_services(settings))
+    _deidentify_with_rekognition()
     # Then nothing is certified: the request is refused with the stable code
     status, body = call(deidentify, _job_event(job_id, deidentify=True))
     assert (status, body["error"]["code"]) == (422, "REDACTION_INCOMPLETE")

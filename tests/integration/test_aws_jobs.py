@@ -23,7 +23,7 @@ from botocore.exceptions import ClientError
 from pydantic import SecretStr
 from pydicom.data import get_testdata_file
 
-from aws_support import BUCKET, REGION, TABLE, MotoAws, moto_in_process
+from aws_support import BUCKET, FAKE_AWS_ENV, REGION, TABLE, MotoAws, moto_in_process
 from dicomlens import bootstrap
 from dicomlens.adapters.aws import rekognition
 from dicomlens.adapters.aws.dynamodb import DynamoJobStore
@@ -137,13 +137,7 @@ class Stack:
 
 @pytest.fixture
 def stack(monkeypatch: pytest.MonkeyPatch) -> Iterator[Stack]:
-    for name, value in {
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_DEFAULT_REGION": REGION,
-        "POWERTOOLS_METRICS_DISABLED": "true",
-        "POWERTOOLS_TRACE_DISABLED": "true",
-    }.items():
+    for name, value in FAKE_AWS_ENV.items():
         monkeypatch.setenv(name, value)
     with moto_in_process() as moto:
         sqs = boto3.client("sqs", region_name=REGION)
