@@ -11,8 +11,9 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
+from dicomlens.dicomweb.model import IndexedInstance, PutOutcome, QidoQuery
 from dicomlens.domain.jobs import Job, JobStatus
 
 if TYPE_CHECKING:  # numpy only for annotations: API handlers never load it
@@ -119,6 +120,41 @@ class OpenJobIndex(Protocol):
     def open_job_ids(self, status: JobStatus, *, open_before: datetime) -> Iterable[str]:
         """Ids of jobs in ``status`` (PENDING or PROCESSING) whose ``open_since`` is at or
         before ``open_before``. May lag behind the table: read each job before acting."""
+        ...
+
+
+class InstanceIndex(Protocol):
+    """The study -> series -> SOP instance index behind DICOMweb (SQLite locally, DynamoDB
+    on AWS). One contract suite runs over every adapter."""
+
+    def put(self, instance: IndexedInstance) -> PutOutcome:
+        """Index ``instance``: CREATED, or REPLACED when its SOP Instance UID was indexed
+        (the new record wins; its study and series attributes are the newest instance's).
+        Keeps the study and series rows (attributes, counts, modalities) in step."""
+        ...
+
+    def candidates(self, query: QidoQuery) -> Iterable[dict[str, Any]]:
+        """DICOM JSON rows of ``query.level`` within the query's path scope (study, series):
+        each row holds its level's attributes and its parents' (the patient's and study's
+        for a series), and the computed ones (NumberOfStudyRelatedSeries/Instances,
+        ModalitiesInStudy, SOPClassesInStudy, NumberOfSeriesRelatedInstances).
+
+        An adapter may narrow by the filters it has keys for, but may also return rows that
+        do not match them: the caller applies every filter (one matcher for all adapters).
+        Every row that matches must be returned. No order is promised.
+        """
+        ...
+
+    def instances(
+        self, study_uid: str, series_uid: str | None = None, sop_uid: str | None = None
+    ) -> list[IndexedInstance]:
+        """The instances of a study, of one series of it, or the one instance, ordered by
+        series UID, then instance number (missing last), then SOP Instance UID. An unknown
+        UID gives an empty list."""
+        ...
+
+    def find_sop(self, sop_uid: str) -> IndexedInstance | None:
+        """The instance with ``sop_uid`` in any study, or None."""
         ...
 
 

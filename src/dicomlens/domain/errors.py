@@ -37,6 +37,10 @@ class ErrorCode(StrEnum):
     # A service the work depends on is throttling or unavailable: retry later (never stored
     # on a job; the attempt is released instead).
     SERVICE_UNAVAILABLE = "SERVICE_UNAVAILABLE"
+    # DICOMweb content negotiation: no representation the client accepts (406), or a request
+    # body of a media type the resource does not take (415).
+    NOT_ACCEPTABLE = "NOT_ACCEPTABLE"
+    UNSUPPORTED_MEDIA_TYPE = "UNSUPPORTED_MEDIA_TYPE"
 
 
 class DicomlensError(Exception):
