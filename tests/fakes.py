@@ -174,3 +174,111 @@ class InMemoryJobStore:
                 return False
             self._jobs[job.job_id] = copy.deepcopy(job)
             return True
+
+
+# The DICOMweb index's values (appended with the fake that uses them).
+from dicomlens.dicomweb.model import (  # noqa: E402
+    IndexedInstance,
+    PutOutcome,
+    QidoQuery,
+    QueryLevel,
+)
+
+
+class FakeInstanceIndex:
+    """The DICOMweb instance index as a dict of SOP Instance UID -> (put order, instance):
+    every row is computed when read, the newest instance being the one put last."""
+
+    def __init__(self) -> None:
+        self._by_sop: dict[str, tuple[int, IndexedInstance]] = {}
+        self._puts = 0
+        self._lock = threading.Lock()
+
+    def put(self, instance: IndexedInstance) -> PutOutcome:
+        with self._lock:
+            self._puts += 1
+            replaced = instance.sop_uid in self._by_sop
+            self._by_sop[instance.sop_uid] = (self._puts, copy.deepcopy(instance))
+        return PutOutcome.REPLACED if replaced else PutOutcome.CREATED
+
+    def candidates(self, query: QidoQuery) -> list[dict[str, Any]]:
+        with self._lock:
+            held = sorted(self._by_sop.values(), key=lambda entry: entry[0])
+        instances = [
+            instance
+            for _, instance in held
+            if (query.study_uid is None or instance.study_uid == query.study_uid)
+            and (query.series_uid is None or instance.series_uid == query.series_uid)
+        ]
+        study_of = {i.study_uid: i.study for i in instances}  # the newest wins
+        series_of = {(i.study_uid, i.series_uid): i.series for i in instances}
+        if query.level is QueryLevel.INSTANCE:
+            return [
+                {
+                    **study_of[i.study_uid],
+                    **series_of[(i.study_uid, i.series_uid)],
+                    **copy.deepcopy(i.instance),
+                }
+                for i in instances
+            ]
+        if query.level is QueryLevel.SERIES:
+            return [
+                {
+                    **study_of[study_uid],
+                    **series,
+                    "00201209": {
+                        "vr": "IS",
+                        "Value": [
+                            sum((i.study_uid, i.series_uid) == (study_uid, uid) for i in instances)
+                        ],
+                    },
+                }
+                for (study_uid, uid), series in series_of.items()
+            ]
+        rows = []
+        for study_uid, study in study_of.items():
+            members = [i for i in instances if i.study_uid == study_uid]
+            modalities = sorted(
+                {
+                    str(i.series["00080060"]["Value"][0])
+                    for i in members
+                    if i.series.get("00080060", {}).get("Value")
+                }
+            )
+            classes = sorted({i.sop_class_uid for i in members})
+            rows.append(
+                {
+                    **study,
+                    "00201206": {"vr": "IS", "Value": [len({i.series_uid for i in members})]},
+                    "00201208": {"vr": "IS", "Value": [len(members)]},
+                    "00080061": {"vr": "CS", "Value": modalities} if modalities else {"vr": "CS"},
+                    "00080062": {"vr": "UI", "Value": classes},
+                }
+            )
+        return copy.deepcopy(rows)
+
+    def instances(
+        self, study_uid: str, series_uid: str | None = None, sop_uid: str | None = None
+    ) -> list[IndexedInstance]:
+        with self._lock:
+            found = [
+                copy.deepcopy(instance)
+                for _, instance in self._by_sop.values()
+                if instance.study_uid == study_uid
+                and series_uid in (None, instance.series_uid)
+                and sop_uid in (None, instance.sop_uid)
+            ]
+        return sorted(
+            found,
+            key=lambda i: (
+                i.series_uid,
+                i.instance_number is None,
+                i.instance_number or 0,
+                i.sop_uid,
+            ),
+        )
+
+    def find_sop(self, sop_uid: str) -> IndexedInstance | None:
+        with self._lock:
+            entry = self._by_sop.get(sop_uid)
+        return None if entry is None else copy.deepcopy(entry[1])
