@@ -11,12 +11,15 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from aws_support import _WRITE_LOCK, moto_in_process
+from dicomlens.adapters.aws.dynamodb_index import DynamoInstanceIndex
 from dicomlens.adapters.local.sqlite_index import SqliteInstanceIndex
 from dicomlens.dicomweb.model import (
     AttributeFilter,
@@ -25,6 +28,7 @@ from dicomlens.dicomweb.model import (
     QidoQuery,
     QueryLevel,
 )
+from dicomlens.local.routes import load_template
 from dicomlens.ports import InstanceIndex
 from fakes import FakeInstanceIndex
 
@@ -117,8 +121,6 @@ def _sqlite(tmp_path: Path) -> Iterator[InstanceIndex]:
 
 def create_index_table(dynamodb: Any, name: str) -> None:
     """The table exactly as the template's InstanceIndexTable declares its keys and GSIs."""
-    from dicomlens.local.routes import load_template
-
     table = load_template(TEMPLATE)["Resources"]["InstanceIndexTable"]["Properties"]
     dynamodb.create_table(
         TableName=name,
@@ -129,13 +131,35 @@ def create_index_table(dynamodb: Any, name: str) -> None:
     )
 
 
+@contextmanager
+def serialised_moto_transactions() -> Iterator[None]:
+    """Let moto apply one transaction (or query) at a time, as DynamoDB isolates them:
+    moto's own transactions mutate the table unlocked, and two threads corrupt its dicts
+    (aws_support.atomic_moto_writes does the same for the single-item operations)."""
+    from moto.dynamodb.models import DynamoDBBackend
+
+    names = ("transact_write_items", "query", "batch_get_item")
+    originals = {name: getattr(DynamoDBBackend, name) for name in names}
+
+    def locked(method: Any) -> Any:
+        def call(*args: Any, **kwargs: Any) -> Any:
+            with _WRITE_LOCK:
+                return method(*args, **kwargs)
+
+        return call
+
+    for name, method in originals.items():
+        setattr(DynamoDBBackend, name, locked(method))
+    try:
+        yield
+    finally:
+        for name, method in originals.items():
+            setattr(DynamoDBBackend, name, method)
+
+
 def _moto(tmp_path: Path) -> Iterator[InstanceIndex]:
     del tmp_path
-    from dicomlens.adapters.aws.dynamodb_index import DynamoInstanceIndex
-
-    from aws_support import moto_in_process
-
-    with moto_in_process() as aws:
+    with moto_in_process() as aws, serialised_moto_transactions():
         create_index_table(aws.dynamodb, INDEX_TABLE)
         yield DynamoInstanceIndex(aws.dynamodb, table_name=INDEX_TABLE)
 
