@@ -435,13 +435,32 @@ class _Projection:
         self.include_all = query.include_all
         self.level = query.level
         self.root = root
+        # (tag, VR when returned with no Value if missing, else None), in tag order
+        self.order = sorted(
+            [(tag, vr) for tag, vr in self.required.items()]
+            + [(tag, None) for tag in self.optional]
+            + [(RETRIEVE_URL, None)]
+        )
 
     def apply(self, row: DicomJson) -> DicomJson:
-        out: DicomJson
         if self.include_all:
-            out = dict(row)
-        else:
-            out = {tag: row[tag] for tag in self.optional if tag in row}
+            return self._apply_all(row)
+        out: DicomJson = {}
+        for tag, vr in self.order:
+            if tag == RETRIEVE_URL:
+                url = self._retrieve_url(row)
+                if url is not None:
+                    out[tag] = {"vr": "UR", "Value": [url]}
+                continue
+            element = row.get(tag)
+            if element:
+                out[tag] = element
+            elif vr is not None:
+                out[tag] = {"vr": vr}
+        return out
+
+    def _apply_all(self, row: DicomJson) -> DicomJson:
+        out: DicomJson = dict(row)
         for tag, vr in self.required.items():
             out[tag] = row.get(tag) or {"vr": vr}
         url = self._retrieve_url(row)
