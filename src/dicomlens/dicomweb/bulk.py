@@ -113,6 +113,9 @@ def _value_bytes(element: DataElement, *, little: bool, ds: Dataset, max_bytes: 
         data = np.asarray(values, dtype=_NUMERIC[vr]).tobytes()
     elif isinstance(value, str):
         data = value.encode(_python_charset(ds), errors="replace")
+    elif vr in ("DS", "IS"):  # decimal strings (Contour Data ...): the value as written
+        values = list(value) if isinstance(value, MultiValue | list) else [value]
+        data = "\\".join(str(v) for v in values).encode("ascii", errors="replace")
     else:
         raise DicomlensError(ErrorCode.VALIDATION_ERROR, f"an element of VR {vr} is not bulk data")
     if len(data) > max_bytes:

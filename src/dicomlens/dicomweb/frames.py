@@ -115,9 +115,10 @@ def frame_offers(stored_syntax: str) -> list[MediaOffer]:
     preference (for :func:`~dicomlens.dicomweb.negotiation.choose`).
 
     The stored encoding first (what ``transfer-syntax=*`` gets, nothing transcoded) as
-    ``application/octet-stream`` parts, then as its PS3.18 Table 8.7.3-5 media type
-    (``image/jls`` ...), then decoded explicit VR little endian, the default of
-    ``application/octet-stream`` (PS3.18 8.7.3.3.1).
+    ``application/octet-stream`` parts; then decoded explicit VR little endian, the
+    default of ``application/octet-stream`` (PS3.18 8.7.3.3.1) and so what an absent
+    Accept or ``*/*`` gets; then the stored encoding as its PS3.18 Table 8.7.3-5 media type
+    (``image/jls`` ...).
     """
     label = stored_label(stored_syntax)
     decoded = MediaOffer(
@@ -134,7 +135,8 @@ def frame_offers(stored_syntax: str) -> list[MediaOffer]:
             part_type=OCTET_STREAM,
             transfer_syntax=label,
             default=False,
-        )
+        ),
+        decoded,
     ]
     media = PIXEL_MEDIA_TYPES.get(label)
     if media is not None:
@@ -146,7 +148,7 @@ def frame_offers(stored_syntax: str) -> list[MediaOffer]:
                 default=DEFAULT_SYNTAX[media] == label,
             )
         )
-    return [*offers, decoded]
+    return offers
 
 
 def parse_frame_list(segment: str) -> tuple[int, ...]:

@@ -169,11 +169,12 @@ def _part(view: memoryview, start: int, end: int, default_type: str) -> Part:
     message: Message = BytesHeaderParser(policy=HTTP).parsebytes(header_bytes)
     content_type = default_type
     headers: list[tuple[str, str]] = []
-    for name, value in message.items():
+    for name, raw in message.raw_items():  # as sent: str() of a parsed header re-quotes it
+        value = " ".join(str(raw).split())
         if name.lower() == "content-type":
-            content_type = str(value)
+            content_type = value
         else:
-            headers.append((name, str(value)))
+            headers.append((name, value))
     return Part(content_type=content_type, data=bytes(view[data_start:end]), headers=tuple(headers))
 
 

@@ -3,7 +3,8 @@
 Pictures come from the project's own pipeline: :func:`~dicomlens.imaging.decode.read_image`
 under the limits, then :func:`~dicomlens.imaging.render.render` (modality LUT, VOI window or
 LUT, MONOCHROME1 inversion, palette), exactly as the job previews are made. Then, per
-8.3.5.1: the source region (``viewport``'s sx,sy,sw,sh; negative sw/sh flip), scaled to fit
+8.3.5.1: the source region (``viewport``'s sx,sy,sw,sh: |sw| x |sh| from sx,sy; a negative sw
+or sh flips it), scaled to fit
 the viewport (vw,vh) keeping its aspect ratio, then encoded.
 
 Choices:
@@ -216,8 +217,8 @@ def _region(pixels: np.ndarray, viewport: Viewport | None) -> np.ndarray:
     sx, sy = viewport.sx, viewport.sy
     sw = viewport.sw if viewport.sw is not None else columns - sx
     sh = viewport.sh if viewport.sh is not None else rows - sy
-    x0, x1 = sorted((sx, sx + sw))
-    y0, y1 = sorted((sy, sy + sh))
+    x0, x1 = sx, sx + abs(sw)
+    y0, y1 = sy, sy + abs(sh)
     if x0 < 0 or y0 < 0 or x1 > columns or y1 > rows or x0 == x1 or y0 == y1:
         raise _invalid(f"the viewport region lies outside the {columns}x{rows} image")
     region = pixels[y0:y1, x0:x1]
