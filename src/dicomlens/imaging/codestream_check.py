@@ -174,6 +174,16 @@ def read_header(source: ByteSource, tsyntax: UID) -> CodestreamHeader:
 
 
 def _frames(where: PixelItems, ds: Dataset, tsyntax: UID, frames: int) -> list[FrameBytes]:
+    grouped = locate_frames(where, ds, tsyntax, frames)
+    return [FrameBytes(where.file, fragments) for fragments in grouped]
+
+
+def locate_frames(
+    where: PixelItems, ds: Dataset, tsyntax: UID, frames: int
+) -> list[tuple[Fragment, ...]]:
+    """The fragments of each of the ``frames`` frames of the encapsulated pixel data in
+    ``where``, found as PS3.5 A.4 allows (see
+    :func:`~dicomlens.imaging.encapsulated_frames.frame_fragments`); may be fewer."""
     file = where.file
     items = walk_items(file, where.value_offset, where.size)
     starts = _codestream_starts(tsyntax)
@@ -183,13 +193,12 @@ def _frames(where: PixelItems, ds: Dataset, tsyntax: UID, frames: int) -> list[F
         head = file.read(12)
         return any(head.startswith(start) for start in starts)
 
-    grouped = frame_fragments(
+    return frame_fragments(
         items,
         frames,
         extended_offsets=_extended_offsets(ds, items),
         opens_codestream=opens_codestream,
     )
-    return [FrameBytes(file, fragments) for fragments in grouped]
 
 
 def _codestream_starts(tsyntax: UID) -> tuple[bytes, ...]:

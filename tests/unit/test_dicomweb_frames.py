@@ -1,0 +1,233 @@
+"""WADO-RS frames and bulk data: bit-exact against pydicom, decoded against DCMTK/GDCM."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pydicom
+import pytest
+from pydicom.data import get_testdata_file
+from pydicom.dataset import Dataset, FileMetaDataset
+from pydicom.encaps import generate_frames
+from pydicom.uid import ExplicitVRLittleEndian, generate_uid
+
+from dicomlens.dicomweb.bulk import read_bulk
+from dicomlens.dicomweb.frames import parse_frame_list, read_frames
+from dicomlens.domain.errors import DicomlensError, ErrorCode
+from dicomlens.imaging.limits import ImagingLimits
+
+LIMITS = ImagingLimits()
+ELE = "1.2.840.10008.1.2.1"
+
+
+def _file(name: str) -> Path:
+    found = get_testdata_file(name)
+    if found is None:
+        pytest.skip(f"{name} is not available offline")
+    return Path(str(found))
+
+
+def _frame_count(ds: Dataset) -> int:
+    return int(ds.get("NumberOfFrames", 1) or 1)
+
+
+ENCAPSULATED = [
+    "SC_rgb_jpeg.dcm",  # JPEG baseline
+    "JPEGLSNearLossless_16.dcm",
+    "MR_small_jpeg_ls_lossless.dcm",
+    "JPEG2000.dcm",
+    "MR_small_RLE.dcm",
+    "SC_rgb_rle_2frame.dcm",
+    "SC_rgb_jpeg_gdcm.dcm",  # JPEG lossless
+    "emri_small_jpeg_2k_lossless.dcm",  # 10 frames
+    "emri_small_RLE.dcm",
+]
+
+
+@pytest.mark.parametrize("name", ENCAPSULATED)
+def test_stored_frames_are_the_codestreams_pydicom_finds(name: str) -> None:
+    path = _file(name)
+    ds = pydicom.dcmread(path)
+    count = _frame_count(ds)
+    expected = list(generate_frames(ds.PixelData, number_of_frames=count))
+    numbers = list(range(count, 0, -1))  # any order, as asked
+    answer = read_frames(path, numbers, transfer_syntax="*", limits=LIMITS)
+    assert answer.transfer_syntax == ds.file_meta.TransferSyntaxUID
+    assert [f.number for f in answer.frames] == numbers
+    assert [f.data for f in answer.frames] == [expected[n - 1] for n in numbers]
+
+
+@pytest.mark.parametrize(
+    "name", ["CT_small.dcm", "MR_small_implicit.dcm", "rtdose.dcm", "emri_small.dcm"]
+)
+def test_native_frames_are_the_stored_bytes(name: str) -> None:
+    path = _file(name)
+    ds = pydicom.dcmread(path)
+    count = _frame_count(ds)
+    size = int(ds.Rows) * int(ds.Columns) * int(ds.SamplesPerPixel) * int(ds.BitsAllocated) // 8
+    for syntax in ("*", ELE, None):
+        answer = read_frames(path, [count, 1], transfer_syntax=syntax, limits=LIMITS)
+        assert answer.transfer_syntax == ELE
+        assert answer.frames[0].data == ds.PixelData[(count - 1) * size : count * size]
+        assert answer.frames[1].data == ds.PixelData[:size]
+
+
+def _one_bit_file(tmp_path: Path, rows: int, columns: int, frames: int) -> tuple[Path, np.ndarray]:
+    """A 1-bit multi-frame file whose frames start mid-byte (rows x columns odd)."""
+    rng = np.random.default_rng(7)
+    bits = rng.integers(0, 2, size=(frames, rows, columns), dtype=np.uint8)
+    ds = Dataset()
+    ds.file_meta = FileMetaDataset()
+    ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    ds.file_meta.MediaStorageSOPClassUID = "1.2.840.10008.5.1.4.1.1.66.4"
+    ds.file_meta.MediaStorageSOPInstanceUID = generate_uid()
+    ds.SOPClassUID = ds.file_meta.MediaStorageSOPClassUID
+    ds.SOPInstanceUID = ds.file_meta.MediaStorageSOPInstanceUID
+    ds.Modality = "SEG"
+    ds.Rows, ds.Columns, ds.NumberOfFrames = rows, columns, frames
+    ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, "MONOCHROME2"
+    ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 1, 1, 0, 0
+    packed = np.packbits(bits.ravel(), bitorder="little").tobytes()
+    ds.PixelData = packed + b"\0" * (len(packed) % 2)
+    ds["PixelData"].VR = "OB"
+    path = tmp_path / "bits.dcm"
+    ds.save_as(path, enforce_file_format=True)
+    return path, bits
+
+
+def test_one_bit_frames_starting_mid_byte_are_realigned(tmp_path: Path) -> None:
+    path, bits = _one_bit_file(tmp_path, rows=3, columns=5, frames=4)
+    answer = read_frames(path, [1, 2, 3, 4], transfer_syntax="*", limits=LIMITS)
+    for frame in answer.frames:
+        assert len(frame.data) == 2  # ceil(15 / 8), not padded
+        got = np.unpackbits(np.frombuffer(frame.data, np.uint8), bitorder="little")[:15]
+        assert np.array_equal(got.reshape(3, 5), bits[frame.number - 1])
+    # pydicom's decoding of the whole file agrees
+    arr = pydicom.dcmread(path).pixel_array
+    decoded = read_frames(path, [3], transfer_syntax=ELE, limits=LIMITS).frames[0].data
+    assert decoded == np.packbits(arr[2].ravel(), bitorder="little").tobytes()
+
+
+def test_liver_one_bit_frames_match_pydicom() -> None:
+    path = _file("liver.dcm")
+    arr = pydicom.dcmread(path).pixel_array
+    frames = read_frames(path, [1, 2, 3], transfer_syntax="*", limits=LIMITS).frames
+    for frame in frames:
+        unpacked = np.unpackbits(np.frombuffer(frame.data, np.uint8), bitorder="little")
+        assert np.array_equal(unpacked.reshape(arr.shape[1:]), arr[frame.number - 1])
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "MR_small_RLE.dcm",
+        "JPEG2000.dcm",
+        "SC_rgb_rle_2frame.dcm",
+        "emri_small_jpeg_2k_lossless.dcm",
+    ],
+)
+def test_decoded_frames_are_pydicoms_pixel_array(name: str) -> None:
+    path = _file(name)
+    ds = pydicom.dcmread(path)
+    arr = ds.pixel_array
+    count = _frame_count(ds)
+    arr = arr if count > 1 else arr[None]
+    answer = read_frames(path, list(range(1, count + 1)), transfer_syntax=ELE, limits=LIMITS)
+    dtype = f"<{'i' if ds.PixelRepresentation else 'u'}{ds.BitsAllocated // 8}"
+    for frame in answer.frames:
+        assert frame.data == arr[frame.number - 1].astype(dtype).tobytes()
+
+
+ORACLES = {
+    "MR_small_RLE.dcm": ["dcmdrle"],
+    "SC_rgb_rle_2frame.dcm": ["dcmdrle"],
+    "MR_small_jpeg_ls_lossless.dcm": ["dcmdjpls"],
+    "SC_rgb_jpeg_gdcm.dcm": ["dcmdjpeg"],
+    "SC_rgb_jpeg_dcmtk.dcm": ["dcmdjpeg"],  # lossy YBR baseline: decoded to RGB as dcmdjpeg
+    "emri_small_jpeg_2k_lossless.dcm": ["gdcmconv", "--raw"],
+}
+
+
+@pytest.mark.parametrize("name", sorted(ORACLES))
+def test_decoded_frames_equal_dcmtk_or_gdcm(name: str, tmp_path: Path) -> None:
+    command = ORACLES[name]
+    if shutil.which(command[0]) is None:
+        pytest.skip(f"{command[0]} is not installed")
+    path = _file(name)
+    out = tmp_path / "raw.dcm"
+    subprocess.run([*command, str(path), str(out)], check=True, capture_output=True, timeout=60)
+    raw = pydicom.dcmread(out)
+    count = _frame_count(raw)
+    answer = read_frames(path, list(range(1, count + 1)), transfer_syntax=ELE, limits=LIMITS)
+    oracle = raw.pixel_array if count > 1 else raw.pixel_array[None]  # interleaved samples
+    dtype = f"<{'i' if raw.PixelRepresentation else 'u'}{raw.BitsAllocated // 8}"
+    for frame in answer.frames:
+        assert frame.data == oracle[frame.number - 1].astype(dtype).tobytes()
+
+
+@pytest.mark.parametrize(
+    ("numbers", "code"), [([0], ErrorCode.NOT_FOUND), ([99999], ErrorCode.NOT_FOUND)]
+)
+def test_missing_frames_are_not_found(numbers: list[int], code: ErrorCode) -> None:
+    with pytest.raises(DicomlensError) as caught:
+        read_frames(_file("emri_small_RLE.dcm"), numbers, transfer_syntax="*", limits=LIMITS)
+    assert caught.value.code == code
+
+
+def test_other_syntaxes_are_not_acceptable() -> None:
+    with pytest.raises(DicomlensError) as caught:
+        read_frames(
+            _file("CT_small.dcm"), [1], transfer_syntax="1.2.840.10008.1.2.4.50", limits=LIMITS
+        )
+    assert caught.value.code == ErrorCode.NOT_ACCEPTABLE
+
+
+def test_non_image_has_no_frames() -> None:
+    with pytest.raises(DicomlensError) as caught:
+        read_frames(_file("test-SR.dcm"), [1], transfer_syntax="*", limits=LIMITS)
+    assert caught.value.code == ErrorCode.NOT_FOUND
+
+
+def test_answer_size_is_capped() -> None:
+    with pytest.raises(DicomlensError) as caught:
+        read_frames(
+            _file("emri_small.dcm"),
+            [1] * 10,
+            transfer_syntax="*",
+            limits=LIMITS,
+            max_bytes=8192 * 9,
+        )
+    assert caught.value.code == ErrorCode.TOO_LARGE
+
+
+def test_frame_lists() -> None:
+    assert parse_frame_list("1") == (1,)
+    assert parse_frame_list("3,1%2C2") == (3, 1, 2)
+    for bad in ("", "0", "1,,2", "-1", "1.5", "a", "1" * 12, ",".join(["1"] * 10_001)):
+        with pytest.raises(DicomlensError) as caught:
+            parse_frame_list(bad)
+        assert caught.value.code == ErrorCode.VALIDATION_ERROR
+
+
+def test_bulk_pixel_data_and_nested_values() -> None:
+    native = _file("CT_small.dcm")
+    assert read_bulk(native, "7FE00010", limits=LIMITS) == pydicom.dcmread(native).PixelData
+    rle = _file("SC_rgb_rle_2frame.dcm")
+    ds = pydicom.dcmread(rle)
+    assert read_bulk(rle, "7fe00010", limits=LIMITS) == b"".join(
+        generate_frames(ds.PixelData, number_of_frames=2)
+    )
+    palette = _file("examples_palette.dcm")
+    pal = pydicom.dcmread(palette)
+    assert read_bulk(palette, "00281201", limits=LIMITS) == pal.RedPaletteColorLookupTableData
+    plan = _file("rtplan.dcm")
+    angle = pydicom.dcmread(plan).BeamSequence[0].ControlPointSequence[0].GantryAngle
+    nested = read_bulk(plan, "300A00B0/0/300A0111/0/300A011E", limits=LIMITS)
+    assert float(nested.decode()) == float(angle)
+    for bad, code in [("7FE0", ErrorCode.VALIDATION_ERROR), ("00091010", ErrorCode.NOT_FOUND)]:
+        with pytest.raises(DicomlensError) as caught:
+            read_bulk(native, bad, limits=LIMITS)
+        assert caught.value.code == code
