@@ -14,6 +14,7 @@ ORDER = (
     "bench_deidentify.py",
     "bench_table_coverage.py",
     "bench_cold_start.py",
+    "bench_dicomweb.py",
     "capacity_sim.py",
 )
 
