@@ -28,7 +28,15 @@ from typing import TYPE_CHECKING
 from dicomlens.adapters.local.system import RandomIds, SystemClock
 from dicomlens.config import Settings
 from dicomlens.domain.errors import DicomlensError, ErrorCode
-from dicomlens.ports import BlobStore, Clock, IdGenerator, JobStore, OpenJobIndex
+from dicomlens.ports import (
+    BlobStore,
+    Clock,
+    IdGenerator,
+    InstanceIndex,
+    JobStore,
+    OpenJobIndex,
+    UploadIntake,
+)
 from dicomlens.services.results import ResultsService
 from dicomlens.services.sweeping import JobSweeper
 from dicomlens.services.uploads import UploadRules, UploadService
@@ -38,6 +46,8 @@ if TYPE_CHECKING:  # the imaging core (numpy, pydicom) loads only where images a
     from dicomlens.deid.pixels import TextLocator
     from dicomlens.deid.profile import ProfileOptions
     from dicomlens.services.deidentification import DeidentificationService
+    from dicomlens.services.dicomweb import DicomWebService
+    from dicomlens.services.dicomweb_store import InstanceIndexer, StoreService
     from dicomlens.services.processing import ImageProcessor
 
 AWS_FACTORY_MODULE = "dicomlens.adapters.aws.factory"
@@ -79,6 +89,74 @@ class Services:
             clock=self.clock,
             options=options,
             lease_s=self.settings.lease_timeout_s,
+            indexer=self.indexer if self.settings.serves_dicomweb() else None,
+        )
+
+    @cached_property
+    def instance_index(self) -> InstanceIndex:
+        """The DICOMweb instance index: SQLite in the data directory, or the DynamoDB
+        table ``instance_table_name`` in AWS mode."""
+        if self.settings.mode == "aws":
+            aws_factory = importlib.import_module(AWS_FACTORY_MODULE)
+            index: InstanceIndex = aws_factory.build_instance_index(self.settings)
+            return index
+        from dicomlens.adapters.local.sqlite_index import SqliteInstanceIndex  # noqa: PLC0415
+
+        return SqliteInstanceIndex(self.settings.data_dir / "instances.sqlite3")
+
+    @cached_property
+    def upload_intake(self) -> UploadIntake:
+        """Where server-side uploads (STOW) go: the bucket (its notification queues them), or
+        locally the blob store plus the durable event queue the workers read."""
+        if self.settings.mode == "aws":
+            intake: UploadIntake = self.blobs  # type: ignore[assignment]  # S3BlobStore
+            return intake
+        from dicomlens.adapters.local.files import LocalBlobStore  # noqa: PLC0415
+        from dicomlens.local.event_queue import EventQueue  # noqa: PLC0415
+        from dicomlens.local.upload_intake import LocalUploadIntake  # noqa: PLC0415
+        from dicomlens.local.workers import queue_path  # noqa: PLC0415
+
+        if not isinstance(self.blobs, LocalBlobStore):
+            raise DicomlensError(ErrorCode.INTERNAL, "local uploads need the local blob store")
+        return LocalUploadIntake(self.blobs, EventQueue(queue_path(self.settings)))
+
+    @cached_property
+    def indexer(self) -> InstanceIndexer:
+        """Indexes parsed instances (STOW, and the processor for page uploads)."""
+        from dicomlens.services.dicomweb_store import InstanceIndexer  # noqa: PLC0415
+
+        return InstanceIndexer(
+            blobs=self.blobs,
+            index=self.instance_index,
+            clock=self.clock,
+            limits=self.settings.imaging_limits(),
+        )
+
+    @cached_property
+    def stow(self) -> StoreService:
+        """STOW-RS: store, index and queue the processing of posted instances."""
+        from dicomlens.services.dicomweb_store import StoreService  # noqa: PLC0415
+
+        return StoreService(
+            blobs=self.blobs,
+            jobs=self.jobs,
+            index=self.instance_index,
+            intake=self.upload_intake,
+            clock=self.clock,
+            ids=self.ids,
+            limits=self.settings.imaging_limits(),
+            max_instance_bytes=self.settings.max_upload_bytes,
+        )
+
+    @cached_property
+    def dicomweb(self) -> DicomWebService:
+        """QIDO-RS and WADO-RS over the index and the stored instances."""
+        from dicomlens.services.dicomweb import DicomWebService  # noqa: PLC0415
+
+        return DicomWebService(
+            blobs=self.blobs,
+            index=self.instance_index,
+            max_results=self.settings.qido_max_results,
         )
 
     @cached_property

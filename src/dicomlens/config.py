@@ -202,6 +202,26 @@ class Settings(BaseSettings):
         RegionRule, ...
     ] = ()  # JSON list, e.g. [{"modality":"US","top_rows":60}]
 
+    # DICOMweb (``/dicomweb``: STOW-RS, QIDO-RS, WADO-RS). It returns patient data by nature:
+    # unset, it is on locally (loopback-only unless an API token is set) and off in AWS mode,
+    # where the stack turns it on only together with the JWT authorizer (EnableDicomWeb
+    # needs EnableJwtAuth) and the index table it creates. See serves_dicomweb().
+    dicomweb: bool | None = None
+    instance_table_name: str = "ImageInstanceIndex"  # AWS mode: the index's DynamoDB table
+    # One STOW request's body: API Gateway takes 10 MB; locally more is allowed (the body is
+    # held in memory while it is parsed). Larger studies go in several requests, and a file
+    # of any size through the page's upload path, which indexes it the same way.
+    stow_max_body_bytes: int = Field(default=64 * MiB, gt=0)
+    qido_max_results: int = Field(default=1000, ge=1, le=100_000)  # a larger limit is capped
+    # One WADO-RS answer (a study or series retrieve, a frame list): Lambda returns at most
+    # 6 MB through API Gateway (the template sets 5.5 MB); locally the body is in memory.
+    dicomweb_max_response_bytes: int = Field(default=1024 * MiB, gt=0)
+
+    def serves_dicomweb(self) -> bool:
+        """Whether DICOMweb is served and uploads are indexed: ``dicomweb`` when set, else
+        on in local mode and off in AWS mode."""
+        return self.dicomweb if self.dicomweb is not None else self.mode != "aws"
+
     def analyzer_names(self) -> tuple[str, ...]:
         """The names of the offline analyzers that run (``analyzers`` or the mode's default)."""
         if self.analyzers is not None:

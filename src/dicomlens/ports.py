@@ -71,6 +71,19 @@ class BlobStore(Protocol):
         ...
 
 
+class UploadIntake(Protocol):
+    """Original uploads that arrive through the server (DICOMweb STOW) rather than a browser's
+    presigned form: stored like a form upload, and processed like one."""
+
+    def store_upload(self, key: str, source: Path, *, content_type: str) -> str | None:
+        """Store a copy of the file ``source`` as the original upload ``key`` and start its
+        processing the way a form upload does (on AWS the bucket's ObjectCreated event;
+        locally the event queue). Returns the stored version id (None where the store keeps
+        no versions). The key must not hold an object yet: an upload is never overwritten.
+        """
+        ...
+
+
 class JobStore(Protocol):
     """The job table. Every state change is a conditional write."""
 

@@ -32,7 +32,7 @@ from dicomweb_conformance import (  # noqa: E402
     run_suite,
     search,
 )
-from dicomweb_deviations import ALLOWED_DIFFERENCES  # noqa: E402
+from dicomweb_deviations import ALLOWED_DIFFERENCES, QUERY_ALLOWED_DIFFERENCES  # noqa: E402
 from dicomweb_json import normalise_dataset, value_at  # noqa: E402
 from dicomweb_peer import (  # noqa: E402
     last_json_line,
@@ -67,21 +67,27 @@ def differences(
     orthanc: dict[str, dict[str, Any]], ours: dict[str, dict[str, Any]]
 ) -> list[dict[str, Any]]:
     """Every field whose normalised value differs (absent counts as a value), each with
-    its allow-list citation or None."""
+    its allow-list citation or None. A query's own allowance (QUERY_ALLOWED_DIFFERENCES)
+    covers a result only one server gives, or an attribute only Orthanc returns."""
     found = []
     for where in sorted(set(orthanc) | set(ours)):
         left, right = orthanc.get(where), ours.get(where)
+        kind, _, rest = where.partition(" ")
+        for_query = QUERY_ALLOWED_DIFFERENCES.get(f"{kind}.{rest.split(' ')[0]}")
         if left is None or right is None:
             found.append(
                 {"where": where, "field": "*", "orthanc": left is not None,
-                 "ours": right is not None, "allowed": None}
+                 "ours": right is not None, "allowed": for_query}
             )  # fmt: skip
             continue
         for tag in sorted(set(left) | set(right)):
             if left.get(tag) != right.get(tag):
+                allowed = ALLOWED_DIFFERENCES.get(f"field:{tag}")
+                if allowed is None and tag not in right:
+                    allowed = for_query
                 found.append(
                     {"where": where, "field": tag, "orthanc": left.get(tag),
-                     "ours": right.get(tag), "allowed": ALLOWED_DIFFERENCES.get(f"field:{tag}")}
+                     "ours": right.get(tag), "allowed": allowed}
                 )  # fmt: skip
     return found
 

@@ -357,8 +357,8 @@ def test_the_packaged_layer_and_code_import_in_a_lambda_like_python(
         for name, resource in load_template(TEMPLATE)["Resources"].items()
         if resource["Type"] == "AWS::Serverless::Function"
     }
-    assert set(handlers) == functions  # the four API/processor functions and the sweeper
-    assert len(handlers) == 5, sorted(handlers)
+    assert set(handlers) == functions  # the API functions, the processor and the sweeper
+    assert len(handlers) == 6, sorted(handlers)
     # And in a clean Python 3.12 holding only the runtime's boto3, each handler imports
     venv = tmp_path / "lambda-python"
     python312 = Path(python312_dir()) / "python3.12"

@@ -83,7 +83,7 @@ def test_multiframe_and_non_image_frame_counts() -> None:
     assert _record(_testfile("rtplan.dcm")).frame_count == 0
 
 
-def test_request_attributes_sequence_keeps_only_the_query_keys() -> None:
+def test_request_attributes_sequence_is_returned_as_the_file_has_it() -> None:
     ds = _testfile("CT_small.dcm")
     item = Dataset()
     item.ScheduledProcedureStepID = "SPS1"
@@ -93,7 +93,11 @@ def test_request_attributes_sequence_keeps_only_the_query_keys() -> None:
     sequence = _record(ds).series["00400275"]
     assert sequence["vr"] == "SQ"
     assert sequence["Value"] == [
-        {"00400009": {"vr": "SH", "Value": ["SPS1"]}, "00401001": {"vr": "SH", "Value": ["RP1"]}}
+        {
+            "00400009": {"vr": "SH", "Value": ["SPS1"]},
+            "00401001": {"vr": "SH", "Value": ["RP1"]},
+            "00321060": {"vr": "LO", "Value": ["not a key"]},
+        }
     ]
 
 

@@ -286,6 +286,7 @@ def test_allowed_hosts_are_the_bound_names_with_the_port() -> None:
     assert {"localhost:8080", "127.0.0.1:8080", "[::1]:8080"} <= allowed
     assert "evil.example:8080" not in allowed
     assert "localhost:9090" not in allowed
+    assert "127.0.0.1" in allowed  # dicomweb-client sends the name without the port
     assert allowed_host_headers(host="0.0.0.0", port=8080) is None  # noqa: S104 - token instead
     lan = allowed_host_headers(host="192.168.1.5", port=80, public_host="scan.example")
     assert lan is not None

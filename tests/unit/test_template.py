@@ -167,6 +167,7 @@ def test_layer_pins_manylinux_wheels_of_the_dicom_stack() -> None:
         ("ProcessImageFunction", "ProcessImageLogGroup"),
         ("GetResultsFunction", "GetResultsLogGroup"),
         ("DeidentifyFunction", "DeidentifyLogGroup"),
+        ("DicomWebFunction", "DicomWebLogGroup"),
     ],
 )
 def test_json_logs_with_retention(function: str, log_group: str) -> None:
@@ -432,6 +433,7 @@ def test_one_role_per_function_trusted_by_lambda_only() -> None:
         "GetResultsFunction": "GetResultsRole",
         "DeidentifyFunction": "DeidentifyRole",
         "SweepJobsFunction": "SweepJobsRole",
+        "DicomWebFunction": "DicomWebRole",
     }
     assert set(roles.values()) == set(of_type("AWS::IAM::Role"))  # no shared, no spare role
     for role in roles.values():
@@ -490,6 +492,13 @@ def test_processor_role_is_least_privilege() -> None:
         "ReadUploads": {"s3:GetObject"},
         "WriteDerived": {"s3:PutObject"},
         "ClaimAndFinishJobs": {"dynamodb:GetItem", "dynamodb:UpdateItem"},
+        "IndexInstances": {  # with DICOMweb on (Fn::If UseDicomWeb)
+            "dynamodb:GetItem",
+            "dynamodb:PutItem",
+            "dynamodb:UpdateItem",
+            "dynamodb:DeleteItem",
+            "dynamodb:ConditionCheckItem",
+        },
         "AnalyseImages": {
             "rekognition:DetectLabels",
             "rekognition:DetectText",
@@ -634,7 +643,9 @@ def test_jwt_authorizer_is_optional_and_off_by_default() -> None:
     ]
     assert ("/uploads", "post") in guarded
     for path, method in guarded:
-        assert body["paths"][path][method]["security"] == {
+        operations = body["paths"][path]
+        operation = operations.get(method) or operations["x-amazon-apigateway-any-method"]
+        assert operation["security"] == {
             "Fn::If": ["UseJwtAuth", [{"CognitoJwt": []}], {"Ref": "AWS::NoValue"}]
         }
     condition, schemes, absent = body["components"]["Fn::If"]

@@ -16,7 +16,6 @@ import numpy as np
 from pydicom.datadict import tag_for_keyword
 from pydicom.dataelem import DataElement
 from pydicom.dataset import Dataset
-from pydicom.sequence import Sequence
 from pydicom.uid import (
     UID,
     ExplicitVRBigEndian,
@@ -59,8 +58,9 @@ STUDY_KEYWORDS: tuple[str, ...] = (
 )
 
 # PS3.18 Table 10.6.1-5 (series keys) and Table 10.6.3-4 (the series search response), plus
-# optional series keys of PS3.4 C.6.2.1.3. RequestAttributesSequence is reduced to the two
-# item attributes Table 10.6.1-5 lists. NumberOfSeriesRelatedInstances is computed.
+# optional series keys of PS3.4 C.6.2.1.3. RequestAttributesSequence is returned with its
+# items as the file has them (matching uses the two item keys Table 10.6.1-5 lists).
+# NumberOfSeriesRelatedInstances is computed.
 SERIES_KEYWORDS: tuple[str, ...] = (
     "SpecificCharacterSet",
     "Modality",
@@ -121,8 +121,6 @@ INSTANCE_KEYWORDS: tuple[str, ...] = (
 PIXEL_DATA_TAGS = frozenset({"7FE00010", "7FE00008", "7FE00009"})
 # Bytes per word of the binary VRs whose values a big endian file holds byte-swapped.
 _WORD_SIZE = {"OW": 2, "OF": 4, "OL": 4, "OD": 8, "OV": 8}
-# Data Set Trailing Padding (PS3.10 7.2): no content, left out of /metadata.
-_TRAILING_PADDING = "FFFCFFFC"
 _BULK_MARK = "\x00bulk"
 
 _REQUIRED_UIDS = (
@@ -187,8 +185,6 @@ def metadata_json(ds: Dataset, *, bulk_threshold: int = 1024) -> DicomJson:
     json: DicomJson = {}
     for elem in _elements(ds):
         tag = f"{elem.tag:08X}"
-        if tag == _TRAILING_PADDING:
-            continue
         try:
             json[tag] = elem.to_json_dict(
                 bulk_data_element_handler=_mark_bulk, bulk_data_threshold=bulk_threshold
@@ -316,19 +312,5 @@ def _level_json(ds: Dataset, keywords: Iterable[str]) -> DicomJson:
             elem = ds[tag]
         except (ValueError, TypeError, AttributeError, KeyError, OverflowError):
             continue
-        if keyword == "RequestAttributesSequence":
-            elem = _request_attributes(elem)
         part.add(elem)
     return metadata_json(part)
-
-
-def _request_attributes(elem: DataElement) -> DataElement:
-    """RequestAttributesSequence with each item reduced to the keys of Table 10.6.1-5."""
-    items = Sequence()
-    for item in elem.value or ():
-        reduced = Dataset()
-        for keyword in REQUEST_ATTRIBUTES_ITEM_KEYWORDS:
-            if keyword in item:
-                reduced.add(item.data_element(keyword))
-        items.append(reduced)
-    return DataElement(elem.tag, "SQ", items)

@@ -198,7 +198,8 @@ def parse_qido(
                 raise _invalid(f"the value of {name[:_NAME_SHOWN]} is too long")
             if path in values and vr != "UI":
                 raise _invalid(f"the attribute {_describe(path)} is given more than once")
-            values.setdefault(path, []).append(value)
+            # a UID list: repeated keys, or one value with commas (PS3.18 8.3.4.1)
+            values.setdefault(path, []).append(value.replace(",", "\\") if vr == "UI" else value)
             vrs[path] = vr
     filters = tuple(
         AttributeFilter(tag=path, vr=vrs[path], value=_checked_value(path, vrs[path], given))
@@ -406,6 +407,17 @@ def _sort(rows: list[DicomJson], level: QueryLevel) -> None:
         )
 
 
+_COMPUTED_KEYWORDS = frozenset(
+    {
+        "ModalitiesInStudy",
+        "SOPClassesInStudy",
+        "NumberOfStudyRelatedSeries",
+        "NumberOfStudyRelatedInstances",
+        "NumberOfSeriesRelatedInstances",
+    }
+)
+
+
 class _Projection:
     """Which elements of a row the response keeps, worked out once per query."""
 
@@ -422,8 +434,12 @@ class _Projection:
         # tag -> VR of an element returned with no Value when the row lacks it
         self.required: dict[str, str] = {}
         self.optional: set[str] = set(query.include_tags)
-        for table in tables:
+        for level, table in enumerate(tables):
             for keyword, required in table:
+                if level > 0 and keyword in _COMPUTED_KEYWORDS:
+                    # the study's or series' counts and lists belong to its own search: a
+                    # row of a lower level does not carry them, so they are not returned
+                    continue
                 if required:
                     self.required[_tag(keyword)] = _vr(_tag(keyword), keyword)
                 else:

@@ -58,6 +58,8 @@ MAX_API_BODY = 1024 * 1024  # API Gateway would allow 10 MB; our JSON bodies are
 
 
 LIGHT_FUNCTION_MB = 256
+# a template route of method ANY (Starlette's default for a function endpoint is GET/HEAD)
+ANY_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"]
 
 
 MAX_LENGTH_DIGITS = 18  # a Content-Length or an expiry longer than this is not a real one
@@ -88,16 +90,21 @@ def _too_long(request: Request, limit: int) -> bool:
     return declared is not None and declared > limit
 
 
-def api_endpoint(route: route_table.Route) -> Callable[[Request], Awaitable[Response]]:
+def api_endpoint(
+    route: route_table.Route, *, max_body: int = MAX_API_BODY
+) -> Callable[[Request], Awaitable[Response]]:
     """A Starlette endpoint that invokes the route's Lambda handler with a v2 event.
 
     Light API functions run on the event loop, one call at a time, as in one Lambda
     instance (Powertools resolvers keep per-call state). Compute functions (given more than
     ``LIGHT_FUNCTION_MB`` in the template: de-identification with OCR) run in worker
     processes with a hard time limit (:mod:`dicomlens.local.isolated_calls`), started on
-    first use, so that their memory and time never weigh on the server.
+    first use, so that their memory and time never weigh on the server. A handler marked
+    ``thread_safe`` (DICOMweb: frames and renderings for many viewers at once) runs on the
+    thread pool. ``max_body``: the largest request body taken.
     """
     handler = route_table.import_handler(route.handler)
+    threaded = bool(getattr(handler, "thread_safe", False))
     isolated: list[IsolatedCalls] = []
 
     async def invoke_isolated(event: dict[str, Any]) -> Any:
@@ -114,12 +121,12 @@ def api_endpoint(route: route_table.Route) -> Callable[[Request], Awaitable[Resp
         return await isolated[0].invoke(event)
 
     async def endpoint(request: Request) -> Response:
-        if _too_long(request, MAX_API_BODY):
+        if _too_long(request, max_body):
             return _error(413, ErrorCode.TOO_LARGE, "the request body is too large")
         body = bytearray()
         async for chunk in request.stream():
             body += chunk
-            if len(body) > MAX_API_BODY:
+            if len(body) > max_body:
                 return _error(
                     413,
                     ErrorCode.TOO_LARGE,
@@ -140,8 +147,10 @@ def api_endpoint(route: route_table.Route) -> Callable[[Request], Awaitable[Resp
             source_ip=client.host if client else "127.0.0.1",
             domain_name=request.url.netloc,
         )
-        if route.memory_mb > LIGHT_FUNCTION_MB:
+        if route.memory_mb > LIGHT_FUNCTION_MB and not threaded:
             reply = http_reply(await invoke_isolated(event))
+        elif threaded:
+            reply = http_reply(await run_in_threadpool(handler, event, context))
         else:
             reply = http_reply(handler(event, context))
         response = Response(content=reply.body, status_code=reply.status)
@@ -317,6 +326,7 @@ def build_app(
     form_limits: FormLimits | None = None,
     allowed_hosts: frozenset[str] | None = None,
     api_token: str | None = None,
+    dicomweb_max_body: int = MAX_API_BODY,
 ) -> Starlette:
     """The whole local server.
 
@@ -324,6 +334,7 @@ def build_app(
     the API and the upload endpoint need ``Authorization: Bearer <api_token>``; the page,
     ``/config.json``, the samples and the signed ``/_blobs`` links do not (config.json then
     says ``apiTokenRequired`` and the page asks its user for the token).
+    ``dicomweb_max_body``: the largest STOW-RS body (other API bodies: ``MAX_API_BODY``).
     """
     settings: dict[str, object] = {"apiBaseUrl": api_base_url}
     if api_token:
@@ -340,8 +351,13 @@ def build_app(
     app_routes: list[BaseRoute] = [
         Route(
             r.starlette_path(),
-            bearer.protect(api_endpoint(r)),
-            methods=None if r.method == "ANY" else [r.method],
+            bearer.protect(
+                api_endpoint(
+                    r,
+                    max_body=dicomweb_max_body if r.path.startswith("/dicomweb") else MAX_API_BODY,
+                )
+            ),
+            methods=ANY_METHODS if r.method == "ANY" else [r.method],
         )
         for r in routes
     ]
@@ -369,7 +385,7 @@ def build_app(
             allow_origins=[cors_origin],
             allow_methods=["GET", "POST", "HEAD", "OPTIONS"],
             allow_headers=["*"],
-            expose_headers=["ETag"],
+            expose_headers=["ETag", "Warning", "Content-Location", "Location"],
             max_age=600,
         ),
     ]

@@ -76,9 +76,9 @@ def allowed_host_headers(
         return None
     bound = f"[{host}]" if ":" in host else host
     names = {name.lower() for name in (*LOOPBACK_NAMES, bound)}
-    allowed = {f"{name}:{port}" for name in names}
-    if port == 80:
-        allowed |= names
+    # The names alone too: some clients (dicomweb-client) send Host without the port. A
+    # rebinding page cannot: its requests carry its own name.
+    allowed = {f"{name}:{port}" for name in names} | names
     for name in (*extra, *([public_host] if public_host else [])):
         allowed.add(name.lower())
     return frozenset(allowed)

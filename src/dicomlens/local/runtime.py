@@ -220,6 +220,7 @@ def local_app(
             extra=settings.allowed_hosts,
         ),
         api_token=settings.api_token.get_secret_value() if settings.api_token else None,
+        dicomweb_max_body=settings.stow_max_body_bytes,
     )
 
 

@@ -2,7 +2,8 @@
 
 Called once per S3 ObjectCreated record. Every step is safe to repeat: the claim is a
 conditional PENDING -> PROCESSING transition, and finishing is conditional on the attempt,
-so a repeated or late event never completes a job twice. An upload whose job already ended
+so a repeated or late event never completes a job twice. A DICOM instance is also indexed
+(study, series, instance) for DICOMweb when an indexer is given. An upload whose job already ended
 (EXPIRED too) is not processed (NOT_CLAIMED: the delivery is done). One whose job another
 live attempt holds is LEASED: the delivery must come again later, in case that attempt dies.
 Errors about the file fail the job with their stable code; a
@@ -25,6 +26,7 @@ from dicomlens.domain.errors import DicomlensError, ErrorCode, TransientError
 from dicomlens.domain.jobs import Job, JobStatus
 from dicomlens.domain.keys import derived_key, job_id_from_upload_key
 from dicomlens.ports import BlobStore, Clock, JobStore
+from dicomlens.services.dicomweb_store import InstanceIndexer
 
 
 class UploadOutcome(StrEnum):
@@ -66,6 +68,7 @@ class ImageProcessor:
         options: AnalysisOptions,
         lease_s: float,
         analyze: Analyze = analyze_file,
+        indexer: InstanceIndexer | None = None,
     ) -> None:
         self._blobs = blobs
         self._jobs = jobs
@@ -73,6 +76,7 @@ class ImageProcessor:
         self._options = options
         self._lease_s = lease_s
         self._analyze = analyze
+        self._indexer = indexer
 
     def process_upload(self, key: str, *, version_id: str | None = None) -> ProcessReport:
         """Process the object stored at ``key`` (already URL-decoded), in its version
@@ -220,6 +224,9 @@ class ImageProcessor:
                     f"the uploaded file has {actual} bytes but {job.size} were declared",
                 )
             analysis = self._analyze(path, self._options)
+            if self._indexer is not None:
+                # a DICOM instance that parses joins its study in the index (DICOMweb)
+                self._indexer.index_upload(path, job=job)
         derived: dict[str, str] = {}
         for name, data in analysis.images.items():
             key = derived_key(job.job_id, name)

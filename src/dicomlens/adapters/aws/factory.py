@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from dicomlens.adapters.aws.clients import make_client
 from dicomlens.adapters.aws.dynamodb import DynamoJobStore
+from dicomlens.adapters.aws.dynamodb_index import DynamoInstanceIndex
 from dicomlens.adapters.aws.s3 import S3BlobStore
 from dicomlens.adapters.aws.secrets import SecretsManagerKey, secret_region
 from dicomlens.config import Settings
@@ -38,6 +39,17 @@ def build_adapters(
             dynamodb, table_name=settings.table_name, pending_ttl_s=settings.pending_ttl_s
         ),
     )
+
+
+def build_instance_index(settings: Settings, *, session: Any = None) -> DynamoInstanceIndex:
+    """The DICOMweb instance index in the DynamoDB table ``instance_table_name``."""
+    dynamodb = make_client(
+        "dynamodb",
+        region=settings.aws_region,
+        endpoint_url=settings.dynamodb_endpoint_url,
+        session=session,
+    )
+    return DynamoInstanceIndex(dynamodb, table_name=settings.instance_table_name)
 
 
 def build_analyzers(settings: Settings) -> tuple[Analyzer, ...]:

@@ -76,6 +76,24 @@ class S3BlobStore:
         except AWS_ERRORS as exc:
             raise translate(exc, action="store object") from exc
 
+    def store_upload(self, key: str, source: Path, *, content_type: str) -> str | None:
+        """Store ``source`` as the upload ``key`` (the bucket's ObjectCreated notification then
+        queues its processing, as for a browser's form upload); only if no object is there
+        (``If-None-Match: *``: an upload is never overwritten). Returns the version id."""
+        try:
+            with source.open("rb") as body:
+                response = self._s3.put_object(
+                    Bucket=self.bucket,
+                    Key=key,
+                    Body=body,
+                    ContentType=content_type,
+                    IfNoneMatch="*",
+                )
+        except AWS_ERRORS as exc:
+            raise translate(exc, action="store upload") from exc
+        version = response.get("VersionId")
+        return str(version) if version else None
+
     def exists(self, key: str) -> bool:
         """Whether ``key`` is stored (HEAD; 404 is False, other errors raise).
 

@@ -1,0 +1,105 @@
+"""QIDO-RS and WADO-RS (PS3.18 10.4, 10.6) over the instance index and the blob store.
+
+The service answers in DICOM terms (DICOM JSON, instance files, frames); the handler turns
+that into HTTP (media types, multipart bodies). Unknown UIDs are NOT_FOUND (404). URLs in
+answers (RetrieveURL, BulkDataURI) start at ``root_url``, the DICOMweb root the request
+came through, so they work behind any host name or stage.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+
+from dicomlens.dicomweb.attributes import with_absolute_bulk_uris
+from dicomlens.dicomweb.model import DicomJson, IndexedInstance, QueryLevel
+from dicomlens.dicomweb.qido import parse_qido, respond
+from dicomlens.domain.errors import DicomlensError, ErrorCode
+from dicomlens.ports import BlobStore, InstanceIndex
+
+
+class DicomWebService:
+    """Search, metadata and the stored instances' files, for the DICOMweb handler."""
+
+    def __init__(self, *, blobs: BlobStore, index: InstanceIndex, max_results: int) -> None:
+        self._blobs = blobs
+        self._index = index
+        self._max_results = max_results
+
+    def search(
+        self,
+        level: QueryLevel,
+        params: Sequence[tuple[str, str]],
+        *,
+        root_url: str,
+        study_uid: str | None = None,
+        series_uid: str | None = None,
+    ) -> tuple[list[DicomJson], bool]:
+        """The matches of a QIDO-RS query (``params``: its decoded query pairs), and whether
+        more matched than were returned (the limit was capped at ``max_results``).
+
+        A study or series named in the path that the index does not hold is NOT_FOUND,
+        as for the other resources under it; a query that matches nothing is an empty list.
+        """
+        query = parse_qido(level, params, study_uid=study_uid, series_uid=series_uid)
+        if study_uid is not None:
+            self.instances(study_uid, series_uid)
+        rows = self._index.candidates(query)
+        return respond(rows, query, max_results=self._max_results, retrieve_root=root_url)
+
+    def instances(
+        self, study_uid: str, series_uid: str | None = None, sop_uid: str | None = None
+    ) -> list[IndexedInstance]:
+        """The indexed instances of the study, series or instance; NOT_FOUND when none."""
+        found = self._index.instances(study_uid, series_uid, sop_uid)
+        if not found:
+            raise DicomlensError(ErrorCode.NOT_FOUND, _not_found(series_uid, sop_uid))
+        return found
+
+    def metadata(
+        self,
+        study_uid: str,
+        series_uid: str | None = None,
+        sop_uid: str | None = None,
+        *,
+        root_url: str,
+    ) -> list[DicomJson]:
+        """WADO-RS metadata of every instance in scope, bulk data as absolute BulkDataURIs."""
+        answers = []
+        for instance in self.instances(study_uid, series_uid, sop_uid):
+            with self._blobs.local_copy(instance.metadata_key) as path:
+                meta = json.loads(path.read_bytes())
+            answers.append(with_absolute_bulk_uris(meta, instance_url(root_url, instance)))
+        return answers
+
+    @contextmanager
+    def instance_file(self, instance: IndexedInstance) -> Iterator[Path]:
+        """The stored instance as a readable local file for the duration of the context."""
+        with self._blobs.local_copy(instance.blob_key, version_id=instance.blob_version) as path:
+            yield path
+
+    def job_of(self, study_uid: str, series_uid: str, sop_uid: str) -> str:
+        """The id of the processing job that analyses the instance (its preview, labels and
+        findings are that job's results); NOT_FOUND when the instance has none."""
+        (instance,) = self.instances(study_uid, series_uid, sop_uid)
+        if instance.job_id is None:
+            raise DicomlensError(ErrorCode.NOT_FOUND, "no analysis is linked to this instance")
+        return instance.job_id
+
+
+def instance_url(root_url: str, instance: IndexedInstance) -> str:
+    """The instance's WADO-RS URL under ``root_url``."""
+    return (
+        f"{root_url}/studies/{instance.study_uid}/series/{instance.series_uid}"
+        f"/instances/{instance.sop_uid}"
+    )
+
+
+def _not_found(series_uid: str | None, sop_uid: str | None) -> str:
+    if sop_uid is not None:
+        return "no such instance"
+    if series_uid is not None:
+        return "no such series"
+    return "no such study"

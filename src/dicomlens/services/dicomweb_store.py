@@ -1,0 +1,306 @@
+"""STOW-RS (PS3.18 10.5): store the instances of a multipart request, index them, and queue
+each one's processing exactly as a page upload is queued.
+
+Each instance becomes a job whose original upload is the instance's bytes
+(``uploads/{jobId}/{sopUid}.dcm``): the processor analyses it (preview, labels, findings)
+and the index links the instance to that job. A second instance with a SOP Instance UID the
+index holds replaces the first in the index (the first upload's bytes stay in storage,
+untouched, and its job keeps its results). Each part is judged alone: a bad part is listed
+in FailedSOPSequence with a reason, the others are stored.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from http import HTTPStatus
+from pathlib import Path
+
+from pydicom.dataset import Dataset
+
+from dicomlens.dicomweb.attributes import index_record, metadata_json
+from dicomlens.dicomweb.model import DicomJson
+from dicomlens.dicomweb.multipart import Part
+from dicomlens.domain import jobs as job_rules
+from dicomlens.domain.errors import DicomlensError, ErrorCode
+from dicomlens.domain.jobs import Job
+from dicomlens.domain.keys import derived_key, upload_key
+from dicomlens.imaging.decode import locate_file
+from dicomlens.imaging.dicom_dataset import parse_dataset
+from dicomlens.imaging.limits import ImagingLimits
+from dicomlens.imaging.pixel_stream import is_deflated
+from dicomlens.imaging.sniff import FileKind
+from dicomlens.imaging.validation import check_inflated_size
+from dicomlens.ports import BlobStore, Clock, IdGenerator, InstanceIndex, JobStore, UploadIntake
+
+DICOM_MEDIA_TYPE = "application/dicom"
+METADATA_NAME = "dicomweb-metadata.json"
+
+# Failure Reason values (0008,1197) of PS3.18 10.5.3 / PS3.4 Annex GG (Storage statuses).
+OUT_OF_RESOURCES = 0xA700  # the part is larger than one instance may be
+DATA_SET_MISMATCH = 0xA900  # here: the Study Instance UID differs from the request's path
+CANNOT_UNDERSTAND = 0xC000  # not DICOM, not parseable, or without its UIDs
+PROCESSING_FAILURE = 0x0110  # storing it failed on our side
+
+_DICOM_KINDS = (FileKind.DICOM, FileKind.DICOM_NO_PREAMBLE)
+
+_TAG_REFERENCED_SOP_SEQUENCE = "00081199"
+_TAG_FAILED_SOP_SEQUENCE = "00081198"
+_TAG_REFERENCED_SOP_CLASS = "00081150"
+_TAG_REFERENCED_SOP_INSTANCE = "00081155"
+_TAG_FAILURE_REASON = "00081197"
+_TAG_RETRIEVE_URL = "00081190"
+
+
+@dataclass(frozen=True, kw_only=True)
+class StoreAnswer:
+    """The store response: its HTTP status and body (PS3.18 Table 10.5.3-1)."""
+
+    status: int
+    body: DicomJson
+
+
+@dataclass(frozen=True, kw_only=True)
+class _Stored:
+    sop_class_uid: str
+    sop_uid: str
+    study_uid: str
+    series_uid: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class _Failed:
+    reason: int
+    sop_class_uid: str | None = None
+    sop_uid: str | None = None
+
+
+class StoreService:
+    """The STOW-RS use case behind ``POST /dicomweb/studies[/{study}]``."""
+
+    def __init__(
+        self,
+        *,
+        blobs: BlobStore,
+        jobs: JobStore,
+        index: InstanceIndex,
+        intake: UploadIntake,
+        clock: Clock,
+        ids: IdGenerator,
+        limits: ImagingLimits,
+        max_instance_bytes: int,
+    ) -> None:
+        self._jobs = jobs
+        self._intake = intake
+        self._indexer = InstanceIndexer(blobs=blobs, index=index, clock=clock, limits=limits)
+        self._clock = clock
+        self._ids = ids
+        self._limits = limits
+        self._max_instance_bytes = max_instance_bytes
+
+    def store(self, parts: Sequence[Part], *, study_uid: str | None, root_url: str) -> StoreAnswer:
+        """Store every part; the answer lists each instance stored or failed.
+
+        200 when all were stored, 202 when some failed, 409 when none was stored (PS3.18
+        10.5.3). A request without any part is a VALIDATION_ERROR (400).
+        """
+        if not parts:
+            raise DicomlensError(ErrorCode.VALIDATION_ERROR, "the request holds no instance")
+        stored: list[_Stored] = []
+        failed: list[_Failed] = []
+        for part in parts:
+            outcome = self._store_part(part, study_uid=study_uid)
+            (stored if isinstance(outcome, _Stored) else failed).append(outcome)  # type: ignore[arg-type]
+        return StoreAnswer(
+            status=_status(stored=len(stored), failed=len(failed)),
+            body=_response(stored, failed, study_uid=study_uid, root_url=root_url),
+        )
+
+    def _store_part(self, part: Part, *, study_uid: str | None) -> _Stored | _Failed:
+        if _base_type(part.content_type) != DICOM_MEDIA_TYPE:
+            return _Failed(reason=CANNOT_UNDERSTAND)
+        if len(part.data) > self._max_instance_bytes:
+            return _Failed(reason=OUT_OF_RESOURCES)
+        with tempfile.TemporaryDirectory(prefix="dicomlens-stow-") as tmp:
+            path = Path(tmp) / "instance.dcm"
+            path.write_bytes(part.data)
+            try:
+                ds = read_instance(path, self._limits)
+                probe = index_record(
+                    ds,
+                    blob_key="",
+                    blob_version=None,
+                    metadata_key="",
+                    job_id=None,
+                    size=len(part.data),
+                    stored_at=self._clock.now(),
+                )
+            except DicomlensError:
+                return _Failed(reason=CANNOT_UNDERSTAND)
+            if study_uid is not None and probe.study_uid != study_uid:
+                return _Failed(
+                    reason=DATA_SET_MISMATCH,
+                    sop_class_uid=probe.sop_class_uid,
+                    sop_uid=probe.sop_uid,
+                )
+            try:
+                self._keep(path, ds, size=len(part.data), sop_uid=probe.sop_uid)
+            except DicomlensError:
+                return _Failed(
+                    reason=PROCESSING_FAILURE,
+                    sop_class_uid=probe.sop_class_uid,
+                    sop_uid=probe.sop_uid,
+                )
+        return _Stored(
+            sop_class_uid=probe.sop_class_uid,
+            sop_uid=probe.sop_uid,
+            study_uid=probe.study_uid,
+            series_uid=probe.series_uid,
+        )
+
+    def _keep(self, path: Path, ds: Dataset, *, size: int, sop_uid: str) -> None:
+        """A job for the instance, its upload (which queues processing), then its metadata
+        and index entry: an instance is indexed only once its bytes are stored and its
+        processing is queued."""
+        now = self._clock.now()
+        job_id = self._ids.new_id()
+        key = upload_key(job_id, f"{sop_uid}.dcm")
+        job = job_rules.new_job(
+            job_id=job_id,
+            file_name=f"{sop_uid}.dcm",
+            content_type=DICOM_MEDIA_TYPE,
+            size=size,
+            upload_key=key,
+            now=now,
+        )
+        self._jobs.create(job)
+        version = self._intake.store_upload(key, path, content_type=DICOM_MEDIA_TYPE)
+        self._indexer.index_dataset(ds, job=replace(job, upload_version=version))
+
+
+class InstanceIndexer:
+    """Puts a parsed instance in the index with its metadata document (STOW, and the
+    processor for page uploads)."""
+
+    def __init__(
+        self, *, blobs: BlobStore, index: InstanceIndex, clock: Clock, limits: ImagingLimits
+    ) -> None:
+        self._blobs = blobs
+        self._index = index
+        self._clock = clock
+        self._limits = limits
+
+    def index_upload(self, path: Path, *, job: Job) -> bool:
+        """Index the job's uploaded file ``path`` if it is a DICOM instance with its UIDs;
+        False (nothing indexed) for a PNG or JPEG, or a DICOM file without the UIDs an
+        instance needs. An instance the index already holds from this same upload (a STOW
+        instance being processed) is not written again."""
+        if locate_file(path, limits=self._limits).kind not in _DICOM_KINDS:
+            return False
+        try:
+            ds = read_instance(path, self._limits)
+            probe = index_record(
+                ds,
+                blob_key=job.upload_key,
+                blob_version=job.upload_version,
+                metadata_key="",
+                job_id=job.job_id,
+                size=job.size,
+                stored_at=self._clock.now(),
+            )
+        except DicomlensError:
+            return False
+        held = self._index.find_sop(probe.sop_uid)
+        if held is not None and held.blob_key == job.upload_key:
+            return True
+        self.index_dataset(ds, job=job)
+        return True
+
+    def index_dataset(self, ds: Dataset, *, job: Job) -> None:
+        """Write the instance's metadata document, then its index entry (linked to ``job``,
+        whose upload holds the instance's bytes)."""
+        meta_key = derived_key(job.job_id, METADATA_NAME)
+        meta = json.dumps(metadata_json(ds), separators=(",", ":")).encode()
+        self._blobs.put_bytes(meta_key, meta, content_type="application/dicom+json")
+        self._index.put(
+            index_record(
+                ds,
+                blob_key=job.upload_key,
+                blob_version=job.upload_version,
+                metadata_key=meta_key,
+                job_id=job.job_id,
+                size=job.size,
+                stored_at=self._clock.now(),
+            )
+        )
+
+
+def read_instance(path: Path, limits: ImagingLimits) -> Dataset:
+    """A DICOM instance's whole data set, under the same file limits as a page upload
+    (size first; a deflated file is inflated once, counting, before it is parsed)."""
+    source = locate_file(path, limits=limits)
+    if source.kind not in _DICOM_KINDS:
+        raise DicomlensError(ErrorCode.NOT_AN_IMAGE, "the file is not a DICOM file")
+    if is_deflated(path):
+        check_inflated_size(path, limits)
+    return parse_dataset(path, "instance", convert="all")
+
+
+def _base_type(content_type: str) -> str:
+    return content_type.split(";", 1)[0].strip().lower()
+
+
+def _status(*, stored: int, failed: int) -> int:
+    if failed == 0:
+        return int(HTTPStatus.OK)
+    if stored == 0:
+        return int(HTTPStatus.CONFLICT)
+    return int(HTTPStatus.ACCEPTED)
+
+
+def _uid(value: str | None) -> DicomJson:
+    return {"vr": "UI", "Value": [value]} if value else {"vr": "UI"}
+
+
+def _response(
+    stored: Sequence[_Stored], failed: Sequence[_Failed], *, study_uid: str | None, root_url: str
+) -> DicomJson:
+    """The store response data set (PS3.18 Table 10.5.3-1) in DICOM JSON."""
+    body: DicomJson = {}
+    studies = {item.study_uid for item in stored}
+    if study_uid is not None or len(studies) == 1:
+        study = study_uid or next(iter(studies))
+        body[_TAG_RETRIEVE_URL] = {"vr": "UR", "Value": [f"{root_url}/studies/{study}"]}
+    if failed:
+        body[_TAG_FAILED_SOP_SEQUENCE] = {
+            "vr": "SQ",
+            "Value": [
+                {
+                    _TAG_REFERENCED_SOP_CLASS: _uid(item.sop_class_uid),
+                    _TAG_REFERENCED_SOP_INSTANCE: _uid(item.sop_uid),
+                    _TAG_FAILURE_REASON: {"vr": "US", "Value": [item.reason]},
+                }
+                for item in failed
+            ],
+        }
+    if stored:
+        body[_TAG_REFERENCED_SOP_SEQUENCE] = {
+            "vr": "SQ",
+            "Value": [
+                {
+                    _TAG_REFERENCED_SOP_CLASS: _uid(item.sop_class_uid),
+                    _TAG_REFERENCED_SOP_INSTANCE: _uid(item.sop_uid),
+                    _TAG_RETRIEVE_URL: {
+                        "vr": "UR",
+                        "Value": [
+                            f"{root_url}/studies/{item.study_uid}/series/{item.series_uid}"
+                            f"/instances/{item.sop_uid}"
+                        ],
+                    },
+                }
+                for item in stored
+            ],
+        }
+    return dict(sorted(body.items()))

@@ -1,0 +1,75 @@
+"""The template's DICOMweb function: its route, its switch (only with the JWT authorizer),
+its limits and a role that reaches only the instances, their metadata and the index."""
+
+from __future__ import annotations
+
+from test_template import (
+    TEMPLATE,
+    UPLOAD_BUCKET_NAME,
+    actions,
+    props,
+    statements,
+    subbed,
+)
+
+from dicomlens.local.routes import http_routes
+
+BUCKET = f"arn:${{AWS::Partition}}:s3:::{UPLOAD_BUCKET_NAME}"
+
+
+def test_one_proxy_route_to_the_dicomweb_handler() -> None:
+    routes = {(r.method, r.path): r for r in http_routes(TEMPLATE)}
+    route = routes[("ANY", "/dicomweb/{proxy+}")]
+    assert route.handler == "dicomlens.handlers.dicomweb.handler"
+    assert route.function == "DicomWebFunction"
+    # the route's operation carries the JWT requirement like every other API route
+    operation = TEMPLATE["Resources"]["HttpApi"]["Properties"]["DefinitionBody"]["paths"][
+        "/dicomweb/{proxy+}"
+    ]["x-amazon-apigateway-any-method"]
+    assert operation["security"]["Fn::If"][0] == "UseJwtAuth"
+
+
+def test_dicomweb_is_served_only_together_with_the_jwt_authorizer() -> None:
+    assert TEMPLATE["Parameters"]["EnableDicomWeb"]["Default"] == "false"
+    condition = TEMPLATE["Conditions"]["UseDicomWeb"]["Fn::And"]
+    assert {"Fn::Condition": "UseJwtAuth"} in condition
+    assert {"Fn::Equals": [{"Ref": "EnableDicomWeb"}, "true"]} in condition
+    env = TEMPLATE["Globals"]["Function"]["Environment"]["Variables"]
+    assert env["DICOMLENS_DICOMWEB"] == {"Fn::If": ["UseDicomWeb", "true", "false"]}
+    assert env["DICOMLENS_INSTANCE_TABLE_NAME"] == {"Ref": "InstanceIndexTable"}
+
+
+def test_function_limits_fit_api_gateway_and_lambda() -> None:
+    function = props("DicomWebFunction")
+    assert function["Timeout"] < 30  # the HTTP API's integration limit
+    env = function["Environment"]["Variables"]
+    assert int(env["DICOMLENS_STOW_MAX_BODY_BYTES"]) <= 10 * 1024 * 1024
+    # Lambda's 6 MB response holds the answer base64-encoded (4/3 larger)
+    assert int(env["DICOMLENS_DICOMWEB_MAX_RESPONSE_BYTES"]) * 4 / 3 < 6 * 1024 * 1024
+
+
+def test_dicomweb_role_is_least_privilege() -> None:
+    found = statements("DicomWebRole")
+    assert actions(found["ReadInstances"]) == {"s3:GetObject", "s3:GetObjectVersion"}
+    assert actions(found["StoreInstances"]) == {"s3:PutObject"}
+    for sid in ("ReadInstances", "StoreInstances"):
+        assert sorted(subbed(r) for r in found[sid]["Resource"]) == [
+            f"{BUCKET}/derived/*/dicomweb-metadata.json",
+            f"{BUCKET}/uploads/*",
+        ]
+    assert actions(found["CreateJobs"]) == {"dynamodb:PutItem"}
+    assert found["CreateJobs"]["Resource"] == {"Fn::GetAtt": "ResultsTable.Arn"}
+    index = found["IndexInstances"]
+    assert not any(a in actions(index) for a in ("dynamodb:Scan", "dynamodb:DeleteTable"))
+    assert index["Resource"][0] == {"Fn::GetAtt": "InstanceIndexTable.Arn"}
+
+
+def test_processor_indexes_only_with_dicomweb_on() -> None:
+    (entry,) = [
+        s
+        for s in props("ProcessImageRole")["Policies"][0]["PolicyDocument"]["Statement"]
+        if "Fn::If" in s and s["Fn::If"][0] == "UseDicomWeb"
+    ]
+    statement = entry["Fn::If"][1]
+    assert statement["Resource"] == {"Fn::GetAtt": "InstanceIndexTable.Arn"}
+    assert "dynamodb:Scan" not in actions(statement)
