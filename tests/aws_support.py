@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -216,3 +217,47 @@ class ShiftedNow:
 
     def now(self) -> datetime:
         return datetime.now(UTC) + (self._clock.now() - self._start)
+
+
+INDEX_TABLE = "dicomlens-test-InstanceIndex"
+TEMPLATE = Path(__file__).resolve().parents[1] / "infra" / "template.yaml"
+
+
+def create_index_table(dynamodb: Any, name: str) -> None:
+    """The table exactly as the template's InstanceIndexTable declares its keys and GSIs."""
+    from dicomlens.local.routes import load_template
+
+    table = load_template(TEMPLATE)["Resources"]["InstanceIndexTable"]["Properties"]
+    dynamodb.create_table(
+        TableName=name,
+        AttributeDefinitions=table["AttributeDefinitions"],
+        KeySchema=table["KeySchema"],
+        GlobalSecondaryIndexes=table["GlobalSecondaryIndexes"],
+        BillingMode=table["BillingMode"],
+    )
+
+
+@contextmanager
+def serialised_moto_transactions() -> Iterator[None]:
+    """Let moto apply one transaction (or query) at a time, as DynamoDB isolates them:
+    moto's own transactions mutate the table unlocked, and two threads corrupt its dicts
+    (aws_support.atomic_moto_writes does the same for the single-item operations)."""
+    from moto.dynamodb.models import DynamoDBBackend
+
+    names = ("transact_write_items", "query", "batch_get_item")
+    originals = {name: getattr(DynamoDBBackend, name) for name in names}
+
+    def locked(method: Any) -> Any:
+        def call(*args: Any, **kwargs: Any) -> Any:
+            with _WRITE_LOCK:
+                return method(*args, **kwargs)
+
+        return call
+
+    for name, method in originals.items():
+        setattr(DynamoDBBackend, name, locked(method))
+    try:
+        yield
+    finally:
+        for name, method in originals.items():
+            setattr(DynamoDBBackend, name, method)

@@ -213,9 +213,12 @@ class Settings(BaseSettings):
     # of any size through the page's upload path, which indexes it the same way.
     stow_max_body_bytes: int = Field(default=64 * MiB, gt=0)
     qido_max_results: int = Field(default=1000, ge=1, le=100_000)  # a larger limit is capped
-    # One WADO-RS answer (a study or series retrieve, a frame list): Lambda returns at most
-    # 6 MB through API Gateway (the template sets 5.5 MB); locally the body is in memory.
+    # One WADO-RS answer (a study or series retrieve, a frame list) is built in memory, up to
+    # dicomweb_max_retrieve_bytes. One larger than dicomweb_max_response_bytes is stored
+    # under dicomweb-answers/ and answered with a 303 to a short-lived URL: Lambda returns
+    # at most 6 MB through API Gateway (the template sets 4 MB, base64 makes it 5.3 MB).
     dicomweb_max_response_bytes: int = Field(default=1024 * MiB, gt=0)
+    dicomweb_max_retrieve_bytes: int = Field(default=1024 * MiB, gt=0)
 
     def serves_dicomweb(self) -> bool:
         """Whether DICOMweb is served and uploads are indexed: ``dicomweb`` when set, else

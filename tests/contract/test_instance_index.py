@@ -11,14 +11,18 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
-from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from aws_support import _WRITE_LOCK, moto_in_process
+from aws_support import (
+    INDEX_TABLE,
+    create_index_table,
+    moto_in_process,
+    serialised_moto_transactions,
+)
 from dicomlens.adapters.aws.dynamodb_index import DynamoInstanceIndex
 from dicomlens.adapters.local.sqlite_index import SqliteInstanceIndex
 from dicomlens.dicomweb.model import (
@@ -28,7 +32,6 @@ from dicomlens.dicomweb.model import (
     QidoQuery,
     QueryLevel,
 )
-from dicomlens.local.routes import load_template
 from dicomlens.ports import InstanceIndex
 from fakes import FakeInstanceIndex
 
@@ -36,8 +39,6 @@ T0 = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
 CT = "1.2.840.10008.5.1.4.1.1.2"
 MR = "1.2.840.10008.5.1.4.1.1.4"
 SR = "1.2.840.10008.5.1.4.1.1.88.22"
-TEMPLATE = Path(__file__).resolve().parents[2] / "infra" / "template.yaml"
-INDEX_TABLE = "dicomlens-test-InstanceIndex"
 
 _puts = iter(range(1_000_000))
 
@@ -117,44 +118,6 @@ def _sqlite(tmp_path: Path) -> Iterator[InstanceIndex]:
     index = SqliteInstanceIndex(tmp_path / "index.sqlite3")
     yield index
     index.close()
-
-
-def create_index_table(dynamodb: Any, name: str) -> None:
-    """The table exactly as the template's InstanceIndexTable declares its keys and GSIs."""
-    table = load_template(TEMPLATE)["Resources"]["InstanceIndexTable"]["Properties"]
-    dynamodb.create_table(
-        TableName=name,
-        AttributeDefinitions=table["AttributeDefinitions"],
-        KeySchema=table["KeySchema"],
-        GlobalSecondaryIndexes=table["GlobalSecondaryIndexes"],
-        BillingMode=table["BillingMode"],
-    )
-
-
-@contextmanager
-def serialised_moto_transactions() -> Iterator[None]:
-    """Let moto apply one transaction (or query) at a time, as DynamoDB isolates them:
-    moto's own transactions mutate the table unlocked, and two threads corrupt its dicts
-    (aws_support.atomic_moto_writes does the same for the single-item operations)."""
-    from moto.dynamodb.models import DynamoDBBackend
-
-    names = ("transact_write_items", "query", "batch_get_item")
-    originals = {name: getattr(DynamoDBBackend, name) for name in names}
-
-    def locked(method: Any) -> Any:
-        def call(*args: Any, **kwargs: Any) -> Any:
-            with _WRITE_LOCK:
-                return method(*args, **kwargs)
-
-        return call
-
-    for name, method in originals.items():
-        setattr(DynamoDBBackend, name, locked(method))
-    try:
-        yield
-    finally:
-        for name, method in originals.items():
-            setattr(DynamoDBBackend, name, method)
 
 
 def _moto(tmp_path: Path) -> Iterator[InstanceIndex]:

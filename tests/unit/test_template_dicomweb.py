@@ -46,6 +46,21 @@ def test_function_limits_fit_api_gateway_and_lambda() -> None:
     assert int(env["DICOMLENS_STOW_MAX_BODY_BYTES"]) <= 10 * 1024 * 1024
     # Lambda's 6 MB response holds the answer base64-encoded (4/3 larger)
     assert int(env["DICOMLENS_DICOMWEB_MAX_RESPONSE_BYTES"]) * 4 / 3 < 6 * 1024 * 1024
+    # larger answers are built in memory, then stored for a 303: they fit the memory
+    assert int(env["DICOMLENS_DICOMWEB_MAX_RETRIEVE_BYTES"]) * 3 < function["MemorySize"] * 2**20
+
+
+def test_large_answers_expire_after_a_day() -> None:
+    rules = props("UploadBucket")["LifecycleConfiguration"]["Rules"]
+    (rule,) = [r for r in rules if r["Id"] == "expire-dicomweb-answers"]
+    assert (rule["Status"], rule["Prefix"], rule["ExpirationInDays"]) == (
+        "Enabled",
+        "dicomweb-answers/",
+        1,
+    )
+    # outside uploads/: storing an answer starts no processing
+    notification = props("UploadBucket")["NotificationConfiguration"]["QueueConfigurations"]
+    assert all("dicomweb-answers" not in str(q) for q in notification)
 
 
 def test_dicomweb_role_is_least_privilege() -> None:
@@ -55,6 +70,7 @@ def test_dicomweb_role_is_least_privilege() -> None:
     for sid in ("ReadInstances", "StoreInstances"):
         assert sorted(subbed(r) for r in found[sid]["Resource"]) == [
             f"{BUCKET}/derived/*/dicomweb-metadata.json",
+            f"{BUCKET}/dicomweb-answers/*",
             f"{BUCKET}/uploads/*",
         ]
     assert actions(found["CreateJobs"]) == {"dynamodb:PutItem"}

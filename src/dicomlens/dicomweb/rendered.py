@@ -145,11 +145,12 @@ def render_frame(
     and the reader's errors.
     """
     _check_media_type(media_type)
-    count = frame_layout(path, limits).frame_count
-    if not 1 <= frame <= count:
-        raise DicomlensError(
-            ErrorCode.NOT_FOUND, f"frame {frame} does not exist (the instance has {count})"
-        )
+    if frame != 1:  # frame 1 exists whenever there are pixels: no second parse for it
+        count = frame_layout(path, limits).frame_count
+        if not 1 <= frame <= count:
+            raise DicomlensError(
+                ErrorCode.NOT_FOUND, f"frame {frame} does not exist (the instance has {count})"
+            )
     pixels = _rendered_pixels(path, frame - 1, params.window, limits)
     region = _region(pixels, params.viewport)
     size = _fitted(region, params.viewport)
@@ -206,6 +207,8 @@ def _rendered_pixels(
     path: Path, index: int, window: Window | None, limits: ImagingLimits
 ) -> np.ndarray:
     image = read_image(path, limits=limits, frame=index)
+    if image.pixels is None:
+        raise DicomlensError(ErrorCode.NOT_FOUND, "the instance has no pixel data")
     choice = WindowChoice.of_window(window) if window is not None else FROM_FILE
     return render(image, window=choice).pixels
 

@@ -14,6 +14,7 @@ the time taken.
 from __future__ import annotations
 
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from http import HTTPStatus
@@ -46,6 +47,7 @@ from dicomlens.handlers.dicomweb_http import (
     json_reply,
     read_request,
     redirect_reply,
+    text_reply,
 )
 from dicomlens.handlers.observability import logger, tracer
 from dicomlens.handlers.resolver import status_for
@@ -62,6 +64,8 @@ _TRUNCATED = (
     ' Additional results can be requested."'
 )
 _NOT_QUERY_KEYS = frozenset({"accept", "charset"})
+ANSWERS_PREFIX = "dicomweb-answers/"  # large retrieve answers, expired by the bucket lifecycle
+ANSWER_URL_EXPIRY_S = 600
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -131,7 +135,7 @@ def retrieve(request: DicomWebRequest, target: Target) -> Reply:
         offers += [o for o in instance_offers(syntax) if o not in offers]
     chosen = choose(request.accept(), offers)
     limits = bootstrap.get_services().settings.imaging_limits()
-    max_bytes = bootstrap.get_services().settings.dicomweb_max_response_bytes
+    max_bytes = bootstrap.get_services().settings.dicomweb_max_retrieve_bytes
     parts, total = [], 0
     for instance in instances:
         syntax = wanted_syntax(chosen.transfer_syntax, instance.transfer_syntax_uid)
@@ -152,17 +156,17 @@ def retrieve(request: DicomWebRequest, target: Target) -> Reply:
             )
         )
     body, content_type = encode_multipart(parts, related_type=DICOM)
-    return binary_reply(200, body, content_type)
+    return _answer(body, content_type)
 
 
 def metadata(request: DicomWebRequest, target: Target) -> Reply:
     """The DICOM JSON of every instance in scope, bulk data as BulkDataURIs."""
     chosen = choose(request.accept(), _QIDO_OFFERS)
     assert target.study is not None  # noqa: S101 - the route table guarantees it
-    answers = bootstrap.get_services().dicomweb.metadata(
+    document = bootstrap.get_services().dicomweb.metadata_json(
         target.study, target.series, target.sop, root_url=request.root_url
     )
-    return json_reply(200, answers, content_type=chosen.offer.media_type)
+    return text_reply(200, document.decode("utf-8"), chosen.offer.media_type)
 
 
 def frames(request: DicomWebRequest, target: Target) -> Reply:
@@ -179,7 +183,7 @@ def frames(request: DicomWebRequest, target: Target) -> Reply:
             numbers,
             transfer_syntax=chosen.transfer_syntax,
             limits=limits,
-            max_bytes=bootstrap.get_services().settings.dicomweb_max_response_bytes,
+            max_bytes=bootstrap.get_services().settings.dicomweb_max_retrieve_bytes,
         )
     if answer.transfer_syntax == chosen.transfer_syntax:
         part_type, part_content_type = chosen.offer.part_type, chosen.offer.part_content_type()
@@ -200,7 +204,7 @@ def frames(request: DicomWebRequest, target: Target) -> Reply:
         related_type=part_type or OCTET_STREAM,
         params={"transfer-syntax": answer.transfer_syntax},
     )
-    return binary_reply(200, body, content_type)
+    return _answer(body, content_type)
 
 
 def bulk(request: DicomWebRequest, target: Target) -> Reply:
@@ -263,6 +267,19 @@ def analysis(request: DicomWebRequest, target: Target) -> Reply:
     findings)."""
     job_id = bootstrap.get_services().dicomweb.job_of(*_instance_uids(target))
     return redirect_reply(f"{request.api_root_url}/jobs/{job_id}")
+
+
+def _answer(body: bytes, content_type: str) -> Reply:
+    """The multipart answer itself, or, when it is larger than a reply may be (Lambda's
+    6 MB), a 303 to a short-lived URL of the same body stored under ``dicomweb-answers/``
+    (private, expired by the bucket's lifecycle) with its Content-Type: HTTP clients follow
+    a 303 to GET the answer."""
+    services = bootstrap.get_services()
+    if len(body) <= services.settings.dicomweb_max_response_bytes:
+        return binary_reply(200, body, content_type)
+    key = f"{ANSWERS_PREFIX}{uuid.uuid4().hex}.multipart"
+    services.blobs.put_bytes(key, body, content_type=content_type)
+    return redirect_reply(services.blobs.presign_get(key, expires_in_s=ANSWER_URL_EXPIRY_S))
 
 
 def _one(request: DicomWebRequest, target: Target) -> IndexedInstance:

@@ -123,6 +123,16 @@ def json_reply(
     }
 
 
+def text_reply(status: int, text: str, content_type: str) -> dict[str, Any]:
+    """A reply whose body is ``text`` as it is (e.g. JSON already serialised)."""
+    return {
+        "statusCode": status,
+        "headers": {"Content-Type": content_type, **_NO_STORE},
+        "body": text,
+        "isBase64Encoded": False,
+    }
+
+
 def redirect_reply(location: str) -> dict[str, Any]:
     """303 See Other to ``location``."""
     return {

@@ -8,12 +8,10 @@ came through, so they work behind any host name or stage.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
-from dicomlens.dicomweb.attributes import with_absolute_bulk_uris
 from dicomlens.dicomweb.model import DicomJson, IndexedInstance, QueryLevel
 from dicomlens.dicomweb.qido import parse_qido, respond
 from dicomlens.domain.errors import DicomlensError, ErrorCode
@@ -58,21 +56,25 @@ class DicomWebService:
             raise DicomlensError(ErrorCode.NOT_FOUND, _not_found(series_uid, sop_uid))
         return found
 
-    def metadata(
+    def metadata_json(
         self,
         study_uid: str,
         series_uid: str | None = None,
         sop_uid: str | None = None,
         *,
         root_url: str,
-    ) -> list[DicomJson]:
-        """WADO-RS metadata of every instance in scope, bulk data as absolute BulkDataURIs."""
-        answers = []
+    ) -> bytes:
+        """WADO-RS metadata of every instance in scope, bulk data as absolute BulkDataURIs,
+        as the JSON array's bytes. The stored documents are not parsed: they are compact
+        JSON written by the indexer, whose only relative URIs are ``"BulkDataURI":"bulk/``
+        values."""
+        parts = []
         for instance in self.instances(study_uid, series_uid, sop_uid):
             with self._blobs.local_copy(instance.metadata_key) as path:
-                meta = json.loads(path.read_bytes())
-            answers.append(with_absolute_bulk_uris(meta, instance_url(root_url, instance)))
-        return answers
+                document = path.read_bytes()
+            absolute = f"{_RELATIVE_BULK[:-5]}{instance_url(root_url, instance)}/bulk/".encode()
+            parts.append(document.replace(_RELATIVE_BULK.encode(), absolute))
+        return b"[" + b",".join(parts) + b"]"
 
     @contextmanager
     def instance_file(self, instance: IndexedInstance) -> Iterator[Path]:
@@ -87,6 +89,11 @@ class DicomWebService:
         if instance.job_id is None:
             raise DicomlensError(ErrorCode.NOT_FOUND, "no analysis is linked to this instance")
         return instance.job_id
+
+
+# How a relative BulkDataURI starts in a compact JSON document. A string value cannot hold
+# this text: its quotes would be escaped (\").
+_RELATIVE_BULK = '"BulkDataURI":"bulk/'
 
 
 def instance_url(root_url: str, instance: IndexedInstance) -> str:
