@@ -3,12 +3,16 @@
 
 Runnable on its own: ``python bench/bench_dicomweb.py [--instances 500]``. Both servers
 run inside one network namespace (Orthanc listens on every interface); each gets the same
-512x512 CT instances through STOW-RS, then:
+512x512 CT instances through STOW-RS (timed; ours also queues each instance's analysis,
+and the timings below start once those analyses have finished: Orthanc does no such work),
+then:
 
 1. QIDO-RS study search latency (median, p95 over ``--queries`` searches);
 2. series /metadata latency (median, p95 over ``--metadata-repeats`` requests);
 3. frames/s: /frames/1 of every instance (``transfer-syntax=*``, as OHIF asks), 8 clients;
-4. rendered/s: /rendered as JPEG of every instance, 8 clients.
+4. rendered/s: /rendered as JPEG of every instance, 8 clients; then again with
+   ``window=40,400,linear`` (ours keeps the default rendering of each instance when it processes
+   it; a window parameter makes every request render).
 
 The table gives ours vs Orthanc as a factor where higher is better for us (goal >= 2x).
 Until our server answers ``/dicomweb/studies`` (not 404) our column reads "n/a".
@@ -39,12 +43,14 @@ from dicomweb_peer import orthanc_dicomweb, our_dicomweb
 CLIENTS = 8
 FRAMES_ACCEPT = 'multipart/related; type="application/octet-stream"; transfer-syntax=*'
 LINES = (
+    ("stow_s", "STOW of every instance, s", "latency"),
     ("qido_study_ms", "QIDO study search, median ms", "latency"),
     ("qido_study_p95_ms", "QIDO study search, p95 ms", "latency"),
     ("series_metadata_ms", "series metadata, median ms", "latency"),
     ("series_metadata_p95_ms", "series metadata, p95 ms", "latency"),
     ("frames_per_s", f"frames/s, {CLIENTS} clients", "rate"),
     ("rendered_per_s", f"rendered/s, {CLIENTS} clients", "rate"),
+    ("rendered_window_per_s", f"rendered/s, windowed, {CLIENTS} clients", "rate"),
 )
 
 
@@ -81,13 +87,36 @@ def concurrent_rate(urls: list[str], accept: str) -> float:
     return len(urls) / (time.perf_counter() - start)
 
 
-def measure(root: str, files: list[Path], queries: int, metadata_repeats: int) -> dict[str, float]:
-    """Store ``files`` through STOW, then time the four DICOMweb operations."""
+def analysed(target: Target, datasets: list[Any], timeout: float = 600) -> None:
+    """Wait until every instance's analysis job (ours: preview, labels ... after STOW) has
+    finished, so that the timings below measure DICOMweb, not the analyses running beside
+    it (Orthanc does no such work)."""
+    deadline = time.monotonic() + timeout
+    with requests.Session() as session:
+        for ds in datasets:
+            while True:
+                job = session.get(f"{target.instance_url(ds)}/analysis", timeout=60)
+                assert job.status_code == 200, job.status_code
+                if job.json()["status"] in ("COMPLETED", "FAILED"):
+                    break
+                assert time.monotonic() < deadline, "the analyses did not finish"
+                time.sleep(0.2)
+
+
+def measure(
+    root: str, files: list[Path], queries: int, metadata_repeats: int, *, ours: bool = False
+) -> dict[str, float]:
+    """Store ``files`` through STOW (ours: and wait for their analyses), then time the four
+    DICOMweb operations."""
     target = Target.at(root, timeout=300)
     datasets = [dcmread(path) for path in files]
+    start_store = time.perf_counter()
     for start in range(0, len(datasets), 25):
         response = target.client.store_instances(datasets[start : start + 25])
         assert len(response.ReferencedSOPSequence) == len(datasets[start : start + 25])
+    stored_s = time.perf_counter() - start_store
+    if ours:
+        analysed(target, datasets)
     first = datasets[0]
     study, series = first.StudyInstanceUID, first.SeriesInstanceUID
     session = requests.Session()
@@ -117,12 +146,17 @@ def measure(root: str, files: list[Path], queries: int, metadata_repeats: int) -
     metadatas = timed(metadata, metadata_repeats)
     instances = [target.instance_url(ds) for ds in datasets]
     return {
+        "stow_s": stored_s,
         "qido_study_ms": statistics.median(searches) * 1000,
         "qido_study_p95_ms": percentile(searches, 0.95) * 1000,
         "series_metadata_ms": statistics.median(metadatas) * 1000,
         "series_metadata_p95_ms": percentile(metadatas, 0.95) * 1000,
         "frames_per_s": concurrent_rate([f"{u}/frames/1" for u in instances], FRAMES_ACCEPT),
         "rendered_per_s": concurrent_rate([f"{u}/rendered" for u in instances], "image/jpeg"),
+        # a window parameter: no kept rendition can answer, every request renders
+        "rendered_window_per_s": concurrent_rate(
+            [f"{u}/rendered?window=40,400,linear" for u in instances], "image/jpeg"
+        ),
     }
 
 
@@ -136,7 +170,9 @@ def inner(files_dir: Path, queries: int, metadata_repeats: int) -> dict[str, Any
             figures["orthanc"] = measure(root, files, queries, metadata_repeats)
         with our_dicomweb(Path(tmp) / "data") as root:
             available = answers(root)
-            figures["ours"] = measure(root, files, queries, metadata_repeats) if available else None
+            figures["ours"] = (
+                measure(root, files, queries, metadata_repeats, ours=True) if available else None
+            )
     return figures
 
 

@@ -15,6 +15,8 @@ from dicomweb_client.api import DICOMwebClient
 from pydicom.data import get_testdata_file
 
 from dicomlens.dicomweb.multipart import Part, encode_multipart
+from dicomlens.dicomweb.rendered import JPEG, RenderParams, parse_window, render_frame
+from dicomlens.imaging.limits import ImagingLimits
 
 pytestmark = [pytest.mark.dicomweb_server, pytest.mark.timeout(300)]
 
@@ -68,6 +70,33 @@ def test_page_uploads_and_stow_instances_meet_in_the_index(tmp_path: Path) -> No
             view = local_server.wait_all_finished(url, [job_id])[job_id]
             assert view["status"] == "COMPLETED"
             assert view["result"]["labels"] is not None
+        # And once processed, the default rendering is the one kept at ingest, the same
+        # bytes a rendering now gives (a window parameter renders anew)
+        kept_files = {p.parent.name for p in (tmp_path / "data").rglob("dicomweb-rendered-1.jpg")}
+        assert page_job in kept_files
+        assert len(kept_files) == 2
+        for ds, path in ((ct, CT), (mr, MR)):
+            instance = (
+                f"{root}/studies/{ds.StudyInstanceUID}/series/{ds.SeriesInstanceUID}"
+                f"/instances/{ds.SOPInstanceUID}"
+            )
+            kept = http.get(f"{instance}/rendered", headers={"Accept": "image/jpeg"}, timeout=30)
+            assert kept.status_code == 200
+            fresh = render_frame(
+                path, frame=1, params=RenderParams(), media_type=JPEG, limits=ImagingLimits()
+            )
+            assert kept.content == fresh
+            windowed = http.get(
+                f"{instance}/rendered", params={"window": "40,400"}, timeout=30
+            ).content
+            assert windowed != fresh
+            assert windowed == render_frame(
+                path,
+                frame=1,
+                params=RenderParams(window=parse_window("40,400")),
+                media_type=JPEG,
+                limits=ImagingLimits(),
+            )
         # And a second upload of the CT's SOP Instance UID replaces the first
         changed = ct.copy()
         changed.SeriesDescription = "REPLACED"

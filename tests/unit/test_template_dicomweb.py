@@ -67,12 +67,16 @@ def test_dicomweb_role_is_least_privilege() -> None:
     found = statements("DicomWebRole")
     assert actions(found["ReadInstances"]) == {"s3:GetObject", "s3:GetObjectVersion"}
     assert actions(found["StoreInstances"]) == {"s3:PutObject"}
-    for sid in ("ReadInstances", "StoreInstances"):
-        assert sorted(subbed(r) for r in found[sid]["Resource"]) == [
-            f"{BUCKET}/derived/*/dicomweb-metadata.json",
-            f"{BUCKET}/dicomweb-answers/*",
-            f"{BUCKET}/uploads/*",
-        ]
+    written = [
+        f"{BUCKET}/derived/*/dicomweb-metadata.json",
+        f"{BUCKET}/dicomweb-answers/*",
+        f"{BUCKET}/uploads/*",
+    ]
+    assert sorted(subbed(r) for r in found["StoreInstances"]["Resource"]) == written
+    # it reads what it writes and the default renditions the processor keeps
+    assert sorted(subbed(r) for r in found["ReadInstances"]["Resource"]) == sorted(
+        [*written, f"{BUCKET}/derived/*/dicomweb-rendered-1.jpg"]
+    )
     assert actions(found["CreateJobs"]) == {"dynamodb:PutItem"}
     assert found["CreateJobs"]["Resource"] == {"Fn::GetAtt": "ResultsTable.Arn"}
     index = found["IndexInstances"]

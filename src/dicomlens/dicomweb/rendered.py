@@ -46,6 +46,10 @@ GIF = "image/gif"
 RENDERED_MEDIA_TYPES = (JPEG, PNG, GIF)
 MAX_VIEWPORT = 4096
 DEFAULT_QUALITY = 90
+# The rendition a request without parameters gets (frame 1, the file's window, JPEG at
+# DEFAULT_QUALITY), computed once when an instance is processed and kept beside its job's
+# other derived images.
+DEFAULT_RENDITION_NAME = "dicomweb-rendered-1.jpg"
 _FUNCTIONS = {"linear": "LINEAR", "linear-exact": "LINEAR_EXACT", "sigmoid": "SIGMOID"}
 _ANNOTATIONS = frozenset({"patient", "technique"})
 
@@ -72,6 +76,11 @@ class RenderParams:
     viewport: Viewport | None = None
     quality: int | None = None
     annotation: tuple[str, ...] = ()
+
+
+def is_default(params: RenderParams) -> bool:
+    """Whether ``params`` ask for nothing but the default rendering."""
+    return params == RenderParams()
 
 
 def rendered_offers() -> list[MediaOffer]:

@@ -31,6 +31,8 @@ from dicomlens.dicomweb.model import IndexedInstance, QueryLevel
 from dicomlens.dicomweb.multipart import Part, decode_multipart, encode_multipart
 from dicomlens.dicomweb.negotiation import MULTIPART_RELATED, MediaOffer, choose
 from dicomlens.dicomweb.rendered import (
+    JPEG,
+    is_default,
     parse_render_params,
     parse_viewport,
     render_frame,
@@ -231,6 +233,10 @@ def rendered(request: DicomWebRequest, target: Target) -> Reply:
         raise DicomlensError(ErrorCode.VALIDATION_ERROR, "rendered frames: one frame at a time")
     chosen = choose(request.accept(), rendered_offers())
     params = parse_render_params(_query_dict(request))
+    if numbers == (1,) and is_default(params) and chosen.offer.media_type == JPEG:
+        kept = service.default_rendition(instance)
+        if kept is not None:
+            return binary_reply(200, kept, JPEG)
     with service.instance_file(instance) as path:
         data = render_frame(
             path,

@@ -14,7 +14,9 @@ from pathlib import Path
 
 from dicomlens.dicomweb.model import DicomJson, IndexedInstance, QueryLevel
 from dicomlens.dicomweb.qido import parse_qido, respond
+from dicomlens.dicomweb.rendered import DEFAULT_RENDITION_NAME
 from dicomlens.domain.errors import DicomlensError, ErrorCode
+from dicomlens.domain.keys import derived_key
 from dicomlens.ports import BlobStore, InstanceIndex
 
 
@@ -81,6 +83,18 @@ class DicomWebService:
         """The stored instance as a readable local file for the duration of the context."""
         with self._blobs.local_copy(instance.blob_key, version_id=instance.blob_version) as path:
             yield path
+
+    def default_rendition(self, instance: IndexedInstance) -> bytes | None:
+        """The instance's default /rendered answer kept when it was processed, or None
+        (not processed yet, or not renderable: the caller renders)."""
+        if instance.job_id is None:
+            return None
+        try:
+            key = derived_key(instance.job_id, DEFAULT_RENDITION_NAME)
+            with self._blobs.local_copy(key) as path:
+                return path.read_bytes()
+        except DicomlensError:
+            return None
 
     def job_of(self, study_uid: str, series_uid: str, sop_uid: str) -> str:
         """The id of the processing job that analyses the instance (its preview, labels and

@@ -21,8 +21,9 @@ from pathlib import Path
 from pydicom.dataset import Dataset
 
 from dicomlens.dicomweb.attributes import index_record, metadata_json
-from dicomlens.dicomweb.model import DicomJson
+from dicomlens.dicomweb.model import DicomJson, IndexedInstance
 from dicomlens.dicomweb.multipart import Part
+from dicomlens.dicomweb.rendered import DEFAULT_RENDITION_NAME, JPEG, RenderParams, render_frame
 from dicomlens.domain import jobs as job_rules
 from dicomlens.domain.errors import DicomlensError, ErrorCode
 from dicomlens.domain.jobs import Job
@@ -146,7 +147,7 @@ class StoreService:
                     sop_uid=probe.sop_uid,
                 )
             try:
-                self._keep(path, ds, size=len(part.data), sop_uid=probe.sop_uid)
+                self._keep(path, ds, probe)
             except DicomlensError:
                 return _Failed(
                     reason=PROCESSING_FAILURE,
@@ -160,11 +161,12 @@ class StoreService:
             series_uid=probe.series_uid,
         )
 
-    def _keep(self, path: Path, ds: Dataset, *, size: int, sop_uid: str) -> None:
+    def _keep(self, path: Path, ds: Dataset, probe: IndexedInstance) -> None:
         """A job for the instance, its upload (which queues processing), then its metadata
         and index entry: an instance is indexed only once its bytes are stored and its
         processing is queued."""
         now = self._clock.now()
+        size, sop_uid = probe.size, probe.sop_uid
         job_id = self._ids.new_id()
         key = upload_key(job_id, f"{sop_uid}.dcm")
         job = job_rules.new_job(
@@ -177,7 +179,7 @@ class StoreService:
         )
         self._jobs.create(job)
         version = self._intake.store_upload(key, path, content_type=DICOM_MEDIA_TYPE)
-        self._indexer.index_dataset(ds, job=replace(job, upload_version=version))
+        self._indexer.index_dataset(ds, job=replace(job, upload_version=version), record=probe)
 
 
 class InstanceIndexer:
@@ -213,28 +215,53 @@ class InstanceIndexer:
         except DicomlensError:
             return False
         held = self._index.find_sop(probe.sop_uid)
-        if held is not None and held.blob_key == job.upload_key:
-            return True
-        self.index_dataset(ds, job=job)
+        if held is None or held.blob_key != job.upload_key:
+            self.index_dataset(ds, job=job, record=probe)
+        self._store_default_rendition(path, job=job)
         return True
 
-    def index_dataset(self, ds: Dataset, *, job: Job) -> None:
+    def _store_default_rendition(self, path: Path, *, job: Job) -> None:
+        """Keep the default /rendered answer of the instance (frame 1, its own window, JPEG)
+        beside the job's derived images, so that viewers' most common request is a read.
+        An instance that cannot be rendered gets none (the request renders and says why)."""
+        try:
+            picture = render_frame(
+                path, frame=1, params=RenderParams(), media_type=JPEG, limits=self._limits
+            )
+        except DicomlensError:
+            return
+        key = derived_key(job.job_id, DEFAULT_RENDITION_NAME)
+        self._blobs.put_bytes(key, picture, content_type=JPEG)
+
+    def index_dataset(
+        self, ds: Dataset, *, job: Job, record: IndexedInstance | None = None
+    ) -> None:
         """Write the instance's metadata document, then its index entry (linked to ``job``,
-        whose upload holds the instance's bytes)."""
+        whose upload holds the instance's bytes). ``record``: the data set's index record
+        made already (its attributes are kept; the storage fields are this job's)."""
         meta_key = derived_key(job.job_id, METADATA_NAME)
         meta = json.dumps(metadata_json(ds), separators=(",", ":")).encode()
         self._blobs.put_bytes(meta_key, meta, content_type="application/dicom+json")
-        self._index.put(
-            index_record(
+        if record is None:
+            record = index_record(
                 ds,
-                blob_key=job.upload_key,
-                blob_version=job.upload_version,
-                metadata_key=meta_key,
-                job_id=job.job_id,
+                blob_key="",
+                blob_version=None,
+                metadata_key="",
+                job_id=None,
                 size=job.size,
                 stored_at=self._clock.now(),
             )
+        record = replace(
+            record,
+            blob_key=job.upload_key,
+            blob_version=job.upload_version,
+            metadata_key=meta_key,
+            job_id=job.job_id,
+            size=job.size,
+            stored_at=self._clock.now(),
         )
+        self._index.put(record)
 
 
 def read_instance(path: Path, limits: ImagingLimits) -> Dataset:
