@@ -108,12 +108,16 @@ def atomic_moto_writes() -> Iterator[None]:
     threads can both pass the same condition; real DynamoDB never lets them. Without this
     the concurrency contract would test moto, not the adapter.
     """
+    with _serialised_backend("put_item", "update_item", "delete_item", "get_item"):
+        yield
+
+
+@contextmanager
+def _serialised_backend(*names: str) -> Iterator[None]:
+    """moto's DynamoDB backend methods ``names`` run one at a time (under _WRITE_LOCK)."""
     from moto.dynamodb.models import DynamoDBBackend
 
-    originals = {
-        name: getattr(DynamoDBBackend, name)
-        for name in ("put_item", "update_item", "delete_item", "get_item")
-    }
+    originals = {name: getattr(DynamoDBBackend, name) for name in names}
 
     def locked(method: Any) -> Any:
         def call(*args: Any, **kwargs: Any) -> Any:
@@ -241,23 +245,6 @@ def create_index_table(dynamodb: Any, name: str) -> None:
 def serialised_moto_transactions() -> Iterator[None]:
     """Let moto apply one transaction (or query) at a time, as DynamoDB isolates them:
     moto's own transactions mutate the table unlocked, and two threads corrupt its dicts
-    (aws_support.atomic_moto_writes does the same for the single-item operations)."""
-    from moto.dynamodb.models import DynamoDBBackend
-
-    names = ("transact_write_items", "query", "batch_get_item")
-    originals = {name: getattr(DynamoDBBackend, name) for name in names}
-
-    def locked(method: Any) -> Any:
-        def call(*args: Any, **kwargs: Any) -> Any:
-            with _WRITE_LOCK:
-                return method(*args, **kwargs)
-
-        return call
-
-    for name, method in originals.items():
-        setattr(DynamoDBBackend, name, locked(method))
-    try:
+    (atomic_moto_writes does the same for the single-item operations)."""
+    with _serialised_backend("transact_write_items", "query", "batch_get_item"):
         yield
-    finally:
-        for name, method in originals.items():
-            setattr(DynamoDBBackend, name, method)

@@ -30,14 +30,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
 
 from dicomlens.dicomweb.frames import frame_layout
 from dicomlens.dicomweb.negotiation import MediaOffer
 from dicomlens.domain.errors import DicomlensError, ErrorCode
 from dicomlens.imaging.decode import read_image
 from dicomlens.imaging.limits import PNG_COMPRESS_LEVEL, ImagingLimits
-from dicomlens.imaging.output import THUMBNAIL_MAX, display_size
+from dicomlens.imaging.output import THUMBNAIL_MAX, display_size, picture
 from dicomlens.imaging.render import FROM_FILE, Window, WindowChoice, render
 
 JPEG = "image/jpeg"
@@ -194,14 +193,7 @@ def encode_picture(
 ) -> bytes:
     """An 8-bit picture resized to ``size`` (width, height; Lanczos when shrinking, as the
     previews) and encoded as ``media_type``."""
-    img = Image.fromarray(np.ascontiguousarray(pixels))
-    if size != img.size:
-        shrinking = size[0] < img.size[0]
-        img = img.resize(
-            size,
-            Image.Resampling.LANCZOS if shrinking else Image.Resampling.BICUBIC,
-            reducing_gap=3.0 if shrinking else None,
-        )
+    img = picture(pixels, size)
     buffer = io.BytesIO()
     if media_type == PNG:
         img.save(buffer, format="PNG", compress_level=PNG_COMPRESS_LEVEL)

@@ -32,13 +32,9 @@ def display_size(
     return max(1, round(width * scale)), max(1, round(height * scale))
 
 
-def to_png(
-    pixels: np.ndarray,
-    *,
-    size: tuple[int, int] | None = None,
-    compress_level: int = PNG_COMPRESS_LEVEL,
-) -> bytes:
-    """PNG bytes of an 8-bit picture, resized (Lanczos when shrinking) to ``size`` if given."""
+def picture(pixels: np.ndarray, size: tuple[int, int] | None) -> Image.Image:
+    """An 8-bit picture as an image, resized to ``size`` (width, height) if given: Lanczos
+    when shrinking, bicubic when enlarging."""
     img = Image.fromarray(np.ascontiguousarray(pixels))
     if size is not None and size != img.size:
         shrinking = size[0] < img.size[0]
@@ -47,6 +43,17 @@ def to_png(
             Image.Resampling.LANCZOS if shrinking else Image.Resampling.BICUBIC,
             reducing_gap=3.0 if shrinking else None,
         )
+    return img
+
+
+def to_png(
+    pixels: np.ndarray,
+    *,
+    size: tuple[int, int] | None = None,
+    compress_level: int = PNG_COMPRESS_LEVEL,
+) -> bytes:
+    """PNG bytes of an 8-bit picture, resized (Lanczos when shrinking) to ``size`` if given."""
+    img = picture(pixels, size)
     buffer = io.BytesIO()
     img.save(buffer, format="PNG", compress_level=compress_level)
     return buffer.getvalue()

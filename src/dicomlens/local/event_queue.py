@@ -11,14 +11,12 @@ processor's conditional claim makes a repeat harmless. The database (and so its 
 from __future__ import annotations
 
 import json
-import sqlite3
-import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from dicomlens.adapters.local.sqlite_jobs import connect
+from dicomlens.adapters.local.sqlite_file import SqliteFile
 from dicomlens.private_files import create_private_file
 
 _SCHEMA = (
@@ -44,23 +42,12 @@ class Delivery:
     deliveries: int
 
 
-class EventQueue:
+class EventQueue(SqliteFile):
     """Events in ``path``; usable from many threads and processes at once."""
 
     def __init__(self, path: Path) -> None:
-        self.path = path
-        self._local = threading.local()
         create_private_file(path)
-        conn = self._conn()
-        for statement in _SCHEMA:
-            conn.execute(statement)
-
-    def _conn(self) -> sqlite3.Connection:
-        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
-        if conn is None:
-            conn = connect(self.path)
-            self._local.conn = conn
-        return conn
+        super().__init__(path, _SCHEMA)
 
     def put(self, dedupe_key: str, body: dict[str, Any], *, now: float | None = None) -> bool:
         """Queue ``body`` unless an event with ``dedupe_key`` is queued. True if queued."""

@@ -19,9 +19,6 @@ from __future__ import annotations
 
 import json
 import sqlite3
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -40,7 +37,7 @@ from dicomlens.adapters.instance_rows import (
     series_row,
     study_row,
 )
-from dicomlens.adapters.local.sqlite_jobs import connect
+from dicomlens.adapters.local.sqlite_file import SqliteFile
 from dicomlens.dicomweb.model import IndexedInstance, PutOutcome, QidoQuery, QueryLevel
 
 _SCHEMA = """
@@ -105,34 +102,11 @@ def _dumps(value: Any) -> str:
     return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
 
 
-class SqliteInstanceIndex:
+class SqliteInstanceIndex(SqliteFile):
     """The instance index in one SQLite file; safe across threads and processes."""
 
     def __init__(self, path: Path) -> None:
-        self.path = path
-        self._local = threading.local()
-        with self._write() as conn:
-            for statement in _SCHEMA.split(";"):
-                if statement.strip():
-                    conn.execute(statement)
-
-    def _conn(self) -> sqlite3.Connection:
-        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
-        if conn is None:
-            conn = connect(self.path)
-            self._local.conn = conn
-        return conn
-
-    @contextmanager
-    def _write(self) -> Iterator[sqlite3.Connection]:
-        conn = self._conn()
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            yield conn
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-        conn.execute("COMMIT")
+        super().__init__(path, _SCHEMA.split(";"))
 
     def put(self, instance: IndexedInstance) -> PutOutcome:
         """Index ``instance`` (CREATED, or REPLACED for a known SOP Instance UID) and
@@ -221,13 +195,6 @@ class SqliteInstanceIndex:
             .fetchone()
         )
         return None if row is None else instance_from_json(row[0])
-
-    def close(self) -> None:
-        """Close this thread's connection."""
-        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
-        if conn is not None:
-            conn.close()
-            self._local.conn = None
 
 
 def _refresh_series(conn: sqlite3.Connection, study_uid: str, series_uid: str) -> None:

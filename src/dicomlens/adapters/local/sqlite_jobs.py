@@ -1,22 +1,19 @@
 """The job table in SQLite: the local :class:`~dicomlens.ports.JobStore`.
 
 One row per job: the conditional columns (status, attempts, lease) plus the whole job as
-JSON. WAL journal, a long busy timeout and ``BEGIN IMMEDIATE`` for every read-modify-write
-(a deferred transaction that upgrades to a write lock can fail at once with "database is
-locked", whatever the busy timeout), one connection per thread.
+JSON, in a :class:`~dicomlens.adapters.local.sqlite_file.SqliteFile` (WAL, ``BEGIN
+IMMEDIATE`` for every read-modify-write, one connection per thread).
 """
 
 from __future__ import annotations
 
 import json
 import sqlite3
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import replace
 from datetime import datetime, timedelta
 from pathlib import Path
 
+from dicomlens.adapters.local.sqlite_file import SqliteFile
 from dicomlens.domain import jobs
 from dicomlens.domain.errors import DicomlensError, ErrorCode, IllegalTransitionError
 from dicomlens.domain.job_records import job_from_record, job_to_record
@@ -33,21 +30,6 @@ CREATE TABLE IF NOT EXISTS jobs (
 CREATE INDEX IF NOT EXISTS jobs_unfinished ON jobs (status)
     WHERE status IN ('PENDING', 'PROCESSING');
 """
-BUSY_TIMEOUT_MS = 60_000
-
-
-def connect(path: Path) -> sqlite3.Connection:
-    """A connection in autocommit mode with WAL, a busy timeout and synchronous=NORMAL."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    conn = sqlite3.connect(
-        path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None, check_same_thread=False
-    )
-    conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
-    conn.execute("PRAGMA journal_mode=WAL")
-    # NORMAL in WAL mode: a committed transaction survives a process crash (kill -9); only a
-    # power loss can drop the last commits.
-    conn.execute("PRAGMA synchronous=NORMAL")
-    return conn
 
 
 def job_to_json(job: Job) -> str:
@@ -60,34 +42,11 @@ def job_from_json(text: str) -> Job:
     return job_from_record(json.loads(text))
 
 
-class SqliteJobStore:
+class SqliteJobStore(SqliteFile):
     """Jobs in one SQLite file; safe across threads and processes."""
 
     def __init__(self, path: Path) -> None:
-        self.path = path
-        self._local = threading.local()
-        with self._write() as conn:
-            for statement in _SCHEMA.split(";"):
-                if statement.strip():
-                    conn.execute(statement)
-
-    def _conn(self) -> sqlite3.Connection:
-        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
-        if conn is None:
-            conn = connect(self.path)
-            self._local.conn = conn
-        return conn
-
-    @contextmanager
-    def _write(self) -> Iterator[sqlite3.Connection]:
-        conn = self._conn()
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            yield conn
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-        conn.execute("COMMIT")
+        super().__init__(path, _SCHEMA.split(";"))
 
     def create(self, job: Job) -> None:
         """Insert a new job; ``CONFLICT`` if the id exists."""
@@ -187,13 +146,6 @@ class SqliteJobStore:
             "UPDATE jobs SET status = ?, attempts = ?, lease_until = ?, body = ? WHERE job_id = ?",
             (str(job.status), job.attempts, _epoch(job.lease_until), job_to_json(job), job.job_id),
         )
-
-    def close(self) -> None:
-        """Close this thread's connection."""
-        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
-        if conn is not None:
-            conn.close()
-            self._local.conn = None
 
 
 def _epoch(value: datetime | None) -> float | None:
