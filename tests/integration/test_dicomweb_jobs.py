@@ -75,6 +75,8 @@ def test_page_uploads_and_stow_instances_meet_in_the_index(tmp_path: Path) -> No
         kept_files = {p.parent.name for p in (tmp_path / "data").rglob("dicomweb-rendered-1.jpg")}
         assert page_job in kept_files
         assert len(kept_files) == 2
+        layouts = {p.parent.name for p in (tmp_path / "data").rglob("dicomweb-frames.json")}
+        assert layouts == kept_files
         for ds, path in ((ct, CT), (mr, MR)):
             instance = (
                 f"{root}/studies/{ds.StudyInstanceUID}/series/{ds.SeriesInstanceUID}"
@@ -90,6 +92,14 @@ def test_page_uploads_and_stow_instances_meet_in_the_index(tmp_path: Path) -> No
                 f"{instance}/rendered", params={"window": "40,400"}, timeout=30
             ).content
             assert windowed != fresh
+            frames = client.retrieve_instance_frames(
+                str(ds.StudyInstanceUID),
+                str(ds.SeriesInstanceUID),
+                str(ds.SOPInstanceUID),
+                frame_numbers=[1],
+                media_types=(("application/octet-stream", "*"),),
+            )
+            assert frames == [ds.PixelData]
             assert windowed == render_frame(
                 path,
                 frame=1,

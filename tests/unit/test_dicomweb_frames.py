@@ -15,7 +15,13 @@ from pydicom.encaps import generate_frames
 from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 
 from dicomlens.dicomweb.bulk import read_bulk
-from dicomlens.dicomweb.frames import parse_frame_list, read_frames
+from dicomlens.dicomweb.frames import (
+    frame_layout,
+    layout_from_json,
+    layout_to_json,
+    parse_frame_list,
+    read_frames,
+)
 from dicomlens.domain.errors import DicomlensError, ErrorCode
 from dicomlens.imaging.limits import ImagingLimits
 
@@ -231,3 +237,25 @@ def test_bulk_pixel_data_and_nested_values() -> None:
         with pytest.raises(DicomlensError) as caught:
             read_bulk(native, bad, limits=LIMITS)
         assert caught.value.code == code
+
+
+@pytest.mark.parametrize("name", ["CT_small.dcm", "emri_small_jpeg_2k_lossless.dcm", "rtdose.dcm"])
+def test_a_kept_layout_reads_the_same_frames_as_the_file(name: str) -> None:
+    # Given the layout of a file written as JSON (what the processor keeps) and read back
+    path = _file(name)
+    layout = frame_layout(path, LIMITS)
+    kept = layout_from_json(layout_to_json(layout))
+    assert kept == layout
+    # When frames are read with it, stored or decoded
+    numbers = tuple(range(1, layout.frame_count + 1))
+    for syntax in ("*", ELE):
+        with_kept = read_frames(path, numbers, transfer_syntax=syntax, limits=LIMITS, layout=kept)
+        read = read_frames(path, numbers, transfer_syntax=syntax, limits=LIMITS)
+        # Then they are the same bytes as reading the file's own layout gives
+        assert with_kept == read
+
+
+def test_an_unreadable_kept_layout_is_an_internal_error() -> None:
+    with pytest.raises(DicomlensError) as raised:
+        layout_from_json(b'{"transfer_syntax": 1}')
+    assert raised.value.code == ErrorCode.INTERNAL

@@ -73,9 +73,11 @@ def test_dicomweb_role_is_least_privilege() -> None:
         f"{BUCKET}/uploads/*",
     ]
     assert sorted(subbed(r) for r in found["StoreInstances"]["Resource"]) == written
-    # it reads what it writes and the default renditions the processor keeps
+    # it reads what it writes, and the default renditions and frame layouts the
+    # processor keeps
+    kept = ["dicomweb-rendered-1.jpg", "dicomweb-frames.json"]
     assert sorted(subbed(r) for r in found["ReadInstances"]["Resource"]) == sorted(
-        [*written, f"{BUCKET}/derived/*/dicomweb-rendered-1.jpg"]
+        [*written, *(f"{BUCKET}/derived/*/{name}" for name in kept)]
     )
     assert actions(found["CreateJobs"]) == {"dynamodb:PutItem"}
     assert found["CreateJobs"]["Resource"] == {"Fn::GetAtt": "ResultsTable.Arn"}

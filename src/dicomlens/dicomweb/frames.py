@@ -19,8 +19,10 @@ small in-process cache, so a frame of a CT costs an open, a seek and a read.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import io
+import json
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -45,6 +47,9 @@ OCTET_STREAM = "application/octet-stream"
 MAX_FRAME_LIST = 10_000
 """More frame numbers than this in one request is a VALIDATION_ERROR."""
 MAX_ANSWER_BYTES = 1024**3
+# Where each frame lies in an instance, kept when the instance is processed beside its
+# job's derived images: a /frames request then reads the frames without parsing the file.
+FRAME_LAYOUT_NAME = "dicomweb-frames.json"
 """:func:`read_frames` refuses (TOO_LARGE) to hold more than this in memory at once."""
 
 # PS3.18 Table 8.7.3-5: the media type of each compressed transfer syntax's frames, and
@@ -183,15 +188,19 @@ def read_frames(
     transfer_syntax: str | None,
     limits: ImagingLimits,
     max_bytes: int = MAX_ANSWER_BYTES,
+    layout: FrameLayout | None = None,
 ) -> FramesAnswer:
     """The frames ``numbers`` (1-based) of the DICOM file at ``path`` (see the module).
 
     Raises NOT_FOUND for a frame number the file does not have (or no pixel data),
     NOT_ACCEPTABLE for a transfer syntax it cannot give, TOO_LARGE beyond ``max_bytes``
     together, and the reader's errors (INVALID_DICOM, TRUNCATED_PIXEL_DATA, TOO_LARGE,
-    UNSUPPORTED_TRANSFER_SYNTAX) for a file it cannot read.
+    UNSUPPORTED_TRANSFER_SYNTAX) for a file it cannot read. ``layout``: the file's layout
+    when known already (kept when the instance was processed), else it is read.
     """
-    stream = stream_frames(path, numbers, transfer_syntax=transfer_syntax, limits=limits)
+    stream = stream_frames(
+        path, numbers, transfer_syntax=transfer_syntax, limits=limits, layout=layout
+    )
     frames, total = [], 0
     for frame in stream.frames:
         total += len(frame.data)
@@ -204,11 +213,16 @@ def read_frames(
 
 
 def stream_frames(
-    path: Path, numbers: Sequence[int], *, transfer_syntax: str | None, limits: ImagingLimits
+    path: Path,
+    numbers: Sequence[int],
+    *,
+    transfer_syntax: str | None,
+    limits: ImagingLimits,
+    layout: FrameLayout | None = None,
 ) -> FramesStream:
     """:func:`read_frames` with the frames read lazily; the file, the frame numbers and
     the transfer syntax are checked before this returns."""
-    layout = frame_layout(path, limits)
+    layout = layout or frame_layout(path, limits)
     for number in numbers:
         if not 1 <= number <= layout.frame_count:
             raise DicomlensError(
@@ -249,6 +263,24 @@ class FrameLayout:
     """Encapsulated: each frame's fragments as (file offset, length)."""
     bits_allocated: int = 0
     signed: bool = False
+
+
+def layout_to_json(layout: FrameLayout) -> bytes:
+    """The layout as a JSON document (see :func:`layout_from_json`)."""
+    return json.dumps(dataclasses.asdict(layout), separators=(",", ":")).encode()
+
+
+def layout_from_json(data: bytes) -> FrameLayout:
+    """The layout :func:`layout_to_json` wrote; INTERNAL for anything else."""
+    try:
+        raw = json.loads(data)
+        fragments = tuple(
+            tuple((int(offset), int(length)) for offset, length in frame)
+            for frame in raw.pop("fragments")
+        )
+        return FrameLayout(fragments=fragments, **raw)
+    except (ValueError, TypeError, KeyError, AttributeError) as exc:
+        raise DicomlensError(ErrorCode.INTERNAL, "a kept frame layout is unreadable") from exc
 
 
 def frame_layout(path: Path, limits: ImagingLimits) -> FrameLayout:

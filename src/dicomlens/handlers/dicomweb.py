@@ -179,6 +179,7 @@ def frames(request: DicomWebRequest, target: Target) -> Reply:
     numbers = parse_frame_list(target.rest or "")
     chosen = choose(request.accept(), frame_offers(instance.transfer_syntax_uid))
     limits = bootstrap.get_services().settings.imaging_limits()
+    layout = service.frame_layout(instance)
     with service.instance_file(instance) as path:
         answer = read_frames(
             path,
@@ -186,6 +187,7 @@ def frames(request: DicomWebRequest, target: Target) -> Reply:
             transfer_syntax=chosen.transfer_syntax,
             limits=limits,
             max_bytes=bootstrap.get_services().settings.dicomweb_max_retrieve_bytes,
+            layout=layout,
         )
     if answer.transfer_syntax == chosen.transfer_syntax:
         part_type, part_content_type = chosen.offer.part_type, chosen.offer.part_content_type()

@@ -12,6 +12,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
+from dicomlens.dicomweb.frames import FRAME_LAYOUT_NAME, FrameLayout, layout_from_json
 from dicomlens.dicomweb.model import DicomJson, IndexedInstance, QueryLevel
 from dicomlens.dicomweb.qido import parse_qido, respond
 from dicomlens.dicomweb.rendered import DEFAULT_RENDITION_NAME
@@ -93,6 +94,18 @@ class DicomWebService:
             key = derived_key(instance.job_id, DEFAULT_RENDITION_NAME)
             with self._blobs.local_copy(key) as path:
                 return path.read_bytes()
+        except DicomlensError:
+            return None
+
+    def frame_layout(self, instance: IndexedInstance) -> FrameLayout | None:
+        """Where the instance's frames lie, as kept when it was processed; None when not
+        kept (not processed yet: the caller reads the file)."""
+        if instance.job_id is None:
+            return None
+        try:
+            key = derived_key(instance.job_id, FRAME_LAYOUT_NAME)
+            with self._blobs.local_copy(key) as path:
+                return layout_from_json(path.read_bytes())
         except DicomlensError:
             return None
 

@@ -21,6 +21,7 @@ from pathlib import Path
 from pydicom.dataset import Dataset
 
 from dicomlens.dicomweb.attributes import index_record, metadata_json
+from dicomlens.dicomweb.frames import FRAME_LAYOUT_NAME, frame_layout, layout_to_json
 from dicomlens.dicomweb.model import DicomJson, IndexedInstance
 from dicomlens.dicomweb.multipart import Part
 from dicomlens.dicomweb.rendered import DEFAULT_RENDITION_NAME, JPEG, RenderParams, render_frame
@@ -218,7 +219,18 @@ class InstanceIndexer:
         if held is None or held.blob_key != job.upload_key:
             self.index_dataset(ds, job=job, record=probe)
         self._store_default_rendition(path, job=job)
+        self._store_frame_layout(path, job=job)
         return True
+
+    def _store_frame_layout(self, path: Path, *, job: Job) -> None:
+        """Keep where the instance's frames lie (``/frames`` then reads them directly);
+        none for an instance without readable pixel data."""
+        try:
+            layout = frame_layout(path, self._limits)
+        except DicomlensError:
+            return
+        key = derived_key(job.job_id, FRAME_LAYOUT_NAME)
+        self._blobs.put_bytes(key, layout_to_json(layout), content_type="application/json")
 
     def _store_default_rendition(self, path: Path, *, job: Job) -> None:
         """Keep the default /rendered answer of the instance (frame 1, its own window, JPEG)
