@@ -100,6 +100,14 @@ class InMemoryBlobStore:
             path.write_bytes(data)
             yield path
 
+    def read_range(
+        self, key: str, start: int, length: int, *, version_id: str | None = None
+    ) -> bytes:
+        data = self.objects.get(key)
+        if data is None:
+            raise DicomlensError(ErrorCode.NOT_FOUND, "no such object")
+        return data[start : start + max(0, length)]
+
     def receive_upload(self, key: str, data: bytes) -> None:
         """What a browser's form post does (test helper, not part of the port)."""
         self.put_bytes(key, data, content_type="application/octet-stream")

@@ -70,6 +70,16 @@ class BlobStore(Protocol):
         """
         ...
 
+    def read_range(
+        self, key: str, start: int, length: int, *, version_id: str | None = None
+    ) -> bytes:
+        """``length`` bytes of the object from byte ``start`` (fewer where it ends first),
+        without reading the rest of it: a frame out of a large instance.
+
+        Raises ``DicomlensError(NOT_FOUND)`` when there is no such object.
+        """
+        ...
+
 
 class UploadIntake(Protocol):
     """Original uploads that arrive through the server (DICOMweb STOW) rather than a browser's

@@ -17,6 +17,17 @@ def test_put_then_read_back(blobs: BlobHarness) -> None:
         assert path.read_bytes() == b"\x89PNG data"
 
 
+def test_a_range_reads_those_bytes_only(blobs: BlobHarness) -> None:
+    data = bytes(range(256)) * 40
+    blobs.store.put_bytes("derived/j/frames.bin", data, content_type="application/octet-stream")
+    assert blobs.store.read_range("derived/j/frames.bin", 1000, 300) == data[1000:1300]
+    assert blobs.store.read_range("derived/j/frames.bin", 0, 1) == data[:1]
+    assert blobs.store.read_range("derived/j/frames.bin", len(data) - 5, 100) == data[-5:]
+    with pytest.raises(DicomlensError) as caught:
+        blobs.store.read_range("derived/none/frames.bin", 0, 10)
+    assert caught.value.code is ErrorCode.NOT_FOUND
+
+
 def test_missing_object_is_not_found(blobs: BlobHarness) -> None:
     assert not blobs.store.exists("derived/none/preview.png")
     with pytest.raises(DicomlensError) as caught, blobs.store.local_copy("derived/none/x.png"):

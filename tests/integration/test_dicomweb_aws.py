@@ -156,3 +156,40 @@ def test_a_large_retrieve_is_a_303_to_the_stored_answer(
     assert answer.status_code == 200
     assert answer.headers["Content-Type"].startswith('multipart/related; type="application/dicom"')
     assert len(answer.content) > LAMBDA_REPLY_BYTES
+
+
+def test_processed_instances_give_frames_by_ranged_reads_of_s3(
+    stored: Target, corpus: DicomwebCorpus, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a multi-frame RLE instance processed as the processor does (its frame layout
+    # and default rendering kept in S3)
+    services = bootstrap.get_services()
+    ds = next(d for d in corpus.datasets if int(d.get("NumberOfFrames", 1) or 1) > 1)
+    uids = (str(ds.StudyInstanceUID), str(ds.SeriesInstanceUID), str(ds.SOPInstanceUID))
+    (instance,) = services.dicomweb.instances(*uids)
+    assert instance.job_id is not None
+    job = services.jobs.get(instance.job_id)
+    assert job is not None
+    with services.blobs.local_copy(instance.blob_key, version_id=instance.blob_version) as path:
+        assert services.indexer.index_upload(path, job=job)
+    assert services.dicomweb.frame_layout(instance) is not None
+    # When its frames are retrieved as stored, whole-object reads recorded
+    copied: list[str] = []
+    original = S3BlobStore.local_copy
+
+    def recording_whole_reads(self: S3BlobStore, key: str, **kwargs: object) -> object:
+        copied.append(key)
+        return original(self, key, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(S3BlobStore, "local_copy", recording_whole_reads)
+    count = int(ds.NumberOfFrames)
+    frames = stored.client.retrieve_instance_frames(
+        *uids,
+        frame_numbers=list(range(1, count + 1)),
+        media_types=(("application/octet-stream", "*"),),
+    )
+    # Then they are the stored codestreams, and the instance itself was never downloaded
+    from pydicom.encaps import generate_frames
+
+    assert frames == list(generate_frames(ds.PixelData, number_of_frames=count))
+    assert instance.blob_key not in copied

@@ -21,6 +21,7 @@ from dicomlens.dicomweb.frames import (
     layout_to_json,
     parse_frame_list,
     read_frames,
+    read_stored_frames,
 )
 from dicomlens.domain.errors import DicomlensError, ErrorCode
 from dicomlens.imaging.limits import ImagingLimits
@@ -259,3 +260,33 @@ def test_an_unreadable_kept_layout_is_an_internal_error() -> None:
     with pytest.raises(DicomlensError) as raised:
         layout_from_json(b'{"transfer_syntax": 1}')
     assert raised.value.code == ErrorCode.INTERNAL
+
+
+@pytest.mark.parametrize("name", ["CT_small.dcm", "emri_small_RLE.dcm", "SC_rgb_rle_2frame.dcm"])
+def test_stored_frames_read_by_ranges_are_the_files_frames(name: str) -> None:
+    # Given an instance's kept layout and a reader of byte ranges (as of an S3 object)
+    path = _file(name)
+    data = path.read_bytes()
+    reads: list[tuple[int, int]] = []
+
+    def read(offset: int, length: int) -> bytes:
+        reads.append((offset, length))
+        return data[offset : offset + length]
+
+    layout = frame_layout(path, LIMITS)
+    numbers = tuple(range(layout.frame_count, 0, -1))
+    # When the stored frames are read by ranges
+    answer = read_stored_frames(read, layout, numbers, transfer_syntax="*")
+    # Then they are the frames the file gives, one range per frame
+    assert answer == read_frames(path, numbers, transfer_syntax="*", limits=LIMITS)
+    assert len(reads) == len(numbers)
+    assert sum(length for _, length in reads) < len(data)
+
+
+def test_frames_to_decode_are_not_read_by_ranges() -> None:
+    path = _file("emri_small_RLE.dcm")
+    layout = frame_layout(path, LIMITS)
+    assert read_stored_frames(lambda o, n: b"", layout, (1,), transfer_syntax=ELE) is None
+    with pytest.raises(DicomlensError) as raised:
+        read_stored_frames(lambda o, n: b"", layout, (99,), transfer_syntax="*")
+    assert raised.value.code == ErrorCode.NOT_FOUND

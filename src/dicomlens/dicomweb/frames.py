@@ -21,9 +21,8 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import io
 import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -78,6 +77,10 @@ DEFAULT_SYNTAX: dict[str, str] = {
     "image/jpx": "1.2.840.10008.1.2.4.92",
     "image/jphc": "1.2.840.10008.1.2.4.201",
 }
+
+
+Reader = Callable[[int, int], bytes]
+"""Reads ``length`` bytes at ``offset`` of an instance's stored bytes."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -201,6 +204,35 @@ def read_frames(
     stream = stream_frames(
         path, numbers, transfer_syntax=transfer_syntax, limits=limits, layout=layout
     )
+    return _collected(stream, max_bytes)
+
+
+def read_stored_frames(
+    read: Reader,
+    layout: FrameLayout,
+    numbers: Sequence[int],
+    *,
+    transfer_syntax: str | None,
+    max_bytes: int = MAX_ANSWER_BYTES,
+) -> FramesAnswer | None:
+    """The frames ``numbers`` as stored, read with ``read(offset, length)`` (e.g. ranged
+    GETs of an object) at the places ``layout`` gives, when that is what is asked for;
+    None when they must be decoded from the whole file instead (:func:`read_frames`).
+
+    Raises as :func:`read_frames` for a frame the instance lacks, a transfer syntax it
+    cannot give, or more than ``max_bytes``.
+    """
+    wanted = _checked_request(layout, numbers, transfer_syntax)
+    if not _serves_stored(layout, wanted):
+        return None
+    stream = FramesStream(
+        transfer_syntax=stored_label(layout.transfer_syntax),
+        frames=_stored(read, layout, numbers),
+    )
+    return _collected(stream, max_bytes)
+
+
+def _collected(stream: FramesStream, max_bytes: int) -> FramesAnswer:
     frames, total = [], 0
     for frame in stream.frames:
         total += len(frame.data)
@@ -223,6 +255,22 @@ def stream_frames(
     """:func:`read_frames` with the frames read lazily; the file, the frame numbers and
     the transfer syntax are checked before this returns."""
     layout = layout or frame_layout(path, limits)
+    wanted = _checked_request(layout, numbers, transfer_syntax)
+    if _serves_stored(layout, wanted):
+        return FramesStream(
+            transfer_syntax=stored_label(layout.transfer_syntax),
+            frames=_stored_in_file(path, layout, numbers),
+        )
+    return FramesStream(
+        transfer_syntax=EXPLICIT_VR_LITTLE_ENDIAN, frames=_decoded(path, layout, numbers, limits)
+    )
+
+
+def _checked_request(
+    layout: FrameLayout, numbers: Sequence[int], transfer_syntax: str | None
+) -> str:
+    """The transfer syntax asked for (``*`` when none); NOT_FOUND for a frame the instance
+    lacks, NOT_ACCEPTABLE for a syntax it cannot give."""
     for number in numbers:
         if not 1 <= number <= layout.frame_count:
             raise DicomlensError(
@@ -238,11 +286,11 @@ def stream_frames(
             + ("" if label == EXPLICIT_VR_LITTLE_ENDIAN else f" or {EXPLICIT_VR_LITTLE_ENDIAN}")
             + f", not {wanted[:64]}",
         )
-    if wanted in (ANY_SYNTAX, label) and layout.stored_readable:
-        return FramesStream(transfer_syntax=label, frames=_stored(path, layout, numbers))
-    return FramesStream(
-        transfer_syntax=EXPLICIT_VR_LITTLE_ENDIAN, frames=_decoded(path, layout, numbers, limits)
-    )
+    return wanted
+
+
+def _serves_stored(layout: FrameLayout, wanted: str) -> bool:
+    return wanted in (ANY_SYNTAX, stored_label(layout.transfer_syntax)) and layout.stored_readable
 
 
 # ----------------------------------------------------------------------------- layout
@@ -352,31 +400,45 @@ def _cached_layout(
 # ----------------------------------------------------------------------------- reading
 
 
-def _stored(path: Path, layout: FrameLayout, numbers: Sequence[int]) -> Iterator[Frame]:
+def _stored_in_file(path: Path, layout: FrameLayout, numbers: Sequence[int]) -> Iterator[Frame]:
     with path.open("rb") as file:
-        for number in numbers:
-            if layout.fragments:
-                data = _fragments(file, layout.fragments[number - 1])
-            else:
-                data = _native(file, layout, number - 1)
-            yield Frame(number=number, data=data)
+
+        def read(offset: int, length: int) -> bytes:
+            file.seek(offset)
+            return file.read(length)
+
+        yield from _stored(read, layout, numbers)
 
 
-def _fragments(file: io.BufferedReader, fragments: tuple[tuple[int, int], ...]) -> bytes:
-    chunks = []
-    for offset, length in fragments:
-        file.seek(offset)
-        chunks.append(file.read(length))
-    return b"".join(chunks)
+def _stored(read: Reader, layout: FrameLayout, numbers: Sequence[int]) -> Iterator[Frame]:
+    for number in numbers:
+        if layout.fragments:
+            data = _fragments(read, layout.fragments[number - 1])
+        else:
+            data = _native(read, layout, number - 1)
+        yield Frame(number=number, data=data)
 
 
-def _native(file: io.BufferedReader, layout: FrameLayout, index: int) -> bytes:
+def _fragments(read: Reader, fragments: tuple[tuple[int, int], ...]) -> bytes:
+    """A frame's fragments joined: one read of their span when the item headers between
+    them are all that is skipped (one ranged GET per frame), else one read each."""
+    start = fragments[0][0]
+    end = max(offset + length for offset, length in fragments)
+    total = sum(length for _, length in fragments)
+    if end - start <= total + 8 * len(fragments):
+        span = read(start, end - start)
+        return b"".join(
+            span[offset - start : offset - start + length] for offset, length in fragments
+        )
+    return b"".join(read(offset, length) for offset, length in fragments)
+
+
+def _native(read: Reader, layout: FrameLayout, index: int) -> bytes:
     """Frame ``index``'s bits, from the first value byte, as bytes starting at bit 0."""
     first_bit = index * layout.frame_bits
     start, skip = divmod(first_bit, 8)
     count = (skip + layout.frame_bits + 7) // 8
-    file.seek(layout.value_offset + start)
-    raw = file.read(count)
+    raw = read(layout.value_offset + start, count)
     if len(raw) < count:
         raise DicomlensError(ErrorCode.TRUNCATED_PIXEL_DATA, f"frame {index + 1} is cut short")
     if skip == 0 and layout.frame_bits % 8 == 0:

@@ -178,17 +178,24 @@ def frames(request: DicomWebRequest, target: Target) -> Reply:
     instance = _one(request, target)
     numbers = parse_frame_list(target.rest or "")
     chosen = choose(request.accept(), frame_offers(instance.transfer_syntax_uid))
-    limits = bootstrap.get_services().settings.imaging_limits()
+    settings = bootstrap.get_services().settings
+    max_bytes = settings.dicomweb_max_retrieve_bytes
     layout = service.frame_layout(instance)
-    with service.instance_file(instance) as path:
-        answer = read_frames(
-            path,
-            numbers,
-            transfer_syntax=chosen.transfer_syntax,
-            limits=limits,
-            max_bytes=bootstrap.get_services().settings.dicomweb_max_retrieve_bytes,
-            layout=layout,
+    answer = None
+    if layout is not None:  # kept at processing: read the frames' bytes only
+        answer = service.stored_frames(
+            instance, layout, numbers, transfer_syntax=chosen.transfer_syntax, max_bytes=max_bytes
         )
+    if answer is None:
+        with service.instance_file(instance) as path:
+            answer = read_frames(
+                path,
+                numbers,
+                transfer_syntax=chosen.transfer_syntax,
+                limits=settings.imaging_limits(),
+                max_bytes=max_bytes,
+                layout=layout,
+            )
     if answer.transfer_syntax == chosen.transfer_syntax:
         part_type, part_content_type = chosen.offer.part_type, chosen.offer.part_content_type()
     else:

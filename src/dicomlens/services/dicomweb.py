@@ -12,7 +12,13 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
-from dicomlens.dicomweb.frames import FRAME_LAYOUT_NAME, FrameLayout, layout_from_json
+from dicomlens.dicomweb.frames import (
+    FRAME_LAYOUT_NAME,
+    FrameLayout,
+    FramesAnswer,
+    layout_from_json,
+    read_stored_frames,
+)
 from dicomlens.dicomweb.model import DicomJson, IndexedInstance, QueryLevel
 from dicomlens.dicomweb.qido import parse_qido, respond
 from dicomlens.dicomweb.rendered import DEFAULT_RENDITION_NAME
@@ -108,6 +114,28 @@ class DicomWebService:
                 return layout_from_json(path.read_bytes())
         except DicomlensError:
             return None
+
+    def stored_frames(
+        self,
+        instance: IndexedInstance,
+        layout: FrameLayout,
+        numbers: Sequence[int],
+        *,
+        transfer_syntax: str | None,
+        max_bytes: int,
+    ) -> FramesAnswer | None:
+        """The frames as stored, read by ranges of the stored object (never the whole of a
+        large instance), when the stored encoding is what is asked for; None when they
+        must be decoded from the file (see :func:`~dicomlens.dicomweb.frames.read_frames`)."""
+
+        def read(offset: int, length: int) -> bytes:
+            return self._blobs.read_range(
+                instance.blob_key, offset, length, version_id=instance.blob_version
+            )
+
+        return read_stored_frames(
+            read, layout, numbers, transfer_syntax=transfer_syntax, max_bytes=max_bytes
+        )
 
     def job_of(self, study_uid: str, series_uid: str, sop_uid: str) -> str:
         """The id of the processing job that analyses the instance (its preview, labels and

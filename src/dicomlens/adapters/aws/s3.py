@@ -110,6 +110,27 @@ class S3BlobStore:
             raise translate(exc, action="look up object") from exc
         return True
 
+    def read_range(
+        self, key: str, start: int, length: int, *, version_id: str | None = None
+    ) -> bytes:
+        """One ranged GET (``Range: bytes=start-end``) of the object (its version when
+        given)."""
+        if length <= 0:
+            return b""
+        try:
+            version = {"VersionId": version_id} if version_id else {}
+            response = self._s3.get_object(
+                Bucket=self.bucket, Key=key, Range=f"bytes={start}-{start + length - 1}", **version
+            )
+            body = response["Body"]
+            try:
+                data: bytes = body.read()
+            finally:
+                body.close()
+        except AWS_ERRORS as exc:
+            raise translate(exc, action="read object") from exc
+        return data
+
     @contextlib.contextmanager
     def local_copy(self, key: str, *, version_id: str | None = None) -> Iterator[Path]:
         """The object (its version ``version_id`` when given) downloaded to a temporary file

@@ -155,6 +155,19 @@ class LocalBlobStore:
         except DicomlensError:
             return False
 
+    def read_range(
+        self, key: str, start: int, length: int, *, version_id: str | None = None
+    ) -> bytes:
+        """The object's bytes ``start`` .. ``start + length`` (one version per key)."""
+        del version_id
+        path = self.path_of(key)
+        try:
+            with path.open("rb") as file:
+                file.seek(start)
+                return file.read(max(0, length))
+        except FileNotFoundError as exc:
+            raise DicomlensError(ErrorCode.NOT_FOUND, "no such object") from exc
+
     @contextlib.contextmanager
     def local_copy(self, key: str, *, version_id: str | None = None) -> Iterator[Path]:
         """The object's own file (no copy is needed locally); callers must not modify it.
