@@ -118,7 +118,20 @@ def test_page_uploads_and_stow_instances_meet_in_the_index(tmp_path: Path) -> No
             fields=["SeriesDescription"],
         )
         assert only["0008103E"]["Value"] == ["REPLACED"]
-        # And the patient's name and ID never reached the server's log
+        # And the patient's name and ID never reached the server's log, also when they
+        # were searched for, well or badly
+        for ds in (ct, mr):
+            assert client.search_for_studies(
+                search_filters={"PatientName": str(ds.PatientName), "PatientID": ds.PatientID}
+            )
+            refused = http.get(
+                f"{root}/studies",
+                params={"PatientName": str(ds.PatientName), "NoSuchKeyword": ds.PatientID},
+                timeout=30,
+            )
+            assert refused.status_code == 400
+            assert str(ds.PatientName) not in refused.text
+            assert str(ds.PatientID) not in refused.text
         log = "\n".join(server.output)
         for ds in (ct, mr):
             assert str(ds.PatientName) not in log
