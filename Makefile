@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 OUT    ?= out
 
-.PHONY: run test lint typecheck bench setup clean
+.PHONY: run test lint typecheck bench setup clean viewer
 
 $(STAMP): pyproject.toml setup.py
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -14,14 +14,18 @@ $(STAMP): pyproject.toml setup.py
 	$(BIN)/python -m pip install -q --no-deps rapidocr-onnxruntime==1.4.4
 	touch $(STAMP)
 
-setup: $(STAMP)
+setup: $(STAMP) viewer
+
+## viewer: fetch the pinned OHIF build (npm, integrity checked) into ~/.cache/dicomlens/ohif
+viewer: $(STAMP)
+	$(BIN)/dicomlens viewer install
 
 ## run: serve the web page, the API and the workers on http://127.0.0.1:8080 (Ctrl-C stops)
-run: $(STAMP)
+run: $(STAMP) viewer
 	$(BIN)/dicomlens serve $(if $(PORT),--port $(PORT))
 
 ## test: lint, type-check, then every test tier
-test: $(STAMP) lint
+test: $(STAMP) viewer lint
 	$(BIN)/python -m pytest
 
 lint: $(STAMP)

@@ -106,6 +106,8 @@ class Settings(BaseSettings):
     http_processes: int = Field(default=2, ge=1, le=64)  # processes serving HTTP (one socket)
     template_path: Path | None = None  # None = the packaged infra/template.yaml (dicomlens.assets)
     web_dir: Path | None = None  # None = the packaged web/ (dicomlens.assets)
+    # the OHIF viewer's build cache (dicomlens viewer install); None = ~/.cache/dicomlens/ohif
+    viewer_dir: Path | None = None
     shutdown_grace_s: float = Field(default=30.0, ge=0)
     # A bearer token for the API and the upload endpoint; required when ``host`` is not a
     # loopback address (sent as ``Authorization: Bearer ...``; never put in config.json).

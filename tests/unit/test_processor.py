@@ -10,9 +10,17 @@ from pydicom.data import get_testdata_file
 from dicomlens.analysis.pipeline import Analysis, AnalysisOptions, analyze_file
 from dicomlens.domain.errors import ErrorCode, TransientError
 from dicomlens.domain.jobs import JobStatus
+from dicomlens.imaging.limits import ImagingLimits
+from dicomlens.services.dicomweb_store import InstanceIndexer
 from dicomlens.services.processing import ImageProcessor, UploadOutcome
 from dicomlens.services.uploads import UploadRules, UploadService
-from fakes import FakeClock, InMemoryBlobStore, InMemoryJobStore, SequentialIds
+from fakes import (
+    FakeClock,
+    FakeInstanceIndex,
+    InMemoryBlobStore,
+    InMemoryJobStore,
+    SequentialIds,
+)
 
 CT = Path(str(get_testdata_file("CT_small.dcm"))).read_bytes()
 
@@ -250,3 +258,40 @@ def test_a_transient_error_reading_the_job_is_retry_not_an_exception() -> None:
 
     world.jobs.get = unavailable  # type: ignore[method-assign,assignment]
     assert world.processor.process_upload(key).outcome is UploadOutcome.RETRY
+
+
+@pytest.mark.parametrize(("analysis_s", "kept"), [(0.2, True), (5.0, False)])
+def test_dicomweb_extras_are_kept_only_after_a_quick_analysis(
+    analysis_s: float, kept: bool
+) -> None:
+    # Given a processor that indexes for DICOMweb, and an analysis taking analysis_s
+    world = World()
+    index = FakeInstanceIndex()
+    indexer = InstanceIndexer(
+        blobs=world.blobs, index=index, clock=world.clock, limits=ImagingLimits()
+    )
+
+    def timed_analysis(path: Path, options: AnalysisOptions) -> Analysis:
+        world.clock.advance(analysis_s)
+        return analyze_file(path, options)
+
+    processor = ImageProcessor(
+        blobs=world.blobs,
+        jobs=world.jobs,
+        clock=world.clock,
+        options=AnalysisOptions(),
+        lease_s=60,
+        analyze=timed_analysis,
+        indexer=indexer,
+    )
+    job_id, key = world.uploaded(CT)
+    # When the upload is processed
+    assert processor.process_upload(key).outcome is UploadOutcome.COMPLETED
+    # Then the instance is indexed either way, and its rendering and frame layout are kept
+    # only when the analysis was quick (a slow file must not spend that time again)
+    assert index.find_sop("1.3.6.1.4.1.5962.1.1.1.1.1.20040119072730.12322") is not None
+    extras = {
+        f"derived/{job_id}/{name}" for name in ("dicomweb-rendered-1.jpg", "dicomweb-frames.json")
+    }
+    assert (extras <= world.blobs.objects.keys()) is kept
+    assert f"derived/{job_id}/dicomweb-metadata.json" in world.blobs.objects

@@ -20,6 +20,7 @@ SUBCOMMAND_MODULES = (
     "dicomlens.cli.deploy",
     "dicomlens.cli.deidentify",
     "dicomlens.cli.redrive",
+    "dicomlens.cli.viewer",
 )
 
 

@@ -50,6 +50,7 @@ from dicomlens.local.upload_endpoint import (
     StoredUpload,
     UploadRefusedError,
 )
+from dicomlens.local.viewer_routes import viewer_routes
 from dicomlens.ports import Clock
 
 log = logging.getLogger(__name__)
@@ -327,6 +328,7 @@ def build_app(
     allowed_hosts: frozenset[str] | None = None,
     api_token: str | None = None,
     dicomweb_max_body: int = MAX_API_BODY,
+    viewer_build: Path | None = None,
 ) -> Starlette:
     """The whole local server.
 
@@ -335,6 +337,8 @@ def build_app(
     ``/config.json``, the samples and the signed ``/_blobs`` links do not (config.json then
     says ``apiTokenRequired`` and the page asks its user for the token).
     ``dicomweb_max_body``: the largest STOW-RS body (other API bodies: ``MAX_API_BODY``).
+    ``viewer_build``: the installed OHIF build served at ``/viewer/`` (None: a page there
+    says how to install it).
     """
     settings: dict[str, object] = {"apiBaseUrl": api_base_url}
     if api_token:
@@ -374,6 +378,7 @@ def build_app(
         Route(BLOBS_PATH + "{key:path}", blob_endpoint(blobs, clock), methods=["GET", "HEAD"]),
         Route("/config.json", config_json, methods=["GET"]),
         *sample_routes(),
+        *viewer_routes(viewer_build),
     ]
     if web_dir is not None and web_dir.is_dir():
         app_routes.append(Mount("/", StaticFiles(directory=web_dir, html=True), name="web"))

@@ -64,6 +64,7 @@ from dicomlens.local.workers import (
     quiet_local_warnings,
 )
 from dicomlens.private_files import PRIVATE_DIR_MODE, PRIVATE_FILE_MODE, create_private_file
+from dicomlens.viewer import ohif
 
 log = logging.getLogger(__name__)
 
@@ -221,6 +222,7 @@ def local_app(
         ),
         api_token=settings.api_token.get_secret_value() if settings.api_token else None,
         dicomweb_max_body=settings.stow_max_body_bytes,
+        viewer_build=ohif.installed(settings.viewer_dir or ohif.default_cache_dir()),
     )
 
 

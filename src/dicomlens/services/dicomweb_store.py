@@ -195,11 +195,12 @@ class InstanceIndexer:
         self._clock = clock
         self._limits = limits
 
-    def index_upload(self, path: Path, *, job: Job) -> bool:
+    def index_upload(self, path: Path, *, job: Job, extras: bool = True) -> bool:
         """Index the job's uploaded file ``path`` if it is a DICOM instance with its UIDs;
         False (nothing indexed) for a PNG or JPEG, or a DICOM file without the UIDs an
         instance needs. An instance the index already holds from this same upload (a STOW
-        instance being processed) is not written again."""
+        instance being processed) is not written again. ``extras``: also keep its default
+        rendering and frame layout."""
         if locate_file(path, limits=self._limits).kind not in _DICOM_KINDS:
             return False
         try:
@@ -218,8 +219,9 @@ class InstanceIndexer:
         held = self._index.find_sop(probe.sop_uid)
         if held is None or held.blob_key != job.upload_key:
             self.index_dataset(ds, job=job, record=probe)
-        self._store_default_rendition(path, job=job)
-        self._store_frame_layout(path, job=job)
+        if extras:
+            self._store_default_rendition(path, job=job)
+            self._store_frame_layout(path, job=job)
         return True
 
     def _store_frame_layout(self, path: Path, *, job: Job) -> None:

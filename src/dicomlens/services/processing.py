@@ -56,6 +56,12 @@ class ProcessReport:
 Analyze = Callable[[Path, AnalysisOptions], Analysis]
 
 
+# The analysis time under which the processor also keeps an instance's default rendering
+# and frame layout for DICOMweb (each reads the file again; a DICOMweb request computes
+# them itself when they are missing).
+DICOMWEB_EXTRAS_WITHIN_S = 2.0
+
+
 class ImageProcessor:
     """The processing use case behind the processImage function."""
 
@@ -223,10 +229,15 @@ class ImageProcessor:
                     ErrorCode.UPLOAD_REJECTED,
                     f"the uploaded file has {actual} bytes but {job.size} were declared",
                 )
+            started = self._clock.now()
             analysis = self._analyze(path, self._options)
             if self._indexer is not None:
-                # a DICOM instance that parses joins its study in the index (DICOMweb)
-                self._indexer.index_upload(path, job=job)
+                # a DICOM instance that parses joins its study in the index (DICOMweb); the
+                # kept rendering and frame layout (conveniences that decode the file again)
+                # only when the analysis was quick: a slow file must not double its time
+                analysed_in = (self._clock.now() - started).total_seconds()
+                extras = analysed_in <= DICOMWEB_EXTRAS_WITHIN_S
+                self._indexer.index_upload(path, job=job, extras=extras)
         derived: dict[str, str] = {}
         for name, data in analysis.images.items():
             key = derived_key(job.job_id, name)

@@ -1,0 +1,50 @@
+"""``/viewer/``: the OHIF build (:mod:`dicomlens.viewer.ohif`), its ``app-config.js``
+pointing at this server's ``/dicomweb``, and its client-side routes (``/viewer/viewer?...``
+is the page itself). Without an installed build every ``/viewer/`` page says how to install
+it (503) rather than half-loading."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from starlette.requests import Request
+from starlette.responses import FileResponse, HTMLResponse, RedirectResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from dicomlens.viewer.ohif import app_config_js, missing_page
+
+INSTALL_COMMAND = "make viewer   # or: .venv/bin/dicomlens viewer install"
+
+
+def viewer_routes(build: Path | None) -> list[BaseRoute]:
+    """The viewer's routes, serving the prepared ``build`` (None: not installed)."""
+    root = build.resolve() if build is not None else None
+
+    async def config(request: Request) -> Response:
+        dicomweb = f"{request.url.scheme}://{request.url.netloc}/dicomweb"
+        return Response(
+            app_config_js(dicomweb),
+            media_type="application/javascript",
+            headers={"Cache-Control": "no-store"},
+        )
+
+    async def page(request: Request) -> Response:
+        if root is None:
+            return HTMLResponse(missing_page(INSTALL_COMMAND), status_code=503)
+        wanted = str(request.path_params.get("path", ""))
+        file = (root / wanted).resolve()
+        if wanted and file.is_relative_to(root) and file.is_file():
+            return FileResponse(file, headers={"Cache-Control": "public, max-age=3600"})
+        if "." in wanted.rsplit("/", 1)[-1]:  # a missing asset, not a page of the app
+            return Response("not found", status_code=404, media_type="text/plain")
+        return FileResponse(root / "index.html", headers={"Cache-Control": "no-store"})
+
+    async def bare(request: Request) -> Response:
+        del request
+        return RedirectResponse("/viewer/", status_code=308)
+
+    return [
+        Route("/viewer", bare, methods=["GET", "HEAD"]),
+        Route("/viewer/app-config.js", config, methods=["GET", "HEAD"]),
+        Route("/viewer/{path:path}", page, methods=["GET", "HEAD"]),
+    ]

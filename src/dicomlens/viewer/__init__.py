@@ -1,0 +1,1 @@
+"""The image viewer served beside the page (OHIF)."""

@@ -1,0 +1,199 @@
+"""The OHIF viewer (``@ohif/app``, MIT) served at ``/viewer/`` on our DICOMweb.
+
+The prebuilt ``dist/`` of one pinned npm release is fetched with ``npm pack`` (its sha512
+checked against the pin, whatever the registry says), unpacked into a cache folder outside
+git and prepared for ``/viewer/``: OHIF's build assumes the site root, so the few places
+that name it (``window.PUBLIC_URL`` and the asset paths of ``index.html``, webpack's public
+path in the bundles, ``url(/…)`` in the style sheets) are rewritten. Its ``app-config.js``
+is not used: the server answers one that points at its own DICOMweb root.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import os
+import re
+import shutil
+import subprocess
+import tarfile
+import tempfile
+from pathlib import Path
+
+from dicomlens.domain.errors import DicomlensError, ErrorCode
+
+OHIF_PACKAGE = "@ohif/app"
+OHIF_VERSION = "3.13.2"
+OHIF_INTEGRITY = "sha512-WZdxmpmG7rqFgW9ZJLcbgr3XCtLi1KDNPoMaeY5PPe6j4G4fjEjjkycZM6C6Zk2F87BKxFfpq+jd5xXZB9E8EA=="  # noqa: E501 - npm's integrity string
+BASE = "/viewer/"
+COMPLETE = ".complete"
+_PACK_TIMEOUT_S = 600
+
+
+def default_cache_dir() -> Path:
+    """Where builds are kept unless configured: ``$XDG_CACHE_HOME`` (or ``~/.cache``)
+    ``/dicomlens/ohif``."""
+    root = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(root) / "dicomlens" / "ohif"
+
+
+def build_dir(cache_dir: Path) -> Path:
+    """The prepared ``dist/`` of the pinned version under ``cache_dir``."""
+    return cache_dir / OHIF_VERSION / "dist"
+
+
+def installed(cache_dir: Path) -> Path | None:
+    """The prepared build if it was installed completely, else None."""
+    dist = build_dir(cache_dir)
+    return dist if (dist.parent / COMPLETE).is_file() and (dist / "index.html").is_file() else None
+
+
+def install(cache_dir: Path, *, npm: str = "npm") -> Path:
+    """Fetch, check, unpack and prepare the pinned build (nothing when it is there); its
+    ``dist/``. SERVICE_UNAVAILABLE when npm is missing or fails, VALIDATION_ERROR when the
+    tarball is not the pinned one."""
+    found = installed(cache_dir)
+    if found is not None:
+        return found
+    target = cache_dir / OHIF_VERSION
+    with tempfile.TemporaryDirectory(prefix="dicomlens-ohif-") as tmp:
+        tarball = _pack(Path(tmp), npm)
+        check_integrity(tarball.read_bytes())
+        staging = Path(tmp) / "unpacked"
+        _unpack_dist(tarball, staging)
+        prepare(staging / "dist")
+        if target.exists():
+            shutil.rmtree(target)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.move(str(staging), str(target))
+    (target / COMPLETE).write_text(f"{OHIF_PACKAGE}@{OHIF_VERSION} {OHIF_INTEGRITY}\n")
+    return target / "dist"
+
+
+def check_integrity(data: bytes) -> None:
+    """VALIDATION_ERROR unless ``data`` is the pinned tarball (npm's sha512 integrity)."""
+    digest = base64.b64encode(hashlib.sha512(data).digest()).decode()
+    if f"sha512-{digest}" != OHIF_INTEGRITY:
+        raise DicomlensError(
+            ErrorCode.VALIDATION_ERROR,
+            f"{OHIF_PACKAGE}@{OHIF_VERSION} does not match its pinned integrity hash",
+        )
+
+
+def _pack(folder: Path, npm: str) -> Path:
+    try:
+        done = subprocess.run(
+            [npm, "pack", f"{OHIF_PACKAGE}@{OHIF_VERSION}", "--json", "--silent"],
+            cwd=folder,
+            capture_output=True,
+            text=True,
+            timeout=_PACK_TIMEOUT_S,
+            check=False,
+        )
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise DicomlensError(
+            ErrorCode.SERVICE_UNAVAILABLE, f"npm could not fetch {OHIF_PACKAGE}: {exc}"
+        ) from exc
+    if done.returncode != 0:
+        raise DicomlensError(
+            ErrorCode.SERVICE_UNAVAILABLE,
+            f"npm pack {OHIF_PACKAGE}@{OHIF_VERSION} failed: {done.stderr.strip()[-300:]}",
+        )
+    try:
+        (entry,) = json.loads(done.stdout)
+        return folder / str(entry["filename"]).replace("/", "-").lstrip("@")
+    except (ValueError, KeyError, TypeError) as exc:
+        found = sorted(folder.glob("*.tgz"))
+        if len(found) == 1:
+            return found[0]
+        raise DicomlensError(ErrorCode.SERVICE_UNAVAILABLE, "npm pack wrote no tarball") from exc
+
+
+def _unpack_dist(tarball: Path, staging: Path) -> None:
+    """Extract ``package/dist/**`` only, as plain files (no links, no paths outside)."""
+    staging.mkdir(parents=True)
+    with tarfile.open(tarball, "r:gz") as archive:
+        members = [
+            m
+            for m in archive.getmembers()
+            if m.name.startswith("package/dist/") and (m.isfile() or m.isdir())
+        ]
+        for member in members:
+            member.name = member.name.removeprefix("package/")
+        archive.extractall(staging, members=members, filter="data")
+
+
+_ROOT_ATTRIBUTE = re.compile(r'((?:href|src)=")/(?!/)')
+
+
+def prepare(dist: Path, base: str = BASE) -> None:
+    """Rewrite the build in ``dist`` to be served under ``base`` (``/viewer/``)."""
+    index = dist / "index.html"
+    html = index.read_text(encoding="utf-8")
+    html = html.replace('window.PUBLIC_URL="/"', f'window.PUBLIC_URL="{base}"')
+    html = _ROOT_ATTRIBUTE.sub(lambda m: m.group(1) + base, html)
+    index.write_text(html, encoding="utf-8")
+    for script in dist.glob("*.js"):
+        text = script.read_text(encoding="utf-8")
+        if '__webpack_require__.p = "/"' in text:
+            text = text.replace('__webpack_require__.p = "/"', f'__webpack_require__.p = "{base}"')
+            script.write_text(text, encoding="utf-8")
+    for sheet in dist.glob("*.css"):
+        text = sheet.read_text(encoding="utf-8")
+        if "url(/" in text:
+            sheet.write_text(re.sub(r"url\(/(?!/)", f"url({base}", text), encoding="utf-8")
+
+
+def app_config_js(dicomweb_root: str, base: str = BASE) -> str:
+    """OHIF's ``app-config.js`` for our DICOMweb root (an absolute URL)."""
+    source = {
+        "namespace": "@ohif/extension-default.dataSourcesModule.dicomweb",
+        "sourceName": "dicomlens",
+        "configuration": {
+            "friendlyName": "dicomlens",
+            "name": "dicomlens",
+            "wadoUriRoot": dicomweb_root,
+            "qidoRoot": dicomweb_root,
+            "wadoRoot": dicomweb_root,
+            "qidoSupportsIncludeField": True,
+            "supportsFuzzyMatching": True,
+            "supportsWildcard": True,
+            "imageRendering": "wadors",
+            "thumbnailRendering": "wadors",
+            "enableStudyLazyLoad": True,
+            "staticWado": False,
+            "bulkDataURI": {"enabled": True, "relativeResolution": "studies"},
+            "omitQuotationForMultipartRequest": True,
+        },
+    }
+    config = {
+        "name": "dicomlens",
+        "routerBasename": base.rstrip("/"),
+        "extensions": [],
+        "modes": [],
+        "customizationService": {},
+        "showStudyList": True,
+        "maxNumberOfWebWorkers": 3,
+        "showWarningMessageForCrossOrigin": False,
+        "showCPUFallbackMessage": True,
+        "showLoadingIndicator": True,
+        "strictZSpacingForVolumeViewport": True,
+        "investigationalUseDialog": {"option": "never"},
+        "maxNumRequests": {"interaction": 100, "thumbnail": 5, "prefetch": 25},
+        "defaultDataSourceName": "dicomlens",
+        "dataSources": [source],
+    }
+    return f"window.config = {json.dumps(config, indent=2)};\n"
+
+
+def missing_page(install_command: str) -> str:
+    """The page ``/viewer/`` answers when the build is not installed."""
+    return (
+        "<!doctype html><html lang=en><meta charset=utf-8><title>Viewer not installed</title>"
+        "<body style='font-family:sans-serif;max-width:40em;margin:3em auto'>"
+        "<h1>The viewer is not installed</h1>"
+        f"<p>dicomlens serves the OHIF viewer ({OHIF_PACKAGE}@{OHIF_VERSION}) from a local"
+        " build. Install it once (it needs <code>npm</code> and the npm registry):</p>"
+        f"<pre>{install_command}</pre><p>then reload this page.</p></body></html>"
+    )

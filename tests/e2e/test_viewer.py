@@ -1,0 +1,102 @@
+"""The OHIF viewer at ``/viewer/`` on our DICOMweb, in Chromium, against the real server.
+
+A generated CT series is stored through STOW; the viewer's study URL must show it (the
+viewport is not blank) and scrolling must change the slice. Screenshots are kept in
+tests/artifacts/.
+"""
+
+from __future__ import annotations
+
+import io
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import requests
+from PIL import Image
+from playwright.sync_api import Browser, Page
+from served_app import ServedApp
+
+from corpus.dicomweb import generated_datasets
+from dicomlens.dicomweb.multipart import Part, encode_multipart
+from dicomlens.viewer import ohif
+
+
+def _ct_series() -> list[bytes]:
+    """The 20-slice CT series of the corpus's first study, as files."""
+    datasets = [ds for ds in generated_datasets() if ds.Modality == "CT" and ds.Rows == 512]
+    first = datasets[0].SeriesInstanceUID
+    files = []
+    for ds in datasets:
+        if ds.SeriesInstanceUID == first:
+            out = io.BytesIO()
+            ds.save_as(out, enforce_file_format=True)
+            files.append(out.getvalue())
+    return files
+
+
+def _viewport_picture(page: Page) -> np.ndarray:
+    canvas = page.locator("canvas").first
+    return np.asarray(Image.open(io.BytesIO(canvas.screenshot())).convert("L"), dtype=np.int16)
+
+
+def _wait_for_image(page: Page, timeout_s: float = 60) -> np.ndarray:
+    """The viewport's picture once it shows an image (not one flat colour)."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        picture = _viewport_picture(page)
+        if picture.std() > 10:
+            return picture
+        assert time.monotonic() < deadline, "the viewport stayed blank"
+        time.sleep(0.5)
+
+
+def test_ohif_shows_a_stored_series_and_scrolls_through_it(
+    served_app: ServedApp,
+    browser: Browser,
+    artifacts: Path,
+    unavailable: Callable[[str], None],
+) -> None:
+    if ohif.installed(ohif.default_cache_dir()) is None:
+        unavailable("the OHIF build is not installed (make viewer)")
+    # Given a CT series stored through STOW
+    files = _ct_series()
+    body, content_type = encode_multipart(
+        [Part(content_type="application/dicom", data=data) for data in files],
+        related_type="application/dicom",
+    )
+    stored = requests.post(
+        f"{served_app.url}/dicomweb/studies",
+        data=body,
+        headers={"Content-Type": content_type},
+        timeout=120,
+    )
+    assert stored.status_code == 200, stored.text[:500]
+    study = generated_datasets()[0].StudyInstanceUID
+    # When the viewer opens the study (Chromium renders WebGL in software here)
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    try:
+        page.goto(f"{served_app.url}/viewer/viewer?StudyInstanceUIDs={study}")
+        page.wait_for_selector("canvas", timeout=60_000)
+        # Then the viewport shows an image
+        first = _wait_for_image(page)
+        page.screenshot(path=str(artifacts / "viewer-first-image.png"))
+        # And scrolling over it moves to another slice
+        box = page.locator("canvas").first.bounding_box()
+        assert box is not None
+        page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+        deadline = time.monotonic() + 30
+        changed = first
+        while np.abs(changed - first).mean() < 1:
+            page.mouse.wheel(0, 120)
+            time.sleep(0.5)
+            changed = _viewport_picture(page)
+            assert time.monotonic() < deadline, "scrolling did not change the slice"
+        page.screenshot(path=str(artifacts / "viewer-scrolled.png"))
+    finally:
+        context.close()
+    assert errors == [], errors
