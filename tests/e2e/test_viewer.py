@@ -1,8 +1,8 @@
 """The OHIF viewer at ``/viewer/`` on our DICOMweb, in Chromium, against the real server.
 
 A generated CT series is stored through STOW; the viewer's study URL must show it (the
-viewport is not blank) and scrolling must change the slice. Screenshots are kept in
-tests/artifacts/.
+viewport is not blank), scrolling must change the slice and a window/level drag the
+pixels. Screenshots are kept in tests/artifacts/.
 """
 
 from __future__ import annotations
@@ -52,7 +52,7 @@ def _wait_for_image(page: Page, timeout_s: float = 60) -> np.ndarray:
         time.sleep(0.5)
 
 
-def test_ohif_shows_a_stored_series_and_scrolls_through_it(
+def test_ohif_shows_a_stored_series_scrolls_and_windows_it(
     served_app: ServedApp,
     browser: Browser,
     artifacts: Path,
@@ -85,6 +85,13 @@ def test_ohif_shows_a_stored_series_and_scrolls_through_it(
         # Then the viewport shows an image
         first = _wait_for_image(page)
         page.screenshot(path=str(artifacts / "viewer-first-image.png"))
+        # (OHIF's first-visit tour lies over the viewport: end it, so that only the image
+        # can change the pictures compared below)
+        skip = page.get_by_text("Skip all")
+        if skip.count():
+            skip.first.click()
+            page.wait_for_timeout(300)
+            first = _viewport_picture(page)
         # And scrolling over it moves to another slice
         box = page.locator("canvas").first.bounding_box()
         assert box is not None
@@ -97,6 +104,19 @@ def test_ohif_shows_a_stored_series_and_scrolls_through_it(
             changed = _viewport_picture(page)
             assert time.monotonic() < deadline, "scrolling did not change the slice"
         page.screenshot(path=str(artifacts / "viewer-scrolled.png"))
+        # And a window/level drag (the default left-button tool) changes the pixels
+        before = _viewport_picture(page)
+        x, y = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+        page.mouse.move(x, y)
+        page.mouse.down()
+        for step in range(1, 11):
+            page.mouse.move(x + 12 * step, y + 8 * step)
+        page.mouse.up()
+        deadline = time.monotonic() + 15
+        while np.abs(_viewport_picture(page) - before).mean() < 1:
+            assert time.monotonic() < deadline, "the window/level drag changed nothing"
+            time.sleep(0.3)
+        page.screenshot(path=str(artifacts / "viewer-window-level.png"))
     finally:
         context.close()
     assert errors == [], errors
