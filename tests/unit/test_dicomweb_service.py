@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pydicom
 import pytest
@@ -66,3 +67,24 @@ def test_unknown_uids_are_not_found_and_an_instance_leads_to_its_job() -> None:
     assert raised.value.code == ErrorCode.NOT_FOUND
     uids = (str(mr.StudyInstanceUID), str(mr.SeriesInstanceUID), str(mr.SOPInstanceUID))
     assert service.job_of(*uids) == "job-MR_small.dcm"
+
+
+def test_indexed_instances_are_read_without_converting_every_value_again() -> None:
+    # Given a file parsed for reading, as the renderer does
+    path = get_testdata_file("CT_small.dcm")
+    assert path is not None
+    from pydicom.dataelem import RawDataElement
+
+    from dicomlens.imaging.dicom_dataset import parse_dataset, values_checked_already
+
+    def raw_elements(ds: pydicom.Dataset) -> int:
+        return sum(isinstance(e, RawDataElement) for e in ds._dict.values())
+
+    # When it is parsed normally, every top-level value is converted at once
+    assert raw_elements(parse_dataset(Path(path), "t", stop_before_pixels=True)) == 0
+    # But inside values_checked_already (an indexed instance: converted when stored)
+    # pydicom converts each value only when it is read
+    with values_checked_already():
+        lazy = parse_dataset(Path(path), "t", stop_before_pixels=True)
+    assert raw_elements(lazy) > 10
+    assert str(lazy.PatientName) == "CompressedSamples^CT1"

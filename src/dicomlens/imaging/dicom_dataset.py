@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import struct
 import zlib
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from pathlib import Path
 from typing import BinaryIO, Literal
 
@@ -71,7 +74,7 @@ def parse_dataset(
                 if convert == "all":
                     for _ in part.iterall():
                         pass
-                else:
+                elif not _VALUES_CHECKED.get():
                     _convert_values(part)
         except PARSE_ERRORS as exc:
             raise DicomlensError(
@@ -82,6 +85,22 @@ def parse_dataset(
                 ErrorCode.INVALID_DICOM, f"the DICOM {what} nests sequences too deeply to parse"
             ) from exc
     return ds
+
+
+_VALUES_CHECKED: ContextVar[bool] = ContextVar("dicomlens_values_checked", default=False)
+
+
+@contextmanager
+def values_checked_already() -> Iterator[None]:
+    """Within the block (this thread or task only), :func:`parse_dataset` in ``"read"`` mode
+    leaves values to pydicom's lazy conversion: for files whose every value was converted
+    without error when they were stored (an indexed DICOMweb instance, read again for each
+    rendering). Saves about a third of a rendering's time."""
+    token = _VALUES_CHECKED.set(True)
+    try:
+        yield
+    finally:
+        _VALUES_CHECKED.reset(token)
 
 
 def _convert_values(ds: Dataset) -> None:

@@ -24,6 +24,7 @@ from dicomlens.dicomweb.qido import parse_qido, respond
 from dicomlens.dicomweb.rendered import DEFAULT_RENDITION_NAME
 from dicomlens.domain.errors import DicomlensError, ErrorCode
 from dicomlens.domain.keys import derived_key
+from dicomlens.imaging.dicom_dataset import values_checked_already
 from dicomlens.ports import BlobStore, InstanceIndex
 
 
@@ -87,8 +88,15 @@ class DicomWebService:
 
     @contextmanager
     def instance_file(self, instance: IndexedInstance) -> Iterator[Path]:
-        """The stored instance as a readable local file for the duration of the context."""
-        with self._blobs.local_copy(instance.blob_key, version_id=instance.blob_version) as path:
+        """The stored instance as a readable local file for the duration of the context.
+
+        Its values are not converted again when it is read in the context: every one of
+        them was converted without error when the instance was indexed (``read_instance``),
+        and its stored bytes do not change (a version; locally, never overwritten)."""
+        with (
+            self._blobs.local_copy(instance.blob_key, version_id=instance.blob_version) as path,
+            values_checked_already(),
+        ):
             yield path
 
     def default_rendition(self, instance: IndexedInstance) -> bytes | None:
