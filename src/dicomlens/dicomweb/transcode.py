@@ -54,25 +54,29 @@ def wanted_syntax(chosen: str | None, stored_syntax: str) -> str:
     return chosen
 
 
-def instance_bytes(path: Path, *, transfer_syntax: str, limits: ImagingLimits) -> bytes:
-    """The DICOM file at ``path`` encoded in ``transfer_syntax`` (the stored one, or
-    Explicit VR Little Endian). NOT_ACCEPTABLE for other syntaxes, the decoder's errors
-    (UNSUPPORTED_TRANSFER_SYNTAX, INVALID_DICOM ...) when the pixels cannot be decoded."""
-    try:
-        with path.open("rb") as file:
-            ds = dcmread(file, defer_size=None)
-    except (InvalidDicomError, ValueError, EOFError, OSError) as exc:
-        raise DicomlensError(ErrorCode.INVALID_DICOM, "the stored instance is unreadable") from exc
-    stored = UID(str(ds.file_meta.get("TransferSyntaxUID", ExplicitVRLittleEndian)))
-    if transfer_syntax == stored:
+def instance_bytes(
+    path: Path, *, stored_syntax: str, transfer_syntax: str, limits: ImagingLimits
+) -> bytes:
+    """The DICOM file at ``path``, stored in ``stored_syntax`` (as the index recorded it),
+    encoded in ``transfer_syntax``: the stored bytes unchanged when they are what is asked
+    for (no parse), else Explicit VR Little Endian written anew. NOT_ACCEPTABLE for other
+    syntaxes, the decoder's errors (UNSUPPORTED_TRANSFER_SYNTAX, INVALID_DICOM ...) when
+    the pixels cannot be decoded."""
+    if transfer_syntax == stored_syntax:
         return path.read_bytes()
     if transfer_syntax != ExplicitVRLittleEndian:
         raise DicomlensError(
             ErrorCode.NOT_ACCEPTABLE,
-            f"instances are available as stored ({stored}) or in {ExplicitVRLittleEndian}",
+            f"instances are available as stored ({stored_syntax}) or in {ExplicitVRLittleEndian}",
         )
+    stored = UID(stored_syntax)
     if stored == DeflatedExplicitVRLittleEndian:
         check_inflated_size(path, limits)
+    try:
+        with path.open("rb") as file:
+            ds = dcmread(file, defer_size=None, force=True)
+    except (InvalidDicomError, ValueError, EOFError, OSError) as exc:
+        raise DicomlensError(ErrorCode.INVALID_DICOM, "the stored instance is unreadable") from exc
     try:
         if stored.is_compressed and "PixelData" in ds:
             ds.decompress(generate_instance_uid=False)

@@ -142,7 +142,12 @@ def retrieve(request: DicomWebRequest, target: Target) -> Reply:
     for instance in instances:
         syntax = wanted_syntax(chosen.transfer_syntax, instance.transfer_syntax_uid)
         with service.instance_file(instance) as path:
-            data = instance_bytes(path, transfer_syntax=syntax, limits=limits)
+            data = instance_bytes(
+                path,
+                stored_syntax=instance.transfer_syntax_uid,
+                transfer_syntax=syntax,
+                limits=limits,
+            )
         total += len(data)
         if total > max_bytes:
             raise DicomlensError(
@@ -363,10 +368,8 @@ def _match(pattern: tuple[str, ...], segments: tuple[str, ...]) -> Target | None
             values.append(unquote(got))
         elif want != got:
             return None
-    uids = values[:3] if len(values) > 3 else values
-    rest = values[3] if len(values) > 3 else None
-    named = dict(zip(("study", "series", "sop"), uids, strict=False))
-    return Target(rest=rest, **named)
+    named = dict(zip(("study", "series", "sop"), values[:3], strict=False))
+    return Target(rest=values[3] if len(values) > 3 else None, **named)
 
 
 def route(request: DicomWebRequest) -> tuple[str, Reply]:

@@ -148,10 +148,10 @@ def api_endpoint(
             source_ip=client.host if client else "127.0.0.1",
             domain_name=request.url.netloc,
         )
-        if route.memory_mb > LIGHT_FUNCTION_MB and not threaded:
-            reply = http_reply(await invoke_isolated(event))
-        elif threaded:
+        if threaded:
             reply = http_reply(await run_in_threadpool(handler, event, context))
+        elif route.memory_mb > LIGHT_FUNCTION_MB:
+            reply = http_reply(await invoke_isolated(event))
         else:
             reply = http_reply(handler(event, context))
         response = Response(content=reply.body, status_code=reply.status)

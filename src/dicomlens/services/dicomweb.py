@@ -52,10 +52,13 @@ class DicomWebService:
         as for the other resources under it; a query that matches nothing is an empty list.
         """
         query = parse_qido(level, params, study_uid=study_uid, series_uid=series_uid)
-        if study_uid is not None:
-            self.instances(study_uid, series_uid)
         rows = self._index.candidates(query)
-        return respond(rows, query, max_results=self._max_results, retrieve_root=root_url)
+        found, truncated = respond(
+            rows, query, max_results=self._max_results, retrieve_root=root_url
+        )
+        if not found and study_uid is not None:
+            self.instances(study_uid, series_uid)  # an empty answer, or NOT_FOUND
+        return found, truncated
 
     def instances(
         self, study_uid: str, series_uid: str | None = None, sop_uid: str | None = None
@@ -82,8 +85,8 @@ class DicomWebService:
         for instance in self.instances(study_uid, series_uid, sop_uid):
             with self._blobs.local_copy(instance.metadata_key) as path:
                 document = path.read_bytes()
-            absolute = f"{_RELATIVE_BULK[:-5]}{instance_url(root_url, instance)}/bulk/".encode()
-            parts.append(document.replace(_RELATIVE_BULK.encode(), absolute))
+            absolute = _RELATIVE_BULK.replace("bulk/", f"{instance_url(root_url, instance)}/bulk/")
+            parts.append(document.replace(_RELATIVE_BULK.encode(), absolute.encode()))
         return b"[" + b",".join(parts) + b"]"
 
     @contextmanager
@@ -102,24 +105,26 @@ class DicomWebService:
     def default_rendition(self, instance: IndexedInstance) -> bytes | None:
         """The instance's default /rendered answer kept when it was processed, or None
         (not processed yet, or not renderable: the caller renders)."""
-        if instance.job_id is None:
-            return None
-        try:
-            key = derived_key(instance.job_id, DEFAULT_RENDITION_NAME)
-            with self._blobs.local_copy(key) as path:
-                return path.read_bytes()
-        except DicomlensError:
-            return None
+        return self._kept(instance, DEFAULT_RENDITION_NAME)
 
     def frame_layout(self, instance: IndexedInstance) -> FrameLayout | None:
         """Where the instance's frames lie, as kept when it was processed; None when not
         kept (not processed yet: the caller reads the file)."""
+        kept = self._kept(instance, FRAME_LAYOUT_NAME)
+        if kept is None:
+            return None
+        try:
+            return layout_from_json(kept)
+        except DicomlensError:
+            return None
+
+    def _kept(self, instance: IndexedInstance, name: str) -> bytes | None:
+        """The derived file ``name`` the instance's processing job kept, or None."""
         if instance.job_id is None:
             return None
         try:
-            key = derived_key(instance.job_id, FRAME_LAYOUT_NAME)
-            with self._blobs.local_copy(key) as path:
-                return layout_from_json(path.read_bytes())
+            with self._blobs.local_copy(derived_key(instance.job_id, name)) as path:
+                return path.read_bytes()
         except DicomlensError:
             return None
 

@@ -130,15 +130,7 @@ class StoreService:
             path.write_bytes(part.data)
             try:
                 ds = read_instance(path, self._limits)
-                probe = index_record(
-                    ds,
-                    blob_key="",
-                    blob_version=None,
-                    metadata_key="",
-                    job_id=None,
-                    size=len(part.data),
-                    stored_at=self._clock.now(),
-                )
+                probe = self._indexer.record_of(ds, size=len(part.data))
             except DicomlensError:
                 return _Failed(reason=CANNOT_UNDERSTAND)
             if study_uid is not None and probe.study_uid != study_uid:
@@ -201,19 +193,9 @@ class InstanceIndexer:
         instance needs. An instance the index already holds from this same upload (a STOW
         instance being processed) is not written again. ``extras``: also keep its default
         rendering and frame layout."""
-        if locate_file(path, limits=self._limits).kind not in _DICOM_KINDS:
-            return False
         try:
-            ds = read_instance(path, self._limits)
-            probe = index_record(
-                ds,
-                blob_key=job.upload_key,
-                blob_version=job.upload_version,
-                metadata_key="",
-                job_id=job.job_id,
-                size=job.size,
-                stored_at=self._clock.now(),
-            )
+            ds = read_instance(path, self._limits)  # NOT_AN_IMAGE for a PNG or JPEG
+            probe = self.record_of(ds, size=job.size)
         except DicomlensError:
             return False
         held = self._index.find_sop(probe.sop_uid)
@@ -247,25 +229,26 @@ class InstanceIndexer:
         key = derived_key(job.job_id, DEFAULT_RENDITION_NAME)
         self._blobs.put_bytes(key, picture, content_type=JPEG)
 
-    def index_dataset(
-        self, ds: Dataset, *, job: Job, record: IndexedInstance | None = None
-    ) -> None:
-        """Write the instance's metadata document, then its index entry (linked to ``job``,
-        whose upload holds the instance's bytes). ``record``: the data set's index record
-        made already (its attributes are kept; the storage fields are this job's)."""
+    def record_of(self, ds: Dataset, *, size: int) -> IndexedInstance:
+        """The data set's index record, before it is stored anywhere (the storage fields
+        are filled in by :meth:`index_dataset`); INVALID_DICOM without the UIDs it needs."""
+        return index_record(
+            ds,
+            blob_key="",
+            blob_version=None,
+            metadata_key="",
+            job_id=None,
+            size=size,
+            stored_at=self._clock.now(),
+        )
+
+    def index_dataset(self, ds: Dataset, *, job: Job, record: IndexedInstance) -> None:
+        """Write the instance's metadata document, then its index entry: ``record``
+        (:meth:`record_of` the data set) linked to ``job``, whose upload holds the
+        instance's bytes."""
         meta_key = derived_key(job.job_id, METADATA_NAME)
         meta = json.dumps(metadata_json(ds), separators=(",", ":")).encode()
         self._blobs.put_bytes(meta_key, meta, content_type="application/dicom+json")
-        if record is None:
-            record = index_record(
-                ds,
-                blob_key="",
-                blob_version=None,
-                metadata_key="",
-                job_id=None,
-                size=job.size,
-                stored_at=self._clock.now(),
-            )
         record = replace(
             record,
             blob_key=job.upload_key,

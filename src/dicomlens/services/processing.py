@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from enum import StrEnum
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from dicomlens.analysis.pipeline import Analysis, AnalysisOptions, analyze_file
 from dicomlens.domain import jobs as job_rules
@@ -26,7 +27,9 @@ from dicomlens.domain.errors import DicomlensError, ErrorCode, TransientError
 from dicomlens.domain.jobs import Job, JobStatus
 from dicomlens.domain.keys import derived_key, job_id_from_upload_key
 from dicomlens.ports import BlobStore, Clock, JobStore
-from dicomlens.services.dicomweb_store import InstanceIndexer
+
+if TYPE_CHECKING:  # DICOMweb's modules load only where an indexer is built
+    from dicomlens.services.dicomweb_store import InstanceIndexer
 
 
 class UploadOutcome(StrEnum):

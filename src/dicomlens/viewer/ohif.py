@@ -82,9 +82,10 @@ def check_integrity(data: bytes) -> None:
 
 
 def _pack(folder: Path, npm: str) -> Path:
+    """The tarball ``npm pack`` writes into the empty ``folder``."""
     try:
         done = subprocess.run(
-            [npm, "pack", f"{OHIF_PACKAGE}@{OHIF_VERSION}", "--json", "--silent"],
+            [npm, "pack", f"{OHIF_PACKAGE}@{OHIF_VERSION}", "--silent"],
             cwd=folder,
             capture_output=True,
             text=True,
@@ -100,14 +101,10 @@ def _pack(folder: Path, npm: str) -> Path:
             ErrorCode.SERVICE_UNAVAILABLE,
             f"npm pack {OHIF_PACKAGE}@{OHIF_VERSION} failed: {done.stderr.strip()[-300:]}",
         )
-    try:
-        (entry,) = json.loads(done.stdout)
-        return folder / str(entry["filename"]).replace("/", "-").lstrip("@")
-    except (ValueError, KeyError, TypeError) as exc:
-        found = sorted(folder.glob("*.tgz"))
-        if len(found) == 1:
-            return found[0]
-        raise DicomlensError(ErrorCode.SERVICE_UNAVAILABLE, "npm pack wrote no tarball") from exc
+    written = sorted(folder.glob("*.tgz"))
+    if len(written) != 1:
+        raise DicomlensError(ErrorCode.SERVICE_UNAVAILABLE, "npm pack wrote no tarball")
+    return written[0]
 
 
 def _unpack_dist(tarball: Path, staging: Path) -> None:
