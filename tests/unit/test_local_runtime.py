@@ -79,6 +79,24 @@ def test_events_have_the_shape_api_gateway_sends() -> None:
     assert event["pathParameters"] == {"jobId": "abc"}
 
 
+def test_events_carry_the_forwarded_scheme_and_port_as_api_gateway_sets_them() -> None:
+    event = http_api_event(
+        method="GET",
+        raw_path="/dicomweb/studies",
+        raw_query="",
+        headers=[("Host", "127.0.0.1"), ("X-Forwarded-Proto", "https")],
+        body=b"",
+        route_key="ANY /dicomweb/{proxy+}",
+        path_parameters={},
+        source_ip="127.0.0.1",
+        domain_name="127.0.0.1",
+        forwarded=("http", 8080),
+    )
+    # the client's own x-forwarded-proto is replaced, as API Gateway replaces it
+    assert event["headers"]["x-forwarded-proto"] == "http"
+    assert event["headers"]["x-forwarded-port"] == "8080"
+
+
 def test_binary_bodies_are_base64_and_replies_are_decoded() -> None:
     event = http_api_event(
         method="POST",

@@ -70,8 +70,8 @@ def read_request(event: Mapping[str, Any]) -> DicomWebRequest:
     rest = raw_path[at + len(ROOT_SEGMENT) :].strip("/")
     headers = {str(k).lower(): str(v) for k, v in (event.get("headers") or {}).items()}
     context = event.get("requestContext") or {}
-    host = headers.get("host") or str(context.get("domainName") or "localhost")
     scheme = (headers.get("x-forwarded-proto") or "http").split(",")[0].strip() or "http"
+    host = _host(headers, str(context.get("domainName") or "localhost"), scheme)
     method = str((context.get("http") or {}).get("method") or "GET").upper()
     return DicomWebRequest(
         method=method,
@@ -81,6 +81,20 @@ def read_request(event: Mapping[str, Any]) -> DicomWebRequest:
         headers=headers,
         body=_body(event),
     )
+
+
+_DEFAULT_PORTS = {"http": "80", "https": "443"}
+
+
+def _host(headers: Mapping[str, str], domain: str, scheme: str) -> str:
+    """The host (and port) clients reach us by: the Host header, with the port the request
+    came in on (``x-forwarded-port``) when the header leaves it out and it is not the
+    scheme's default (some clients, dicomweb-client among them, send no port)."""
+    host = headers.get("host") or domain
+    port = (headers.get("x-forwarded-port") or "").split(",")[0].strip()
+    if ":" in host.rsplit("]", 1)[-1] or not port.isdigit() or port == _DEFAULT_PORTS.get(scheme):
+        return host
+    return f"{host}:{port}"
 
 
 def _body(event: Mapping[str, Any]) -> bytes:

@@ -56,8 +56,12 @@ def http_api_event(
     path_parameters: dict[str, str],
     source_ip: str,
     domain_name: str,
+    forwarded: tuple[str, int] | None = None,
 ) -> dict[str, Any]:
     """The v2 event API Gateway sends for one request.
+
+    ``forwarded``: the scheme and port the request came in on, set as API Gateway sets
+    them in ``x-forwarded-proto`` and ``x-forwarded-port`` (whatever the client sent).
 
     Longer than most functions because most of it is the event's one literal shape, field by
     field as API Gateway documents it; splitting it would scatter that shape.
@@ -70,6 +74,9 @@ def http_api_event(
             cookies.extend(part.strip() for part in value.split(";") if part.strip())
             continue
         joined[lower] = f"{joined[lower]},{value}" if lower in joined else value
+    if forwarded is not None:
+        joined["x-forwarded-proto"], port = forwarded[0], forwarded[1]
+        joined["x-forwarded-port"] = str(port)
     query: dict[str, str] = {}
     for name, value in parse_qsl(raw_query, keep_blank_values=True):
         query[name] = f"{query[name]},{value}" if name in query else value

@@ -147,6 +147,7 @@ def api_endpoint(
             path_parameters={k: str(v) for k, v in request.path_params.items()},
             source_ip=client.host if client else "127.0.0.1",
             domain_name=request.url.netloc,
+            forwarded=(request.url.scheme, _server_port(request)),
         )
         if threaded:
             reply = http_reply(await run_in_threadpool(handler, event, context))
@@ -161,6 +162,14 @@ def api_endpoint(
         return response
 
     return endpoint
+
+
+def _server_port(request: Request) -> int:
+    """The port this server received ``request`` on."""
+    server = request.scope.get("server")
+    if server and server[1] is not None:
+        return int(server[1])
+    return 443 if request.url.scheme == "https" else 80
 
 
 class UploadReceiver:
