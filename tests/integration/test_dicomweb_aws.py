@@ -193,3 +193,15 @@ def test_processed_instances_give_frames_by_ranged_reads_of_s3(
 
     assert frames == list(generate_frames(ds.PixelData, number_of_frames=count))
     assert instance.blob_key not in copied
+
+
+def test_bulk_pixel_data_is_the_stored_value(stored: Target, corpus: DicomwebCorpus) -> None:
+    # Given a native CT slice stored through STOW
+    ds = next(d for d in corpus.datasets if d.Modality == "CT" and "PixelData" in d)
+    uids = (str(ds.StudyInstanceUID), str(ds.SeriesInstanceUID), str(ds.SOPInstanceUID))
+    # When its Pixel Data is fetched by the BulkDataURI its metadata gives
+    meta = stored.client.retrieve_instance_metadata(*uids)
+    uri = meta["7FE00010"]["BulkDataURI"]
+    (value,) = stored.client.retrieve_bulkdata(uri)
+    # Then it is the stored value
+    assert value == ds.PixelData

@@ -228,13 +228,18 @@ def bulk(request: DicomWebRequest, target: Target) -> Reply:
     service = bootstrap.get_services().dicomweb
     instance = _one(request, target)
     choose(request.accept(), [MediaOffer(media_type=MULTIPART_RELATED, part_type=OCTET_STREAM)])
-    limits = bootstrap.get_services().settings.imaging_limits()
+    settings = bootstrap.get_services().settings
     with service.instance_file(instance) as path:
-        data = read_bulk(path, target.rest or "", limits=limits)
+        data = read_bulk(
+            path,
+            target.rest or "",
+            limits=settings.imaging_limits(),
+            max_bytes=settings.dicomweb_max_retrieve_bytes,
+        )
     body, content_type = encode_multipart(
         [Part(content_type=OCTET_STREAM, data=data)], related_type=OCTET_STREAM
     )
-    return binary_reply(200, body, content_type)
+    return _answer(body, content_type)
 
 
 def rendered(request: DicomWebRequest, target: Target) -> Reply:
