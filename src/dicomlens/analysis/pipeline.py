@@ -15,7 +15,7 @@ from pydicom.dataset import Dataset
 from dicomlens.analysis import phase
 from dicomlens.analysis.analyzers.registry import run_analyzers
 from dicomlens.analysis.analyzers.spec import ANALYZER_TIMEOUT_S
-from dicomlens.domain.results import AnalysisResult, Finding
+from dicomlens.domain.results import AnalysisResult, Finding, SkippedAnalyzer
 from dicomlens.imaging.decode import DecodedImage, read_image
 from dicomlens.imaging.limits import PNG_COMPRESS_LEVEL, ImagingLimits
 from dicomlens.imaging.metadata import check_summary
@@ -86,12 +86,14 @@ def analyze_file(path: Path, options: AnalysisOptions | None = None) -> Analysis
     aspect = _pixel_aspect(image.dataset, summary.pixel_spacing)
     images, preview_size, presets = _pictures(image, rendered, aspect, options)
     findings = (*_findings(image), *checked.findings, *rendered.findings)
+    skipped: tuple[SkippedAnalyzer, ...] = ()
     if options.analyzers:
         frame = AnalyzerInput(pixels=rendered.pixels, kind=image.kind, summary=summary, phi=phi)
         phase.enter(phase.Phase.ANALYZING)
         found = run_analyzers(options.analyzers, frame, budget_s=options.analyzer_timeout_s)
         labels = (*labels, *found.labels)
         findings = (*findings, *found.findings)
+        skipped = found.skipped
         if found.burned_in_text:
             phi = phi.model_copy(update={"burned_in_text": found.burned_in_text})
     result = AnalysisResult(
@@ -105,6 +107,7 @@ def analyze_file(path: Path, options: AnalysisOptions | None = None) -> Analysis
         window=rendered.window,
         preview_size=preview_size,
         window_presets=presets,
+        skipped_analyzers=skipped,
     )
     return Analysis(result=result, images=images)
 

@@ -167,8 +167,17 @@ class WindowUsed(_Frozen):
     preset: str | None = None
 
 
+class SkippedAnalyzer(_Frozen):
+    """An analyzer that was not run on the file, and why (out of its scope: a face detector
+    on a CT slice; or a frame too small for it)."""
+
+    name: str
+    reason: str
+
+
 class AnalysisResult(_Frozen):
-    """Everything the pipeline learned about one file."""
+    """Everything the pipeline learned about one file. ``skipped_analyzers``: the configured
+    analyzers that did not run on it, each with the reason."""
 
     kind: ImageKind
     has_image: bool
@@ -180,6 +189,7 @@ class AnalysisResult(_Frozen):
     window: WindowUsed | None = None
     preview_size: tuple[int, int] | None = None
     window_presets: tuple[str, ...] = ()
+    skipped_analyzers: tuple[SkippedAnalyzer, ...] = ()
 
 
 # Stable finding kinds of the decoding, which clients may key on.

@@ -19,6 +19,7 @@ from PIL import Image
 
 from dicomlens.adapters.aws.clients import AWS_ERRORS, make_client, translate
 from dicomlens.analysis.analyzers.faces import face_output
+from dicomlens.analysis.analyzers.spec import PHOTOGRAPHS, ImageScope
 from dicomlens.analysis.analyzers.text_findings import text_findings
 from dicomlens.domain.results import Box, Label, TextLine
 from dicomlens.ports import AnalyzerInput, AnalyzerOutput
@@ -190,6 +191,11 @@ class RekognitionFaces(_Rekognition):
     def name(self) -> str:
         """``rekognition-faces``."""
         return "rekognition-faces"
+
+    @property
+    def image_scope(self) -> ImageScope:
+        """Photographs only, as the offline face detector."""
+        return PHOTOGRAPHS
 
     def analyze(self, frame: AnalyzerInput) -> AnalyzerOutput:
         """Faces at or above ``min_confidence``, with their boxes."""

@@ -17,12 +17,11 @@ from dicomlens import assets
 from dicomlens.analysis.analyzers._runtime import (
     as_gray,
     as_rgb,
-    is_grayscale,
     onnx_session,
     text_lines,
 )
 from dicomlens.analysis.analyzers.budget import check_deadline
-from dicomlens.analysis.analyzers.spec import FrameRequirement
+from dicomlens.analysis.analyzers.spec import ANY_IMAGE, PHOTOGRAPHS, FrameRequirement, ImageScope
 from dicomlens.domain.results import Label
 from dicomlens.ports import AnalyzerInput, AnalyzerOutput
 
@@ -41,6 +40,7 @@ class OnnxClassifierConfig:
     ``input_size``) with bicubic filtering, scaled to [0, 1], normalised per channel as
     ``(x - mean) / std`` and laid out as ``layout`` with a batch of one. The first output
     holds one score per line of ``labels_path`` (``output`` says what the scores are).
+    ``scope``: the pictures it is run on (the pipeline skips the others).
     """
 
     name: str
@@ -59,7 +59,7 @@ class OnnxClassifierConfig:
     source: str | None = None
     category: str | None = None
     title_case: bool = False
-    skip_grayscale_medical: bool = False
+    scope: ImageScope = ANY_IMAGE
     threads: int = 1
     min_side: int = 1
 
@@ -90,7 +90,7 @@ def imagenet_classifier_config(
         category="object",
         title_case=True,
         # ImageNet knows no radiographs: on grayscale medical images it scores nonsense.
-        skip_grayscale_medical=True,
+        scope=PHOTOGRAPHS,
         threads=threads,
         min_side=16,  # no object is recognisable in fewer pixels
     )
@@ -116,11 +116,14 @@ class OnnxClassifier:
             max_aspect=MAX_RESIZE_ASPECT if config.resize_short_side else None,
         )
 
+    @property
+    def image_scope(self) -> ImageScope:
+        """The configured scope (the bundled ImageNet model: photographs only)."""
+        return self.config.scope
+
     def analyze(self, frame: AnalyzerInput) -> AnalyzerOutput:
-        """Classify the frame (nothing for grayscale medical images when so configured)."""
+        """Classify the frame."""
         config = self.config
-        if config.skip_grayscale_medical and _is_grayscale_medical(frame):
-            return AnalyzerOutput()
         session = onnx_session(str(config.model_path), config.threads)
         names = text_lines(str(config.labels_path))
         tensor = preprocess(frame.pixels, config)
@@ -204,39 +207,3 @@ def _to_probabilities(scores: np.ndarray, output: str) -> np.ndarray:
     else:
         probabilities = np.clip(scores, 0.0, 1.0)
     return probabilities
-
-
-# Acquisition modalities whose pictures are never photographs, even in colour (Doppler
-# ultrasound, fused PET, angiography ...): ImageNet labels on them are nonsense too.
-# Photographic ones (XC, OP, ES, GM, SM) and secondary captures (OT, SC) stay classified.
-NON_PHOTOGRAPHIC_MODALITIES = frozenset(
-    {
-        "CT",
-        "MR",
-        "CR",
-        "DX",
-        "DR",
-        "RF",
-        "XA",
-        "MG",
-        "US",
-        "IVUS",
-        "NM",
-        "PT",
-        "IO",
-        "PX",
-        "BMD",
-        "OPT",
-        "RTIMAGE",
-        "RTDOSE",
-        "SEG",
-    }
-)
-
-
-def _is_grayscale_medical(frame: AnalyzerInput) -> bool:
-    modality = (frame.summary.modality or "").upper()
-    if modality in NON_PHOTOGRAPHIC_MODALITIES:
-        return True
-    medical = frame.kind == "dicom" or bool(modality)
-    return medical and is_grayscale(frame.pixels)

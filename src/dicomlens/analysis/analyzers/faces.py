@@ -17,7 +17,12 @@ import numpy as np
 
 from dicomlens.analysis.analyzers._runtime import AnalyzerUnavailableError, as_gray, require
 from dicomlens.analysis.analyzers.budget import check_deadline
-from dicomlens.analysis.analyzers.spec import FaceDetectorConfig, FrameRequirement
+from dicomlens.analysis.analyzers.spec import (
+    PHOTOGRAPHS,
+    FaceDetectorConfig,
+    FrameRequirement,
+    ImageScope,
+)
 from dicomlens.domain.results import Box, Finding, Label
 from dicomlens.ports import AnalyzerInput, AnalyzerOutput
 
@@ -63,6 +68,11 @@ class HaarFaceDetector:
         return FrameRequirement(
             min_side=CASCADE_WINDOW, max_aspect=self.config.max_side / CASCADE_WINDOW
         )
+
+    @property
+    def image_scope(self) -> ImageScope:
+        """Photographs only: a face shows in a photograph, not in a CT slice."""
+        return PHOTOGRAPHS
 
     def analyze(self, frame: AnalyzerInput) -> AnalyzerOutput:
         """Detect faces in ``frame``."""

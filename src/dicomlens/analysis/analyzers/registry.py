@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from dicomlens.analysis.analyzers.budget import time_budget
+from dicomlens.analysis.analyzers.image_scope import is_photograph
 from dicomlens.analysis.analyzers.spec import (
     ANALYZER_THREADS,
     BUILTIN_ANALYZERS,
@@ -16,10 +17,11 @@ from dicomlens.analysis.analyzers.spec import (
     OCR_MIN_CONFIDENCE,
     FaceDetectorConfig,
     FrameRequirement,
+    ImageScope,
     OnnxModelSpec,
 )
 from dicomlens.domain.errors import TransientError
-from dicomlens.domain.results import Finding, Label, TextLine
+from dicomlens.domain.results import Finding, Label, SkippedAnalyzer, TextLine
 from dicomlens.ports import Analyzer, AnalyzerInput
 
 logger = logging.getLogger(__name__)
@@ -109,6 +111,7 @@ class AnalyzerResults:
     labels: tuple[Label, ...] = ()
     findings: tuple[Finding, ...] = ()
     burned_in_text: tuple[TextLine, ...] = ()
+    skipped: tuple[SkippedAnalyzer, ...] = ()
 
 
 def run_analyzers(
@@ -116,7 +119,9 @@ def run_analyzers(
 ) -> AnalyzerResults:
     """Run each analyzer on ``frame``, each within ``budget_s`` seconds (None: no budget).
 
-    One whose ``frame_requirement`` the frame does not meet is skipped, with an
+    One whose ``image_scope`` excludes the frame (a face detector on a grayscale medical
+    image) is not run: it is listed in ``skipped`` with the reason. One whose
+    ``frame_requirement`` the frame does not meet is skipped too, and also gets an
     ``analyzer-skipped`` finding saying why; one that runs out of its budget is stopped and
     yields an ``analyzer-timeout`` finding; one that raises yields an ``analyzer-failed``
     finding naming it and why. The others' results are kept in every case. A
@@ -126,11 +131,25 @@ def run_analyzers(
     labels: list[Label] = []
     findings: list[Finding] = []
     text: list[TextLine] = []
+    skipped: list[SkippedAnalyzer] = []
     rows, columns = frame.pixels.shape[:2]
+    photograph: bool | None = None  # decided once, when an analyzer's scope asks
     for analyzer in analyzers:
+        scope: ImageScope | None = getattr(analyzer, "image_scope", None)
+        if scope is not None and scope.images != "any" and photograph is None:
+            photograph = is_photograph(frame)
+        out_of_scope = (
+            scope.unmet_by(photograph=bool(photograph), modality=frame.summary.modality)
+            if scope is not None
+            else None
+        )
+        if out_of_scope is not None:
+            skipped.append(SkippedAnalyzer(name=analyzer.name, reason=out_of_scope))
+            continue
         requirement: FrameRequirement | None = getattr(analyzer, "frame_requirement", None)
         unmet = requirement.unmet_by(rows, columns) if requirement is not None else None
         if unmet is not None:
+            skipped.append(SkippedAnalyzer(name=analyzer.name, reason=unmet))
             findings.append(
                 Finding(
                     kind=ANALYZER_SKIPPED,
@@ -157,7 +176,10 @@ def run_analyzers(
         findings.extend(output.findings)
         text.extend(output.burned_in_text)
     return AnalyzerResults(
-        labels=tuple(labels), findings=tuple(findings), burned_in_text=tuple(text)
+        labels=tuple(labels),
+        findings=tuple(findings),
+        burned_in_text=tuple(text),
+        skipped=tuple(skipped),
     )
 
 

@@ -48,6 +48,43 @@ class FrameRequirement:
         return None
 
 
+ImageKindScope = Literal["any", "photographs", "medical"]
+"""The pictures an analyzer can find something in: ``photographs`` are PNG/JPEG uploads and
+DICOM pictures that are not grayscale medical images (photographic modalities such as XC,
+OP, ES, GM, SM, and colour secondary captures); ``medical`` are the others."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class ImageScope:
+    """What an analyzer applies to; the pipeline runs it only there and records every skip
+    with its reason (``AnalysisResult.skipped_analyzers``).
+
+    ``images``: see :data:`ImageKindScope`. ``modalities``: the DICOM Modality values it
+    applies to (upper case; None: any file, with or without a Modality).
+    """
+
+    images: ImageKindScope = "any"
+    modalities: frozenset[str] | None = None
+
+    def unmet_by(self, *, photograph: bool, modality: str | None) -> str | None:
+        """Why a picture (a photograph or not, of ``modality``) is out of scope, or None."""
+        if self.images == "photographs" and not photograph:
+            return "it applies to photographs; this is a grayscale medical image"
+        if self.images == "medical" and photograph:
+            return "it applies to medical images; this is a photograph"
+        if self.modalities is not None:
+            wanted = ", ".join(sorted(self.modalities))
+            if not modality:
+                return f"it applies to modalities {wanted}; the file has no Modality"
+            if modality.upper() not in self.modalities:
+                return f"it applies to modalities {wanted}; the file's is {modality}"
+        return None
+
+
+ANY_IMAGE = ImageScope()
+PHOTOGRAPHS = ImageScope(images="photographs")
+
+
 @dataclass(frozen=True, kw_only=True)
 class FaceDetectorConfig:
     """Detection parameters. ``max_side``: frames are shrunk to it first (speed; a face that
@@ -68,6 +105,8 @@ class OnnxModelSpec(BaseModel):
 
     ``input_size`` is ``[height, width]`` or one number for a square; ``mean``/``std`` apply
     to pixel values scaled to [0, 1]; ``crop`` is a relative ``[left, top, width, height]``.
+    ``images`` and ``modalities``: the pictures it applies to (see :class:`ImageScope`;
+    default: every picture).
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -86,6 +125,8 @@ class OnnxModelSpec(BaseModel):
     min_confidence: float = Field(default=0.5, ge=0.0, le=1.0)
     top_k: int = Field(default=5, ge=1)
     category: str | None = None
+    images: ImageKindScope = "any"
+    modalities: tuple[str, ...] | None = None
 
     def to_config(self, *, threads: int) -> OnnxClassifierConfig:
         """The analyzer configuration this spec describes."""
@@ -109,4 +150,12 @@ class OnnxModelSpec(BaseModel):
             source=self.name,
             category=self.category,
             threads=threads,
+            scope=ImageScope(
+                images=self.images,
+                modalities=(
+                    None
+                    if self.modalities is None
+                    else frozenset(m.strip().upper() for m in self.modalities)
+                ),
+            ),
         )
