@@ -66,7 +66,7 @@ export function asApiError(error) {
   return error instanceof ApiError ? error : new ApiError("CLIENT_ERROR", String(error?.message || error));
 }
 
-/** Read config.json next to the page. A missing file means "same origin". */
+/** Read config.json next to the page. A missing file means "same origin", no viewer. */
 export async function loadConfig() {
   let response;
   try {
@@ -74,7 +74,7 @@ export async function loadConfig() {
   } catch {
     throw new ApiError("NETWORK", "The site's config.json could not be loaded.");
   }
-  if (response.status === 404) return { apiBaseUrl: "" };
+  if (response.status === 404) return { apiBaseUrl: "", apiTokenRequired: false, viewerUrl: null };
   if (!response.ok) {
     throw new ApiError(`HTTP_${response.status}`, "The site's config.json could not be loaded.", response.status);
   }
@@ -85,7 +85,13 @@ export async function loadConfig() {
     throw new ApiError("BAD_RESPONSE", "The site's config.json is not valid JSON.");
   }
   const base = typeof config?.apiBaseUrl === "string" ? config.apiBaseUrl.trim() : "";
-  return { apiBaseUrl: base.replace(/\/+$/, ""), apiTokenRequired: config?.apiTokenRequired === true };
+  // viewerUrl: where the DICOM viewer is served (same site), when the server offers one.
+  const viewer = typeof config?.viewerUrl === "string" ? config.viewerUrl.trim() : "";
+  return {
+    apiBaseUrl: base.replace(/\/+$/, ""),
+    apiTokenRequired: config?.apiTokenRequired === true,
+    viewerUrl: viewer || null,
+  };
 }
 
 export class Api {

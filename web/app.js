@@ -4,6 +4,7 @@
 
 import { Api, asApiError, loadConfig } from "./api.js";
 import { requestDeidentifiedCopy } from "./deidentify.js";
+import { readPlacement } from "./dicom-header.js";
 import { byId } from "./dom.js";
 import { isSkippedName, wireIntake } from "./intake.js";
 import { announce, announcePhase, hideBanner, showApiState, showBanner } from "./notices.js";
@@ -12,9 +13,10 @@ import { isBusy, isUploading } from "./phases.js";
 import { Poller } from "./polling.js";
 import { wireSamples } from "./samples.js";
 import { JobList, loadJobIds } from "./state.js";
-import { UploadQueue } from "./upload-queue.js";
+import { UploadQueue, contentTypeFor } from "./upload-queue.js";
 
 let api = null; // the API client, once config.json is read
+let viewerUrl = null; // config.json's viewerUrl: where studies open (null: no viewer)
 let apiReachable = null; // whether the last API call answered; null before the first
 let restored = false; // remembered jobs are put back on the list once, at the first start
 
@@ -34,6 +36,7 @@ const imageLoaded = (entry, which) => poller.imageLoaded(entry, which);
 const page = createPageView(jobs, {
   cardActions: { select, remove, retry: (entry) => queue.retry(entry), imageFailed, imageLoaded },
   detailActions: { remove, setPreset, deidentify, imageFailed, imageLoaded },
+  viewer: () => viewerUrl,
 });
 
 // ------------------------------------------------------------------------------- actions
@@ -46,14 +49,16 @@ function addFiles(files, { select = false } = {}) {
       skipped += 1;
       continue;
     }
-    accepted.push(
-      jobs.add({
-        file,
-        fileName: file.name,
-        relativePath: file.relativePath || file.webkitRelativePath || null,
-        size: file.size,
-      }),
-    );
+    const type = contentTypeFor(file);
+    const entry = jobs.add({
+      file,
+      fileName: file.name,
+      relativePath: file.relativePath || file.webkitRelativePath || null,
+      size: file.size,
+      nonDicom: type === "image/png" || type === "image/jpeg",
+    });
+    accepted.push(entry);
+    if (!entry.nonDicom) sortIntoStudy(entry);
   }
   if (!accepted.length) {
     announce(skipped ? `Nothing to upload (${skipped} system file(s) skipped).` : "Nothing to upload.");
@@ -65,6 +70,13 @@ function addFiles(files, { select = false } = {}) {
   );
   queue.add(accepted);
   page.schedule();
+}
+
+/** Read where a DICOM file belongs (study, series) from its header, so that it is listed
+ * under its study while it uploads; the server's summary takes over once analysed. */
+async function sortIntoStudy(entry) {
+  const sniffed = await readPlacement(entry.file);
+  if (sniffed && !entry.removed) jobs.update(entry, { sniffed });
 }
 
 function remove(entry) {
@@ -126,6 +138,7 @@ async function start() {
   try {
     const config = await loadConfig();
     api = new Api(config.apiBaseUrl, { tokenRequired: config.apiTokenRequired });
+    viewerUrl = config.viewerUrl;
     showApiState("ready", `API: ${api.describe}`);
   } catch (error) {
     const err = asApiError(error);

@@ -36,6 +36,8 @@ export class JobList {
       createdAt: Date.now(),
       fetchedAt: 0,
       deid: null, // the de-identified copy: {phase: "busy" | "done" | "failed", ...}
+      nonDicom: false, // a PNG or JPEG: never in a study
+      sniffed: null, // the study and series its header names, read before the upload
       removed: false,
       version: 0, // bumped on every update, so views repaint only what changed
       ...fields,

@@ -155,6 +155,11 @@ const SUMMARY_FIELDS = [
   ["model", "Model"],
   ["burnedInAnnotation", "Burned-in annotation (declared)"],
   ["sopClassUid", "SOP class UID"],
+  ["seriesNumber", "Series number"],
+  ["instanceNumber", "Instance number"],
+  ["studyInstanceUid", "Study Instance UID"],
+  ["seriesInstanceUid", "Series Instance UID"],
+  ["sopInstanceUid", "SOP Instance UID"],
 ];
 const SUMMARY_CONSUMED = new Set(["rows", "columns", "bitsStored", "bitsAllocated"]);
 

@@ -260,3 +260,26 @@ def write_dicomweb_corpus(folder: Path) -> DicomwebCorpus:
         path.write_bytes(source.read_bytes())
         paths.append(path)
     return DicomwebCorpus(paths=tuple(paths), datasets=tuple(dcmread(path) for path in paths))
+
+
+STUDY_D = _Study(
+    number=4,
+    patient=PATIENT_2,
+    date="20250610",
+    time="091500",
+    accession="ACC25061004",
+    description="CT THORAX FOLLOW-UP",
+    referring="Okafor^Ngozi",
+)
+
+
+def three_series_study() -> list[Dataset]:
+    """A study of three series for the upload page: two CT series (4 and 3 slices of 512x512)
+    and an MR series (3 slices of 256x256); its own UIDs (none shared with the corpus)."""
+    lung = _Series(study=STUDY_D, number=1, modality="CT", description="THORAX 5mm", time="091700")
+    bone = _Series(study=STUDY_D, number=2, modality="CT", description="THORAX BONE", time="091800")
+    mr = _Series(study=STUDY_D, number=3, modality="MR", description="T2 COR", time="093000")
+    out = [_ct_slice(lung, index) for index in range(4)]
+    out += [_ct_slice(bone, index) for index in range(3)]
+    out += [_mr_slice(mr, index, 256) for index in range(3)]
+    return out

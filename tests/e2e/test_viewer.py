@@ -14,9 +14,9 @@ from pathlib import Path
 
 import numpy as np
 import requests
-from PIL import Image
-from playwright.sync_api import Browser, Page
+from playwright.sync_api import Browser
 from served_app import ServedApp
+from viewer_page import end_first_visit_tour, viewport_picture, wait_for_image
 
 from corpus.dicomweb import generated_datasets
 from dicomlens.dicomweb.multipart import Part, encode_multipart
@@ -34,22 +34,6 @@ def _ct_series() -> list[bytes]:
             ds.save_as(out, enforce_file_format=True)
             files.append(out.getvalue())
     return files
-
-
-def _viewport_picture(page: Page) -> np.ndarray:
-    canvas = page.locator("canvas").first
-    return np.asarray(Image.open(io.BytesIO(canvas.screenshot())).convert("L"), dtype=np.int16)
-
-
-def _wait_for_image(page: Page, timeout_s: float = 60) -> np.ndarray:
-    """The viewport's picture once it shows an image (not one flat colour)."""
-    deadline = time.monotonic() + timeout_s
-    while True:
-        picture = _viewport_picture(page)
-        if picture.std() > 10:
-            return picture
-        assert time.monotonic() < deadline, "the viewport stayed blank"
-        time.sleep(0.5)
 
 
 def test_ohif_shows_a_stored_series_scrolls_and_windows_it(
@@ -83,15 +67,12 @@ def test_ohif_shows_a_stored_series_scrolls_and_windows_it(
         page.goto(f"{served_app.url}/viewer/viewer?StudyInstanceUIDs={study}")
         page.wait_for_selector("canvas", timeout=60_000)
         # Then the viewport shows an image
-        first = _wait_for_image(page)
+        first = wait_for_image(page)
         page.screenshot(path=str(artifacts / "viewer-first-image.png"))
         # (OHIF's first-visit tour lies over the viewport: end it, so that only the image
         # can change the pictures compared below)
-        skip = page.get_by_text("Skip all")
-        if skip.count():
-            skip.first.click()
-            page.wait_for_timeout(300)
-            first = _viewport_picture(page)
+        if end_first_visit_tour(page):
+            first = viewport_picture(page)
         # And scrolling over it moves to another slice
         box = page.locator("canvas").first.bounding_box()
         assert box is not None
@@ -101,11 +82,11 @@ def test_ohif_shows_a_stored_series_scrolls_and_windows_it(
         while np.abs(changed - first).mean() < 1:
             page.mouse.wheel(0, 120)
             time.sleep(0.5)
-            changed = _viewport_picture(page)
+            changed = viewport_picture(page)
             assert time.monotonic() < deadline, "scrolling did not change the slice"
         page.screenshot(path=str(artifacts / "viewer-scrolled.png"))
         # And a window/level drag (the default left-button tool) changes the pixels
-        before = _viewport_picture(page)
+        before = viewport_picture(page)
         x, y = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
         page.mouse.move(x, y)
         page.mouse.down()
@@ -113,7 +94,7 @@ def test_ohif_shows_a_stored_series_scrolls_and_windows_it(
             page.mouse.move(x + 12 * step, y + 8 * step)
         page.mouse.up()
         deadline = time.monotonic() + 15
-        while np.abs(_viewport_picture(page) - before).mean() < 1:
+        while np.abs(viewport_picture(page) - before).mean() < 1:
             assert time.monotonic() < deadline, "the window/level drag changed nothing"
             time.sleep(0.3)
         page.screenshot(path=str(artifacts / "viewer-window-level.png"))

@@ -87,6 +87,18 @@ def _int(root: Node, tag: str) -> int | None:
     return int(text) if text is not None else None
 
 
+_UID = re.compile(r"(0|[1-9][0-9]*)(\.(0|[1-9][0-9]*))*")
+
+
+def _uid(root: Node, tag: str) -> str | None:
+    """A UID as dcmdump prints it, or None when it breaks its VR (PS3.5 9.1: digits and
+    dots, no leading zeros, at most 64 characters): the summary leaves such a value out."""
+    text = _text(root, tag)
+    if text is None or len(text) > 64 or not _UID.fullmatch(text):
+        return None
+    return text
+
+
 def _floats(text: str | None) -> tuple[float, ...] | None:
     return tuple(float(v) for v in text.split("\\")) if text is not None else None
 
@@ -133,6 +145,13 @@ def expected_summary(root: Node) -> dict[str, object]:
         "manufacturer": _text(root, "0008,0070"),
         "model": _text(root, "0008,1090"),
         "burned_in_annotation": _text(root, "0028,0301"),
+        "study_instance_uid": _uid(root, "0020,000D"),
+        "series_instance_uid": _uid(root, "0020,000E"),
+        "sop_instance_uid": _uid(root, "0008,0018")
+        if root.find("0008,0018") is not None
+        else _uid(root, "0002,0003"),
+        "series_number": _int(root, "0020,0011"),
+        "instance_number": _int(root, "0020,0013"),
     }
 
 

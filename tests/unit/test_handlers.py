@@ -90,6 +90,15 @@ def upload_and_process(world: FakeWorld) -> dict[str, Any]:
     return result
 
 
+PLACEMENT = (
+    "studyInstanceUid",
+    "seriesInstanceUid",
+    "sopInstanceUid",
+    "seriesNumber",
+    "instanceNumber",
+)
+
+
 def test_get_job_shows_results_and_fresh_urls_without_phi(world: FakeWorld) -> None:
     upload_and_process(world)
     status, body = call(get_results, load_event("http_api_get_job"))
@@ -98,6 +107,15 @@ def test_get_job_shows_results_and_fresh_urls_without_phi(world: FakeWorld) -> N
     assert body["fileName"] == "CT small.dcm"
     assert "phi" not in body["result"]
     assert body["result"]["summary"]["modality"] == "CT"
+    # The file's place in its study (the page groups by it), as CT_small.dcm holds it
+    placed = {key: body["result"]["summary"][key] for key in PLACEMENT}
+    assert placed == {
+        "studyInstanceUid": "1.3.6.1.4.1.5962.1.2.1.20040119072730.12322",
+        "seriesInstanceUid": "1.3.6.1.4.1.5962.1.3.1.1.20040119072730.12322",
+        "sopInstanceUid": "1.3.6.1.4.1.5962.1.1.1.1.1.20040119072730.12322",
+        "seriesNumber": 1,
+        "instanceNumber": 1,
+    }
     assert body["urls"]["preview"].startswith(f"memory://derived/{JOB}/preview.png")
     assert body["urls"]["original"].startswith(f"memory://uploads/{JOB}/")
     assert set(body["urls"]["presets"]) == {"soft-tissue", "lung", "bone", "brain"}

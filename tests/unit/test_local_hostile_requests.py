@@ -342,3 +342,19 @@ def test_the_token_guards_the_api_and_uploads_but_not_the_page_or_links(tmp_path
     )
     assert preflight.status_code == 200
     assert "authorization" in preflight.headers["access-control-allow-headers"].lower()
+
+
+@pytest.mark.parametrize(
+    ("installed", "dicomweb", "says_viewer"),
+    [(True, True, True), (False, True, False), (True, False, False)],
+)
+def test_config_names_the_viewer_only_when_it_can_show_studies(
+    tmp_path: Path, installed: bool, dicomweb: bool, says_viewer: bool
+) -> None:
+    # Given a server with or without the viewer's build, serving DICOMweb or not
+    build = tmp_path / "ohif"
+    build.mkdir()
+    http, _, _ = make_client(tmp_path, viewer_build=build if installed else None, dicomweb=dicomweb)
+    # Then config.json links the viewer only when both are there
+    config = http.get("/config.json").json()
+    assert config.get("viewerUrl") == ("/viewer/" if says_viewer else None)

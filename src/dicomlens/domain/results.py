@@ -92,11 +92,20 @@ _SUMMARY_TEXT_LIMITS = {
     "manufacturer": 64,
     "model": 64,
     "burned_in_annotation": 16,
+    "study_instance_uid": 64,
+    "series_instance_uid": 64,
+    "sop_instance_uid": 64,
 }
 
 
 class ImageSummary(_Frozen):
-    """Non-PHI description of the file. Every value equals the file's (or is None)."""
+    """Non-PHI description of the file. Every value equals the file's (or is None).
+
+    The Study, Series and SOP Instance UIDs and the Series and Instance Numbers place the
+    file in its study (the page groups uploads by them; a viewer opens the study by its
+    UID). They are shown by the API: UIDs identify images, not patients (no names, IDs or
+    birth dates), though a UID may be linked to a patient by whoever holds the study.
+    """
 
     modality: str | None = None
     sop_class_uid: str | None = None
@@ -121,6 +130,11 @@ class ImageSummary(_Frozen):
     manufacturer: str | None = None
     model: str | None = None
     burned_in_annotation: str | None = None
+    study_instance_uid: str | None = None
+    series_instance_uid: str | None = None
+    sop_instance_uid: str | None = None
+    series_number: int | None = None
+    instance_number: int | None = None
 
     @field_validator(*_SUMMARY_TEXT_LIMITS, mode="after")
     @classmethod

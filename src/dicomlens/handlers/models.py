@@ -88,7 +88,16 @@ class JobView(CamelModel):
     finished_at: datetime | None = None
     attempts: int = 0
     error: ErrorBody | None = None
-    result: dict[str, Any] | None = None
+    result: dict[str, Any] | None = Field(
+        default=None,
+        description=(
+            "The analysis of a COMPLETED job: kind, hasImage, summary (non-PHI values equal"
+            " to the file's, including the studyInstanceUid, seriesInstanceUid,"
+            " sopInstanceUid, seriesNumber and instanceNumber that place a DICOM file in its"
+            " study), labels, findings, window, previewSize, windowPresets; phi only when"
+            " the deployment exposes patient data."
+        ),
+    )
     urls: JobUrls = Field(default_factory=JobUrls)
 
     @classmethod

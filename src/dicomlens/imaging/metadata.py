@@ -24,6 +24,8 @@ _TWO_VALUES = frozenset({"PixelSpacing", "ImagerPixelSpacing"})
 # A pixel spacing (mm) outside this range is no measurement (1 nm to 1 km per pixel).
 _SPACING_RANGE = (1e-6, 1e6)
 _US_MAX = 0xFFFF
+# The range of an Integer String (PS3.5 Table 6.2-1).
+_IS_RANGE = (-(2**31), 2**31 - 1)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -80,16 +82,19 @@ class _SummaryReader:
         text = values[0].strip(" \x00") if values else ""
         return text or None
 
-    def integer(self, ds: Dataset | None, keyword: str, *, high: int = _US_MAX) -> int | None:
-        """An unsigned integer no larger than ``high`` (US, or IS that counts something)."""
+    def integer(
+        self, ds: Dataset | None, keyword: str, *, low: int = 0, high: int = _US_MAX
+    ) -> int | None:
+        """An integer from ``low`` to ``high`` (by default US; an IS that counts something
+        or numbers something gives its own range)."""
         values = self.values(ds, keyword)
         if not values:
             return None
         try:
             number = int(values[0])
         except ValueError:
-            number = -1
-        if not 0 <= number <= high:
+            number = low - 1
+        if not low <= number <= high:
             self.drop(_tag(ds, keyword), keyword, "is out of range")
             return None
         return number
@@ -142,6 +147,20 @@ def _pixel_spacing(ds: Dataset, read: _SummaryReader) -> tuple[float, float] | N
         if source is not None and source.get(keyword) not in (None, ""):
             return read.spacing(source, keyword)
     return None
+
+
+def _sop_instance_uid(ds: Dataset, meta: Dataset | None, read: _SummaryReader) -> str | None:
+    """SOP Instance UID, else (when the dataset has none) the file meta's Media Storage SOP
+    Instance UID; a dataset value that breaks its VR is left out, not replaced."""
+    if "SOPInstanceUID" in ds:
+        return read.text(ds, "SOPInstanceUID")
+    return read.text(meta, "MediaStorageSOPInstanceUID")
+
+
+def _number(ds: Dataset, keyword: str, read: _SummaryReader) -> int | None:
+    """A Series or Instance Number (IS, PS3.3 C.7.3.1 and C.7.6.1): any 32-bit integer."""
+    low, high = _IS_RANGE
+    return read.integer(ds, keyword, low=low, high=high)
 
 
 def _uid_name(uid: str | None) -> str | None:
@@ -210,6 +229,11 @@ def check_summary(image: DecodedImage) -> CheckedSummary:
         manufacturer=read.text(ds, "Manufacturer"),
         model=read.text(ds, "ManufacturerModelName"),
         burned_in_annotation=read.text(ds, "BurnedInAnnotation"),
+        study_instance_uid=read.text(ds, "StudyInstanceUID"),
+        series_instance_uid=read.text(ds, "SeriesInstanceUID"),
+        sop_instance_uid=_sop_instance_uid(ds, meta, read),
+        series_number=_number(ds, "SeriesNumber", read),
+        instance_number=_number(ds, "InstanceNumber", read),
     )
     phi = _phi(ds, read)
     return CheckedSummary(summary=summary, phi=phi, findings=tuple(read.findings))

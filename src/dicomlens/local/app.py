@@ -56,6 +56,7 @@ from dicomlens.ports import Clock
 log = logging.getLogger(__name__)
 
 MAX_API_BODY = 1024 * 1024  # API Gateway would allow 10 MB; our JSON bodies are tiny
+VIEWER_URL = "/viewer/"  # config.json's viewerUrl: where viewer_routes() serve OHIF
 
 
 LIGHT_FUNCTION_MB = 256
@@ -338,6 +339,7 @@ def build_app(
     api_token: str | None = None,
     dicomweb_max_body: int = MAX_API_BODY,
     viewer_build: Path | None = None,
+    dicomweb: bool = True,
 ) -> Starlette:
     """The whole local server.
 
@@ -347,11 +349,15 @@ def build_app(
     says ``apiTokenRequired`` and the page asks its user for the token).
     ``dicomweb_max_body``: the largest STOW-RS body (other API bodies: ``MAX_API_BODY``).
     ``viewer_build``: the installed OHIF build served at ``/viewer/`` (None: a page there
-    says how to install it).
+    says how to install it). ``dicomweb``: whether the routes serve DICOMweb (the viewer's
+    data); with an installed build, config.json then says ``viewerUrl`` and the page links
+    each study to the viewer.
     """
     settings: dict[str, object] = {"apiBaseUrl": api_base_url}
     if api_token:
         settings["apiTokenRequired"] = True
+    if viewer_build is not None and dicomweb:
+        settings["viewerUrl"] = VIEWER_URL
     config = json.dumps(settings).encode()
     bearer = BearerToken(api_token)
 

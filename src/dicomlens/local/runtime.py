@@ -223,6 +223,7 @@ def local_app(
         api_token=settings.api_token.get_secret_value() if settings.api_token else None,
         dicomweb_max_body=settings.stow_max_body_bytes,
         viewer_build=ohif.installed(settings.viewer_dir or ohif.default_cache_dir()),
+        dicomweb=settings.serves_dicomweb(),
     )
 
 
