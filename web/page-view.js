@@ -3,10 +3,13 @@
 // built by view.js, the study and series headings by study-view.js.
 
 import { byId, h, replaceChildren } from "./dom.js";
-import { isBusy, isFailed } from "./phases.js";
+import { isBusy, isDone, isFailed } from "./phases.js";
 import { groupEntries } from "./studies.js";
 import { groupStamp, renderGroupHead, renderSeriesHead, seriesTitle } from "./study-view.js";
 import { phaseText, renderCard, renderDetail } from "./view.js";
+
+// A study's series with more files than this start folded (one line each).
+const SERIES_OPEN_MAX = 12;
 
 /**
  * @param {import("./state.js").JobList} jobs
@@ -100,20 +103,25 @@ export function createPageView(jobs, { cardActions, detailActions, viewer }) {
           class: "job-grid",
           "aria-labelledby": inStudy ? headingId : view.headingId,
         });
+        // In a study, a series' files sit in a disclosure: a 300-slice series is one line
+        // until its user opens it (small series start open).
+        const fold = inStudy ? h("details", { class: "series-files", open: true }, h("summary", { class: "series-summary" }, head), list) : null;
         const el = h(
           "section",
           { class: "series", "aria-labelledby": inStudy ? headingId : view.headingId, dataset: { seriesUid: series.uid ?? "" } },
-          head,
-          list,
+          fold || list,
         );
-        sv = { el, head, list, headingId, stamp: null };
+        sv = { el, head, list, fold, headingId, stamp: null, touched: false };
+        if (fold) fold.firstChild.addEventListener("click", () => (sv.touched = true));
         view.series.set(series.key, sv);
       }
       seen.add(series.key);
+      if (sv.fold && !sv.touched) sv.fold.open = series.entries.length <= SERIES_OPEN_MAX;
       if (sv.head) {
-        const stamp = `${seriesTitle(series)}:${series.entries.length}`;
+        const done = series.entries.filter(isDone).length;
+        const stamp = `${seriesTitle(series)}:${series.entries.length}:${done}`;
         if (sv.stamp !== stamp) {
-          replaceChildren(sv.head, renderSeriesHead(series, { headingId: sv.headingId }));
+          replaceChildren(sv.head, renderSeriesHead(series, { headingId: sv.headingId, done }));
           sv.stamp = stamp;
         }
       }

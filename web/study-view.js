@@ -72,13 +72,16 @@ export function renderGroupHead(group, { viewerUrl, headingId }) {
   );
 }
 
-/** A series' heading: number, modality, description and file count. */
-export function renderSeriesHead(series, { headingId }) {
+/** A series' heading: number, modality, description, file count and, until every file is
+ * done, how many are. */
+export function renderSeriesHead(series, { headingId, done }) {
+  const total = series.entries.length;
+  const progress = done < total ? ` · ${done} done` : "";
   return h(
     "h4",
     { class: "series-title", id: headingId },
     seriesTitle(series),
-    h("span", { class: "count" }, ` ${plural(series.entries.length, "file", "files")}`),
+    h("span", { class: "count" }, ` ${plural(total, "file", "files")}${progress}`),
   );
 }
 

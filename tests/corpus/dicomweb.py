@@ -274,12 +274,12 @@ STUDY_D = _Study(
 
 
 def three_series_study() -> list[Dataset]:
-    """A study of three series for the upload page: two CT series (4 and 3 slices of 512x512)
+    """A study of three series for the upload page: two CT series (14 and 3 slices of 512x512)
     and an MR series (3 slices of 256x256); its own UIDs (none shared with the corpus)."""
     lung = _Series(study=STUDY_D, number=1, modality="CT", description="THORAX 5mm", time="091700")
     bone = _Series(study=STUDY_D, number=2, modality="CT", description="THORAX BONE", time="091800")
     mr = _Series(study=STUDY_D, number=3, modality="MR", description="T2 COR", time="093000")
-    out = [_ct_slice(lung, index) for index in range(4)]
+    out = [_ct_slice(lung, index) for index in range(14)]
     out += [_ct_slice(bone, index) for index in range(3)]
     out += [_mr_slice(mr, index, 256) for index in range(3)]
     return out

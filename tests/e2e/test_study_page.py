@@ -84,7 +84,7 @@ def test_a_dropped_study_shows_its_series_and_opens_in_the_viewer(
     study = studies.first
     expect(study).to_have_attribute("data-study-uid", study_uid)
     expect(study.locator("section.series")).to_have_count(3)
-    expect(study.locator("li.card")).to_have_count(10)  # DICOMDIR and .DS_Store skipped
+    expect(study.locator("li.card")).to_have_count(20)  # DICOMDIR and .DS_Store skipped
     expect(study.locator(".group-counts")).to_contain_text("in progress")
     expect(study.locator(".open-viewer")).to_have_count(0)  # nothing indexed yet
     page.screenshot(path=str(artifacts / "study-page-in-progress.png"), full_page=True)
@@ -93,19 +93,24 @@ def test_a_dropped_study_shows_its_series_and_opens_in_the_viewer(
     held.holding = False
 
     # Then the study is done: labels without patient data, counts, one list per series
-    expect(study.locator("li.card[data-status='COMPLETED']")).to_have_count(10, timeout=90_000)
+    expect(study.locator("li.card[data-status='COMPLETED']")).to_have_count(20, timeout=90_000)
     expect(page.locator("#job-list section.group")).to_have_count(1)  # no other group
-    expect(study.locator(".group-counts")).to_have_text("10 of 10 done")
+    expect(study.locator(".group-counts")).to_have_text("20 of 20 done")
     expect(study.locator("h3")).to_have_text("CT THORAX FOLLOW-UP")
     facts = study.locator(".group-facts")
-    expect(facts).to_contain_text("CT, MR · 3 series · 10 files · Uploaded")
+    expect(facts).to_contain_text("CT, MR · 3 series · 20 files · Uploaded")
     expect(study).not_to_contain_text("Okafor")
     expect(study).not_to_contain_text("20250610")  # the study date is PHI: hidden by default
     titles = study.locator("section.series h4")
-    expect(titles.nth(0)).to_have_text("Series 1 · CT · THORAX 5mm 4 files")
+    expect(titles.nth(0)).to_have_text("Series 1 · CT · THORAX 5mm 14 files")
     expect(titles.nth(1)).to_have_text("Series 2 · CT · THORAX BONE 3 files")
     expect(titles.nth(2)).to_have_text("Series 3 · MR · T2 COR 3 files")
+    # A series of more than a screenful is one line until opened; small ones are open
     first_series = study.locator("section.series").first.locator("li.card")
+    expect(first_series.first).to_be_hidden()
+    expect(study.locator("section.series").nth(1).locator("li.card").first).to_be_visible()
+    study.locator("section.series").first.locator("summary").click()
+    expect(first_series.nth(13)).to_be_visible()
     expect(first_series.first).to_have_attribute("data-file-name", "IM0001")
     expect(first_series.first.locator(".card-main")).to_have_attribute(
         "title", "THORAX/SE0001/IM0001"
