@@ -227,3 +227,13 @@ def test_highdicom_reads_the_measurement_report_back(tmp_path: Path) -> None:
         assert image.referenced_frame_numbers == [3]
         assert group.tracking_identifier is not None
     assert read.SOPInstanceUID == sr.SOPInstanceUID
+
+
+def test_a_result_without_boxes_reports_the_whole_image_and_its_labels() -> None:
+    result = _result().model_copy(update={"findings": ()})
+    sr = build_report(burned_in_dataset(), result, uids=report_uids("j"), content_time=WHEN)
+    (region,) = _regions(sr)
+    np.testing.assert_allclose(region.GraphicData, [0, 0, 512, 0, 512, 384, 0, 384, 0, 0])
+    assert any(
+        item.ConceptNameCodeSequence[0].CodeValue == "C0034375" for item in sr.ContentSequence
+    )
