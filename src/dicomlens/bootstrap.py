@@ -49,6 +49,7 @@ if TYPE_CHECKING:  # the imaging core (numpy, pydicom) loads only where images a
     from dicomlens.services.dicomweb import DicomWebService
     from dicomlens.services.dicomweb_store import InstanceIndexer, StoreService
     from dicomlens.services.processing import ImageProcessor
+    from dicomlens.services.reports import ReportService
 
 AWS_FACTORY_MODULE = "dicomlens.adapters.aws.factory"
 
@@ -90,6 +91,9 @@ class Services:
             options=options,
             lease_s=self.settings.lease_timeout_s,
             indexer=self.indexer if self.settings.serves_dicomweb() else None,
+            reports=self.reports
+            if self.settings.reports_auto and self.settings.serves_dicomweb()
+            else None,
         )
 
     @cached_property
@@ -130,6 +134,20 @@ class Services:
             index=self.instance_index,
             clock=self.clock,
             limits=self.settings.imaging_limits(),
+        )
+
+    @cached_property
+    def reports(self) -> ReportService:
+        """Analysis reports (DICOM SR) of completed jobs, indexed for DICOMweb."""
+        from dicomlens.services.reports import ReportService  # noqa: PLC0415 - highdicom
+
+        return ReportService(
+            blobs=self.blobs,
+            jobs=self.jobs,
+            indexer=self.indexer,
+            clock=self.clock,
+            limits=self.settings.imaging_limits(),
+            url_expiry_s=self.settings.download_expiry_s,
         )
 
     @cached_property

@@ -222,6 +222,12 @@ class Settings(BaseSettings):
     dicomweb_max_response_bytes: int = Field(default=1024 * MiB, gt=0)
     dicomweb_max_retrieve_bytes: int = Field(default=1024 * MiB, gt=0)
 
+    # Analysis reports (DICOM SR, ``POST /jobs/{jobId}/report``): with reports_auto the
+    # processor also writes one after each DICOM analysis with labels or boxed findings
+    # (needs DICOMweb: the report is indexed in its study). A failed report never fails
+    # the job: it adds an ``analysis-report-failed`` finding.
+    reports_auto: bool = False
+
     def serves_dicomweb(self) -> bool:
         """Whether DICOMweb is served and uploads are indexed: ``dicomweb`` when set, else
         on in local mode and off in AWS mode."""

@@ -148,7 +148,12 @@ def test_unknown_or_ill_formed_job_ids_are_404(world: FakeWorld, job_id: str) ->
 def test_the_openapi_document_describes_every_route(world: FakeWorld) -> None:
     status, body = call(get_results, load_event("http_api_openapi"))
     assert status == 200
-    assert set(body["paths"]) == {"/uploads", "/jobs/{jobId}", "/jobs/{jobId}/deidentify"}
+    assert set(body["paths"]) == {
+        "/uploads",
+        "/jobs/{jobId}",
+        "/jobs/{jobId}/deidentify",
+        "/jobs/{jobId}/report",
+    }
     assert "201" in body["paths"]["/uploads"]["post"]["responses"]
     # And it names the error statuses clients meet: 401 when a token or JWT is required
     # (every route), 415 for a body that is not JSON, 503 when de-identification is busy
@@ -161,6 +166,7 @@ def test_the_openapi_document_describes_every_route(world: FakeWorld) -> None:
     assert {"400", "401", "413", "415", "503"} <= documented[("/uploads", "post")]
     assert {"400", "401", "404", "503"} <= documented[("/jobs/{jobId}", "get")]
     assert {"401", "404", "409", "422", "503"} <= documented[("/jobs/{jobId}/deidentify", "post")]
+    assert {"201", "401", "404", "409", "422"} <= documented[("/jobs/{jobId}/report", "post")]
 
 
 def test_process_image_handles_every_record_once(world: FakeWorld) -> None:

@@ -73,11 +73,24 @@ def test_dicomweb_role_is_least_privilege() -> None:
         f"{BUCKET}/uploads/*",
     ]
     assert sorted(subbed(r) for r in found["StoreInstances"]["Resource"]) == written
-    # it reads what it writes, and the default renditions and frame layouts the
-    # processor keeps
-    kept = ["dicomweb-rendered-1.jpg", "dicomweb-frames.json"]
+    # the analysis reports (POST /jobs/{jobId}/report), and nothing else of derived/
+    reports = [
+        f"{BUCKET}/derived/*/{name}"
+        for name in (
+            "analysis-report.dcm",
+            "analysis-report-metadata.json",
+            "deidentified-report.dcm",
+        )
+    ]
+    assert actions(found["WriteReports"]) == {"s3:PutObject"}
+    assert sorted(subbed(r) for r in found["WriteReports"]["Resource"]) == sorted(reports)
+    assert actions(found["ReadJobs"]) == {"dynamodb:GetItem"}
+    assert found["ReadJobs"]["Resource"] == {"Fn::GetAtt": "ResultsTable.Arn"}
+    # it reads what it writes, the default renditions and frame layouts the processor
+    # keeps, and the de-identified copy a report is made of
+    kept = ["dicomweb-rendered-1.jpg", "dicomweb-frames.json", "deidentified.dcm"]
     assert sorted(subbed(r) for r in found["ReadInstances"]["Resource"]) == sorted(
-        [*written, *(f"{BUCKET}/derived/*/{name}" for name in kept)]
+        [*written, *reports, *(f"{BUCKET}/derived/*/{name}" for name in kept)]
     )
     assert actions(found["CreateJobs"]) == {"dynamodb:PutItem"}
     assert found["CreateJobs"]["Resource"] == {"Fn::GetAtt": "ResultsTable.Arn"}
@@ -95,3 +108,12 @@ def test_processor_indexes_only_with_dicomweb_on() -> None:
     statement = entry["Fn::If"][1]
     assert statement["Resource"] == {"Fn::GetAtt": "InstanceIndexTable.Arn"}
     assert "dynamodb:Scan" not in actions(statement)
+
+
+def test_the_report_route_is_served_by_the_dicomweb_function_with_the_jwt() -> None:
+    events = props("DicomWebFunction")["Events"]
+    assert events["Report"]["Properties"]["Path"] == "/jobs/{jobId}/report"
+    assert events["Report"]["Properties"]["Method"] == "POST"
+    paths = props("HttpApi")["DefinitionBody"]["paths"]
+    security = paths["/jobs/{jobId}/report"]["post"]["security"]
+    assert security == paths["/jobs/{jobId}"]["get"]["security"]

@@ -41,6 +41,7 @@ from dicomlens.dicomweb.rendered import (
 )
 from dicomlens.dicomweb.transcode import DICOM, instance_bytes, instance_offers, wanted_syntax
 from dicomlens.domain.errors import DicomlensError, ErrorCode
+from dicomlens.handlers import report
 from dicomlens.handlers.dicomweb_http import (
     DICOM_JSON,
     DicomWebRequest,
@@ -436,7 +437,9 @@ def respond(event: dict[str, Any]) -> Reply:
 @tracer.capture_lambda_handler(capture_response=False)  # no PHI in X-Ray
 def handler(event: dict[str, Any], context: LambdaContext) -> Reply:
     """The Lambda entry point (also run on the local server's thread pool)."""
-    del context
+    # the one route of this function outside /dicomweb
+    if event.get("routeKey") == report.ROUTE_KEY:
+        return report.handle(event, context)
     return respond(event)
 
 

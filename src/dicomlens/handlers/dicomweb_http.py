@@ -70,13 +70,11 @@ def read_request(event: Mapping[str, Any]) -> DicomWebRequest:
     rest = raw_path[at + len(ROOT_SEGMENT) :].strip("/")
     headers = {str(k).lower(): str(v) for k, v in (event.get("headers") or {}).items()}
     context = event.get("requestContext") or {}
-    scheme = (headers.get("x-forwarded-proto") or "http").split(",")[0].strip() or "http"
-    host = _host(headers, str(context.get("domainName") or "localhost"), scheme)
     method = str((context.get("http") or {}).get("method") or "GET").upper()
     return DicomWebRequest(
         method=method,
         segments=tuple(rest.split("/")) if rest else (),
-        root_url=f"{scheme}://{host}{root_path}",
+        root_url=f"{origin_of(event)}{root_path}",
         query=tuple(parse_qsl(str(event.get("rawQueryString") or ""), keep_blank_values=True)),
         headers=headers,
         body=_body(event),
@@ -84,6 +82,16 @@ def read_request(event: Mapping[str, Any]) -> DicomWebRequest:
 
 
 _DEFAULT_PORTS = {"http": "80", "https": "443"}
+
+
+def origin_of(event: Mapping[str, Any]) -> str:
+    """``scheme://host[:port]`` as the client reached the API that sent ``event`` (payload
+    2.0): the forwarded scheme, the Host header, the forwarded port when the header lacks
+    one."""
+    headers = {str(k).lower(): str(v) for k, v in (event.get("headers") or {}).items()}
+    context = event.get("requestContext") or {}
+    scheme = (headers.get("x-forwarded-proto") or "http").split(",")[0].strip() or "http"
+    return f"{scheme}://{_host(headers, str(context.get('domainName') or 'localhost'), scheme)}"
 
 
 def _host(headers: Mapping[str, str], domain: str, scheme: str) -> str:

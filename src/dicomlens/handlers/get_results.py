@@ -49,9 +49,9 @@ def get_openapi() -> Response[str]:
 @cache
 def _document() -> str:
     # the other functions' routes, imported here: GET /jobs/{jobId} does not pay for them
-    from dicomlens.handlers import create_upload, deidentify  # noqa: PLC0415
+    from dicomlens.handlers import create_upload, deidentify, report  # noqa: PLC0415
 
-    return openapi_document(create_upload.router, router, deidentify.router)
+    return openapi_document(create_upload.router, router, deidentify.router, report.router)
 
 
 app = api_resolver(router)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import asdict
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
@@ -130,3 +130,19 @@ class DeidentifiedResponse(CamelModel):
     url: str
     expires_at: datetime
     pixels_redacted: bool
+
+
+class ReportResponse(CamelModel):
+    """The analysis report (a Comprehensive 3D SR) of the job's file: its UIDs, and where
+    to get it: ``wadoUrl`` (DICOMweb, the original's report) or ``url`` (a short-lived
+    download, the de-identified copy's report)."""
+
+    job_id: str
+    source: Literal["original", "deidentified"]
+    study_instance_uid: str
+    series_instance_uid: str
+    sop_instance_uid: str
+    regions: int
+    wado_url: str | None = None
+    url: str | None = None
+    expires_at: datetime | None = None

@@ -260,6 +260,19 @@ class InstanceIndexer:
         )
         self._index.put(record)
 
+    def index_derived(self, path: Path, *, blob_key: str, metadata_key: str) -> IndexedInstance:
+        """Index an instance dicomlens made (an analysis report) whose bytes are already
+        stored at ``blob_key`` (a copy at ``path``): its metadata document goes to
+        ``metadata_key``. No job analyses it (``job_id`` None: no kept rendering, no
+        ``/analysis``). A repeat with the same SOP Instance UID replaces the entry."""
+        ds = read_instance(path, self._limits)
+        record = self.record_of(ds, size=path.stat().st_size)
+        meta = json.dumps(metadata_json(ds), separators=(",", ":")).encode()
+        self._blobs.put_bytes(metadata_key, meta, content_type="application/dicom+json")
+        record = replace(record, blob_key=blob_key, blob_version=None, metadata_key=metadata_key)
+        self._index.put(record)
+        return record
+
 
 def read_instance(path: Path, limits: ImagingLimits) -> Dataset:
     """A DICOM instance's whole data set, under the same file limits as a page upload

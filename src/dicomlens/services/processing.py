@@ -29,7 +29,9 @@ from dicomlens.domain.keys import derived_key, job_id_from_upload_key
 from dicomlens.ports import BlobStore, Clock, JobStore
 
 if TYPE_CHECKING:  # DICOMweb's modules load only where an indexer is built
+    from dicomlens.domain.results import AnalysisResult
     from dicomlens.services.dicomweb_store import InstanceIndexer
+    from dicomlens.services.reports import ReportService
 
 
 class UploadOutcome(StrEnum):
@@ -64,6 +66,9 @@ Analyze = Callable[[Path, AnalysisOptions], Analysis]
 # them itself when they are missing).
 DICOMWEB_EXTRAS_WITHIN_S = 2.0
 
+REPORT_FAILED = "analysis-report-failed"
+"""The finding of a job whose automatic analysis report failed (the job still completes)."""
+
 
 class ImageProcessor:
     """The processing use case behind the processImage function."""
@@ -78,6 +83,7 @@ class ImageProcessor:
         lease_s: float,
         analyze: Analyze = analyze_file,
         indexer: InstanceIndexer | None = None,
+        reports: ReportService | None = None,
     ) -> None:
         self._blobs = blobs
         self._jobs = jobs
@@ -86,6 +92,7 @@ class ImageProcessor:
         self._lease_s = lease_s
         self._analyze = analyze
         self._indexer = indexer
+        self._reports = reports
 
     def process_upload(self, key: str, *, version_id: str | None = None) -> ProcessReport:
         """Process the object stored at ``key`` (already URL-decoded), in its version
@@ -218,6 +225,28 @@ class ImageProcessor:
         )
         return self._jobs.finish(failed)
 
+    def _write_report(self, job: Job, path: Path, result: AnalysisResult) -> AnalysisResult:
+        """Write the automatic analysis report of a DICOM analysis that has something to
+        report; ``result`` unchanged, or with an ``analysis-report-failed`` finding (the
+        error's code, never its details) when the report could not be written: a report
+        never fails the job."""
+        from dicomlens.domain.results import Finding  # noqa: PLC0415
+        from dicomlens.services.reports import has_reportable_content  # noqa: PLC0415
+
+        if self._reports is None or not has_reportable_content(result):
+            return result
+        try:
+            self._reports.write_original(job, path, result)
+        except Exception as exc:  # any failure is recorded, the job goes on
+            code = str(exc.code) if isinstance(exc, DicomlensError) else str(ErrorCode.INTERNAL)
+            failed = Finding(
+                kind=REPORT_FAILED,
+                message=f"the analysis report (DICOM SR) could not be written ({code})",
+                source="reports",
+            )
+            return result.model_copy(update={"findings": (*result.findings, failed)})
+        return result
+
     def _release(self, claimed: Job) -> None:
         """End this attempt's lease so the retry claims the job at once; if even that fails
         (the table is unavailable too), the lease runs out by itself."""
@@ -240,7 +269,11 @@ class ImageProcessor:
                 # only when the analysis was quick: a slow file must not double its time
                 analysed_in = (self._clock.now() - started).total_seconds()
                 extras = analysed_in <= DICOMWEB_EXTRAS_WITHIN_S
-                self._indexer.index_upload(path, job=job, extras=extras)
+                indexed = self._indexer.index_upload(path, job=job, extras=extras)
+                if indexed and self._reports is not None:
+                    analysis = replace(
+                        analysis, result=self._write_report(job, path, analysis.result)
+                    )
         derived: dict[str, str] = {}
         for name, data in analysis.images.items():
             key = derived_key(job.job_id, name)
