@@ -392,6 +392,24 @@ def test_the_packaged_layer_and_code_import_in_a_lambda_like_python(
             check=False,
         )
         assert probe.returncode == 0, f"{name}: {probe.stderr[-3000:]}"
+    # And the analysis report (highdicom and its codec wheels, imported only on request) is
+    # built and written with the layer as packaged, by the function that serves it
+    task, _handler = handlers["DicomWebFunction"]
+    probe = subprocess.run(
+        [str(venv / "bin" / "python"), "-c", _REPORT_PROBE],
+        cwd=task,
+        env={
+            "PATH": os.environ["PATH"],
+            "PYTHONPATH": f"{task}{os.pathsep}{opt / 'python'}",
+            "PYTHONDONTWRITEBYTECODE": "1",
+        },
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert probe.returncode == 0, probe.stderr[-3000:]
+    assert probe.stdout.split() == ["1.2.840.10008.5.1.4.1.1.88.34", "SR", "1"], probe.stdout
     # And, invoked one cold process at a time with the events AWS sends, against the local
     # services, the functions carry an upload through: create, the browser's POST, the
     # queue's message to the processor, results, de-identification, the sweeper
@@ -400,6 +418,42 @@ def test_the_packaged_layer_and_code_import_in_a_lambda_like_python(
     )
     seen = run_flow(packaged_functions, moto_s3)
     assert seen["job"]["result"]["summary"]["modality"] == "CT"
+
+
+_REPORT_PROBE = """
+import io, datetime
+import numpy as np
+from pydicom.dataset import Dataset, FileMetaDataset
+from pydicom.uid import ExplicitVRLittleEndian, generate_uid
+from dicomlens.domain.results import AnalysisResult, Box, Finding, ImageSummary
+from dicomlens.reports.builder import build_report, report_uids
+
+ds = Dataset()
+ds.file_meta = FileMetaDataset()
+ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
+ds.SOPClassUID = "1.2.840.10008.5.1.4.1.1.2"
+ds.SOPInstanceUID, ds.StudyInstanceUID, ds.SeriesInstanceUID = (generate_uid() for _ in "abc")
+ds.Modality, ds.PatientID, ds.PatientName = "CT", "P1", "TEST^PROBE"
+ds.Rows = ds.Columns = 16
+ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, 16, 15, 0
+ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, "MONOCHROME2"
+ds.PixelData = np.zeros((16, 16), np.uint16).tobytes()
+result = AnalysisResult(
+    kind="dicom",
+    has_image=True,
+    summary=ImageSummary(modality="CT"),
+    findings=(
+        Finding(kind="burned-in-text", message="text",
+                boxes=(Box(left=0.1, top=0.1, width=0.5, height=0.2),)),
+    ),
+)
+sr = build_report(ds, result, uids=report_uids("probe"),
+                  content_time=datetime.datetime(2026, 1, 1))
+out = io.BytesIO()
+sr.save_as(out, enforce_file_format=True)
+assert out.getvalue()[128:132] == b"DICM"
+print(sr.SOPClassUID, sr.Modality, int(len(sr.ContentSequence) > 0))
+"""
 
 
 _TRANSLATE = """

@@ -13,7 +13,9 @@ import highdicom as hd
 import numpy as np
 import pytest
 from pydicom import dcmread
+from pydicom.dataelem import RawDataElement
 from pydicom.dataset import Dataset
+from pydicom.tag import Tag
 from pydicom.sr.codedict import codes
 
 from corpus.burned_in import BURNED_TEXT, burned_in_dataset
@@ -237,3 +239,41 @@ def test_a_result_without_boxes_reports_the_whole_image_and_its_labels() -> None
     assert any(
         item.ConceptNameCodeSequence[0].CodeValue == "C0034375" for item in sr.ContentSequence
     )
+
+
+@pytest.mark.parametrize(
+    "damage",
+    ["omitted-type-2", "refused-values"],
+)
+def test_a_file_from_the_wild_gets_its_report_with_its_own_patient_values(damage: str) -> None:
+    # Given an instance that omits Type 2 patient/study attributes (as many files do), or
+    # holds values highdicom's constructor refuses (a Patient's Sex of X, a Study Time with
+    # a colon)
+    source = burned_in_dataset()
+    if damage == "omitted-type-2":
+        for keyword in ("PatientBirthDate", "PatientSex", "StudyID", "AccessionNumber"):
+            if keyword in source:
+                del source[keyword]
+        del source.ReferringPhysicianName
+    else:
+        source.PatientSex = "X"
+        source.StudyTime = "10:20:30"
+    before = source.to_json_dict()
+    # When its report is built
+    sr = build_report(source, _result(), uids=report_uids("wild"), content_time=WHEN)
+    # Then the report is built, its patient and study values are the source's exactly
+    # (Type 2 ones the source lacks present and empty), and the source is unchanged
+    for keyword in ("PatientName", "PatientID", "PatientSex", "StudyTime", "StudyID"):
+        expected = source.get(keyword, "")
+        assert str(sr.get(keyword, "missing")) == str(expected), keyword
+    assert source.to_json_dict() == before
+    assert "PixelData" not in sr
+
+
+def test_a_value_a_report_cannot_reference_is_invalid_dicom_not_a_crash() -> None:
+    source = burned_in_dataset()
+    # a Number of Frames that is no number, as read from a file
+    source[0x00280008] = RawDataElement(Tag(0x00280008), "IS", 4, b"many", 0, True, True)
+    with pytest.raises(DicomlensError) as caught:
+        build_report(source, _result(), uids=report_uids("bad"), content_time=WHEN)
+    assert caught.value.code is ErrorCode.INVALID_DICOM

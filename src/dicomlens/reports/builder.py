@@ -160,12 +160,34 @@ def build_report(
         raise DicomlensError(ErrorCode.NOT_AN_IMAGE, "the instance holds no image to report on")
     try:
         rows, columns = int(source.Rows), int(source.Columns)
-        sop_class, sop_uid = str(source.SOPClassUID), str(source.SOPInstanceUID)
-        str(source.StudyInstanceUID)
-    except (AttributeError, TypeError, ValueError) as exc:
+        for keyword in ("SOPClassUID", "SOPInstanceUID", "StudyInstanceUID"):
+            str(source[keyword].value)
+    except (KeyError, AttributeError, TypeError, ValueError) as exc:
         raise DicomlensError(
             ErrorCode.INVALID_DICOM, "the instance lacks the UIDs or size a report references"
         ) from exc
+    try:
+        return _build(source, result, uids=uids, content_time=content_time, size=(rows, columns))
+    # highdicom validates what it is given; a value from the wild it refuses (a malformed
+    # UID, a frame count that is no number) is the file's fault, said without the value
+    except (ValueError, TypeError, AttributeError) as exc:
+        raise DicomlensError(
+            ErrorCode.INVALID_DICOM,
+            f"the instance holds values a report cannot reference ({type(exc).__name__})",
+        ) from exc
+
+
+def _build(
+    source: Dataset,
+    result: AnalysisResult,
+    *,
+    uids: ReportUids,
+    content_time: datetime,
+    size: tuple[int, int],
+) -> Dataset:
+    """The report of :func:`build_report` once ``source`` holds an image of ``size``."""
+    rows, columns = size
+    sop_class, sop_uid = str(source.SOPClassUID), str(source.SOPInstanceUID)
     frames = int(source.get("NumberOfFrames") or 1)
     frame = (result.representative_frame or 0) + 1 if frames > 1 else None
     region_source = hd.sr.SourceImageForRegion(
@@ -190,7 +212,7 @@ def build_report(
     )
     _add_label_evaluations(report, result)
     sr = hd.sr.Comprehensive3DSR(
-        evidence=[source],
+        evidence=[_evidence(source)],
         content=report,
         series_instance_uid=uids.series_uid,
         series_number=SERIES_NUMBER,
@@ -300,6 +322,27 @@ def _add_label_evaluations(report: hd.sr.MeasurementReport, result: AnalysisResu
     )
     container.ContentSequence = hd.sr.ContentSequence(items)
     report[0].ContentSequence.append(container)
+
+
+def _evidence(source: Dataset) -> Dataset:
+    """``source``'s header (its pixels left out) with the patient and study attributes that
+    highdicom reads and validates present and empty. Files from the wild lack some (Patient's
+    Birth Date, Study ID) or hold values highdicom refuses (a Patient's Sex of ``X``); the
+    report's values are copied from ``source`` afterwards, exactly
+    (:func:`_copy_patient_and_study`). ``source`` itself is not changed."""
+    evidence = Dataset()
+    for tag in source.keys():
+        if tag not in _PIXEL_TAGS:
+            evidence[tag] = source[tag]
+    for keyword in _REQUIRED_EMPTY:
+        if keyword in evidence:
+            del evidence[keyword]  # its element is the source's own: never changed here
+        setattr(evidence, keyword, "")
+    return evidence
+
+
+# Pixel Data, Float and Double Float Pixel Data: not needed to reference the image.
+_PIXEL_TAGS = frozenset({0x7FE00010, 0x7FE00008, 0x7FE00009})
 
 
 def _copy_patient_and_study(source: Dataset, sr: Dataset) -> None:
