@@ -15,8 +15,8 @@ import pytest
 from pydicom import dcmread
 from pydicom.dataelem import RawDataElement
 from pydicom.dataset import Dataset
-from pydicom.tag import Tag
 from pydicom.sr.codedict import codes
+from pydicom.tag import Tag
 
 from corpus.burned_in import BURNED_TEXT, burned_in_dataset
 from dicomlens.domain.errors import DicomlensError, ErrorCode

@@ -331,9 +331,9 @@ def _evidence(source: Dataset) -> Dataset:
     report's values are copied from ``source`` afterwards, exactly
     (:func:`_copy_patient_and_study`). ``source`` itself is not changed."""
     evidence = Dataset()
-    for tag in source.keys():
-        if tag not in _PIXEL_TAGS:
-            evidence[tag] = source[tag]
+    for element in source:
+        if element.tag not in _PIXEL_TAGS:
+            evidence.add(element)
     for keyword in _REQUIRED_EMPTY:
         if keyword in evidence:
             del evidence[keyword]  # its element is the source's own: never changed here
