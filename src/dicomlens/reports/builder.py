@@ -245,35 +245,49 @@ def _region_groups(
     rows: int,
     columns: int,
 ) -> list[hd.sr.PlanarROIMeasurementsAndQualitativeEvaluations]:
-    """One planar ROI group per distinct (finding kind, box), in the result's order."""
-    groups: list[hd.sr.PlanarROIMeasurementsAndQualitativeEvaluations] = []
-    seen: set[tuple[str, tuple[float, ...]]] = set()
+    """One planar ROI group per distinct box, in the result's order: its finding type is the
+    first finding kind drawn there; the other kinds with the same box (burned-in text that is
+    also suspected PHI) are qualitative evaluations (SCT Associated finding) of that region, so a viewer
+    draws one outline, not one per kind."""
+    kinds_by_box: dict[tuple[float, ...], list[tuple[str, str | None]]] = {}
     for finding in result.findings:
         for box in finding.boxes:
-            key = (finding.kind, (box.left, box.top, box.width, box.height))
-            points = box_polyline(box, rows=rows, columns=columns)
-            if points is None or key in seen:
-                continue
-            seen.add(key)
-            number = len(groups) + 1
-            groups.append(
-                hd.sr.PlanarROIMeasurementsAndQualitativeEvaluations(
-                    tracking_identifier=hd.sr.TrackingIdentifier(
-                        uid=name_uid(uids.seed, "roi", str(number)),
-                        identifier=f"{finding.kind} {number}"[:64],
-                    ),
-                    referenced_region=hd.sr.ImageRegion(
-                        graphic_type=hd.sr.GraphicTypeValues.POLYLINE,
-                        graphic_data=points,
-                        source_image=region_source,
-                    ),
-                    finding_type=codes.finding_type(finding.kind),
-                    algorithm_id=hd.sr.AlgorithmIdentification(
-                        name=f"dicomlens {finding.source or 'analysis'}"[:64],
-                        version=dicomlens.__version__,
-                    ),
-                )
+            kinds = kinds_by_box.setdefault((box.left, box.top, box.width, box.height), [])
+            if finding.kind not in (kind for kind, _source in kinds):
+                kinds.append((finding.kind, finding.source))
+    groups: list[hd.sr.PlanarROIMeasurementsAndQualitativeEvaluations] = []
+    for (left, top, width, height), kinds in kinds_by_box.items():
+        box = Box(left=left, top=top, width=width, height=height)
+        points = box_polyline(box, rows=rows, columns=columns)
+        if points is None:
+            continue
+        (kind, source), others = kinds[0], kinds[1:]
+        number = len(groups) + 1
+        groups.append(
+            hd.sr.PlanarROIMeasurementsAndQualitativeEvaluations(
+                tracking_identifier=hd.sr.TrackingIdentifier(
+                    uid=name_uid(uids.seed, "roi", str(number)),
+                    identifier=f"{kind} {number}"[:64],
+                ),
+                referenced_region=hd.sr.ImageRegion(
+                    graphic_type=hd.sr.GraphicTypeValues.POLYLINE,
+                    graphic_data=points,
+                    source_image=region_source,
+                ),
+                finding_type=codes.finding_type(kind),
+                algorithm_id=hd.sr.AlgorithmIdentification(
+                    name=f"dicomlens {source or 'analysis'}"[:64],
+                    version=dicomlens.__version__,
+                ),
+                qualitative_evaluations=[
+                    hd.sr.QualitativeEvaluation(
+                        name=codes.ASSOCIATED_FINDING, value=codes.finding_type(other)
+                    )
+                    for other, _source in others
+                ]
+                or None,
             )
+        )
     return groups
 
 

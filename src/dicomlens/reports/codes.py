@@ -27,6 +27,7 @@ DEVICE = Code("121007", "DCM", "Device")
 FINDING_SITE = Code("363698007", "SCT", "Finding Site")
 WHOLE_IMAGE = Code("whole-image", PRIVATE_SCHEME, "Whole image")
 IMAGE_LABEL = Code("image-label", PRIVATE_SCHEME, "Image label")
+ASSOCIATED_FINDING = Code("246090004", "SCT", "Associated finding")
 
 # Finding kinds with a box (src/dicomlens/analysis/analyzers) -> the region's finding type.
 _FINDING_TYPES: dict[str, Code] = {
