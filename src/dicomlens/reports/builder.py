@@ -247,8 +247,8 @@ def _region_groups(
 ) -> list[hd.sr.PlanarROIMeasurementsAndQualitativeEvaluations]:
     """One planar ROI group per distinct box, in the result's order: its finding type is the
     first finding kind drawn there; the other kinds with the same box (burned-in text that is
-    also suspected PHI) are qualitative evaluations (SCT Associated finding) of that region, so a viewer
-    draws one outline, not one per kind."""
+    also suspected PHI) are qualitative evaluations (SCT Associated finding) of that region,
+    so a viewer draws one outline, not one per kind."""
     kinds_by_box: dict[tuple[float, ...], list[tuple[str, str | None]]] = {}
     for finding in result.findings:
         for box in finding.boxes:
