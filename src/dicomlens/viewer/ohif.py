@@ -185,27 +185,32 @@ class OidcClient:
 
 # Runs in the viewer page when the server needs its API token and the browser has no viewer
 # session (an HttpOnly cookie, see dicomlens.local.viewer_session): /dicomweb answers 401,
-# so the page asks for the token, trades it for the cookie and reloads. The token goes only
-# into that request's Authorization header; it is never stored.
+# so the page asks for the token, trades it for the cookie and opens the address it was
+# opened with again (OHIF, failing behind the form meanwhile, may have moved to its "not
+# found" route). The token goes only into that request's Authorization header; it is never
+# stored.
 _SESSION_GATE = """
 (function () {
-  var dicomweb = %(dicomweb)s, session = %(session)s;
+  var dicomweb = %(dicomweb)s, session = %(session)s, opened = window.location.href;
   function gate() {
     var box = document.createElement("form");
     box.setAttribute("style", "position:fixed;inset:0;z-index:2147483647;background:#000;" +
       "color:#fff;font:16px sans-serif;padding:3em;overflow:auto");
-    box.innerHTML = "<h1>This dicomlens server needs its API token</h1>" +
-      "<p>The viewer reads studies only after you enter the token " +
-      "(DICOMLENS_API_TOKEN). It is sent once to the server, which answers with a " +
-      "viewer session for this browser; the token itself is not stored.</p>" +
-      "<p><input type=password autocomplete=off aria-label='API token' " +
-      "style='width:30em;font-size:16px'> <button>Open the viewer</button></p><p role=alert></p>";
+    box.innerHTML = "<h1 style='font-size:24px;margin:0 0 1em'>" +
+      "This dicomlens server needs its API token</h1>" +
+      "<p style='max-width:40em;margin:0 0 1em'>The viewer reads studies only after you " +
+      "enter the token (DICOMLENS_API_TOKEN). It is sent once to the server, which answers " +
+      "with a viewer session for this browser (8 hours); the token itself is not stored.</p>" +
+      "<p><input type=password autocomplete=off aria-label='API token' style='width:30em;" +
+      "font-size:16px;padding:4px;color:#000;background:#fff'> <button style='font-size:16px;" +
+      "padding:4px 12px;color:#000;background:#ddd;border-radius:4px'>Open the viewer</button>" +
+      "</p><p role=alert style='color:#f88;margin-top:1em'></p>";
     box.addEventListener("submit", function (event) {
       event.preventDefault();
       var token = box.querySelector("input").value.trim();
       fetch(session, {method: "POST", credentials: "same-origin",
                       headers: {Authorization: "Bearer " + token}}).then(function (answer) {
-        if (answer.ok) { window.location.reload(); return; }
+        if (answer.ok) { window.location.replace(opened); return; }
         box.querySelector("[role=alert]").textContent = "The server refused that token.";
       }, function () {
         box.querySelector("[role=alert]").textContent = "The server could not be reached.";
