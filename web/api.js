@@ -5,7 +5,9 @@
 // config.json then says apiTokenRequired (never the token itself). The page asks its user
 // for the token once, keeps it in sessionStorage (this tab only, gone when it closes), and
 // sends it as "Authorization: Bearer ..." to the API and to uploads on the same server. A
-// refused token (401) is forgotten, so the next request asks again.
+// refused token (401) is forgotten, so the next request asks again. Once the token has
+// worked, the page trades it for a viewer session (an HttpOnly cookie that only DICOMweb
+// reads accept), so that the viewer at /viewer/ opens without asking again.
 
 const TOKEN_KEY = "dicomlens.apiToken";
 let tokenRequired = false;
@@ -45,6 +47,17 @@ function withToken(init = {}) {
   const token = apiToken();
   if (!token) return init;
   return { ...init, headers: { ...(init.headers || {}), Authorization: `Bearer ${token}` } };
+}
+
+let viewerSessionOpened = false;
+
+/** POST /viewer-session once per page with a token that worked (same-origin server only). */
+function openViewerSession(baseUrl, authorization) {
+  if (viewerSessionOpened || !authorization || !sameOrigin(baseUrl || window.location.origin)) return;
+  viewerSessionOpened = true;
+  fetch(`${baseUrl}/viewer-session`, { method: "POST", headers: { Authorization: authorization } }).catch(() => {
+    viewerSessionOpened = false;
+  });
 }
 
 /** An error with a stable code (the API's, or NETWORK / HTTP_<status> / BAD_RESPONSE). */
@@ -135,8 +148,9 @@ export class Api {
 
   async #json(path, init) {
     let response;
+    const sent = withToken(init);
     try {
-      response = await fetch(this.baseUrl + path, withToken(init));
+      response = await fetch(this.baseUrl + path, sent);
     } catch {
       throw new ApiError("NETWORK", `The API at ${this.describe} could not be reached.`);
     }
@@ -150,6 +164,7 @@ export class Api {
       }
     }
     if (response.status === 401) forgetToken();
+    if (response.ok) openViewerSession(this.baseUrl, sent.headers?.Authorization);
     if (!response.ok) {
       const error = body && typeof body === "object" ? body.error : null;
       throw new ApiError(

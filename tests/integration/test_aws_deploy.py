@@ -180,6 +180,51 @@ def test_deploy_publishes_the_site_with_its_api_url_and_invalidates(moto_http: s
     assert invalidation["InvalidationBatch"]["Paths"]["Items"] == ["/*"]
 
 
+def test_deploy_publishes_the_viewer_when_the_stack_serves_dicomweb(
+    moto_http: str, tmp_path: Path
+) -> None:
+    # Given a stack with DICOMweb (its outputs name the root and the user pool's client)
+    session = Session(moto_http)
+    cloudformation = session.client("cloudformation")
+    api = STACK_TEMPLATE["Outputs"]["ApiUrl"]["Value"]
+    with_dicomweb = {
+        **STACK_TEMPLATE,
+        "Outputs": {
+            **STACK_TEMPLATE["Outputs"],
+            "DicomWebRoot": {"Value": f"{api}/dicomweb"},
+            "OidcAuthority": {"Value": "https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_X"},
+            "OidcClientId": {"Value": "client123"},
+            "SiteUrl": {"Value": "https://d111111abcdef8.cloudfront.net"},
+        },
+    }
+    cloudformation.create_stack(StackName="dicomlens-test", TemplateBody=json.dumps(with_dicomweb))
+    outputs = deploy_command.stack_outputs(cloudformation, "dicomlens-test")
+    dist = tmp_path / "dist"
+    dist.mkdir()
+    (dist / "index.html").write_text("<!doctype html>")
+    (dist / "0ddf166f7a343eda.wasm").write_bytes(b"\0asm")
+    args = argparse.Namespace(
+        stage="test", region=REGION, guided=False, parameter=[], sam="sam", project_dir=ROOT
+    )
+    # When it is deployed
+    code = deploy_command.run_deploy(
+        args, runner=lambda command: 0, session=session, viewer_installer=lambda: dist
+    )
+    # Then the site and the viewer are in the bucket, and one invalidation covers both
+    assert code == 0
+    s3 = session.client("s3")
+    bucket = outputs["WebsiteBucketName"]
+    keys = {o["Key"] for o in s3.list_objects_v2(Bucket=bucket)["Contents"]}
+    assert {"index.html", "config.json", "viewer/index.html", "viewer/app-config.js"} <= keys
+    wasm = s3.head_object(Bucket=bucket, Key="viewer/0ddf166f7a343eda.wasm")
+    assert wasm["ContentType"] == "application/wasm"
+    config = s3.get_object(Bucket=bucket, Key="viewer/app-config.js")["Body"].read().decode()
+    assert f'"qidoRoot": "{api}/dicomweb"' in config
+    assert '"client_id": "client123"' in config
+    (invalidation,) = session.invalidations
+    assert invalidation["InvalidationBatch"]["Paths"]["Items"] == ["/*"]  # /viewer/* included
+
+
 def test_deploy_stops_when_sam_fails(moto_http: str) -> None:
     session = Session(moto_http)
     args = argparse.Namespace(

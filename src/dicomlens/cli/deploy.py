@@ -2,9 +2,11 @@
 
 ``deploy`` runs ``sam build`` and ``sam deploy`` on ``infra/template.yaml``, reads the stack's
 outputs, writes the site's ``config.json`` (the API URL) beside a copy of ``web/``, syncs it to
-the website bucket, and invalidates CloudFront. ``destroy`` empties the stack's versioned
-buckets (every version and delete marker: CloudFormation cannot delete a non-empty bucket) and
-deletes the stack. Needs the ``aws`` extra (boto3) and the AWS SAM CLI.
+the website bucket, publishes the OHIF viewer under ``viewer/`` when the stack serves DICOMweb
+(:mod:`dicomlens.cli.deploy_viewer`; otherwise removes it), and invalidates CloudFront.
+``destroy`` empties the stack's versioned buckets (every version and delete marker:
+CloudFormation cannot delete a non-empty bucket) and deletes the stack. Needs the ``aws``
+extra (boto3) and the AWS SAM CLI.
 
 ``deploy`` works on a source checkout, not on the installed package: ``sam build`` reads
 ``infra/template.yaml`` and the code it points at (``../src``), and the site comes from
@@ -27,6 +29,18 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+from dicomlens.cli.deploy_viewer import (
+    VIEWER_PREFIX,
+    ViewerTarget,
+    deployed_app_config,
+    publish_viewer,
+    remove_viewer,
+    viewer_target,
+)
+from dicomlens.config import Settings
+from dicomlens.domain.errors import DicomlensError
+from dicomlens.viewer import ohif
+
 # Paths inside the project directory (a source checkout).
 TEMPLATE = Path("infra") / "template.yaml"
 SAMCONFIG = "samconfig.toml"  # next to the template
@@ -35,6 +49,7 @@ WEB_DIR = Path("web")
 SAM_VENV = Path(".ci") / "tools" / "sam-venv" / "bin" / "sam"
 
 Runner = Callable[[Sequence[str]], int]
+ViewerInstaller = Callable[[], Path]
 
 
 def add_parser(subparsers: Any) -> None:
@@ -208,7 +223,8 @@ def _site_files(web_dir: Path) -> Iterator[tuple[str, Path]]:
 
 def sync_site(s3: Any, *, bucket: str, web_dir: Path, api_url: str) -> list[str]:
     """Upload ``web_dir`` with a ``config.json`` that points at ``api_url``; delete objects
-    the site no longer has. Returns the uploaded keys."""
+    the site no longer has (the viewer's, under ``viewer/``, are left to
+    :func:`dicomlens.cli.deploy_viewer.publish_viewer`). Returns the uploaded keys."""
     uploaded = []
     for key, path in _site_files(web_dir):
         if key == "config.json":
@@ -235,7 +251,9 @@ def sync_site(s3: Any, *, bucket: str, web_dir: Path, api_url: str) -> list[str]
     keep = set(uploaded)
     for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket):
         stale = [
-            {"Key": item["Key"]} for item in page.get("Contents", []) if item["Key"] not in keep
+            {"Key": item["Key"]}
+            for item in page.get("Contents", [])
+            if item["Key"] not in keep and not item["Key"].startswith(VIEWER_PREFIX)
         ]
         if stale:
             s3.delete_objects(Bucket=bucket, Delete={"Objects": stale, "Quiet": True})
@@ -278,12 +296,51 @@ def _session(region: str | None) -> Any:
     return boto3.session.Session(region_name=region)
 
 
+def install_viewer() -> Path:
+    """The pinned OHIF build, installed first if missing (as ``dicomlens viewer install``:
+    DICOMLENS_VIEWER_DIR or ~/.cache/dicomlens/ohif, integrity-checked)."""
+    return ohif.install(Settings().viewer_dir or ohif.default_cache_dir())
+
+
+def deploy_viewer(
+    s3: Any, *, bucket: str, outputs: dict[str, str], install: ViewerInstaller
+) -> bool:
+    """Publish the viewer when the stack serves DICOMweb, else remove it; say what was done.
+    False when the build could not be installed."""
+    target = viewer_target(outputs)
+    if not isinstance(target, ViewerTarget):
+        removed = remove_viewer(s3, bucket=bucket)
+        say(
+            f"viewer: not published: {target}"
+            + (f"; removed {len(removed)} old files" if removed else "")
+        )
+        return True
+    try:
+        dist = install()
+    except DicomlensError as exc:
+        say(f"viewer: not published: {exc.message}", file=sys.stderr)
+        return False
+    done = publish_viewer(s3, bucket=bucket, dist=dist, app_config=deployed_app_config(target))
+    say(
+        f"viewer: {len(done.uploaded)} files uploaded, {len(done.unchanged)} unchanged,"
+        f" {len(done.deleted)} old ones deleted -> s3://{bucket}/{VIEWER_PREFIX}"
+    )
+    say(f"viewer sign-in: add {target.oidc.redirect_uri} to the app client's callback URLs")
+    return True
+
+
 def run_deploy(
-    args: argparse.Namespace, *, runner: Runner | None = None, session: Any = None
+    args: argparse.Namespace,
+    *,
+    runner: Runner | None = None,
+    session: Any = None,
+    viewer_installer: ViewerInstaller = install_viewer,
 ) -> int:
-    """Build, deploy, publish the site, invalidate CloudFront. Returns the exit code.
+    """Build, deploy, publish the site and the viewer, invalidate CloudFront. Returns the
+    exit code (1 when the viewer's build could not be installed: the site is published).
 
     ``runner`` runs each sam command (default: a subprocess in the template's folder).
+    ``viewer_installer`` gives the prepared OHIF build (installing it if missing).
     """
     try:
         project_dir = find_project_dir(args.project_dir)
@@ -320,6 +377,10 @@ def run_deploy(
         web_dir=project_dir / WEB_DIR,
         api_url=outputs["ApiUrl"],
     )
+    viewer_ok = deploy_viewer(
+        s3, bucket=outputs["WebsiteBucketName"], outputs=outputs, install=viewer_installer
+    )
+    # "/*" covers the page and /viewer/* alike
     session.client("cloudfront").create_invalidation(
         DistributionId=outputs["DistributionId"],
         InvalidationBatch={
@@ -330,7 +391,7 @@ def run_deploy(
     say(f"site: {len(uploaded)} files -> s3://{outputs['WebsiteBucketName']}")
     say(f"API:     {outputs['ApiUrl']}")
     say(f"website: {outputs['WebsiteUrl']}")
-    return 0
+    return 0 if viewer_ok else 1
 
 
 def run_destroy(args: argparse.Namespace, *, session: Any = None) -> int:

@@ -51,6 +51,7 @@ from dicomlens.local.upload_endpoint import (
     UploadRefusedError,
 )
 from dicomlens.local.viewer_routes import viewer_routes
+from dicomlens.local.viewer_session import SESSION_PATH, ViewerSessions
 from dicomlens.ports import Clock
 
 log = logging.getLogger(__name__)
@@ -346,7 +347,9 @@ def build_app(
     ``allowed_hosts``: the Host header values served (None: any). ``api_token``: when set,
     the API and the upload endpoint need ``Authorization: Bearer <api_token>``; the page,
     ``/config.json``, the samples and the signed ``/_blobs`` links do not (config.json then
-    says ``apiTokenRequired`` and the page asks its user for the token).
+    says ``apiTokenRequired`` and the page asks its user for the token). With a token,
+    ``POST /viewer-session`` trades it for a cookie that DICOMweb reads accept, so that the
+    viewer works without ever holding the token (:mod:`dicomlens.local.viewer_session`).
     ``dicomweb_max_body``: the largest STOW-RS body (other API bodies: ``MAX_API_BODY``).
     ``viewer_build``: the installed OHIF build served at ``/viewer/`` (None: a page there
     says how to install it). ``dicomweb``: whether the routes serve DICOMweb (the viewer's
@@ -359,7 +362,12 @@ def build_app(
     if viewer_build is not None and dicomweb:
         settings["viewerUrl"] = VIEWER_URL
     config = json.dumps(settings).encode()
-    bearer = BearerToken(api_token)
+    sessions = (
+        ViewerSessions(api_token, clock=clock, secure=api_base_url.startswith("https://"))
+        if api_token
+        else None
+    )
+    bearer = BearerToken(api_token, sessions=sessions)
 
     async def config_json(request: Request) -> Response:
         del request
@@ -374,7 +382,8 @@ def build_app(
                 api_endpoint(
                     r,
                     max_body=dicomweb_max_body if r.path.startswith("/dicomweb") else MAX_API_BODY,
-                )
+                ),
+                session_reads=r.path.startswith("/dicomweb/"),
             ),
             methods=ANY_METHODS if r.method == "ANY" else [r.method],
         )
@@ -393,8 +402,10 @@ def build_app(
         Route(BLOBS_PATH + "{key:path}", blob_endpoint(blobs, clock), methods=["GET", "HEAD"]),
         Route("/config.json", config_json, methods=["GET"]),
         *sample_routes(),
-        *viewer_routes(viewer_build),
+        *viewer_routes(viewer_build, session_path=SESSION_PATH if sessions else None),
     ]
+    if sessions is not None:
+        app_routes.append(Route(SESSION_PATH, sessions.endpoint(), methods=["POST"]))
     if web_dir is not None and web_dir.is_dir():
         app_routes.append(Mount("/", StaticFiles(directory=web_dir, html=True), name="web"))
     middleware = [

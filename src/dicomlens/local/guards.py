@@ -7,7 +7,8 @@ a last resort for errors nothing else handled.
   are served: the loopback names, the bound address, ``public_url``'s host and any
   configured extra, each with the port (421 ``HOST_NOT_ALLOWED`` otherwise).
 - **Token** (:class:`BearerToken`): on a non-loopback address the API and the upload
-  endpoint need ``Authorization: Bearer <DICOMLENS_API_TOKEN>`` (401 ``UNAUTHORIZED``).
+  endpoint need ``Authorization: Bearer <DICOMLENS_API_TOKEN>`` (401 ``UNAUTHORIZED``);
+  DICOMweb reads also take a viewer-session cookie (:mod:`dicomlens.local.viewer_session`).
 - **Unexpected errors** (:class:`UnexpectedErrorGuard`): a 500 with the error body and no
   detail; the log line names the exception type and where it was raised, never its message
   (which may hold a value from a request or a file).
@@ -21,6 +22,7 @@ import logging
 import traceback
 from collections.abc import Awaitable, Callable, Iterable
 from pathlib import PurePath
+from typing import TYPE_CHECKING
 
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
@@ -28,6 +30,9 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from dicomlens.adapters.local.signing import same_text
 from dicomlens.domain.errors import ErrorCode, error_body
+
+if TYPE_CHECKING:
+    from dicomlens.local.viewer_session import ViewerSessions
 
 log = logging.getLogger(__name__)
 
@@ -123,27 +128,41 @@ class HostGuard:
 
 
 class BearerToken:
-    """``Authorization: Bearer <token>`` on the endpoints it protects (none when no token)."""
+    """``Authorization: Bearer <token>`` on the endpoints it protects (none when no token).
 
-    def __init__(self, token: str | None) -> None:
+    ``sessions``: viewer sessions, which endpoints protected with ``session_reads`` accept
+    instead of the token for reads (GET/HEAD under ``/dicomweb``).
+    """
+
+    def __init__(self, token: str | None, *, sessions: ViewerSessions | None = None) -> None:
         self._token = token or None
+        self._sessions = sessions
 
-    def protect(self, endpoint: Endpoint) -> Endpoint:
-        """``endpoint``, answering 401 unless the request carries the token."""
+    def protect(self, endpoint: Endpoint, *, session_reads: bool = False) -> Endpoint:
+        """``endpoint``, answering 401 unless the request carries the token (or, with
+        ``session_reads``, is a read with a valid viewer-session cookie)."""
         token = self._token
         if token is None:
             return endpoint
+        sessions = self._sessions if session_reads else None
 
         async def protected(request: Request) -> Response:
             scheme, _, given = request.headers.get("authorization", "").partition(" ")
-            if scheme.lower() != "bearer" or not same_text(token, given.strip()):
-                return _error_response(
-                    401,
-                    ErrorCode.UNAUTHORIZED,
-                    "this server needs its API token (Authorization: Bearer ...)",
-                    **{"WWW-Authenticate": "Bearer"},
-                )
-            return await endpoint(request)
+            if scheme.lower() == "bearer" and same_text(token, given.strip()):
+                return await endpoint(request)
+            if sessions is not None and sessions.admits_read(request):
+                return await endpoint(request)
+            return _error_response(
+                401,
+                ErrorCode.UNAUTHORIZED,
+                "this server needs its API token (Authorization: Bearer ...)"
+                + (
+                    "; in a browser, open /viewer/ and enter it there for a viewer session"
+                    if sessions is not None
+                    else ""
+                ),
+                **{"WWW-Authenticate": "Bearer"},
+            )
 
         return protected
 

@@ -16,14 +16,18 @@ from dicomlens.viewer.ohif import app_config_js, missing_page
 INSTALL_COMMAND = "make viewer   # or: .venv/bin/dicomlens viewer install"
 
 
-def viewer_routes(build: Path | None) -> list[BaseRoute]:
-    """The viewer's routes, serving the prepared ``build`` (None: not installed)."""
+def viewer_routes(build: Path | None, *, session_path: str | None = None) -> list[BaseRoute]:
+    """The viewer's routes, serving the prepared ``build`` (None: not installed).
+
+    ``session_path``: the viewer-session endpoint of a server that needs its API token; the
+    viewer then asks for the token when ``/dicomweb`` answers 401 (the token is never in
+    anything these routes serve)."""
     root = build.resolve() if build is not None else None
 
     async def config(request: Request) -> Response:
         dicomweb = f"{request.url.scheme}://{request.url.netloc}/dicomweb"
         return Response(
-            app_config_js(dicomweb),
+            app_config_js(dicomweb, session_path=session_path),
             media_type="application/javascript",
             headers={"Cache-Control": "no-store"},
         )

@@ -5,7 +5,8 @@ checked against the pin, whatever the registry says), unpacked into a cache fold
 git and prepared for ``/viewer/``: OHIF's build assumes the site root, so the few places
 that name it (``window.PUBLIC_URL`` and the asset paths of ``index.html``, webpack's public
 path in the bundles, ``url(/…)`` in the style sheets) are rewritten. Its ``app-config.js``
-is not used: the server answers one that points at its own DICOMweb root.
+is not used: the server answers one that points at its own DICOMweb root (and the deploy
+uploads one that points at the deployed API and signs in with its identity provider).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import shutil
 import subprocess
 import tarfile
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
 from dicomlens.domain.errors import DicomlensError, ErrorCode
@@ -142,8 +144,106 @@ def prepare(dist: Path, base: str = BASE) -> None:
             sheet.write_text(re.sub(r"url\(/(?!/)", f"url({base}", text), encoding="utf-8")
 
 
-def app_config_js(dicomweb_root: str, base: str = BASE) -> str:
-    """OHIF's ``app-config.js`` for our DICOMweb root (an absolute URL)."""
+@dataclass(frozen=True, kw_only=True)
+class OidcClient:
+    """The OpenID Connect client OHIF signs in with (authorization code flow with PKCE).
+
+    ``authority``: the issuer (for Cognito ``https://cognito-idp.<region>.amazonaws.com/
+    <poolId>``, whose ``/.well-known/openid-configuration`` OHIF reads); ``client_id``: the
+    app client (public, without a secret); ``site_origin``: where the viewer is served
+    (``https://<cloudfront>``), from which the sign-in and sign-out return addresses are made.
+    """
+
+    authority: str
+    client_id: str
+    site_origin: str
+    scope: str = "openid"
+
+    @property
+    def redirect_uri(self) -> str:
+        """Where the identity provider returns after sign-in (``<site>/viewer/callback``)."""
+        return f"{self.site_origin.rstrip('/')}{BASE}callback"
+
+    @property
+    def post_logout_redirect_uri(self) -> str:
+        """Where the identity provider returns after sign-out (``<site>/viewer/``)."""
+        return f"{self.site_origin.rstrip('/')}{BASE}"
+
+    def app_config(self) -> dict[str, str]:
+        """The entry of OHIF's ``oidc`` list (OHIF 3.13: ``response_type: 'code'`` selects
+        oidc-client-ts with PKCE; OHIF then sends ``Authorization: Bearer <access token>``
+        with every DICOMweb request)."""
+        return {
+            "authority": self.authority,
+            "client_id": self.client_id,
+            "redirect_uri": self.redirect_uri,
+            "post_logout_redirect_uri": self.post_logout_redirect_uri,
+            "response_type": "code",
+            "scope": self.scope,
+        }
+
+
+# Runs in the viewer page when the server needs its API token and the browser has no viewer
+# session (an HttpOnly cookie, see dicomlens.local.viewer_session): /dicomweb answers 401,
+# so the page asks for the token, trades it for the cookie and opens the address it was
+# opened with again (OHIF, failing behind the form meanwhile, may have moved to its "not
+# found" route). The token goes only into that request's Authorization header; it is never
+# stored.
+_SESSION_GATE = """
+(function () {
+  var dicomweb = %(dicomweb)s, session = %(session)s, opened = window.location.href;
+  function gate() {
+    var box = document.createElement("form");
+    box.setAttribute("style", "position:fixed;inset:0;z-index:2147483647;background:#000;" +
+      "color:#fff;font:16px sans-serif;padding:3em;overflow:auto");
+    box.innerHTML = "<h1 style='font-size:24px;margin:0 0 1em'>" +
+      "This dicomlens server needs its API token</h1>" +
+      "<p style='max-width:40em;margin:0 0 1em'>The viewer reads studies only after you " +
+      "enter the token (DICOMLENS_API_TOKEN). It is sent once to the server, which answers " +
+      "with a viewer session for this browser (8 hours); the token itself is not stored.</p>" +
+      "<p><input type=password autocomplete=off aria-label='API token' style='width:30em;" +
+      "font-size:16px;padding:4px;color:#000;background:#fff'> <button style='font-size:16px;" +
+      "padding:4px 12px;color:#000;background:#ddd;border-radius:4px'>Open the viewer</button>" +
+      "</p><p role=alert style='color:#f88;margin-top:1em'></p>";
+    box.addEventListener("submit", function (event) {
+      event.preventDefault();
+      var token = box.querySelector("input").value.trim();
+      fetch(session, {method: "POST", credentials: "same-origin",
+                      headers: {Authorization: "Bearer " + token}}).then(function (answer) {
+        if (answer.ok) { window.location.replace(opened); return; }
+        box.querySelector("[role=alert]").textContent = "The server refused that token.";
+      }, function () {
+        box.querySelector("[role=alert]").textContent = "The server could not be reached.";
+      });
+    });
+    document.body.appendChild(box);
+    box.querySelector("input").focus();
+  }
+  fetch(dicomweb + "/studies?limit=1", {credentials: "same-origin",
+                                        headers: {Accept: "application/dicom+json"}})
+    .then(function (answer) {
+      if (answer.status !== 401) return;
+      if (document.body) gate(); else document.addEventListener("DOMContentLoaded", gate);
+    }, function () {});
+})();
+"""
+
+
+def app_config_js(
+    dicomweb_root: str,
+    base: str = BASE,
+    *,
+    oidc: OidcClient | None = None,
+    session_path: str | None = None,
+) -> str:
+    """OHIF's ``app-config.js`` for our DICOMweb root (an absolute URL).
+
+    ``oidc``: sign in with that OpenID Connect client and send its access token (the
+    deployed viewer: API Gateway's JWT authorizer guards ``/dicomweb``). ``session_path``:
+    the local server's viewer-session endpoint (a server with an API token): when
+    ``/dicomweb`` answers 401 the page asks for the token there. Neither puts a secret into
+    the file: it is served without authentication.
+    """
     source = {
         "namespace": "@ohif/extension-default.dataSourcesModule.dicomweb",
         "sourceName": "dicomlens",
@@ -164,7 +264,7 @@ def app_config_js(dicomweb_root: str, base: str = BASE) -> str:
             "omitQuotationForMultipartRequest": True,
         },
     }
-    config = {
+    config: dict[str, object] = {
         "name": "dicomlens",
         "routerBasename": base.rstrip("/"),
         "extensions": [],
@@ -181,7 +281,15 @@ def app_config_js(dicomweb_root: str, base: str = BASE) -> str:
         "defaultDataSourceName": "dicomlens",
         "dataSources": [source],
     }
-    return f"window.config = {json.dumps(config, indent=2)};\n"
+    if oidc is not None:
+        config["oidc"] = [oidc.app_config()]
+    text = f"window.config = {json.dumps(config, indent=2)};\n"
+    if session_path is not None:
+        text += _SESSION_GATE % {
+            "dicomweb": json.dumps(dicomweb_root),
+            "session": json.dumps(session_path),
+        }
+    return text
 
 
 def missing_page(install_command: str) -> str:
