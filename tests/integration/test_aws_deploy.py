@@ -221,6 +221,9 @@ def test_deploy_publishes_the_viewer_when_the_stack_serves_dicomweb(
     config = s3.get_object(Bucket=bucket, Key="viewer/app-config.js")["Body"].read().decode()
     assert f'"qidoRoot": "{api}/dicomweb"' in config
     assert '"client_id": "client123"' in config
+    # And the page's config.json links studies to the published viewer
+    page_config = json.loads(s3.get_object(Bucket=bucket, Key="config.json")["Body"].read())
+    assert page_config == {"apiBaseUrl": api, "viewerUrl": "/viewer/"}
     (invalidation,) = session.invalidations
     assert invalidation["InvalidationBatch"]["Paths"]["Items"] == ["/*"]  # /viewer/* included
 

@@ -218,7 +218,8 @@ def test_without_dicomweb_nothing_is_published_and_an_old_viewer_is_removed(
         return fake_build(tmp_path)
 
     # When the deploy reaches the viewer
-    assert deploy_command.deploy_viewer(s3, bucket=BUCKET, outputs=outputs, install=install)
+    outcome = deploy_command.deploy_viewer(s3, bucket=BUCKET, outputs=outputs, install=install)
+    assert outcome == "absent"
     # Then the build was not even installed, the old viewer is gone, the page stays, and it says why
     assert installs == []
     assert set(objects(s3)) == {"index.html"}
@@ -239,7 +240,8 @@ def test_a_build_that_cannot_be_installed_fails_the_deploy_and_says_why(
     def install() -> Path:
         raise DicomlensError(ErrorCode.SERVICE_UNAVAILABLE, "npm could not fetch @ohif/app")
 
-    assert not deploy_command.deploy_viewer(s3, bucket=BUCKET, outputs=OUTPUTS, install=install)
+    outcome = deploy_command.deploy_viewer(s3, bucket=BUCKET, outputs=OUTPUTS, install=install)
+    assert outcome == "failed"
     assert "npm could not fetch" in capsys.readouterr().err
     assert objects(s3) == {}
 

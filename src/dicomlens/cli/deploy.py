@@ -27,7 +27,7 @@ import time
 import tomllib
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from dicomlens.cli.deploy_viewer import (
     VIEWER_PREFIX,
@@ -221,8 +221,11 @@ def _site_files(web_dir: Path) -> Iterator[tuple[str, Path]]:
             yield path.relative_to(web_dir).as_posix(), path
 
 
-def sync_site(s3: Any, *, bucket: str, web_dir: Path, api_url: str) -> list[str]:
-    """Upload ``web_dir`` with a ``config.json`` that points at ``api_url``; delete objects
+def sync_site(
+    s3: Any, *, bucket: str, web_dir: Path, api_url: str, viewer_url: str | None = None
+) -> list[str]:
+    """Upload ``web_dir`` with a ``config.json`` that points at ``api_url`` (and names
+    ``viewer_url``, the published viewer the page links studies to, when given); delete objects
     the site no longer has (the viewer's, under ``viewer/``, are left to
     :func:`dicomlens.cli.deploy_viewer.publish_viewer`). Returns the uploaded keys."""
     uploaded = []
@@ -239,7 +242,10 @@ def sync_site(s3: Any, *, bucket: str, web_dir: Path, api_url: str) -> list[str]
             CacheControl=cache,
         )
         uploaded.append(key)
-    config = json.dumps({"apiBaseUrl": api_url.rstrip("/")}).encode()
+    settings = {"apiBaseUrl": api_url.rstrip("/")}
+    if viewer_url:
+        settings["viewerUrl"] = viewer_url
+    config = json.dumps(settings).encode()
     s3.put_object(
         Bucket=bucket,
         Key="config.json",
@@ -302,11 +308,14 @@ def install_viewer() -> Path:
     return ohif.install(Settings().viewer_dir or ohif.default_cache_dir())
 
 
+ViewerOutcome = Literal["published", "absent", "failed"]
+
+
 def deploy_viewer(
     s3: Any, *, bucket: str, outputs: dict[str, str], install: ViewerInstaller
-) -> bool:
+) -> ViewerOutcome:
     """Publish the viewer when the stack serves DICOMweb, else remove it; say what was done.
-    False when the build could not be installed."""
+    ``failed`` when the build could not be installed (nothing of it is published)."""
     target = viewer_target(outputs)
     if not isinstance(target, ViewerTarget):
         removed = remove_viewer(s3, bucket=bucket)
@@ -314,19 +323,19 @@ def deploy_viewer(
             f"viewer: not published: {target}"
             + (f"; removed {len(removed)} old files" if removed else "")
         )
-        return True
+        return "absent"
     try:
         dist = install()
     except DicomlensError as exc:
         say(f"viewer: not published: {exc.message}", file=sys.stderr)
-        return False
+        return "failed"
     done = publish_viewer(s3, bucket=bucket, dist=dist, app_config=deployed_app_config(target))
     say(
         f"viewer: {len(done.uploaded)} files uploaded, {len(done.unchanged)} unchanged,"
         f" {len(done.deleted)} old ones deleted -> s3://{bucket}/{VIEWER_PREFIX}"
     )
     say(f"viewer sign-in: add {target.oidc.redirect_uri} to the app client's callback URLs")
-    return True
+    return "published"
 
 
 def run_deploy(
@@ -371,14 +380,16 @@ def run_deploy(
     session = session or _session(args.region)
     outputs = stack_outputs(session.client("cloudformation"), stack_name(args.stage))
     s3 = session.client("s3")
+    # The viewer first: the page's config.json links studies to it only once it is there
+    viewer = deploy_viewer(
+        s3, bucket=outputs["WebsiteBucketName"], outputs=outputs, install=viewer_installer
+    )
     uploaded = sync_site(
         s3,
         bucket=outputs["WebsiteBucketName"],
         web_dir=project_dir / WEB_DIR,
         api_url=outputs["ApiUrl"],
-    )
-    viewer_ok = deploy_viewer(
-        s3, bucket=outputs["WebsiteBucketName"], outputs=outputs, install=viewer_installer
+        viewer_url="/" + VIEWER_PREFIX if viewer == "published" else None,
     )
     # "/*" covers the page and /viewer/* alike
     session.client("cloudfront").create_invalidation(
@@ -391,7 +402,7 @@ def run_deploy(
     say(f"site: {len(uploaded)} files -> s3://{outputs['WebsiteBucketName']}")
     say(f"API:     {outputs['ApiUrl']}")
     say(f"website: {outputs['WebsiteUrl']}")
-    return 0 if viewer_ok else 1
+    return 1 if viewer == "failed" else 0
 
 
 def run_destroy(args: argparse.Namespace, *, session: Any = None) -> int:
