@@ -17,10 +17,9 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Page, Route, expect
 from served_app import ServedApp
-from viewer_page import end_first_visit_tour, wait_for_image
+from viewer_page import end_first_visit_tour, require_viewer_build, wait_for_image
 
 from corpus.dicomweb import three_series_study
-from dicomlens.viewer import ohif
 
 pytestmark = pytest.mark.timeout(240)
 
@@ -65,8 +64,7 @@ def test_a_dropped_study_shows_its_series_and_opens_in_the_viewer(
     artifacts: Path,
     unavailable: Callable[[str], None],
 ) -> None:
-    if ohif.installed(ohif.default_cache_dir()) is None:
-        unavailable("the OHIF build is not installed (make viewer)")
+    require_viewer_build(unavailable)
     folder, study_uid = study_folder
     # Given the page of a server that serves the viewer, with analysis answers held back
     held = HeldAnalysis()

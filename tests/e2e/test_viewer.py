@@ -13,14 +13,17 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
-import requests
 from playwright.sync_api import Browser
 from served_app import ServedApp
-from viewer_page import end_first_visit_tour, viewport_picture, wait_for_image
+from viewer_page import (
+    end_first_visit_tour,
+    require_viewer_build,
+    stow,
+    viewport_picture,
+    wait_for_image,
+)
 
 from corpus.dicomweb import generated_datasets
-from dicomlens.dicomweb.multipart import Part, encode_multipart
-from dicomlens.viewer import ohif
 
 
 def _ct_series() -> list[bytes]:
@@ -42,21 +45,9 @@ def test_ohif_shows_a_stored_series_scrolls_and_windows_it(
     artifacts: Path,
     unavailable: Callable[[str], None],
 ) -> None:
-    if ohif.installed(ohif.default_cache_dir()) is None:
-        unavailable("the OHIF build is not installed (make viewer)")
+    require_viewer_build(unavailable)
     # Given a CT series stored through STOW
-    files = _ct_series()
-    body, content_type = encode_multipart(
-        [Part(content_type="application/dicom", data=data) for data in files],
-        related_type="application/dicom",
-    )
-    stored = requests.post(
-        f"{served_app.url}/dicomweb/studies",
-        data=body,
-        headers={"Content-Type": content_type},
-        timeout=120,
-    )
-    assert stored.status_code == 200, stored.text[:500]
+    stow(served_app.url, _ct_series())
     study = generated_datasets()[0].StudyInstanceUID
     # When the viewer opens the study (Chromium renders WebGL in software here)
     context = browser.new_context(viewport={"width": 1280, "height": 900})

@@ -17,10 +17,9 @@ from typing import Any
 import requests
 from playwright.sync_api import Browser
 from served_app import ServedApp
+from viewer_page import require_viewer_build, stow
 
 from corpus.burned_in import burned_in_dataset, burned_in_file
-from dicomlens.dicomweb.multipart import Part, encode_multipart
-from dicomlens.viewer import ohif
 
 # Where each drawn outline is on screen (cornerstone draws an SR region as a polyline
 # beside the annotation's group).
@@ -48,22 +47,11 @@ def test_the_report_of_burned_in_text_opens_in_ohif_and_shows_its_region(
     artifacts: Path,
     unavailable: Callable[[str], None],
 ) -> None:
-    if ohif.installed(ohif.default_cache_dir()) is None:
-        unavailable("the OHIF build is not installed (make viewer)")
+    require_viewer_build(unavailable)
     source = burned_in_dataset()
     study, series, sop = source.StudyInstanceUID, source.SeriesInstanceUID, source.SOPInstanceUID
     # Given an instance with burned-in text, stored and analysed
-    body, content_type = encode_multipart(
-        [Part(content_type="application/dicom", data=burned_in_file())],
-        related_type="application/dicom",
-    )
-    stored = requests.post(
-        f"{served_app.url}/dicomweb/studies",
-        data=body,
-        headers={"Content-Type": content_type},
-        timeout=120,
-    )
-    assert stored.status_code == 200, stored.text[:500]
+    stow(served_app.url, [burned_in_file()])
     instance_url = f"{served_app.url}/dicomweb/studies/{study}/series/{series}/instances/{sop}"
     job = _finished_job(f"{instance_url}/analysis")
     assert job["status"] == "COMPLETED", job

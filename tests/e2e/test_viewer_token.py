@@ -11,10 +11,9 @@ import pytest
 import requests
 from playwright.sync_api import Browser, Response
 from served_app import ServedApp, ServerDidNotStartError, serve
+from viewer_page import require_viewer_build, stow
 
 from corpus.dicomweb import generated_datasets
-from dicomlens.dicomweb.multipart import Part, encode_multipart
-from dicomlens.viewer import ohif
 
 TOKEN = "e2e-viewer-token-0123456789abcdef"  # noqa: S105 - a test value
 
@@ -41,20 +40,10 @@ def test_the_viewer_asks_for_the_token_then_shows_the_study(
     artifacts: Path,
     unavailable: Callable[[str], None],
 ) -> None:
-    if ohif.installed(ohif.default_cache_dir()) is None:
-        unavailable("the OHIF build is not installed (make viewer)")
+    require_viewer_build(unavailable)
     # Given a study stored with the token
     data, study = _one_instance()
-    body, content_type = encode_multipart(
-        [Part(content_type="application/dicom", data=data)], related_type="application/dicom"
-    )
-    stored = requests.post(
-        f"{token_app.url}/dicomweb/studies",
-        data=body,
-        headers={"Content-Type": content_type, "Authorization": f"Bearer {TOKEN}"},
-        timeout=60,
-    )
-    assert stored.status_code == 200, stored.text[:300]
+    stow(token_app.url, [data], token=TOKEN)
     # and nothing the viewer loads without authentication holds the token
     for path in ("/viewer/", "/viewer/app-config.js", "/config.json"):
         assert TOKEN not in requests.get(f"{token_app.url}{path}", timeout=30).text
@@ -90,8 +79,7 @@ def test_the_viewer_asks_for_the_token_then_shows_the_study(
 def test_the_page_opens_a_viewer_session_once_its_token_worked(
     token_app: ServedApp, browser: Browser, unavailable: Callable[[str], None]
 ) -> None:
-    if ohif.installed(ohif.default_cache_dir()) is None:
-        unavailable("the OHIF build is not installed (make viewer)")
+    require_viewer_build(unavailable)
     context = browser.new_context(viewport={"width": 1280, "height": 900})
     page = context.new_page()
     page.on("dialog", lambda dialog: dialog.accept(TOKEN))  # the page's token prompt

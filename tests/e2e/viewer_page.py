@@ -1,13 +1,19 @@
-"""Reading OHIF's viewport in a Playwright page: its picture, and waiting until it shows one."""
+"""Reading OHIF's viewport in a Playwright page (its picture, waiting until it shows one), and
+the steps every viewer test shares (the build is installed, a study is stored)."""
 
 from __future__ import annotations
 
 import io
 import time
+from collections.abc import Callable
 
 import numpy as np
+import requests
 from PIL import Image
 from playwright.sync_api import Page
+
+from dicomlens.dicomweb.multipart import Part, encode_multipart
+from dicomlens.viewer import ohif
 
 
 def viewport_picture(page: Page) -> np.ndarray:
@@ -35,3 +41,22 @@ def end_first_visit_tour(page: Page) -> bool:
     skip.first.click()
     page.wait_for_timeout(300)
     return True
+
+
+def require_viewer_build(unavailable: Callable[[str], None]) -> None:
+    """Skip (fail under CI=true) when the OHIF build is not installed."""
+    if ohif.installed(ohif.default_cache_dir()) is None:
+        unavailable("the OHIF build is not installed (make viewer)")
+
+
+def stow(base_url: str, files: list[bytes], *, token: str | None = None) -> None:
+    """Store ``files`` (DICOM Part 10 bytes) with one STOW-RS request; asserts it succeeded."""
+    body, content_type = encode_multipart(
+        [Part(content_type="application/dicom", data=data) for data in files],
+        related_type="application/dicom",
+    )
+    headers = {"Content-Type": content_type}
+    if token is not None:
+        headers["Authorization"] = f"Bearer {token}"
+    stored = requests.post(f"{base_url}/dicomweb/studies", data=body, headers=headers, timeout=120)
+    assert stored.status_code == 200, stored.text[:500]
