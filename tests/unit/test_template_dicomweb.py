@@ -117,3 +117,15 @@ def test_the_report_route_is_served_by_the_dicomweb_function_with_the_jwt() -> N
     paths = props("HttpApi")["DefinitionBody"]["paths"]
     security = paths["/jobs/{jobId}/report"]["post"]["security"]
     assert security == paths["/jobs/{jobId}"]["get"]["security"]
+
+
+def test_automatic_analysis_reports_are_opt_in_and_need_dicomweb() -> None:
+    # Given the parameter (off by default), the processor writes reports after analysis only
+    # when it is on and the stack serves DICOMweb (the report is a series in the index)
+    assert TEMPLATE["Parameters"]["EnableAnalysisReports"]["Default"] == "false"
+    condition = TEMPLATE["Conditions"]["UseAnalysisReports"]["Fn::And"]
+    assert {"Fn::Equals": [{"Ref": "EnableAnalysisReports"}, "true"]} in condition
+    assert {"Fn::Condition": "UseDicomWeb"} in condition
+    processor = TEMPLATE["Resources"]["ProcessImageFunction"]["Properties"]
+    env = processor["Environment"]["Variables"]
+    assert env["DICOMLENS_REPORTS_AUTO"] == {"Fn::If": ["UseAnalysisReports", "true", "false"]}
