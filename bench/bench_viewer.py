@@ -14,11 +14,13 @@ is loaded into both servers:
 
 Both serve the same OHIF build (``dicomlens viewer install``) with the same app-config
 (only the DICOMweb root differs) from the same origin as their DICOMweb: dicomlens at
-``/viewer/``, Orthanc through its ServeFolders plugin at ``/viewer/`` (a copy of the build
-with an ``app-config.js`` naming ``/dicom-web``), so OHIF talks to Orthanc directly, with no
-proxy in between. ServeFolders cannot answer OHIF's client-side route
-(``/viewer/viewer?...`` is no file), so on both sides Playwright answers that one document
-request with the build's ``index.html``; every other request goes to the server.
+``/viewer/`` (from a copy of the installed build that ``ohif.install`` finishes as it finishes
+any installed build), Orthanc through its ServeFolders plugin at ``/viewer/`` (a copy of the
+build with an ``app-config.js`` naming ``/dicom-web``), so OHIF talks to Orthanc directly,
+with no proxy in between. ServeFolders cannot answer OHIF's client-side route
+(``/viewer/viewer?...`` is no file), so on Orthanc's side Playwright answers that one
+document request with the build's ``index.html`` (the file ServeFolders serves at
+``/viewer/index.html``); every other request goes to the server.
 
 Everything, Orthanc, dicomlens and Chromium, runs inside one ``unshare -n`` namespace
 (Orthanc listens on every interface). Each measurement uses a fresh browser context (no
@@ -103,6 +105,7 @@ class Side:
     name: str
     origin: str
     dicomweb_path: str
+    index_html: bytes | None = None
 
 
 def kind_of(url: str, dicomweb_path: str) -> str:
@@ -125,9 +128,12 @@ def kind_of(url: str, dicomweb_path: str) -> str:
     return "dicomweb-other"
 
 
-def first_image(browser: Browser, side: Side, study: str, index_html: bytes) -> dict[str, Any]:
+def first_image(
+    browser: Browser, side: Side, study: str, index_html: bytes | None
+) -> dict[str, Any]:
     """Seconds from ``goto`` to a non-blank viewport in a fresh context, and what OHIF
-    requested of the server until then."""
+    requested of the server until then. ``index_html``: the app page to answer for the
+    server (None: the server answers it)."""
     context = browser.new_context(viewport=VIEWPORT)
     page = context.new_page()
     errors: list[str] = []
@@ -151,7 +157,8 @@ def first_image(browser: Browser, side: Side, study: str, index_html: bytes) -> 
         route.fulfill(status=200, content_type="text/html", body=index_html)
 
     url = f"{side.origin}/viewer/viewer?StudyInstanceUIDs={study}"
-    page.route(url, document, times=1)
+    if index_html is not None:
+        page.route(url, document, times=1)
     try:
         start_epoch_ms = time.time() * 1000
         start = time.perf_counter()
@@ -253,6 +260,17 @@ def orthanc_with_viewer(build: Path, work: Path) -> Iterator[str]:
         yield origin
 
 
+def our_viewer(build: Path, work: Path) -> Path:
+    """A viewer cache for dicomlens holding a copy of the installed build, finished by
+    ``ohif.install`` as ``dicomlens viewer install`` finishes an installed build."""
+    cache = work / "viewer-cache"
+    target = ohif.build_dir(cache)
+    shutil.copytree(build, target)
+    shutil.copy(build.parent / ohif.COMPLETE, target.parent / ohif.COMPLETE)
+    ohif.install(cache)
+    return cache
+
+
 def inner(files_dir: Path, repeats: int) -> dict[str, Any]:
     """Inside ``unshare -n``: load both servers, then time the viewer on each in turn."""
     build = ohif.installed(ohif.default_cache_dir())
@@ -264,16 +282,19 @@ def inner(files_dir: Path, repeats: int) -> dict[str, Any]:
     with (
         tempfile.TemporaryDirectory(prefix="bench-viewer-") as tmp,
         orthanc_with_viewer(build, Path(tmp)) as orthanc,
-        serve(Path(tmp)) as ours,
+        serve(Path(tmp), {"DICOMLENS_VIEWER_DIR": str(our_viewer(build, Path(tmp)))}) as ours,
         sync_playwright() as playwright,
     ):
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         figures["load_orthanc_s"] = load_orthanc(orthanc, files)
         figures["load_dicomlens_s"] = upload_through_page(browser, ours.url, files)
-        sides = [Side("dicomlens", ours.url, "/dicomweb"), Side("orthanc", orthanc, "/dicom-web")]
+        sides = [
+            Side("dicomlens", ours.url, "/dicomweb"),
+            Side("orthanc", orthanc, "/dicom-web", index_html),
+        ]
         for repeat in range(repeats):
             for side in sides if repeat % 2 == 0 else sides[::-1]:
-                run = first_image(browser, side, study, index_html)
+                run = first_image(browser, side, study, side.index_html)
                 figures["runs"].append({"side": side.name, **run})
                 print(f"{side.name:10} {run['seconds']:6.2f} s", file=sys.stderr, flush=True)
         browser.close()
