@@ -11,8 +11,9 @@ import pytest
 from starlette.applications import Starlette
 from starlette.testclient import TestClient
 
+from dicomlens.dicomweb.content_coding import accepts_gzip
 from dicomlens.domain.errors import DicomlensError, ErrorCode
-from dicomlens.local.viewer_routes import accepts_gzip, viewer_routes
+from dicomlens.local.viewer_routes import viewer_routes
 from dicomlens.viewer import ohif
 
 

@@ -19,29 +19,13 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from dicomlens.dicomweb.content_coding import accepts_gzip
 from dicomlens.viewer.ohif import GZIP_SUFFIX, app_config_js, missing_page
 
 INSTALL_COMMAND = "make viewer   # or: .venv/bin/dicomlens viewer install"
 IMMUTABLE = "public, max-age=31536000, immutable"
 REVALIDATED = "public, max-age=3600"
 _CONTENT_HASH = re.compile(r"\.[0-9a-f]{16,}\.|^[0-9a-f]{16,}\.")
-
-
-def accepts_gzip(accept_encoding: str) -> bool:
-    """Whether an ``Accept-Encoding`` value admits gzip (RFC 9110 12.5.3): ``gzip`` named
-    with a quality above zero, or, when it is not named, ``*`` with one."""
-    qualities: dict[str, float] = {}
-    for item in accept_encoding.lower().split(","):
-        coding, _, parameters = item.partition(";")
-        quality = 1.0
-        name, _, value = parameters.partition("=")
-        if name.strip() == "q":
-            try:
-                quality = float(value)
-            except ValueError:
-                quality = 0.0
-        qualities[coding.strip()] = quality
-    return qualities.get("gzip", qualities.get("*", 0.0)) > 0
 
 
 def cache_control(name: str) -> str:
