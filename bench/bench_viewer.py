@@ -1,7 +1,8 @@
 # ruff: noqa: S101 - a benchmark script: asserts check answers
 """Time to first image in OHIF: dicomlens beside Orthanc + its DICOMweb plugin (issue 15).
 
-Runnable on its own: ``python bench/bench_viewer.py [--slices 300] [--repeats 3]``.
+Runnable on its own: ``python bench/bench_viewer.py [--slices 300] [--repeats 3] [--mbps 0]``
+(``--mbps 100``: the browser reaches both servers over an emulated 100 Mbit/s link).
 
 A generated thin-slice CT series (512x512, one position per slice, rescale, two windows)
 is loaded into both servers:
@@ -129,13 +130,27 @@ def kind_of(url: str, dicomweb_path: str) -> str:
 
 
 def first_image(
-    browser: Browser, side: Side, study: str, index_html: bytes | None
+    browser: Browser, side: Side, study: str, index_html: bytes | None, *, mbps: float = 0
 ) -> dict[str, Any]:
     """Seconds from ``goto`` to a non-blank viewport in a fresh context, and what OHIF
     requested of the server until then. ``index_html``: the app page to answer for the
-    server (None: the server answers it)."""
+    server (None: the server answers it); ``mbps`` > 0: Chromium emulates a link of that
+    many megabits per second each way with 2 ms latency (0: loopback as it is)."""
     context = browser.new_context(viewport=VIEWPORT)
     page = context.new_page()
+    if mbps > 0:
+        link = context.new_cdp_session(page)
+        link.send("Network.enable")
+        bytes_per_s = mbps * 1_000_000 / 8
+        link.send(
+            "Network.emulateNetworkConditions",
+            {
+                "offline": False,
+                "latency": 2,
+                "downloadThroughput": bytes_per_s,
+                "uploadThroughput": bytes_per_s,
+            },
+        )
     errors: list[str] = []
     page.on("pageerror", lambda error: errors.append(str(error)))
     finished: list[Request] = []
@@ -271,14 +286,14 @@ def our_viewer(build: Path, work: Path) -> Path:
     return cache
 
 
-def inner(files_dir: Path, repeats: int) -> dict[str, Any]:
+def inner(files_dir: Path, repeats: int, mbps: float) -> dict[str, Any]:
     """Inside ``unshare -n``: load both servers, then time the viewer on each in turn."""
     build = ohif.installed(ohif.default_cache_dir())
     assert build is not None, "the OHIF build is not installed (make viewer)"
     index_html = (build / "index.html").read_bytes()
     files = sorted(files_dir.glob("*.dcm"))
     study = ct_volume(1)[0].StudyInstanceUID
-    figures: dict[str, Any] = {"slices": len(files), "runs": []}
+    figures: dict[str, Any] = {"slices": len(files), "mbps": mbps, "runs": []}
     with (
         tempfile.TemporaryDirectory(prefix="bench-viewer-") as tmp,
         orthanc_with_viewer(build, Path(tmp)) as orthanc,
@@ -294,19 +309,37 @@ def inner(files_dir: Path, repeats: int) -> dict[str, Any]:
         ]
         for repeat in range(repeats):
             for side in sides if repeat % 2 == 0 else sides[::-1]:
-                run = first_image(browser, side, study, side.index_html)
+                run = first_image(browser, side, study, side.index_html, mbps=mbps)
                 figures["runs"].append({"side": side.name, **run})
                 print(f"{side.name:10} {run['seconds']:6.2f} s", file=sys.stderr, flush=True)
         browser.close()
     return figures
 
 
+def phases(run: dict[str, Any]) -> str:
+    """A run's steps: OHIF loaded until its first QIDO answer; then the series metadata;
+    then the first frame; then drawing it."""
+    requests_by_kind = run["requests"]
+
+    def end_s(kind: str) -> float:
+        return float(requests_by_kind.get(kind, {}).get("end_ms", 0.0)) / 1000
+
+    boot = end_s("qido-studies")
+    metadata = max(end_s("metadata"), boot)
+    frame = max(end_s("frames"), metadata)
+    return (
+        f"{boot:10.2f} {metadata - boot:+9.2f} {frame - metadata:+9.2f} "
+        f"{run['seconds'] - frame:+7.2f}"
+    )
+
+
 def report(figures: dict[str, Any]) -> str:
     """Each time, the medians and the ratio; then the requests of each side's median run."""
+    link = f"a {figures['mbps']:g} Mbit/s link (emulated)" if figures["mbps"] else "loopback"
     lines = [
-        f"{figures['slices']} slices; loaded into Orthanc (POST /instances) in "
-        f"{figures['load_orthanc_s']:.1f} s, into dicomlens through the page (uploads and "
-        f"analyses) in {figures['load_dicomlens_s']:.1f} s"
+        f"{figures['slices']} slices, browser over {link}; loaded into Orthanc (POST "
+        f"/instances) in {figures['load_orthanc_s']:.1f} s, into dicomlens through the page "
+        f"(uploads and analyses) in {figures['load_dicomlens_s']:.1f} s"
     ]
     medians = {}
     for name in ("dicomlens", "orthanc"):
@@ -321,6 +354,9 @@ def report(figures: dict[str, Any]) -> str:
     ratio = medians["dicomlens"] / medians["orthanc"]
     verdict = "ok" if ratio <= 0.5 else "above the 0.5 goal"
     lines.append(f"ratio dicomlens/Orthanc (medians): {ratio:.2f} ({verdict})")
+    lines.append("\nwhere each run's time went, s (each step ends when its last answer arrived):")
+    lines.append(f"  {'':10} {'app loaded':>10} {'metadata':>9} {'1st frame':>9} {'drawn':>7}")
+    lines.extend(f"  {run['side']:10} {phases(run)}" for run in figures["runs"])
     for name in ("dicomlens", "orthanc"):
         runs = sorted(
             (run for run in figures["runs"] if run["side"] == name), key=lambda r: r["seconds"]
@@ -348,10 +384,13 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--slices", type=int, default=300)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument(
+        "--mbps", type=float, default=0, help="emulate a link of this speed (0: loopback)"
+    )
     parser.add_argument("--inner", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.inner:
-        print(json.dumps(inner(args.inner, args.repeats)))
+        print(json.dumps(inner(args.inner, args.repeats, args.mbps)))
         return 0
     if ohif.installed(ohif.default_cache_dir()) is None:
         print("the OHIF build is not installed (make viewer): skipped")
@@ -365,7 +404,8 @@ def main() -> int:
         for index, ds in enumerate(ct_volume(args.slices)):
             ds.save_as(files_dir / f"ct_{index:04d}.dcm", enforce_file_format=True)
         figures = run_in_own_network(
-            __file__, ["--inner", str(files_dir), "--repeats", str(args.repeats)]
+            __file__,
+            ["--inner", str(files_dir), "--repeats", str(args.repeats), "--mbps", str(args.mbps)],
         )
     if figures is None:
         print("the run failed")
