@@ -15,6 +15,7 @@ ORDER = (
     "bench_table_coverage.py",
     "bench_cold_start.py",
     "bench_dicomweb.py",
+    "bench_viewer.py",
     "capacity_sim.py",
 )
 

@@ -219,6 +219,34 @@ def generated_datasets() -> list[Dataset]:
     return out
 
 
+STUDY_VOLUME = _Study(
+    number=4,
+    patient=PATIENT_1,
+    date="20240610",
+    time="091000",
+    accession="ACC24061011",
+    description="CT CHEST THIN",
+    referring="Rivera^Sam",
+)
+
+
+def ct_volume(slices: int, *, spacing_mm: float = 1.0) -> list[Dataset]:
+    """A thin-slice CT series of ``slices`` 512x512 slices (study ``STUDY_VOLUME``), as a
+    scanner writes it: one Image Position (Patient) per slice ``spacing_mm`` apart, the
+    same orientation, rescale to HU and two windows; fixed UIDs, pixels from a phantom."""
+    series = _Series(
+        study=STUDY_VOLUME, number=6, modality="CT", description="CHEST 1mm", time="091200"
+    )
+    out = []
+    for index in range(slices):
+        ds = _ct_slice(series, index)
+        ds.SliceThickness = spacing_mm
+        ds.ImagePositionPatient = [-250, -250, -spacing_mm * index]
+        ds.SliceLocation = -spacing_mm * index
+        out.append(ds)
+    return out
+
+
 @dataclass(frozen=True)
 class DicomwebCorpus:
     """The written corpus: each file and its data set as read back from disk."""

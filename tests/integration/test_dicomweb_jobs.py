@@ -107,6 +107,16 @@ def test_page_uploads_and_stow_instances_meet_in_the_index(tmp_path: Path) -> No
                 media_type=JPEG,
                 limits=ImagingLimits(),
             )
+        # And the CT's metadata (~11 kB) goes out gzipped to a client that accepts gzip,
+        # the same JSON a client that does not gets as it is
+        metadata = f"{root}/studies/{ct.StudyInstanceUID}/metadata"
+        accept = {"Accept": "application/dicom+json"}
+        packed = http.get(metadata, headers={**accept, "Accept-Encoding": "gzip"}, timeout=30)
+        plain = http.get(metadata, headers={**accept, "Accept-Encoding": "identity"}, timeout=30)
+        assert packed.headers["Content-Encoding"] == "gzip"
+        assert "Content-Encoding" not in plain.headers
+        assert int(packed.headers["Content-Length"]) < len(plain.content) / 3
+        assert packed.json() == plain.json()
         # And a second upload of the CT's SOP Instance UID replaces the first
         changed = ct.copy()
         changed.SeriesDescription = "REPLACED"

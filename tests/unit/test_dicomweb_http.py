@@ -1,11 +1,16 @@
 """The DICOMweb root URL a request came through: answers' RetrieveURL and BulkDataURI start
-there, so it must be the one the client can reach again."""
+there, so it must be the one the client can reach again. Large JSON answers are gzipped
+for clients that accept gzip."""
 
 from __future__ import annotations
 
+import base64
+import gzip
+import json
+
 import pytest
 
-from dicomlens.handlers.dicomweb_http import read_request
+from dicomlens.handlers.dicomweb_http import json_reply, read_request, text_reply
 
 
 def _event(headers: dict[str, str], raw_path: str = "/dicomweb/studies") -> dict[str, object]:
@@ -40,3 +45,27 @@ def test_a_stage_prefix_stays_in_the_root() -> None:
     assert request.root_url == "https://h/prod/dicomweb"
     assert request.api_root_url == "https://h/prod"
     assert request.segments == ()
+
+
+def test_large_json_goes_out_gzipped_to_clients_that_accept_gzip() -> None:
+    rows = [{"00080018": {"vr": "UI", "Value": [f"1.2.3.{n}"]}} for n in range(500)]
+    # Given an answer larger than a few kilobytes, when the client accepts gzip
+    reply = json_reply(200, rows, accept_encoding="gzip, deflate, br")
+    # Then the body is the gzipped JSON, marked as such
+    assert reply["headers"]["Content-Encoding"] == "gzip"
+    assert reply["headers"]["Vary"] == "Accept-Encoding"
+    assert reply["headers"]["Content-Type"] == "application/dicom+json"
+    packed = base64.b64decode(reply["body"])
+    assert json.loads(gzip.decompress(packed)) == rows
+    assert len(packed) < len(json.dumps(rows)) / 5
+    # And a client that does not accept gzip (or sends no Accept-Encoding) gets it plain
+    for accept_encoding in ("identity", "", "gzip;q=0"):
+        plain = json_reply(200, rows, accept_encoding=accept_encoding)
+        assert "Content-Encoding" not in plain["headers"]
+        assert json.loads(plain["body"]) == rows
+
+
+def test_small_json_is_not_compressed() -> None:
+    reply = text_reply(200, '[{"a":1}]', "application/dicom+json", accept_encoding="gzip")
+    assert "Content-Encoding" not in reply["headers"]
+    assert reply["body"] == '[{"a":1}]'

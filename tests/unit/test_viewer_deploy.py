@@ -21,6 +21,7 @@ from dicomlens.cli.deploy_viewer import (
 )
 from dicomlens.domain.errors import DicomlensError, ErrorCode
 from dicomlens.viewer import ohif
+from dicomlens.viewer.site_files import site_files
 
 REGION = "eu-west-1"
 BUCKET = "dicomlens-test-site"
@@ -276,3 +277,16 @@ def test_the_real_build_has_a_known_type_for_every_file(
     wasm = [f for f in site_files(dist) if f.key.endswith(".wasm")]
     assert wasm
     assert all(f.content_type == "application/wasm" for f in wasm)
+
+
+def test_the_local_servers_gzip_copies_are_not_published(tmp_path: Path) -> None:
+    # Given a build with the gzip copies the local server answers from (CloudFront compresses
+    # by itself) and a half-written one
+    dist = fake_build(tmp_path)
+    script = next(p for p in dist.rglob("*.js") if p.name != "app-config.js")
+    (script.parent / (script.name + ".gz")).write_bytes(b"\x1f\x8b")
+    (script.parent / (script.name + ".gz.partial")).write_bytes(b"\x1f")
+    # Then neither is a site file
+    keys = {f.key for f in site_files(dist)}
+    assert not any(key.endswith((".gz", ".partial")) for key in keys)
+    assert script.relative_to(dist).as_posix() in keys

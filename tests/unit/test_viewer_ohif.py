@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import gzip
 import json
 from pathlib import Path
 
@@ -10,6 +11,7 @@ import pytest
 from starlette.applications import Starlette
 from starlette.testclient import TestClient
 
+from dicomlens.dicomweb.content_coding import accepts_gzip
 from dicomlens.domain.errors import DicomlensError, ErrorCode
 from dicomlens.local.viewer_routes import viewer_routes
 from dicomlens.viewer import ohif
@@ -82,3 +84,70 @@ def test_an_installed_build_serves_its_files_its_routes_and_our_config(tmp_path:
     assert "root:" not in client.get("/viewer/..%2F..%2Fetc%2Fpasswd").text
     config = client.get("/viewer/app-config.js")
     assert "http://127.0.0.1:8080/dicomweb" in config.text
+
+
+def test_install_precompresses_the_assets_of_a_build_installed_before(tmp_path: Path) -> None:
+    # Given an installed build without gzip copies (as installed by an earlier version)
+    dist = ohif.build_dir(tmp_path)
+    dist.parent.mkdir(parents=True)
+    _fake_dist(dist.parent)
+    (dist / "big.bundle.0123456789abcdef.js").write_text("var a = 1;\n" * 5000)
+    (dist.parent / ohif.COMPLETE).write_text("pinned\n")
+    ohif.prepare(dist)
+    # When it is installed again
+    assert ohif.install(tmp_path, npm="/nonexistent/npm") == dist
+    # Then each script worth compressing has a gzip copy holding the same bytes
+    packed = dist / "big.bundle.0123456789abcdef.js.gz"
+    assert gzip.decompress(packed.read_bytes()) == (dist / packed.stem).read_bytes()
+    assert not (dist / "index.html.gz").exists()  # the app page is answered for its routes
+    # And a second install writes nothing new
+    assert ohif.precompress(dist) == 0
+
+
+@pytest.mark.parametrize(
+    ("accept_encoding", "expected"),
+    [
+        ("gzip, deflate, br, zstd", True),
+        ("br;q=1.0, gzip;q=0.8", True),
+        ("*", True),
+        ("", False),
+        ("identity", False),
+        ("gzip;q=0", False),
+        ("gzip;q=0, *", False),
+        ("br, *;q=0.1", True),
+    ],
+)
+def test_gzip_is_sent_only_where_accept_encoding_admits_it(
+    accept_encoding: str, expected: bool
+) -> None:
+    assert accepts_gzip(accept_encoding) is expected
+
+
+def test_assets_are_sent_gzipped_to_browsers_that_accept_it_and_hashed_ones_cached(
+    tmp_path: Path,
+) -> None:
+    # Given an installed build whose assets were precompressed
+    dist = _fake_dist(tmp_path)
+    script = dist / "12.bundle.786e5b556f903028.js"
+    script.write_text("const value = 'viewer';\n" * 2000)
+    ohif.prepare(dist)
+    ohif.precompress(dist)
+    client = TestClient(Starlette(routes=viewer_routes(dist)), base_url="http://127.0.0.1:8080")
+    # When a browser that accepts gzip asks for a hashed bundle
+    answer = client.get(f"/viewer/{script.name}", headers={"Accept-Encoding": "gzip, br"})
+    # Then it gets the gzip copy with the script's media type, cacheable for good
+    assert answer.headers["content-encoding"] == "gzip"
+    assert answer.headers["content-type"].startswith(("text/javascript", "application/javascript"))
+    assert answer.headers["vary"] == "Accept-Encoding"
+    assert answer.headers["cache-control"] == "public, max-age=31536000, immutable"
+    assert answer.text == script.read_text()  # the client decoded it
+    # And a client that does not accept gzip gets the file as stored
+    plain = client.get(f"/viewer/{script.name}", headers={"Accept-Encoding": "identity"})
+    assert "content-encoding" not in plain.headers
+    assert plain.content == script.read_bytes()
+    # And unhashed names are revalidated hourly, the app page and config never cached
+    assert client.get("/viewer/app.bundle.js").headers["cache-control"] == "public, max-age=3600"
+    page = client.get("/viewer/viewer?StudyInstanceUIDs=1.2.3")
+    assert page.headers["cache-control"] == "no-store"
+    assert "content-encoding" not in page.headers
+    assert client.get("/viewer/app-config.js").headers["cache-control"] == "no-store"

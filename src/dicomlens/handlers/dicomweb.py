@@ -96,7 +96,13 @@ def _search(level: QueryLevel) -> Callable[[DicomWebRequest, Target], Reply]:
             series_uid=target.series,
         )
         headers = {"Warning": _TRUNCATED} if truncated else None
-        return json_reply(200, rows, content_type=chosen.offer.media_type, headers=headers)
+        return json_reply(
+            200,
+            rows,
+            content_type=chosen.offer.media_type,
+            headers=headers,
+            accept_encoding=request.header("accept-encoding") or "",
+        )
 
     return search
 
@@ -174,7 +180,12 @@ def metadata(request: DicomWebRequest, target: Target) -> Reply:
     document = bootstrap.get_services().dicomweb.metadata_json(
         target.study, target.series, target.sop, root_url=request.root_url
     )
-    return text_reply(200, document.decode("utf-8"), chosen.offer.media_type)
+    return text_reply(
+        200,
+        document.decode("utf-8"),
+        chosen.offer.media_type,
+        accept_encoding=request.header("accept-encoding") or "",
+    )
 
 
 def frames(request: DicomWebRequest, target: Target) -> Reply:

@@ -15,6 +15,7 @@ from http import HTTPStatus
 from typing import Any
 from urllib.parse import parse_qsl
 
+from dicomlens.dicomweb.content_coding import GZIP, gzip_if_worth_it
 from dicomlens.domain.errors import DicomlensError, ErrorCode, error_body
 
 ROOT_SEGMENT = "/dicomweb"
@@ -135,21 +136,35 @@ def json_reply(
     *,
     content_type: str = DICOM_JSON,
     headers: Mapping[str, str] | None = None,
+    accept_encoding: str | None = None,
 ) -> dict[str, Any]:
-    """A JSON reply (DICOM JSON by default)."""
-    return {
-        "statusCode": status,
-        "headers": {"Content-Type": content_type, **_NO_STORE, **(headers or {})},
-        "body": json.dumps(value, separators=(",", ":"), ensure_ascii=False),
-        "isBase64Encoded": False,
-    }
+    """A JSON reply (DICOM JSON by default); gzipped when large and ``accept_encoding``
+    (the client's Accept-Encoding) admits it, see :func:`text_reply`."""
+    text = json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+    return text_reply(status, text, content_type, headers=headers, accept_encoding=accept_encoding)
 
 
-def text_reply(status: int, text: str, content_type: str) -> dict[str, Any]:
-    """A reply whose body is ``text`` as it is (e.g. JSON already serialised)."""
+def text_reply(
+    status: int,
+    text: str,
+    content_type: str,
+    *,
+    headers: Mapping[str, str] | None = None,
+    accept_encoding: str | None = None,
+) -> dict[str, Any]:
+    """A reply whose body is ``text`` as it is (e.g. JSON already serialised), or its
+    UTF-8 bytes gzipped (``Content-Encoding: gzip``, base64 in the event) when the text is
+    large and ``accept_encoding`` admits gzip. Replies that could be compressed say
+    ``Vary: Accept-Encoding``."""
+    extra = dict(headers or {})
+    if accept_encoding is not None:
+        extra["Vary"] = "Accept-Encoding"
+        packed = gzip_if_worth_it(text.encode("utf-8"), accept_encoding)
+        if packed is not None:
+            return binary_reply(status, packed, content_type, {**extra, "Content-Encoding": GZIP})
     return {
         "statusCode": status,
-        "headers": {"Content-Type": content_type, **_NO_STORE},
+        "headers": {"Content-Type": content_type, **_NO_STORE, **extra},
         "body": text,
         "isBase64Encoded": False,
     }

@@ -1,19 +1,51 @@
 """``/viewer/``: the OHIF build (:mod:`dicomlens.viewer.ohif`), its ``app-config.js``
 pointing at this server's ``/dicomweb``, and its client-side routes (``/viewer/viewer?...``
 is the page itself). Without an installed build every ``/viewer/`` page says how to install
-it (503) rather than half-loading."""
+it (503) rather than half-loading.
+
+A browser that accepts gzip gets an asset's precompressed copy (``name.gz``, written at
+install, see :func:`dicomlens.viewer.ohif.precompress`). Assets whose names carry a content
+hash (webpack's ``[contenthash]``) never change under that name: they may be cached for a
+year without revalidation; other assets for an hour; the app page and its config not at all.
+"""
 
 from __future__ import annotations
 
+import mimetypes
+import re
 from pathlib import Path
 
 from starlette.requests import Request
 from starlette.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from dicomlens.viewer.ohif import app_config_js, missing_page
+from dicomlens.dicomweb.content_coding import accepts_gzip
+from dicomlens.viewer.ohif import GZIP_SUFFIX, app_config_js, missing_page
 
 INSTALL_COMMAND = "make viewer   # or: .venv/bin/dicomlens viewer install"
+IMMUTABLE = "public, max-age=31536000, immutable"
+REVALIDATED = "public, max-age=3600"
+_CONTENT_HASH = re.compile(r"\.[0-9a-f]{16,}\.|^[0-9a-f]{16,}\.")
+
+
+def cache_control(name: str) -> str:
+    """The ``Cache-Control`` of an asset: immutable when its name holds a content hash."""
+    return IMMUTABLE if _CONTENT_HASH.search(name) else REVALIDATED
+
+
+def asset_response(file: Path, accept_encoding: str) -> Response:
+    """``file`` as stored, or its precompressed copy when there is one and the client
+    accepts gzip (then ``Content-Encoding: gzip``); the media type is the asset's."""
+    headers = {"Cache-Control": cache_control(file.name)}
+    packed = file.with_name(file.name + GZIP_SUFFIX)
+    if not packed.is_file():
+        return FileResponse(file, headers=headers)
+    headers["Vary"] = "Accept-Encoding"
+    if not accepts_gzip(accept_encoding):
+        return FileResponse(file, headers=headers)
+    media_type = mimetypes.guess_type(file.name)[0] or "application/octet-stream"
+    headers["Content-Encoding"] = "gzip"
+    return FileResponse(packed, media_type=media_type, headers=headers)
 
 
 def viewer_routes(build: Path | None, *, session_path: str | None = None) -> list[BaseRoute]:
@@ -38,7 +70,7 @@ def viewer_routes(build: Path | None, *, session_path: str | None = None) -> lis
         wanted = str(request.path_params.get("path", ""))
         file = (root / wanted).resolve()
         if wanted and file.is_relative_to(root) and file.is_file():
-            return FileResponse(file, headers={"Cache-Control": "public, max-age=3600"})
+            return asset_response(file, request.headers.get("accept-encoding", ""))
         if "." in wanted.rsplit("/", 1)[-1]:  # a missing asset, not a page of the app
             return Response("not found", status_code=404, media_type="text/plain")
         return FileResponse(root / "index.html", headers={"Cache-Control": "no-store"})

@@ -17,6 +17,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
+from dicomlens.viewer import ohif
+
 APP_CONFIG = "app-config.js"
 # Shipped by OHIF for other hosts (Netlify's _headers/_redirects, `serve`'s serve.json) and
 # its demo app-config.js (replaced by ours): not part of the site.
@@ -95,7 +97,8 @@ def site_files(dist: Path) -> Iterator[SiteFile]:
         if not path.is_file():
             continue
         key = path.relative_to(dist).as_posix()
-        if key in NOT_PUBLISHED:
+        # the local server's gzip copies (ohif.precompress): CloudFront compresses by itself
+        if key in NOT_PUBLISHED or key.endswith((ohif.GZIP_SUFFIX, ".partial")):
             continue
         yield SiteFile(
             key=key, path=path, content_type=content_type(key), cache_control=cache_control(key)
