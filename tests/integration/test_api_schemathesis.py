@@ -70,6 +70,7 @@ def test_no_invalid_request_to_any_operation_is_a_server_error(server: Server) -
         ("POST", "/uploads"),
         ("GET", "/jobs/{jobId}"),
         ("POST", "/jobs/{jobId}/deidentify"),
+        ("POST", "/jobs/{jobId}/report"),
     }
     for operation in operations:
 

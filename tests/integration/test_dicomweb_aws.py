@@ -88,7 +88,7 @@ def stored(corpus: DicomwebCorpus) -> Iterator[Target]:
                 for r in route_table.http_routes(
                     route_table.load_template(route_table.default_template_path())
                 )
-                if r.function == "DicomWebFunction"
+                if r.function == "DicomWebFunction" and r.path.startswith("/dicomweb")
             ]
             app = Starlette(
                 routes=[

@@ -12,6 +12,8 @@ import requests
 from local_server import create, job, post_form, running, start, upload, wait_all_finished
 from pydicom.data import get_testdata_file
 
+from dicomlens.viewer import ohif
+
 CT = Path(str(get_testdata_file("CT_small.dcm"))).read_bytes()
 MR = Path(str(get_testdata_file("MR_small.dcm"))).read_bytes()
 
@@ -114,7 +116,12 @@ def test_refused_uploads_store_nothing(tmp_path: Path) -> None:
 
 def test_the_page_config_samples_and_signed_links_are_served(tmp_path: Path) -> None:
     with running(tmp_path / "data") as server, requests.Session() as session:
-        assert session.get(f"{server.url}/config.json").json() == {"apiBaseUrl": server.url}
+        # the page links studies to the viewer when its build is installed (DICOMweb is on
+        # locally by default)
+        expected: dict[str, str] = {"apiBaseUrl": server.url}
+        if ohif.installed(ohif.default_cache_dir()) is not None:
+            expected["viewerUrl"] = "/viewer/"
+        assert session.get(f"{server.url}/config.json").json() == expected
         index = session.get(f"{server.url}/samples/index.json").json()["samples"]
         assert "CT_small.dcm" in [s["name"] for s in index]
         sample = session.get(f"{server.url}/samples/CT_small.dcm")

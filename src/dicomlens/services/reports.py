@@ -24,6 +24,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from pathlib import Path
 
+from pydicom.dataset import Dataset
 from pydicom.uid import ExplicitVRLittleEndian
 
 from dicomlens.domain.errors import DicomlensError, ErrorCode
@@ -116,23 +117,13 @@ class ReportService:
         seed = f"dicomlens-report:{job.job_id}:{instance.get('SOPInstanceUID', '')}"
         sr = build_report(instance, result, uids=report_uids(seed), content_time=self._clock.now())
         key = derived_key(job.job_id, REPORT_NAME)
-        with tempfile.TemporaryDirectory(prefix="dicomlens-report-") as folder:
-            written = Path(folder) / REPORT_NAME
-            sr.save_as(written, enforce_file_format=True)
-            self._blobs.put_bytes(key, written.read_bytes(), content_type=DICOM)
-            self._indexer.index_derived(
-                written, blob_key=key, metadata_key=derived_key(job.job_id, REPORT_METADATA_NAME)
-            )
-        return WrittenReport(
-            job_id=job.job_id,
-            source=ReportSource.ORIGINAL,
-            study_uid=str(sr.StudyInstanceUID),
-            series_uid=str(sr.SeriesInstanceUID),
-            sop_uid=str(sr.SOPInstanceUID),
+        self._store(
+            sr,
             key=key,
-            indexed=True,
-            regions=_regions(sr),
+            name=REPORT_NAME,
+            index_metadata_key=derived_key(job.job_id, REPORT_METADATA_NAME),
         )
+        return _written(sr, job_id=job.job_id, source=ReportSource.ORIGINAL, key=key)
 
     def _write_deidentified(self, job: Job, result: AnalysisResult) -> WrittenReport:
         copy_key = derived_key(job.job_id, DEIDENTIFIED_NAME)
@@ -152,19 +143,12 @@ class ReportService:
         )
         sr.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
         key = derived_key(job.job_id, DEIDENTIFIED_REPORT_NAME)
-        with tempfile.TemporaryDirectory(prefix="dicomlens-report-") as folder:
-            written = Path(folder) / DEIDENTIFIED_REPORT_NAME
-            sr.save_as(written, enforce_file_format=True)
-            self._blobs.put_bytes(key, written.read_bytes(), content_type=DICOM)
-        return WrittenReport(
+        self._store(sr, key=key, name=DEIDENTIFIED_REPORT_NAME, index_metadata_key=None)
+        return _written(
+            sr,
             job_id=job.job_id,
             source=ReportSource.DEIDENTIFIED,
-            study_uid=str(sr.StudyInstanceUID),
-            series_uid=str(sr.SeriesInstanceUID),
-            sop_uid=str(sr.SOPInstanceUID),
             key=key,
-            indexed=False,
-            regions=_regions(sr),
             url=self._blobs.presign_get(
                 key,
                 expires_in_s=self._expiry,
@@ -172,6 +156,41 @@ class ReportService:
             ),
             expires_at=self._clock.now() + timedelta(seconds=self._expiry),
         )
+
+    def _store(self, sr: Dataset, *, key: str, name: str, index_metadata_key: str | None) -> None:
+        """Write ``sr`` as a Part 10 file to ``key``; index it (its metadata document at
+        ``index_metadata_key``) when that is given."""
+        with tempfile.TemporaryDirectory(prefix="dicomlens-report-") as folder:
+            written = Path(folder) / name
+            sr.save_as(written, enforce_file_format=True)
+            self._blobs.put_bytes(key, written.read_bytes(), content_type=DICOM)
+            if index_metadata_key is not None:
+                self._indexer.index_derived(written, blob_key=key, metadata_key=index_metadata_key)
+
+
+def _written(
+    sr: Dataset,
+    *,
+    job_id: str,
+    source: ReportSource,
+    key: str,
+    url: str | None = None,
+    expires_at: datetime | None = None,
+) -> WrittenReport:
+    """What identifies the report ``sr`` stored at ``key`` (indexed unless downloaded by
+    ``url``)."""
+    return WrittenReport(
+        job_id=job_id,
+        source=source,
+        study_uid=str(sr.StudyInstanceUID),
+        series_uid=str(sr.SeriesInstanceUID),
+        sop_uid=str(sr.SOPInstanceUID),
+        key=key,
+        indexed=url is None,
+        regions=_regions(sr),
+        url=url,
+        expires_at=expires_at,
+    )
 
 
 def has_reportable_content(result: AnalysisResult) -> bool:
