@@ -11,8 +11,6 @@ year without revalidation; other assets for an hour; the app page and its config
 
 from __future__ import annotations
 
-import mimetypes
-import re
 from pathlib import Path
 
 from starlette.requests import Request
@@ -21,29 +19,29 @@ from starlette.routing import BaseRoute, Route
 
 from dicomlens.dicomweb.content_coding import accepts_gzip
 from dicomlens.viewer.ohif import GZIP_SUFFIX, app_config_js, missing_page
+from dicomlens.viewer.site_files import IMMUTABLE, content_type, has_content_hash
 
 INSTALL_COMMAND = "make viewer   # or: .venv/bin/dicomlens viewer install"
-IMMUTABLE = "public, max-age=31536000, immutable"
 REVALIDATED = "public, max-age=3600"
-_CONTENT_HASH = re.compile(r"\.[0-9a-f]{16,}\.|^[0-9a-f]{16,}\.")
 
 
 def cache_control(name: str) -> str:
     """The ``Cache-Control`` of an asset: immutable when its name holds a content hash."""
-    return IMMUTABLE if _CONTENT_HASH.search(name) else REVALIDATED
+    return IMMUTABLE if has_content_hash(name) else REVALIDATED
 
 
 def asset_response(file: Path, accept_encoding: str) -> Response:
     """``file`` as stored, or its precompressed copy when there is one and the client
-    accepts gzip (then ``Content-Encoding: gzip``); the media type is the asset's."""
+    accepts gzip (then ``Content-Encoding: gzip``); the media type is the asset's, from
+    the same table as the deployed site's (:func:`dicomlens.viewer.site_files.content_type`)."""
     headers = {"Cache-Control": cache_control(file.name)}
+    media_type = content_type(file.name)
     packed = file.with_name(file.name + GZIP_SUFFIX)
     if not packed.is_file():
-        return FileResponse(file, headers=headers)
+        return FileResponse(file, media_type=media_type, headers=headers)
     headers["Vary"] = "Accept-Encoding"
     if not accepts_gzip(accept_encoding):
-        return FileResponse(file, headers=headers)
-    media_type = mimetypes.guess_type(file.name)[0] or "application/octet-stream"
+        return FileResponse(file, media_type=media_type, headers=headers)
     headers["Content-Encoding"] = "gzip"
     return FileResponse(packed, media_type=media_type, headers=headers)
 

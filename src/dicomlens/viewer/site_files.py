@@ -81,12 +81,17 @@ def content_type(name: str) -> str:
     return CONTENT_TYPES.get(PurePosixPath(name).suffix.lower(), DEFAULT_TYPE)
 
 
+def has_content_hash(name: str) -> bool:
+    """Whether the file name carries a content hash (webpack's ``[contenthash]``): such a
+    file never changes under its name, so it may be cached for good."""
+    return _CONTENT_HASH.search(name) is not None
+
+
 def cache_control(key: str) -> str:
     """The Cache-Control of the object ``key`` (a path relative to the build)."""
-    name = PurePosixPath(key).name
     if key in ENTRY_POINTS:
         return REVALIDATE
-    if _CONTENT_HASH.search(name):
+    if has_content_hash(PurePosixPath(key).name):
         return IMMUTABLE
     return SHORT
 
