@@ -246,19 +246,18 @@ class InstanceIndexer:
         """Write the instance's metadata document, then its index entry: ``record``
         (:meth:`record_of` the data set) linked to ``job``, whose upload holds the
         instance's bytes."""
-        meta_key = derived_key(job.job_id, METADATA_NAME)
-        meta = json.dumps(metadata_json(ds), separators=(",", ":")).encode()
-        self._blobs.put_bytes(meta_key, meta, content_type="application/dicom+json")
-        record = replace(
-            record,
-            blob_key=job.upload_key,
-            blob_version=job.upload_version,
-            metadata_key=meta_key,
-            job_id=job.job_id,
-            size=job.size,
-            stored_at=self._clock.now(),
+        self._put(
+            ds,
+            replace(
+                record,
+                blob_key=job.upload_key,
+                blob_version=job.upload_version,
+                metadata_key=derived_key(job.job_id, METADATA_NAME),
+                job_id=job.job_id,
+                size=job.size,
+                stored_at=self._clock.now(),
+            ),
         )
-        self._index.put(record)
 
     def index_derived(self, path: Path, *, blob_key: str, metadata_key: str) -> IndexedInstance:
         """Index an instance dicomlens made (an analysis report) whose bytes are already
@@ -266,12 +265,22 @@ class InstanceIndexer:
         ``metadata_key``. No job analyses it (``job_id`` None: no kept rendering, no
         ``/analysis``). A repeat with the same SOP Instance UID replaces the entry."""
         ds = read_instance(path, self._limits)
-        record = self.record_of(ds, size=path.stat().st_size)
-        meta = json.dumps(metadata_json(ds), separators=(",", ":")).encode()
-        self._blobs.put_bytes(metadata_key, meta, content_type="application/dicom+json")
-        record = replace(record, blob_key=blob_key, blob_version=None, metadata_key=metadata_key)
-        self._index.put(record)
+        record = replace(
+            self.record_of(ds, size=path.stat().st_size),
+            blob_key=blob_key,
+            blob_version=None,
+            metadata_key=metadata_key,
+        )
+        self._put(ds, record)
         return record
+
+    def _put(self, ds: Dataset, record: IndexedInstance) -> None:
+        """Write the data set's metadata document to ``record.metadata_key``, then
+        ``record`` to the index (in that order: an entry never points at a missing
+        document)."""
+        meta = json.dumps(metadata_json(ds), separators=(",", ":")).encode()
+        self._blobs.put_bytes(record.metadata_key, meta, content_type="application/dicom+json")
+        self._index.put(record)
 
 
 def read_instance(path: Path, limits: ImagingLimits) -> Dataset:
