@@ -405,7 +405,9 @@ def build_app(
         *viewer_routes(viewer_build, session_path=SESSION_PATH if sessions else None),
     ]
     if sessions is not None:
-        app_routes.append(Route(SESSION_PATH, sessions.endpoint(), methods=["POST"]))
+        app_routes.append(
+            Route(SESSION_PATH, bearer.protect(sessions.endpoint()), methods=["POST"])
+        )
     if web_dir is not None and web_dir.is_dir():
         app_routes.append(Mount("/", StaticFiles(directory=web_dir, html=True), name="web"))
     middleware = [

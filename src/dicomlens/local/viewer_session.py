@@ -15,7 +15,8 @@ Authorization header answers 204 and sets ``dicomlens_viewer``:
   BearerToken`): reads, which a cross-site page could not read the answers of anyway (CORS
   allows only the site's origin, without credentials). STOW and every other API call still
   need the token itself, so the cookie cannot be used to change anything (no CSRF).
-- The session endpoint itself needs the Authorization header, which a cross-site form
+- The session endpoint itself needs the Authorization header (the server protects it with
+  the same :class:`~dicomlens.local.guards.BearerToken` as the API), which a cross-site form
   cannot send: no page can log a browser into a session it chose.
 """
 
@@ -23,14 +24,12 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import json
 from collections.abc import Awaitable, Callable
 
 from starlette.requests import Request
 from starlette.responses import Response
 
 from dicomlens.adapters.local.signing import same_text
-from dicomlens.domain.errors import ErrorCode, error_body
 from dicomlens.ports import Clock
 
 SESSION_PATH = "/viewer-session"
@@ -47,7 +46,6 @@ class ViewerSessions:
     def __init__(
         self, token: str, *, clock: Clock, secure: bool = False, lifetime_s: int = LIFETIME_S
     ) -> None:
-        self._token = token
         self._key = hashlib.sha256(b"dicomlens viewer session\0" + token.encode()).digest()
         self._clock = clock
         self._secure = secure
@@ -83,23 +81,11 @@ class ViewerSessions:
         )
 
     def endpoint(self) -> Callable[[Request], Awaitable[Response]]:
-        """``POST /viewer-session``: 204 with the cookie for the right bearer token, else 401."""
+        """``POST /viewer-session``: 204 with the cookie. Served only behind the API token's
+        guard (:meth:`dicomlens.local.guards.BearerToken.protect`), which answers 401 to a
+        request without the token."""
 
         async def open_session(request: Request) -> Response:
-            scheme, _, given = request.headers.get("authorization", "").partition(" ")
-            if scheme.lower() != "bearer" or not same_text(self._token, given.strip()):
-                return Response(
-                    json.dumps(
-                        error_body(
-                            ErrorCode.UNAUTHORIZED,
-                            "a viewer session needs this server's API token"
-                            " (Authorization: Bearer ...)",
-                        )
-                    ),
-                    status_code=401,
-                    media_type="application/json",
-                    headers={"WWW-Authenticate": "Bearer", "Cache-Control": "no-store"},
-                )
             response = Response(status_code=204, headers={"Cache-Control": "no-store"})
             response.set_cookie(
                 COOKIE,
