@@ -35,12 +35,11 @@ from dicomlens.imaging.limits import ImagingLimits
 from dicomlens.ports import BlobStore, Clock, JobStore
 from dicomlens.reports.builder import build_report, report_uids
 from dicomlens.services.deidentification import DEIDENTIFIED_NAME
-from dicomlens.services.dicomweb_store import InstanceIndexer, read_instance
+from dicomlens.services.dicomweb_store import DICOM_MEDIA_TYPE, InstanceIndexer, read_instance
 
 REPORT_NAME = "analysis-report.dcm"
 REPORT_METADATA_NAME = "analysis-report-metadata.json"
 DEIDENTIFIED_REPORT_NAME = "deidentified-report.dcm"
-DICOM = "application/dicom"
 
 
 class ReportSource(StrEnum):
@@ -163,7 +162,7 @@ class ReportService:
         with tempfile.TemporaryDirectory(prefix="dicomlens-report-") as folder:
             written = Path(folder) / name
             sr.save_as(written, enforce_file_format=True)
-            self._blobs.put_bytes(key, written.read_bytes(), content_type=DICOM)
+            self._blobs.put_bytes(key, written.read_bytes(), content_type=DICOM_MEDIA_TYPE)
             if index_metadata_key is not None:
                 self._indexer.index_derived(written, blob_key=key, metadata_key=index_metadata_key)
 
