@@ -171,7 +171,7 @@ def test_processed_instances_give_frames_by_ranged_reads_of_s3(
     job = services.jobs.get(instance.job_id)
     assert job is not None
     with services.blobs.local_copy(instance.blob_key, version_id=instance.blob_version) as path:
-        assert services.indexer.index_upload(path, job=job)
+        assert services.indexer.index_upload(path, job=job) is not None
     assert services.dicomweb.frame_layout(instance) is not None
     # When its frames are retrieved as stored, whole-object reads recorded
     copied: list[str] = []

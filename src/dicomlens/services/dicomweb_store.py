@@ -187,24 +187,25 @@ class InstanceIndexer:
         self._clock = clock
         self._limits = limits
 
-    def index_upload(self, path: Path, *, job: Job, extras: bool = True) -> bool:
-        """Index the job's uploaded file ``path`` if it is a DICOM instance with its UIDs;
-        False (nothing indexed) for a PNG or JPEG, or a DICOM file without the UIDs an
-        instance needs. An instance the index already holds from this same upload (a STOW
-        instance being processed) is not written again. ``extras``: also keep its default
-        rendering and frame layout."""
+    def index_upload(self, path: Path, *, job: Job, extras: bool = True) -> Dataset | None:
+        """Index the job's uploaded file ``path`` if it is a DICOM instance with its UIDs,
+        and return its data set as read (so a caller need not parse the file again); None
+        (nothing indexed) for a PNG or JPEG, or a DICOM file without the UIDs an instance
+        needs. An instance the index already holds from this same upload (a STOW instance
+        being processed) is not written again. ``extras``: also keep its default rendering
+        and frame layout."""
         try:
             ds = read_instance(path, self._limits)  # NOT_AN_IMAGE for a PNG or JPEG
             probe = self.record_of(ds, size=job.size)
         except DicomlensError:
-            return False
+            return None
         held = self._index.find_sop(probe.sop_uid)
         if held is None or held.blob_key != job.upload_key:
             self.index_dataset(ds, job=job, record=probe)
         if extras:
             self._store_default_rendition(path, job=job)
             self._store_frame_layout(path, job=job)
-        return True
+        return ds
 
     def _store_frame_layout(self, path: Path, *, job: Job) -> None:
         """Keep where the instance's frames lie (``/frames`` then reads them directly);

@@ -29,6 +29,8 @@ from dicomlens.domain.keys import derived_key, job_id_from_upload_key
 from dicomlens.ports import BlobStore, Clock, JobStore
 
 if TYPE_CHECKING:  # DICOMweb's modules load only where an indexer is built
+    from pydicom.dataset import Dataset
+
     from dicomlens.domain.results import AnalysisResult
     from dicomlens.services.dicomweb_store import InstanceIndexer
     from dicomlens.services.reports import ReportService
@@ -225,7 +227,7 @@ class ImageProcessor:
         )
         return self._jobs.finish(failed)
 
-    def _write_report(self, job: Job, path: Path, result: AnalysisResult) -> AnalysisResult:
+    def _write_report(self, job: Job, instance: Dataset, result: AnalysisResult) -> AnalysisResult:
         """Write the automatic analysis report of a DICOM analysis that has something to
         report; ``result`` unchanged, or with an ``analysis-report-failed`` finding (the
         error's code, never its details) when the report could not be written: a report
@@ -236,7 +238,7 @@ class ImageProcessor:
         if self._reports is None or not has_reportable_content(result):
             return result
         try:
-            self._reports.write_original(job, path, result)
+            self._reports.write_original(job, instance, result)
         except Exception as exc:  # any failure is recorded, the job goes on
             code = str(exc.code) if isinstance(exc, DicomlensError) else str(ErrorCode.INTERNAL)
             failed = Finding(
@@ -269,10 +271,10 @@ class ImageProcessor:
                 # only when the analysis was quick: a slow file must not double its time
                 analysed_in = (self._clock.now() - started).total_seconds()
                 extras = analysed_in <= DICOMWEB_EXTRAS_WITHIN_S
-                indexed = self._indexer.index_upload(path, job=job, extras=extras)
-                if indexed and self._reports is not None:
+                instance = self._indexer.index_upload(path, job=job, extras=extras)
+                if instance is not None and self._reports is not None:
                     analysis = replace(
-                        analysis, result=self._write_report(job, path, analysis.result)
+                        analysis, result=self._write_report(job, instance, analysis.result)
                     )
         derived: dict[str, str] = {}
         for name, data in analysis.images.items():

@@ -107,12 +107,12 @@ class ReportService:
         if source is ReportSource.DEIDENTIFIED:
             return self._write_deidentified(job, result)
         with self._blobs.local_copy(job.upload_key, version_id=job.upload_version) as path:
-            return self.write_original(job, path, result)
+            instance = read_instance(path, self._limits)
+        return self.write_original(job, instance, result)
 
-    def write_original(self, job: Job, path: Path, result: AnalysisResult) -> WrittenReport:
-        """The report of ``result`` for the job's upload, a copy of which is at ``path``
-        (the processor's automatic reports call this with the file it analysed)."""
-        instance = read_instance(path, self._limits)
+    def write_original(self, job: Job, instance: Dataset, result: AnalysisResult) -> WrittenReport:
+        """The report of ``result`` for the job's upload, whose data set is ``instance``
+        (the processor's automatic reports call this with the data set it indexed)."""
         seed = f"dicomlens-report:{job.job_id}:{instance.get('SOPInstanceUID', '')}"
         sr = build_report(instance, result, uids=report_uids(seed), content_time=self._clock.now())
         key = derived_key(job.job_id, REPORT_NAME)
