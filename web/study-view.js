@@ -4,6 +4,7 @@
 
 import { h } from "./dom.js";
 import { formatStudyDate, viewerLink } from "./studies.js";
+import { formatTime } from "./view.js";
 
 /** What a group's heading shows, as a string: the heading is rebuilt only when it changes. */
 export function groupStamp(group, viewerUrl) {
@@ -103,9 +104,7 @@ function countsText(counts) {
 }
 
 function uploadedText(at) {
-  if (at === null) return null;
-  const d = new Date(at);
-  return `Uploaded ${d.toDateString() === new Date().toDateString() ? d.toLocaleTimeString() : d.toLocaleString()}`;
+  return at === null ? null : `Uploaded ${formatTime(at)}`;
 }
 
 function plural(n, one, many) {

@@ -797,9 +797,11 @@ function formatDuration(ms) {
   return `${(ms / 1000).toFixed(ms < 10000 ? 1 : 0)} s`;
 }
 
-function formatTime(iso) {
-  const t = Date.parse(iso);
-  if (!Number.isFinite(t)) return String(iso);
+/** A moment (an ISO text or ms since the epoch) as the time of day when it is today, else
+ * as date and time, in the user's locale. */
+export function formatTime(when) {
+  const t = typeof when === "number" ? when : Date.parse(when);
+  if (!Number.isFinite(t)) return String(when);
   const d = new Date(t);
   const sameDay = d.toDateString() === new Date().toDateString();
   return sameDay ? d.toLocaleTimeString() : d.toLocaleString();
