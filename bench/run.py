@@ -9,6 +9,7 @@ from pathlib import Path
 HERE = Path(__file__).parent
 ORDER = (
     "bench_core.py",
+    "bench_large.py",
     "bench_local.py",
     "bench_analyzers.py",
     "bench_deidentify.py",

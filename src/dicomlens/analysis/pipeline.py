@@ -14,7 +14,7 @@ from pydicom.dataset import Dataset
 
 from dicomlens.analysis import phase
 from dicomlens.analysis.analyzers.registry import run_analyzers
-from dicomlens.analysis.analyzers.spec import ANALYZER_TIMEOUT_S
+from dicomlens.analysis.analyzers.spec import ANALYZER_TIMEOUT_S, FrameRequirement
 from dicomlens.domain.results import AnalysisResult, Finding, SkippedAnalyzer
 from dicomlens.imaging.decode import DecodedImage, read_image
 from dicomlens.imaging.limits import PNG_COMPRESS_LEVEL, ImagingLimits
@@ -63,7 +63,7 @@ def analyze_file(path: Path, options: AnalysisOptions | None = None) -> Analysis
     """
     options = options or AnalysisOptions()
     phase.enter(phase.Phase.DECODING)
-    image = read_image(path, limits=options.limits)
+    image = read_image(path, limits=options.limits, max_side=decode_side(options.analyzers))
     checked = check_summary(image)
     summary, phi = checked.summary, checked.phi
     labels = tag_labels(summary)
@@ -112,12 +112,28 @@ def analyze_file(path: Path, options: AnalysisOptions | None = None) -> Analysis
     return Analysis(result=result, images=images)
 
 
+def decode_side(analyzers: tuple[Analyzer, ...]) -> int | None:
+    """The long side a frame is decoded at (at least): the preview's, or more when an
+    analyzer looks at more; None (full resolution) when one may look at every pixel.
+
+    An analyzer that declares no ``frame_requirement.max_side`` (a cloud service, a
+    third-party model) gets the full frame.
+    """
+    sides = [PREVIEW_MAX]
+    for analyzer in analyzers:
+        requirement: FrameRequirement | None = getattr(analyzer, "frame_requirement", None)
+        if requirement is None or requirement.max_side is None:
+            return None
+        sides.append(requirement.max_side)
+    return max(sides)
+
+
 def _pictures(
     image: DecodedImage, rendered: Rendered, aspect: tuple[float, float], options: AnalysisOptions
 ) -> tuple[dict[str, bytes], tuple[int, int], tuple[str, ...]]:
     """The PNGs of one rendered frame: preview, thumbnail and, on request, the CT window
     presets; with the preview's size and the presets rendered."""
-    rows, columns = rendered.pixels.shape[:2]
+    rows, columns = image.frame_size
     preview_size = display_size(rows, columns, aspect, PREVIEW_MAX)
     level = options.png_compress_level
     images = {

@@ -177,12 +177,13 @@ def thumbnail(
     long side ``size`` with square display pixels, or fitted to ``viewport``."""
     _check_media_type(media_type)
     frame_layout(path, limits)  # NOT_FOUND without pixel data
-    image = read_image(path, limits=limits)
+    # A viewport may crop a region in the frame's own pixel coordinates: full resolution.
+    image = read_image(path, limits=limits, max_side=size if viewport is None else None)
     pixels = render(image, window=FROM_FILE).pixels
     if viewport is not None:
         region = _region(pixels, viewport)
         return encode_picture(region, size=_fitted(region, viewport), media_type=media_type)
-    rows, columns = pixels.shape[:2]
+    rows, columns = image.frame_size
     aspect = _aspect(image.dataset)
     fitted = display_size(rows, columns, aspect, size)
     return encode_picture(pixels, size=fitted, media_type=media_type)

@@ -65,6 +65,8 @@ class CodestreamHeader:
     """Bits per sample, the largest over the components."""
     process: int = 0
     """The JPEG frame marker's second byte (0xC0-0xCF, 0xDE, 0xF7); 0 otherwise."""
+    signed: bool = False
+    """Whether a component holds signed values (JPEG 2000 Ssiz bit 7); False for JPEG."""
 
     @property
     def hierarchical(self) -> bool:
@@ -189,7 +191,45 @@ def read_j2k_header(source: ByteSource) -> CodestreamHeader:
         columns=xsiz - xosiz,
         samples=components,
         precision=precision,
+        signed=any(specs[3 * k] & 0x80 for k in range(components)),
     )
+
+
+_SOT, _COD, _COC = 0xFF90, 0xFF52, 0xFF53
+
+
+def read_j2k_levels(source: ByteSource) -> int:
+    """The fewest wavelet decomposition levels the main header gives any component.
+
+    Read from the COD segment and every COC segment before the first tile (ISO 15444-1
+    A.6.1, A.6.2: SPcod / SPcoc's first byte). A frame can be decoded at 1/2**n of its
+    size for any n up to this number. A tile-part header may lower it again; the decoder
+    then refuses the reduction. Raises INVALID_DICOM when the main header has no COD.
+    """
+    start = _j2k_codestream_offset(source)
+    components = read_j2k_header(source).samples
+    position = start + 2  # after SOC
+    levels: int | None = None
+    for _ in range(_MAX_SEGMENTS):
+        head = source.read_at(position, 4)
+        if len(head) < 4 or head[0] != 0xFF:
+            break
+        marker, length = struct.unpack(">HH", head)
+        if marker == _SOT or length < 2:
+            break
+        body = source.read_at(position + 4, length - 2)
+        if marker == _COD and len(body) >= 6:
+            found = body[5]
+        elif marker == _COC and len(body) >= (4 if components >= 257 else 3):
+            found = body[3 if components >= 257 else 2]
+        else:
+            position += 2 + length
+            continue
+        levels = found if levels is None else min(levels, found)
+        position += 2 + length
+    if levels is None:
+        raise _invalid("the JPEG 2000 main header has no COD segment")
+    return levels
 
 
 def _j2k_codestream_offset(source: ByteSource) -> int:

@@ -49,8 +49,16 @@ def locate_file(path: Path, *, limits: ImagingLimits) -> SourceFile:
     return SourceFile(kind=kind, size=size)
 
 
-def read_image(path: Path, *, limits: ImagingLimits, frame: int | None = None) -> DecodedImage:
+def read_image(
+    path: Path, *, limits: ImagingLimits, frame: int | None = None, max_side: int | None = None
+) -> DecodedImage:
     """Read ``path`` and decode one frame (the middle one unless ``frame`` is given).
+
+    ``max_side``: the long side, in pixels, of the largest picture the caller will make
+    from the frame. A DICOM frame more than twice as large may then be decoded smaller,
+    its long side still at least ``max_side`` (JPEG 2000 and HTJ2K resolution levels, or
+    k x k block means of native data); ``DecodedImage.reduction`` says by how much.
+    None (the default): full resolution.
 
     Raises :class:`~dicomlens.domain.errors.DicomlensError` with NOT_AN_IMAGE,
     INVALID_DICOM, UNSUPPORTED_TRANSFER_SYNTAX, TRUNCATED_PIXEL_DATA, TOO_LARGE,
@@ -61,4 +69,4 @@ def read_image(path: Path, *, limits: ImagingLimits, frame: int | None = None) -
         return read_raster(path, source.kind, limits)
     if is_deflated(path):
         return read_deflated_image(path, limits, frame)
-    return read_dicom_image(path, source.kind, source.size, limits, frame)
+    return read_dicom_image(path, source.kind, source.size, limits, frame, max_side=max_side)

@@ -29,6 +29,20 @@ class DecodedImage:
     frame_count: int
     decode_seconds: float = 0.0
     findings: tuple[Finding, ...] = ()
+    reduction: int = 1
+    """``pixels`` hold the frame at 1/``reduction`` of its rows and columns (rounded up),
+    decoded smaller for a picture that needs fewer pixels; 1: full resolution."""
+
+    @property
+    def frame_size(self) -> tuple[int, int]:
+        """(rows, columns) of the frame at full resolution, whatever ``reduction`` is; (0, 0)
+        without a frame. Pictures are sized from this, not from a reduced ``pixels``."""
+        if self.pixels is None:
+            return (0, 0)
+        rows, columns = self.pixels.shape[:2]
+        if self.reduction > 1 and self.dataset is not None:
+            return (int(self.dataset.Rows), int(self.dataset.Columns))
+        return (int(rows), int(columns))
 
     @property
     def has_image(self) -> bool:

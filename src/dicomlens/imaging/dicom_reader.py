@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import struct
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import BinaryIO
 
@@ -23,13 +23,14 @@ from pydicom.uid import UID, DeflatedExplicitVRLittleEndian, ExplicitVRBigEndian
 
 from dicomlens.domain.errors import DicomlensError, ErrorCode
 from dicomlens.domain.results import Finding
-from dicomlens.imaging.codestream_check import check_file_codestreams
+from dicomlens.imaging.codestream_check import J2K_FAMILY, check_file_codestreams
 from dicomlens.imaging.decoded_image import DecodedImage
 from dicomlens.imaging.dicom_dataset import parse_dataset
 from dicomlens.imaging.element_integrity import StreamWalk, check_structure, walk_fragments
+from dicomlens.imaging.j2k_reduced import decode_reduced
 from dicomlens.imaging.jpeg_scan import repair_scan_headers
 from dicomlens.imaging.limits import ImagingLimits
-from dicomlens.imaging.native_frame import read_native_frame
+from dicomlens.imaging.native_frame import read_native_frame, read_native_frame_reduced
 from dicomlens.imaging.pixel_codecs import (
     JPEG_SYNTAXES,
     decode_codestream,
@@ -106,10 +107,17 @@ _NO_PIXEL_DATA_CLASSES = frozenset({"1.2.840.10008.5.1.4.1.1.4.2"})  # MR Spectr
 
 
 def read_dicom_image(
-    path: Path, kind: FileKind, size: int, limits: ImagingLimits, frame: int | None
+    path: Path,
+    kind: FileKind,
+    size: int,
+    limits: ImagingLimits,
+    frame: int | None,
+    *,
+    max_side: int | None = None,
 ) -> DecodedImage:
     """Read ``path`` (a DICOM file of ``size`` bytes, sniffed as ``kind``) and decode one
-    frame: ``frame``, or the middle one when None."""
+    frame: ``frame``, or the middle one when None; smaller when ``max_side`` allows (see
+    :func:`decode`)."""
     located = locate_pixel_data(path, kind, size)
     if located.transfer_syntax == DeflatedExplicitVRLittleEndian:
         return read_deflated_image(path, limits, frame)
@@ -129,7 +137,7 @@ def read_dicom_image(
     if pixel is None or not declares_image:
         return _without_image(ds)
     choice = validate(located, pixel, limits, frame)
-    return decode(located, pixel, choice, limits)
+    return decode(located, pixel, choice, limits, max_side=max_side)
 
 
 def locate_pixel_data(path: Path, kind: FileKind, size: int) -> LocatedDicom:
@@ -272,16 +280,26 @@ def _check_encapsulated(located: LocatedDicom, pixel: PixelHeader) -> list[Findi
 
 
 def decode(
-    located: LocatedDicom, pixel: PixelHeader, choice: FrameChoice, limits: ImagingLimits
+    located: LocatedDicom,
+    pixel: PixelHeader,
+    choice: FrameChoice,
+    limits: ImagingLimits,
+    *,
+    max_side: int | None = None,
 ) -> DecodedImage:
     """Decode the chosen frame: native integer data from the file, the rest by plugins.
+
+    With ``max_side``, a frame more than twice that size is decoded smaller where the
+    data allows it (:func:`_decode_reduced`), its long side still at least ``max_side``.
 
     Raises INVALID_DICOM when the data cannot be decoded, DECODE_TIMEOUT when it took longer
     than the limit.
     """
     start = time.perf_counter()
-    pixels = None
-    if not located.transfer_syntax.is_compressed and pixel.tag == PIXEL_DATA_TAG:
+    reduced = _decode_reduced(located, pixel, choice, max_side) if max_side else None
+    pixels, reduction = reduced if reduced is not None else (None, 1)
+    native = not located.transfer_syntax.is_compressed and pixel.tag == PIXEL_DATA_TAG
+    if pixels is None and native:
         pixels = read_native_frame(
             located.path,
             located.dataset,
@@ -295,7 +313,44 @@ def decode(
     elapsed = time.perf_counter() - start
     check_deadline(elapsed, limits)
     everything = (*located.findings, *choice.findings, *findings)
-    return _with_image(located.dataset, pixels, choice, elapsed, everything)
+    image = _with_image(located.dataset, pixels, choice, elapsed, everything)
+    return replace(image, reduction=reduction) if reduction > 1 else image
+
+
+def _decode_reduced(
+    located: LocatedDicom, pixel: PixelHeader, choice: FrameChoice, max_side: int
+) -> tuple[np.ndarray, int] | None:
+    """The chosen frame decoded smaller, long side >= ``max_side``, and the factor; None
+    when the frame is not large enough or its data cannot be read smaller exactly.
+
+    Native integer data: block means read in strips (PS3.5 8.1.1 layouts of
+    :func:`read_native_frame`). JPEG 2000 and HTJ2K: resolution levels discarded
+    (:mod:`~dicomlens.imaging.j2k_reduced`). Anything else: None.
+    """
+    tsyntax, ds = located.transfer_syntax, located.dataset
+    if -(-max(int(ds.Rows), int(ds.Columns)) // 2) < max_side:
+        return None  # even half the frame would be smaller than the picture
+    if not tsyntax.is_compressed:
+        if pixel.tag != PIXEL_DATA_TAG:
+            return None
+        return read_native_frame_reduced(
+            located.path,
+            located.dataset,
+            pixel.value_offset,
+            choice.index,
+            little=located.little_endian,
+            max_side=max_side,
+        )
+    if tsyntax not in J2K_FAMILY:
+        return None
+    codestream = _frame_codestream(located, pixel, choice)
+    if codestream is None:
+        return None
+    reduced = decode_reduced(codestream, located.dataset, max_side)
+    if reduced is None:
+        return None
+    pixels, levels = reduced
+    return pixels, 1 << levels
 
 
 def _decode_with_plugins(

@@ -6,6 +6,7 @@ session per model and process (loaded lazily, then cached).
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -109,11 +110,19 @@ class OnnxClassifier:
 
     @property
     def frame_requirement(self) -> FrameRequirement:
-        """Frames under ``min_side``, and extreme strips when resizing by the short side."""
+        """Frames under ``min_side``, and extreme strips when resizing by the short side.
+
+        The model sees the frame resized to its input (the short side to
+        ``resize_short_side``, at most ``MAX_RESIZE_ASPECT`` times longer on the other);
+        with a ``crop``, a part of the frame is enlarged, so it may need full resolution.
+        """
         config = self.config
+        resize = config.resize_short_side
+        looks_at = resize * MAX_RESIZE_ASPECT if resize else max(config.input_size)
         return FrameRequirement(
             min_side=config.min_side,
-            max_aspect=MAX_RESIZE_ASPECT if config.resize_short_side else None,
+            max_aspect=MAX_RESIZE_ASPECT if resize else None,
+            max_side=None if config.crop is not None else math.ceil(looks_at),
         )
 
     @property

@@ -66,7 +66,9 @@ class HaarFaceDetector:
         """Frames (once shrunk to ``max_side``) too small for the cascade's window are
         skipped."""
         return FrameRequirement(
-            min_side=CASCADE_WINDOW, max_aspect=self.config.max_side / CASCADE_WINDOW
+            min_side=CASCADE_WINDOW,
+            max_aspect=self.config.max_side / CASCADE_WINDOW,
+            max_side=self.config.max_side,
         )
 
     @property

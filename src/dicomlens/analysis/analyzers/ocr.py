@@ -113,8 +113,8 @@ class BurnedInTextReader:
 
     @property
     def frame_requirement(self) -> FrameRequirement:
-        """Frames thinner than a glyph are skipped."""
-        return OCR_FRAME
+        """Frames thinner than a glyph are skipped; larger frames are read at ``max_side``."""
+        return FrameRequirement(min_side=OCR_FRAME.min_side, max_side=self.config.max_side)
 
     def read(self, pixels: np.ndarray) -> tuple[TextLine, ...]:
         """The text lines in ``pixels`` with relative boxes, top to bottom."""

@@ -27,10 +27,16 @@ ANALYZER_TIMEOUT_S = 30.0  # each analyzer's time budget per frame (model loadin
 class FrameRequirement:
     """The frames an analyzer can use: at least ``min_side`` pixels on each side and a long
     side at most ``max_aspect`` times the short one (None: any shape). Other frames are
-    skipped, with a finding that says why."""
+    skipped, with a finding that says why.
+
+    ``max_side``: the analyzer shrinks a frame to this long side (or less) before it looks
+    at it, so a frame decoded at that size serves it as well as the full one; None: it may
+    look at full resolution, and the frame is decoded whole.
+    """
 
     min_side: int = 1
     max_aspect: float | None = None
+    max_side: int | None = None
 
     def unmet_by(self, rows: int, columns: int) -> str | None:
         """Why a ``rows`` x ``columns`` frame is unusable, or None when it is usable."""
