@@ -112,7 +112,8 @@ def main() -> int:
                 runs["full"].append(run_child(CHILD, str(path), "full"))
                 if tools:
                     try:
-                        out = run_child(TOOLS, str(path), str(folder / "raw.dcm"), str(folder / "p.png"))
+                        raw, png = str(folder / "raw.dcm"), str(folder / "p.png")
+                        out = run_child(TOOLS, str(path), raw, png)
                     except subprocess.CalledProcessError:
                         out = {}
                     if out:
