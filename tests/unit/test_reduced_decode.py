@@ -305,3 +305,44 @@ def test_previews_from_a_reduced_frame_match_the_full_frame_s(
         b = np.asarray(Image.open(io.BytesIO(full.images[name])))
         assert a.shape == b.shape
         assert psnr(a, b) >= 40, name
+
+
+# ---- JPEG uploads: libjpeg's scaled DCT ---------------------------------------------------
+
+
+def _photo(path: Path, *, orientation: int | None = None) -> Path:
+    y, x = np.mgrid[0:1500, 0:2000]
+    rgb = np.stack([(x / 8) % 256, (y / 6) % 256, ((x + y) / 10) % 256], axis=-1)
+    picture = Image.fromarray(rgb.astype(np.uint8))
+    exif = Image.Exif()
+    if orientation is not None:
+        exif[0x0112] = orientation
+    picture.save(path, quality=92, exif=exif.tobytes())
+    return path
+
+
+@pytest.mark.parametrize(("orientation", "full"), [(None, (1500, 2000)), (6, (2000, 1500))])
+def test_a_large_jpeg_is_decoded_at_a_scaled_dct_and_keeps_its_size(
+    orientation: int | None, full: tuple[int, int], tmp_path: Path
+) -> None:
+    path = _photo(tmp_path / "photo.jpg", orientation=orientation)
+    image = read_image(path, limits=LIMITS, max_side=500)
+    assert image.reduction == 4  # 2000 / 4 = 500
+    assert image.pixels is not None and image.pixels.shape[:2] == (full[0] // 4, full[1] // 4)
+    assert image.frame_size == full
+    result = pipeline.analyze_file(path).result
+    assert (result.summary.rows, result.summary.columns) == full
+
+
+def test_a_jpeg_preview_from_the_scaled_dct_matches_the_full_decode_s(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = _photo(tmp_path / "photo.jpg")
+    monkeypatch.setattr(pipeline, "PREVIEW_MAX", 400)
+    reduced = pipeline.analyze_file(path)
+    monkeypatch.setattr(pipeline, "decode_side", lambda analyzers: None)
+    full = pipeline.analyze_file(path)
+    assert reduced.result.preview_size == full.result.preview_size
+    a = np.asarray(Image.open(io.BytesIO(reduced.images["preview.png"])))
+    b = np.asarray(Image.open(io.BytesIO(full.images["preview.png"])))
+    assert psnr(a, b) >= 35

@@ -55,9 +55,10 @@ def read_image(
     """Read ``path`` and decode one frame (the middle one unless ``frame`` is given).
 
     ``max_side``: the long side, in pixels, of the largest picture the caller will make
-    from the frame. A DICOM frame more than twice as large may then be decoded smaller,
-    its long side still at least ``max_side`` (JPEG 2000 and HTJ2K resolution levels, or
-    k x k block means of native data); ``DecodedImage.reduction`` says by how much.
+    from the frame. A frame more than twice as large may then be decoded smaller, its
+    long side still at least ``max_side`` (JPEG 2000 and HTJ2K resolution levels, k x k
+    block means of native DICOM data, JPEG's scaled DCT); ``DecodedImage.reduction``
+    says by how much.
     None (the default): full resolution.
 
     Raises :class:`~dicomlens.domain.errors.DicomlensError` with NOT_AN_IMAGE,
@@ -66,7 +67,7 @@ def read_image(
     """
     source = locate_file(path, limits=limits)
     if source.kind in RASTER_KINDS:
-        return read_raster(path, source.kind, limits)
+        return read_raster(path, source.kind, limits, max_side=max_side)
     if is_deflated(path):
         return read_deflated_image(path, limits, frame)
     return read_dicom_image(path, source.kind, source.size, limits, frame, max_side=max_side)

@@ -32,16 +32,18 @@ class DecodedImage:
     reduction: int = 1
     """``pixels`` hold the frame at 1/``reduction`` of its rows and columns (rounded up),
     decoded smaller for a picture that needs fewer pixels; 1: full resolution."""
+    full_size: tuple[int, int] | None = None
+    """(rows, columns) of the frame at full resolution when ``reduction`` > 1."""
 
     @property
     def frame_size(self) -> tuple[int, int]:
         """(rows, columns) of the frame at full resolution, whatever ``reduction`` is; (0, 0)
-        without a frame. Pictures are sized from this, not from a reduced ``pixels``."""
+        without a frame. Pictures and summaries are sized from this, not from ``pixels``."""
         if self.pixels is None:
             return (0, 0)
+        if self.full_size is not None:
+            return self.full_size
         rows, columns = self.pixels.shape[:2]
-        if self.reduction > 1 and self.dataset is not None:
-            return (int(self.dataset.Rows), int(self.dataset.Columns))
         return (int(rows), int(columns))
 
     @property

@@ -314,7 +314,10 @@ def decode(
     check_deadline(elapsed, limits)
     everything = (*located.findings, *choice.findings, *findings)
     image = _with_image(located.dataset, pixels, choice, elapsed, everything)
-    return replace(image, reduction=reduction) if reduction > 1 else image
+    if reduction == 1:
+        return image
+    full = (int(located.dataset.Rows), int(located.dataset.Columns))
+    return replace(image, reduction=reduction, full_size=full)
 
 
 def _decode_reduced(

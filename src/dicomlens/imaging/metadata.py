@@ -187,10 +187,11 @@ def check_summary(image: DecodedImage) -> CheckedSummary:
         arr = image.pixels
         if arr is None:
             return CheckedSummary(summary=ImageSummary(frames=0))
+        rows, columns = image.frame_size
         return CheckedSummary(
             summary=ImageSummary(
-                rows=int(arr.shape[0]),
-                columns=int(arr.shape[1]),
+                rows=rows,
+                columns=columns,
                 frames=image.frame_count,
                 samples_per_pixel=1 if arr.ndim == 2 else int(arr.shape[2]),
                 bits_allocated=8,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import time
 from pathlib import Path
 from typing import Literal
@@ -17,8 +18,14 @@ from dicomlens.imaging.sniff import FileKind
 from dicomlens.imaging.validation import check_deadline
 
 
-def read_raster(path: Path, kind: FileKind, limits: ImagingLimits) -> DecodedImage:
+def read_raster(
+    path: Path, kind: FileKind, limits: ImagingLimits, *, max_side: int | None = None
+) -> DecodedImage:
     """The first frame of the PNG or JPEG at ``path`` (``kind``), EXIF-oriented for JPEG.
+
+    With ``max_side``, a JPEG more than twice that size is decoded at 1/2, 1/4 or 1/8 scale
+    by libjpeg's scaled inverse DCT (Pillow's ``draft``), its long side still at least
+    ``max_side``.
 
     Raises TOO_LARGE, NOT_AN_IMAGE, TRUNCATED_PIXEL_DATA or DECODE_TIMEOUT.
     """
@@ -34,10 +41,16 @@ def read_raster(path: Path, kind: FileKind, limits: ImagingLimits) -> DecodedIma
                     f"a {width}x{height} image exceeds the limit of "
                     f"{limits.max_frame_samples} samples",
                 )
+            if label == "jpeg" and max_side and max(width, height) >= 2 * max_side:
+                scale = max_side / max(width, height)
+                img.draft(None, (math.ceil(width * scale), math.ceil(height * scale)))
+            reduction = max(1, width // img.size[0])
             img.load()
             frame_count = getattr(img, "n_frames", 1)
             oriented = ImageOps.exif_transpose(img) if label == "jpeg" else img
             arr, photometric = _raster_to_array(oriented)
+            turned = oriented.size != img.size
+            full = (width, height) if turned else (height, width)
     except Image.DecompressionBombError as exc:
         raise DicomlensError(ErrorCode.TOO_LARGE, "the image is a decompression bomb") from exc
     except UnidentifiedImageError as exc:
@@ -56,6 +69,8 @@ def read_raster(path: Path, kind: FileKind, limits: ImagingLimits) -> DecodedIma
         frame_index=0,
         frame_count=frame_count,
         decode_seconds=elapsed,
+        reduction=reduction,
+        full_size=full if reduction > 1 else None,
     )
 
 
