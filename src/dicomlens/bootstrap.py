@@ -34,6 +34,7 @@ from dicomlens.ports import (
     IdGenerator,
     InstanceIndex,
     JobStore,
+    MessageRedelivery,
     OpenJobIndex,
     UploadIntake,
 )
@@ -95,6 +96,16 @@ class Services:
             if self.settings.reports_auto and self.settings.serves_dicomweb()
             else None,
         )
+
+    @cached_property
+    def redelivery(self) -> MessageRedelivery | None:
+        """ChangeMessageVisibility on the processing queue (AWS); None locally, where the
+        durable event queue retries by itself."""
+        if self.settings.mode != "aws":
+            return None
+        aws_factory = importlib.import_module(AWS_FACTORY_MODULE)
+        redelivery: MessageRedelivery = aws_factory.build_redelivery(self.settings)
+        return redelivery
 
     @cached_property
     def instance_index(self) -> InstanceIndex:

@@ -94,6 +94,16 @@ class UploadIntake(Protocol):
         ...
 
 
+class MessageRedelivery(Protocol):
+    """How soon a queue delivers again a message the processor reported as not done (SQS:
+    ChangeMessageVisibility). The local runtime has no such queue."""
+
+    def delay(self, queue_arn: str, receipt_handle: str, seconds: int) -> bool:
+        """Deliver the message again in ``seconds``; whether the queue accepted it (if not,
+        the queue's own timeout applies)."""
+        ...
+
+
 class JobStore(Protocol):
     """The job table. Every state change is a conditional write."""
 

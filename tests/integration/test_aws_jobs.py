@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -27,10 +27,12 @@ from aws_support import BUCKET, FAKE_AWS_ENV, REGION, TABLE, MotoAws, moto_in_pr
 from dicomlens import bootstrap
 from dicomlens.adapters.aws import rekognition
 from dicomlens.adapters.aws.dynamodb import DynamoJobStore
+from dicomlens.adapters.aws.sqs_redelivery import SqsRedelivery
 from dicomlens.cli.main import main
 from dicomlens.config import Settings
 from dicomlens.domain.jobs import Job, JobStatus
 from dicomlens.handlers import process_image, sweep_jobs
+from dicomlens.handlers.process_image import RETRY_FIRST_WAIT_S
 from dicomlens.local.apigw import LocalLambdaContext
 from fakes import FakeClock
 
@@ -53,6 +55,15 @@ class Stack:
     failure_url: str
     clock: FakeClock
     settings: Settings
+    waits: list[int] = field(default_factory=list)
+    """Each redelivery wait the processor set on the queue (SQS accepted it)."""
+
+    def end_waits(self, messages: list[dict[str, Any]]) -> None:
+        """Make ``messages`` visible at once, as if their redelivery wait had passed."""
+        for message in messages:
+            self.sqs.change_message_visibility(
+                QueueUrl=self.queue_url, ReceiptHandle=message["ReceiptHandle"], VisibilityTimeout=0
+            )
 
     @property
     def jobs(self) -> DynamoJobStore:
@@ -150,7 +161,8 @@ def stack(monkeypatch: pytest.MonkeyPatch) -> Iterator[Stack]:
             Attributes={
                 "VisibilityTimeout": "1800",
                 "RedrivePolicy": json.dumps(
-                    {"deadLetterTargetArn": failure_arn, "maxReceiveCount": 5}
+                    # 5 in the template; the test's receive() receives each message twice
+                    {"deadLetterTargetArn": failure_arn, "maxReceiveCount": 10}
                 ),
             },
         )["QueueUrl"]
@@ -190,6 +202,15 @@ def stack(monkeypatch: pytest.MonkeyPatch) -> Iterator[Stack]:
             clock=clock,
             settings=settings,
         )
+        real_delay = SqsRedelivery.delay
+
+        def recorded_delay(self: SqsRedelivery, arn: str, receipt: str, seconds: int) -> bool:
+            accepted = real_delay(self, arn, receipt, seconds)
+            assert accepted, "SQS refused ChangeMessageVisibility"
+            stack.waits.append(seconds)
+            return accepted
+
+        monkeypatch.setattr(SqsRedelivery, "delay", recorded_delay)
         stack.use()
         try:
             yield stack
@@ -235,6 +256,10 @@ def test_a_redelivery_while_leased_is_reported_and_one_after_the_lease_completes
     assert stack.deliver([message]) == [message["MessageId"]]
     job = stack.job(job_id)
     assert (job.status, job.attempts) == (JobStatus.PROCESSING, 1)
+    # ... that comes back once the lease has run out, not after the queue's 1800 s ...
+    assert stack.waits == [LEASE_S]
+    assert stack.receive() == []  # invisible until then
+    stack.end_waits([message])
     (again,) = stack.receive()  # ... and it is still on the queue
     assert again["MessageId"] == message["MessageId"]
 
@@ -282,6 +307,16 @@ def test_rekognition_throttling_is_retried_not_failed_nor_an_analyzer_failed_fin
     job = stack.job(job_id)
     assert job.status is JobStatus.PROCESSING
     assert (job.error, job.result, job.lease_until) == (None, None, None)
+    # and it comes back after a backoff that doubles with each receive, not after 1800 s
+    assert stack.waits == [RETRY_FIRST_WAIT_S]
+    assert stack.receive() == []
+    stack.end_waits([message])
+    (second,) = stack.receive()
+    assert stack.deliver([second]) == [message["MessageId"]]
+    received = int(second["Attributes"]["ApproximateReceiveCount"])
+    assert received > 1
+    assert stack.waits == [RETRY_FIRST_WAIT_S, RETRY_FIRST_WAIT_S * 2 ** (received - 1)]
+    stack.end_waits([second])
 
     # When Rekognition answers again, the redelivery completes the job without an
     # analyzer-failed finding

@@ -508,6 +508,8 @@ def test_processor_role_is_least_privilege() -> None:
             "sqs:ReceiveMessage",
             "sqs:DeleteMessage",
             "sqs:GetQueueAttributes",
+            "sqs:ChangeMessageVisibility",  # a redelivery's wait: the lease or a backoff
+            "sqs:GetQueueUrl",
         },
         "DecryptUploadsEncryptDerived": {"kms:Decrypt", "kms:GenerateDataKey"},
     }

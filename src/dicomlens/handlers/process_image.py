@@ -8,6 +8,12 @@ the job) or that hit a transient error (RETRY: the job was released). Every othe
 done, the job COMPLETED or FAILED (or already finished). After the queue's maxReceiveCount
 a message goes to the failure queue (``dicomlens redrive`` brings it back).
 
+A reported message would wait out the queue's visibility timeout (1800 s) before it comes
+again; the handler shortens that wait (:func:`redelivery_delay`): a LEASED message comes
+back once the other attempt's lease has run out, a RETRY message after an exponential
+backoff (30 s, 60 s, 120 s ... by its receive count), so a throttled service is tried again
+within minutes and a dead attempt's job finishes after its lease, not half an hour later.
+
 Every record is handled (an event may hold several); each key is URL-decoded here because
 the S3 event carries them encoded (``+`` for space). The records are read as the plain dicts
 they are: Powertools' ``S3Event`` would import every one of its event data classes (all of
@@ -20,6 +26,8 @@ job id as correlation id and never a file name or any value from the file.
 from __future__ import annotations
 
 import json
+import math
+from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any
 
@@ -39,6 +47,25 @@ _METRIC_BY_OUTCOME = {
 }
 # Outcomes whose delivery must come again (reported as batch item failures).
 REDELIVER = frozenset({Outcome.LEASED, Outcome.RETRY})
+RETRY_FIRST_WAIT_S = 30
+RETRY_MAX_WAIT_S = 900
+
+
+def redelivery_delay(outcomes: Collection[Outcome], *, receive_count: int, lease_s: float) -> int:
+    """Seconds before a message reported with ``outcomes`` should come again.
+
+    LEASED: the job lease (``lease_s``, the function's timeout plus a margin), after which
+    a live attempt has finished and a dead one's lease has ended. RETRY: 30 s doubled on
+    each receive (``receive_count``, SQS's ApproximateReceiveCount, from 1), at most 900 s.
+    With both, the longer.
+    """
+    waits = [0]
+    if Outcome.LEASED in outcomes:
+        waits.append(math.ceil(lease_s))
+    if Outcome.RETRY in outcomes:
+        backoff = RETRY_FIRST_WAIT_S * 2 ** max(0, min(receive_count, 16) - 1)
+        waits.append(min(RETRY_MAX_WAIT_S, backoff))
+    return max(waits)
 
 
 _MAX_WRAPPING = 4  # SQS body -> on-failure record -> S3 event is 2 levels deep
@@ -117,11 +144,31 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         failures = []
         for record in event["Records"]:
             created = created_objects({"Records": [record]})
-            outcomes = [_process(one)["outcome"] for one in created]
-            if any(outcome in REDELIVER for outcome in outcomes):
+            outcomes = {Outcome(_process(one)["outcome"]) for one in created}
+            if outcomes & REDELIVER:
                 failures.append({"itemIdentifier": str(record.get("messageId", ""))})
+                _shorten_wait(record, outcomes)
         return {"batchItemFailures": failures}
     return {"records": [_process(one) for one in created_objects(event)]}
+
+
+def _shorten_wait(record: dict[str, Any], outcomes: set[Outcome]) -> None:
+    """Ask the queue to deliver ``record`` again after :func:`redelivery_delay`."""
+    services = bootstrap.get_services()
+    redelivery = services.redelivery
+    if redelivery is None:
+        return
+    attributes = record.get("attributes")
+    try:
+        received = int(attributes.get("ApproximateReceiveCount", 1)) if attributes else 1
+    except (TypeError, ValueError):
+        received = 1
+    wait = redelivery_delay(
+        outcomes, receive_count=received, lease_s=services.settings.lease_timeout_s
+    )
+    redelivery.delay(
+        str(record.get("eventSourceARN", "")), str(record.get("receiptHandle", "")), wait
+    )
 
 
 def _is_sqs_event(event: Any) -> bool:

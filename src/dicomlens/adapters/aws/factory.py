@@ -10,6 +10,7 @@ from dicomlens.adapters.aws.dynamodb import DynamoJobStore
 from dicomlens.adapters.aws.dynamodb_index import DynamoInstanceIndex
 from dicomlens.adapters.aws.s3 import S3BlobStore
 from dicomlens.adapters.aws.secrets import SecretsManagerKey, secret_region
+from dicomlens.adapters.aws.sqs_redelivery import SqsRedelivery
 from dicomlens.config import Settings
 from dicomlens.domain.errors import DicomlensError, ErrorCode
 from dicomlens.ports import Analyzer, Clock
@@ -50,6 +51,11 @@ def build_instance_index(settings: Settings, *, session: Any = None) -> DynamoIn
         session=session,
     )
     return DynamoInstanceIndex(dynamodb, table_name=settings.instance_table_name)
+
+
+def build_redelivery(settings: Settings, *, session: Any = None) -> SqsRedelivery:
+    """ChangeMessageVisibility on the processing queue, for messages reported for redelivery."""
+    return SqsRedelivery(make_client("sqs", region=settings.aws_region, session=session))
 
 
 def build_analyzers(settings: Settings) -> tuple[Analyzer, ...]:
