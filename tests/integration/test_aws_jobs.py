@@ -416,6 +416,55 @@ def test_the_sweeper_ends_stuck_and_abandoned_jobs_through_the_index_without_a_s
     assert stack.item(live)["openStatus"] == {"S": "PROCESSING"}
 
 
+def test_index_open_jobs_lets_the_sweeper_see_jobs_stored_before_its_index(
+    stack: Stack, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Given jobs stored by a version without the open-jobs index: an abandoned ticket, a
+    # stuck attempt and a finished job, none with openStatus/openSince
+    abandoned = (
+        bootstrap.get_services()
+        .uploads.create_upload(file_name="never.dcm", content_type="application/dicom", size=10)
+        .job_id
+    )
+    stuck = stack.upload()
+    finished = stack.upload()
+    (message,) = [m for m in stack.receive() if finished in m["Body"]]
+    assert stack.deliver([message]) == []
+    assert stack.jobs.claim(stuck, now=stack.clock.now(), lease_s=LEASE_S) is not None
+    for job_id in (abandoned, stuck, finished):
+        stack.moto.dynamodb.update_item(
+            TableName=TABLE,
+            Key={"jobId": {"S": job_id}},
+            UpdateExpression="REMOVE openStatus, openSince",
+        )
+    stack.clock.advance(LEASE_S + STUCK_S + 1)
+    assert sweep_jobs.handler({"source": "aws.events"}, CONTEXT) == {"expired": 0, "timedOut": 0}
+    cloudformation = boto3.client("cloudformation", region_name=REGION)
+    cloudformation.create_stack(
+        StackName="dicomlens-test",
+        TemplateBody=json.dumps(
+            {
+                "Resources": {"Placeholder": {"Type": "AWS::SQS::Queue"}},
+                "Outputs": {"TableName": {"Value": TABLE}},
+            }
+        ),
+    )
+
+    # When index-open-jobs runs once for that stage
+    assert main(["index-open-jobs", "--stage", "test", "--region", REGION]) == 0
+
+    # Then the two open jobs are indexed (the finished one is not), and the sweeper ends them
+    assert "indexed 2 open jobs" in capsys.readouterr().out
+    assert stack.item(abandoned)["openStatus"] == {"S": "PENDING"}
+    assert stack.item(stuck)["openStatus"] == {"S": "PROCESSING"}
+    assert "openStatus" not in stack.item(finished)
+    assert sweep_jobs.handler({"source": "aws.events"}, CONTEXT) == {"expired": 1, "timedOut": 1}
+    assert stack.job(finished).status is JobStatus.COMPLETED
+    # A second run finds nothing left to index
+    assert main(["index-open-jobs", "--stage", "test", "--region", REGION]) == 0
+    assert "indexed 0 open jobs" in capsys.readouterr().out
+
+
 # ---------------------------------------------------------------- dicomlens redrive
 
 

@@ -1,4 +1,5 @@
-"""The ``dicomlens`` command: analyze, deidentify, serve, deploy, destroy, redrive.
+"""The ``dicomlens`` command: analyze, deidentify, serve, deploy, destroy, redrive,
+index-open-jobs.
 
 Each subcommand lives in its own module of this package that exposes
 ``add_parser(subparsers)``; the parser's ``run`` default returns the exit code. Exit codes:
@@ -20,6 +21,7 @@ SUBCOMMAND_MODULES = (
     "dicomlens.cli.deploy",
     "dicomlens.cli.deidentify",
     "dicomlens.cli.redrive",
+    "dicomlens.cli.index_jobs",
     "dicomlens.cli.viewer",
 )
 

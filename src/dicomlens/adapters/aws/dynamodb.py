@@ -255,6 +255,39 @@ class DynamoJobStore:
         except AWS_ERRORS as exc:
             raise translate(exc, action="query open jobs") from exc
 
+    def index_open_jobs(self) -> int:
+        """Put open jobs stored without ``openStatus`` (written before the ``open-jobs`` index
+        existed) into the index; how many were. A Scan, once after an upgrade: the sweeper
+        never scans, so until then such jobs are invisible to it.
+
+        Each job is rewritten only if its status and attempt are still those read, so a
+        processor that moves it meanwhile wins; the rewrite is the job's own item, which now
+        carries ``openStatus`` and ``openSince``.
+        """
+        paginator = self._db.get_paginator("scan")
+        pages = paginator.paginate(
+            TableName=self.table_name,
+            ConsistentRead=True,
+            FilterExpression="attribute_not_exists(#open) AND #status IN (:pending, :processing)",
+            ExpressionAttributeNames={"#open": OPEN_STATUS_ATTRIBUTE, "#status": "status"},
+            ExpressionAttributeValues={
+                ":pending": {"S": str(JobStatus.PENDING)},
+                ":processing": {"S": str(JobStatus.PROCESSING)},
+            },
+        )
+        indexed = 0
+        try:
+            for page in pages:
+                for item in page.get("Items", []):
+                    job = item_to_job(deserialize(item))
+                    if jobs.open_since(job) is None:
+                        continue
+                    if self._put_if(job, status=job.status, attempts=job.attempts):
+                        indexed += 1
+        except AWS_ERRORS as exc:
+            raise translate(exc, action="scan for unindexed open jobs") from exc
+        return indexed
+
     def _put_if(self, job: Job, *, status: JobStatus, attempts: int | None) -> bool:
         """Overwrite the job's attributes with ``job``'s if status (and attempt) still match.
 
