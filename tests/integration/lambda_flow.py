@@ -10,7 +10,9 @@ create upload (HTTP API event) -> the browser's multipart POST to the presigned 
 S3's notification on the processing queue -> process image (the SQS event the event source
 mapping sends) -> get results (HTTP API event; the preview's presigned GET works) ->
 de-identify (HTTP API event; the key from Secrets Manager; the copy downloads) -> the
-sweeper (the scheduled event).
+sweeper (the scheduled event). The resources are those of the stack CloudFormation created
+from the packaged template (``stack_on_moto``), and each function runs with the
+environment that stack gave it.
 
 Rekognition stays off here (moto has no DetectFaces); the Rekognition paths are exercised
 in-process by tests/integration/test_aws_handlers.py and test_aws_jobs.py.
@@ -31,12 +33,11 @@ import boto3
 import requests
 from pydicom import dcmread
 from pydicom.data import get_testdata_file
+from stack_on_moto import DeployedStack
 
-from aws_support import BUCKET, REGION, TABLE, clients_at
-from aws_support import create_resources as create_bucket_and_table
+from aws_support import REGION
 
 EVENTS = Path(__file__).resolve().parents[1] / "events"
-QUEUE = "dicomlens-flow-process-image"
 CT = Path(str(get_testdata_file("CT_small.dcm"))).read_bytes()
 RESULT_MARK = "@@RESULT@@"
 MOTO_CREDENTIALS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
@@ -74,34 +75,14 @@ class Packaged:
     work: Path
 
 
-def create_stack_resources(endpoint: str) -> dict[str, str]:
-    """The bucket (notifying the processing queue), the table with its open-jobs index, the
-    queue and the de-identification key; their names and ARNs."""
-    session = boto3.session.Session(region_name=REGION, **MOTO_CREDENTIALS)
-    s3 = session.client("s3", endpoint_url=endpoint)
-    sqs = session.client("sqs", endpoint_url=endpoint)
-    create_bucket_and_table(clients_at(endpoint))  # as the template declares them
-    s3.put_bucket_versioning(Bucket=BUCKET, VersioningConfiguration={"Status": "Enabled"})
-    queue_url = sqs.create_queue(QueueName=QUEUE)["QueueUrl"]
-    queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])[
-        "Attributes"
-    ]["QueueArn"]
-    s3.put_bucket_notification_configuration(
-        Bucket=BUCKET,
-        NotificationConfiguration={
-            "QueueConfigurations": [
-                {
-                    "QueueArn": queue_arn,
-                    "Events": ["s3:ObjectCreated:*"],
-                    "Filter": {"Key": {"FilterRules": [{"Name": "prefix", "Value": "uploads/"}]}},
-                }
-            ]
-        },
-    )
-    secret = session.client("secretsmanager", endpoint_url=endpoint).create_secret(
-        Name="dicomlens-flow-deid-key", SecretString="k" * 64
-    )
-    return {"queue_url": queue_url, "queue_arn": queue_arn, "secret_arn": secret["ARN"]}
+def _stack_queue(stack: DeployedStack, endpoint: str) -> dict[str, str]:
+    """The stack's processing queue: URL and ARN."""
+    sqs = boto3.client("sqs", endpoint_url=endpoint, region_name=REGION, **MOTO_CREDENTIALS)
+    url = stack.outputs["ProcessingQueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"][
+        "QueueArn"
+    ]
+    return {"queue_url": url, "queue_arn": arn}
 
 
 def invoke(
@@ -153,38 +134,48 @@ def _job_event(job_id: str, *, deidentify: bool = False) -> Any:
     return event
 
 
-def run_flow(packaged: Packaged, endpoint: str) -> dict[str, Any]:
-    """The whole flow; what it saw (asserting along the way)."""
-    made = create_stack_resources(endpoint)
-    env = {
+def run_flow(packaged: Packaged, endpoint: str, stack: DeployedStack) -> dict[str, Any]:
+    """The whole flow against ``stack`` (created from the packaged template on the moto
+    server at ``endpoint``): its resources, each function with the environment the stack
+    gave it, Rekognition and the pixel text search off (moto has no DetectFaces). What it
+    saw (asserting along the way)."""
+    base = {
         "AWS_REGION": REGION,
         "AWS_DEFAULT_REGION": REGION,
         "AWS_ACCESS_KEY_ID": "testing",
         "AWS_SECRET_ACCESS_KEY": "testing",
         "AWS_ENDPOINT_URL": endpoint,
         "POWERTOOLS_TRACE_DISABLED": "true",
-        "POWERTOOLS_SERVICE_NAME": "dicomlens",
-        "POWERTOOLS_METRICS_NAMESPACE": "dicomlens",
-        "DICOMLENS_MODE": "aws",
-        "DICOMLENS_BUCKET_NAME": BUCKET,
-        "DICOMLENS_TABLE_NAME": TABLE,
-        "DICOMLENS_SITE_ORIGIN": "https://d111111abcdef8.cloudfront.net",
+    }
+    local = {
         "DICOMLENS_S3_ENDPOINT_URL": endpoint,
         "DICOMLENS_DYNAMODB_ENDPOINT_URL": endpoint,
         "DICOMLENS_REKOGNITION": "false",
-        "DICOMLENS_LEASE_TIMEOUT_S": "330",
-        "DICOMLENS_DEID_SECRET_ARN": made["secret_arn"],
         "DICOMLENS_DEID_PIXEL_TEXT": "off",
     }
+    made = _stack_queue(stack, endpoint)
+    envs = {}
+    for name, (_task, handler) in packaged.handlers.items():
+        configuration = stack.functions[name]
+        assert configuration["Handler"] == handler, name
+        variables = configuration.get("Environment", {}).get("Variables", {})
+        # CloudFormation passes every variable as text (moto keeps a Number parameter's int)
+        as_text = {
+            key: str(value).lower() if isinstance(value, bool) else str(value)
+            for key, value in variables.items()
+        }
+        envs[name] = {**base, **as_text, **local}
+
+    def call(name: str, event: dict[str, Any]) -> dict[str, Any]:
+        return invoke(packaged, name, event, envs[name])
+
     # create upload: the HTTP API event of the page's POST /uploads
     body = json.dumps(
         {"fileName": "CT small.dcm", "contentType": "application/dicom", "size": len(CT)}
     )
-    created = invoke(
-        packaged,
+    created = call(
         "CreateUploadFunction",
         _api_event("http_api_create_upload", method="POST", path="/uploads", body=body),
-        env,
     )
     assert created["statusCode"] == 201, created
     ticket = json.loads(created["body"])
@@ -227,11 +218,11 @@ def run_flow(packaged: Packaged, endpoint: str) -> dict[str, Any]:
             }
         ]
     }
-    processed = invoke(packaged, "ProcessImageFunction", sqs_event, env)
+    processed = call("ProcessImageFunction", sqs_event)
     assert processed == {"batchItemFailures": []}, processed
     # get results: COMPLETED, with a preview the browser can fetch
     job_id = ticket["jobId"]
-    read = invoke(packaged, "GetResultsFunction", _job_event(job_id), env)
+    read = call("GetResultsFunction", _job_event(job_id))
     assert read["statusCode"] == 200, read
     job = json.loads(read["body"])
     assert job["status"] == "COMPLETED", job
@@ -239,7 +230,7 @@ def run_flow(packaged: Packaged, endpoint: str) -> dict[str, Any]:
     assert preview.status_code == 200
     assert preview.content.startswith(b"\x89PNG")
     # de-identify: keyed by the Secrets Manager secret; the copy downloads and is anonymous
-    deidentified = invoke(packaged, "DeidentifyFunction", _job_event(job_id, deidentify=True), env)
+    deidentified = call("DeidentifyFunction", _job_event(job_id, deidentify=True))
     assert deidentified["statusCode"] == 201, deidentified
     download = requests.get(json.loads(deidentified["body"])["url"], timeout=60)
     assert download.status_code == 200
@@ -258,5 +249,5 @@ def run_flow(packaged: Packaged, endpoint: str) -> dict[str, Any]:
         "resources": ["arn:aws:events:eu-west-1:123456789012:rule/dicomlens-flow-sweep-jobs"],
         "detail": {},
     }
-    swept = invoke(packaged, "SweepJobsFunction", scheduled, env)
+    swept = call("SweepJobsFunction", scheduled)
     return {"job": job, "swept": swept}

@@ -26,6 +26,7 @@ import pytest
 import requests
 from lambda_flow import Packaged, run_flow
 from packaging.requirements import Requirement
+from stack_on_moto import create_stack, translate
 
 from dicomlens.local.routes import load_template
 
@@ -410,13 +411,32 @@ def test_the_packaged_layer_and_code_import_in_a_lambda_like_python(
     )
     assert probe.returncode == 0, probe.stderr[-3000:]
     assert probe.stdout.split() == ["1.2.840.10008.5.1.4.1.1.88.34", "SR", "1"], probe.stdout
-    # And, invoked one cold process at a time with the events AWS sends, against the local
-    # services, the functions carry an upload through: create, the browser's POST, the
-    # queue's message to the processor, results, de-identification, the sweeper
+    # And CloudFormation creates the stack from the packaged template (SAM's transform, then
+    # CreateStack on moto with stand-ins for the types it lacks): every resource, and each
+    # function from the code and layer as uploaded
+    template = translate(packaged_file, Path(sam).with_name("python"))
+    stack = create_stack(template, moto_s3, name="dicomlens-dev", parameters={"Stage": "dev"})
+    declared = template["Resources"]
+    unconditional = {name for name, resource in declared.items() if "Condition" not in resource}
+    assert unconditional <= set(stack.resources), sorted(unconditional - set(stack.resources))
+    assert set(stack.functions) == functions
+    (layer,) = [name for name, r in declared.items() if r["Type"] == "AWS::Lambda::LayerVersion"]
+    layer_uri = packaged["DicomLibsLayer"]["Properties"]["ContentUri"]
+    content = declared[layer]["Properties"]["Content"]
+    assert f"s3://{content['S3Bucket']}/{content['S3Key']}" == layer_uri
+    for name, configuration in stack.functions.items():
+        assert configuration["Runtime"] == "python3.12", name
+        # moto's CloudFormation drops a function's Layers: checked on what it was given
+        assert declared[name]["Properties"]["Layers"] == [{"Ref": layer}], name
+    assert {"ApiUrl", "WebsiteUrl", "UploadBucketName", "TableName"} <= set(stack.outputs)
+    # And, invoked one cold process at a time with the events AWS sends and the environment
+    # the stack gave each function, the functions carry an upload through the stack's own
+    # bucket, queue, table and secret: create, the browser's POST, the queue's message to
+    # the processor, results, de-identification, the sweeper
     packaged_functions = Packaged(
         python=venv / "bin" / "python", opt=opt, handlers=handlers, work=tmp_path
     )
-    seen = run_flow(packaged_functions, moto_s3)
+    seen = run_flow(packaged_functions, moto_s3, stack=stack)
     assert seen["job"]["result"]["summary"]["modality"] == "CT"
 
 
