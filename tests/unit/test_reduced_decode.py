@@ -346,3 +346,46 @@ def test_a_jpeg_preview_from_the_scaled_dct_matches_the_full_decode_s(
     a = np.asarray(Image.open(io.BytesIO(reduced.images["preview.png"])))
     b = np.asarray(Image.open(io.BytesIO(full.images["preview.png"])))
     assert psnr(a, b) >= 35
+
+
+# ---- DICOMweb pictures: thumbnails and viewport-fitted renderings ------------------------
+
+
+@pytest.mark.parametrize("kind", ["thumbnail", "rendered"])
+def test_dicomweb_pictures_of_a_large_frame_decode_it_smaller_and_look_the_same(
+    kind: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from dicomlens.dicomweb import rendered
+
+    source = mammogram(2600, 2100)
+    path = save_j2k(image_dataset(source, bits_stored=12), tmp_path / "f.dcm")
+    decoded: list[int] = []
+    real_read = rendered.read_image
+
+    def spy(*args: object, **kwargs: object) -> object:
+        image = real_read(*args, **kwargs)  # type: ignore[arg-type]
+        decoded.append(image.reduction)
+        return image
+
+    monkeypatch.setattr(rendered, "read_image", spy)
+
+    def picture() -> np.ndarray:
+        if kind == "thumbnail":
+            data = rendered.thumbnail(path, media_type="image/png", limits=LIMITS)
+        else:
+            params = rendered.RenderParams(viewport=rendered.Viewport(width=300, height=300))
+            data = rendered.render_frame(
+                path, frame=1, params=params, media_type="image/png", limits=LIMITS
+            )
+        return np.asarray(Image.open(io.BytesIO(data)))
+
+    small = picture()
+    assert decoded[-1] > 1  # decoded smaller
+    # the same picture from the full frame
+    monkeypatch.setattr(rendered, "_whole_frame_side", lambda viewport: None)
+    monkeypatch.setattr(
+        rendered, "read_image", lambda *a, **k: real_read(*a, **{**k, "max_side": None})
+    )
+    full = picture()
+    assert small.shape == full.shape
+    assert psnr(small, full) >= 40

@@ -34,7 +34,7 @@ import numpy as np
 from dicomlens.dicomweb.frames import frame_layout
 from dicomlens.dicomweb.negotiation import MediaOffer
 from dicomlens.domain.errors import DicomlensError, ErrorCode
-from dicomlens.imaging.decode import read_image
+from dicomlens.imaging.decode import DecodedImage, read_image
 from dicomlens.imaging.limits import PNG_COMPRESS_LEVEL, ImagingLimits
 from dicomlens.imaging.output import THUMBNAIL_MAX, display_size, picture
 from dicomlens.imaging.render import FROM_FILE, Window, WindowChoice, render
@@ -159,10 +159,26 @@ def render_frame(
             raise DicomlensError(
                 ErrorCode.NOT_FOUND, f"frame {frame} does not exist (the instance has {count})"
             )
-    pixels = _rendered_pixels(path, frame - 1, params.window, limits)
+    side = _whole_frame_side(params.viewport)
+    image, pixels = _rendered_pixels(path, frame - 1, params.window, limits, max_side=side)
+    if side is not None:  # the whole frame, fitted: sized from its full size
+        rows, columns = image.frame_size
+        size = _fitted_size(rows, columns, params.viewport)
+        return encode_picture(pixels, size=size, media_type=media_type, quality=params.quality)
     region = _region(pixels, params.viewport)
     size = _fitted(region, params.viewport)
     return encode_picture(region, size=size, media_type=media_type, quality=params.quality)
+
+
+def _whole_frame_side(viewport: Viewport | None) -> int | None:
+    """The long side a frame may be decoded at for ``viewport``: the larger viewport size,
+    when the viewport gives both sizes and no source region (the picture then fits in it);
+    None (full resolution) otherwise."""
+    if viewport is None or viewport.width is None or viewport.height is None:
+        return None
+    if (viewport.sx, viewport.sy, viewport.sw, viewport.sh) != (0, 0, None, None):
+        return None
+    return max(viewport.width, viewport.height)
 
 
 def thumbnail(
@@ -206,13 +222,18 @@ def encode_picture(
 
 
 def _rendered_pixels(
-    path: Path, index: int, window: Window | None, limits: ImagingLimits
-) -> np.ndarray:
-    image = read_image(path, limits=limits, frame=index)
+    path: Path,
+    index: int,
+    window: Window | None,
+    limits: ImagingLimits,
+    *,
+    max_side: int | None = None,
+) -> tuple[DecodedImage, np.ndarray]:
+    image = read_image(path, limits=limits, frame=index, max_side=max_side)
     if image.pixels is None:
         raise DicomlensError(ErrorCode.NOT_FOUND, "the instance has no pixel data")
     choice = WindowChoice.of_window(window) if window is not None else FROM_FILE
-    return render(image, window=choice).pixels
+    return image, render(image, window=choice).pixels
 
 
 def _region(pixels: np.ndarray, viewport: Viewport | None) -> np.ndarray:
@@ -237,6 +258,11 @@ def _region(pixels: np.ndarray, viewport: Viewport | None) -> np.ndarray:
 def _fitted(region: np.ndarray, viewport: Viewport | None) -> tuple[int, int]:
     """(width, height) of ``region`` scaled to fit ``viewport``, aspect ratio kept."""
     rows, columns = region.shape[:2]
+    return _fitted_size(rows, columns, viewport)
+
+
+def _fitted_size(rows: int, columns: int, viewport: Viewport | None) -> tuple[int, int]:
+    """(width, height) of a ``rows`` x ``columns`` picture scaled to fit ``viewport``."""
     if viewport is None:
         return columns, rows
     scales = []
