@@ -10,12 +10,19 @@
 
 ``--compare-workers`` also measures the ingest with thread workers, the data behind the
 choice of process workers.
+
+The ingest figures include where the CPU went (Linux ``/proc``): milliseconds of CPU per
+instance in the worker processes, in the processes serving HTTP (``dicomlens serve`` and
+its extra HTTP processes) and in this benchmark's own clients, and how many GET /jobs each
+instance took. On a shared machine the throughput moves with the load; CPU per instance
+moves much less.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import itertools
 import json
 import os
 import re
@@ -25,7 +32,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
@@ -118,9 +125,17 @@ def upload(session: requests.Session, base: str, name: str, data: bytes) -> str:
     return str(grant["jobId"])
 
 
-def wait_done(session: requests.Session, base: str, job_id: str, interval: float) -> dict[str, Any]:
+def wait_done(
+    session: requests.Session,
+    base: str,
+    job_id: str,
+    interval: float,
+    on_poll: Callable[[], object] | None = None,
+) -> dict[str, Any]:
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
+        if on_poll is not None:
+            on_poll()
         job: dict[str, Any] = session.get(f"{base}/jobs/{job_id}", timeout=30).json()
         if job["status"] in ("COMPLETED", "FAILED"):
             return job
@@ -154,27 +169,116 @@ def latency(base: str, files: list[Path]) -> dict[str, float]:
     }
 
 
-def ingest(base: str, files: list[Path], clients: int) -> dict[str, float]:
+def ingest(base: str, files: list[Path], clients: int) -> dict[str, Any]:
     """Upload, wait for COMPLETED, fetch the preview: every file, ``clients`` at a time.
 
     Each client polls its job every 200 ms, as a page would; faster polling only turns
-    worker CPU into GET /jobs answers."""
+    worker CPU into GET /jobs answers. With the figures, the CPU it cost per instance
+    (:func:`cpu_by_role`) and the GET /jobs per instance."""
     local = threading.local()
+    polls = itertools.count()
 
     def one(path: Path) -> None:
         session = getattr(local, "session", None)
         if session is None:
             session = local.session = requests.Session()
-        job = wait_done(session, base, upload(session, base, path.name, path.read_bytes()), 0.2)
+        job_id = upload(session, base, path.name, path.read_bytes())
+        job = wait_done(session, base, job_id, 0.2, on_poll=lambda: next(polls))
         assert job["status"] == "COMPLETED", job
         preview = session.get(job["urls"]["preview"], timeout=30)
         assert preview.content.startswith(b"\x89PNG")
 
+    port = int(base.rsplit(":", 1)[1].split("/", maxsplit=1)[0])
+    cpu_before = cpu_by_role(port)
     start = time.perf_counter()
     with ThreadPoolExecutor(clients) as pool:
         list(pool.map(one, files))
     elapsed = time.perf_counter() - start
-    return {"n": len(files), "seconds": elapsed, "per_s": len(files) / elapsed}
+    cpu_after = cpu_by_role(port)
+    n = len(files)
+    return {
+        "n": n,
+        "seconds": elapsed,
+        "per_s": n / elapsed,
+        "job_polls_per_instance": next(polls) / n,
+        "cpu_ms_per_instance": {
+            role: (cpu_after[role] - cpu_before[role]) / n * 1000 for role in cpu_after
+        },
+    }
+
+
+def _descendants(pid: int) -> list[tuple[int, int]]:
+    """(pid, depth) of every process below ``pid`` (its children at depth 1)."""
+    found: list[tuple[int, int]] = []
+    pending = [(pid, 0)]
+    while pending:
+        parent, depth = pending.pop()
+        try:
+            tasks = list(Path(f"/proc/{parent}/task").iterdir())
+        except OSError:
+            continue
+        for task in tasks:
+            try:
+                children = (task / "children").read_text().split()
+            except OSError:
+                continue
+            for child in children:
+                found.append((int(child), depth + 1))
+                pending.append((int(child), depth + 1))
+    return found
+
+
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of ``pid`` so far (0 when it is gone)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _listening_inodes(port: int) -> set[str]:
+    """The socket inodes listening on TCP ``port``."""
+    inodes = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            rows = Path(table).read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for row in rows:
+            cols = row.split()
+            if cols[3] == "0A" and int(cols[1].rsplit(":", 1)[1], 16) == port:
+                inodes.add(cols[9])
+    return inodes
+
+
+def _holds_socket(pid: int, inodes: set[str]) -> bool:
+    try:
+        fds = list(Path(f"/proc/{pid}/fd").iterdir())
+    except OSError:
+        return False
+    for fd in fds:
+        try:
+            target = str(fd.readlink())
+        except OSError:
+            continue
+        if target.startswith("socket:[") and target[8:-1] in inodes:
+            return True
+    return False
+
+
+def cpu_by_role(port: int) -> dict[str, float]:
+    """CPU seconds used so far by this benchmark's own process (``client``) and by the
+    server it started on ``port``: the processes serving HTTP (``http``: the serve process,
+    which also runs the worker monitor, and every process holding the listening socket) and
+    the others (``workers``: the queue consumers, and helpers that stay idle)."""
+    times = os.times()
+    roles = {"client": times.user + times.system, "http": 0.0, "workers": 0.0}
+    inodes = _listening_inodes(port)
+    for pid, depth in _descendants(os.getpid()):
+        role = "http" if depth == 1 or _holds_socket(pid, inodes) else "workers"
+        roles[role] += _cpu_seconds(pid)
+    return roles
 
 
 async def _hammer(host: str, port: int, clients: int, seconds: float) -> list[float]:
@@ -300,6 +404,12 @@ def main() -> int:
     for kind in kinds:
         got = figures[f"ingest_{kind}_workers"]
         print(f"ingest+preview ({kind} workers): {got['per_s']:.1f} instances/s over {got['n']}")
+        cpu = got["cpu_ms_per_instance"]
+        print(
+            f"  CPU per instance: workers {cpu['workers']:.1f} ms, HTTP {cpu['http']:.1f} ms,"
+            f" clients {cpu['client']:.1f} ms; GET /jobs per instance"
+            f" {got['job_polls_per_instance']:.2f}"
+        )
     if theirs:
         print(f"Orthanc ingest+preview: {theirs:.1f} instances/s  (ratio {ours / theirs:.2f}x)")
     print(

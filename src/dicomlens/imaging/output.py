@@ -8,9 +8,11 @@ import numpy as np
 from PIL import Image
 
 from dicomlens.imaging.limits import PNG_COMPRESS_LEVEL
+from dicomlens.imaging.png_writer import encode_png
 
 PREVIEW_MAX = 1024
 THUMBNAIL_MAX = 256
+FAST_PNG_MAX_LEVEL = 1  # above it, Pillow's filter search buys smaller files
 
 
 def display_size(
@@ -52,8 +54,13 @@ def to_png(
     size: tuple[int, int] | None = None,
     compress_level: int = PNG_COMPRESS_LEVEL,
 ) -> bytes:
-    """PNG bytes of an 8-bit picture, resized (Lanczos when shrinking) to ``size`` if given."""
+    """PNG bytes of an 8-bit picture, resized (Lanczos when shrinking) to ``size`` if given.
+
+    At the fast levels (0 and 1) greyscale and RGB pictures go through the faster encoder of
+    :mod:`dicomlens.imaging.png_writer`; Pillow's encodes the rest."""
     img = picture(pixels, size)
+    if compress_level <= FAST_PNG_MAX_LEVEL and img.mode in ("L", "RGB"):
+        return encode_png(np.asarray(img), compress_level=compress_level)
     buffer = io.BytesIO()
     img.save(buffer, format="PNG", compress_level=compress_level)
     return buffer.getvalue()
