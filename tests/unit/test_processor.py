@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 from pydicom.data import get_testdata_file
 
 from dicomlens.analysis.pipeline import Analysis, AnalysisOptions, analyze_file
+from dicomlens.dicomweb.rendered import DEFAULT_RENDITION_NAME, JPEG, RenderParams, render_frame
 from dicomlens.domain.errors import ErrorCode, TransientError
 from dicomlens.domain.jobs import JobStatus
 from dicomlens.imaging.limits import ImagingLimits
@@ -295,3 +297,39 @@ def test_dicomweb_extras_are_kept_only_after_a_quick_analysis(
     }
     assert (extras <= world.blobs.objects.keys()) is kept
     assert f"derived/{job_id}/dicomweb-metadata.json" in world.blobs.objects
+
+
+@pytest.mark.parametrize("hand_over", [True, False])
+def test_the_kept_rendering_is_the_default_rendered_answer_whether_or_not_the_analysis_hands_its_frame_over(
+    hand_over: bool, tmp_path: Path
+) -> None:
+    # Given a processor that indexes for DICOMweb, whose analysis hands over its rendering
+    # of the first frame (or not: a file whose preview frame is another one)
+    world = World()
+    indexer = InstanceIndexer(
+        blobs=world.blobs, index=FakeInstanceIndex(), clock=world.clock, limits=ImagingLimits()
+    )
+
+    def analysis(path: Path, options: AnalysisOptions) -> Analysis:
+        done = analyze_file(path, options)
+        assert done.first_frame is not None  # a one-frame CT at full resolution
+        return done if hand_over else replace(done, first_frame=None)
+
+    processor = ImageProcessor(
+        blobs=world.blobs,
+        jobs=world.jobs,
+        clock=world.clock,
+        options=AnalysisOptions(),
+        lease_s=60,
+        analyze=analysis,
+        indexer=indexer,
+    )
+    job_id, key = world.uploaded(CT)
+    assert processor.process_upload(key).outcome is UploadOutcome.COMPLETED
+    # Then the kept rendering is, byte for byte, what GET .../rendered answers from the file
+    source = tmp_path / "ct.dcm"
+    source.write_bytes(CT)
+    expected = render_frame(
+        source, frame=1, params=RenderParams(), media_type=JPEG, limits=ImagingLimits()
+    )
+    assert world.blobs.objects[f"derived/{job_id}/{DEFAULT_RENDITION_NAME}"] == expected

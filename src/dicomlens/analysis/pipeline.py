@@ -10,6 +10,7 @@ import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 from pydicom.dataset import Dataset
 
 from dicomlens.analysis import phase
@@ -48,10 +49,16 @@ class AnalysisOptions:
 
 @dataclass(frozen=True, kw_only=True)
 class Analysis:
-    """The result value and the derived images, keyed by file name (``preview.png`` ...)."""
+    """The result value and the derived images, keyed by file name (``preview.png`` ...).
+
+    ``first_frame``: for a DICOM image whose rendered frame is its first frame at full
+    resolution in its own window, that 8-bit picture (what DICOMweb's default ``/rendered``
+    shows), so a caller that keeps that rendering need not decode the file again; else None.
+    """
 
     result: AnalysisResult
     images: dict[str, bytes]
+    first_frame: np.ndarray | None = None
 
 
 def analyze_file(path: Path, options: AnalysisOptions | None = None) -> Analysis:
@@ -109,7 +116,8 @@ def analyze_file(path: Path, options: AnalysisOptions | None = None) -> Analysis
         window_presets=presets,
         skipped_analyzers=skipped,
     )
-    return Analysis(result=result, images=images)
+    first = image.kind == "dicom" and image.frame_index == 0 and image.reduction == 1
+    return Analysis(result=result, images=images, first_frame=rendered.pixels if first else None)
 
 
 def decode_side(analyzers: tuple[Analyzer, ...]) -> int | None:

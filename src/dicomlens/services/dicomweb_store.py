@@ -18,13 +18,20 @@ from dataclasses import dataclass, replace
 from http import HTTPStatus
 from pathlib import Path
 
+import numpy as np
 from pydicom.dataset import Dataset
 
 from dicomlens.dicomweb.attributes import index_record, metadata_json
 from dicomlens.dicomweb.frames import FRAME_LAYOUT_NAME, frame_layout, layout_to_json
 from dicomlens.dicomweb.model import DicomJson, IndexedInstance
 from dicomlens.dicomweb.multipart import Part
-from dicomlens.dicomweb.rendered import DEFAULT_RENDITION_NAME, JPEG, RenderParams, render_frame
+from dicomlens.dicomweb.rendered import (
+    DEFAULT_RENDITION_NAME,
+    JPEG,
+    RenderParams,
+    encode_picture,
+    render_frame,
+)
 from dicomlens.domain import jobs as job_rules
 from dicomlens.domain.errors import DicomlensError, ErrorCode
 from dicomlens.domain.jobs import Job
@@ -187,13 +194,22 @@ class InstanceIndexer:
         self._clock = clock
         self._limits = limits
 
-    def index_upload(self, path: Path, *, job: Job, extras: bool = True) -> Dataset | None:
+    def index_upload(
+        self,
+        path: Path,
+        *,
+        job: Job,
+        extras: bool = True,
+        first_frame: np.ndarray | None = None,
+    ) -> Dataset | None:
         """Index the job's uploaded file ``path`` if it is a DICOM instance with its UIDs,
         and return its data set as read (so a caller need not parse the file again); None
         (nothing indexed) for a PNG or JPEG, or a DICOM file without the UIDs an instance
         needs. An instance the index already holds from this same upload (a STOW instance
         being processed) is not written again. ``extras``: also keep its default rendering
-        and frame layout.
+        and frame layout; ``first_frame``, the analysis's rendering of frame 1 in the file's
+        own window at full size (:attr:`~dicomlens.analysis.pipeline.Analysis.first_frame`),
+        is that rendering already, so only its JPEG encoding remains.
 
         The extras read the file again, but without converting its values a second time:
         :func:`read_instance` has just converted every one of them without error, which is
@@ -209,7 +225,7 @@ class InstanceIndexer:
             self.index_dataset(ds, job=job, record=probe)
         if extras:
             with values_checked_already():
-                self._store_default_rendition(path, job=job)
+                self._store_default_rendition(path, job=job, first_frame=first_frame)
                 self._store_frame_layout(path, job=job)
         return ds
 
@@ -223,14 +239,21 @@ class InstanceIndexer:
         key = derived_key(job.job_id, FRAME_LAYOUT_NAME)
         self._blobs.put_bytes(key, layout_to_json(layout), content_type="application/json")
 
-    def _store_default_rendition(self, path: Path, *, job: Job) -> None:
+    def _store_default_rendition(
+        self, path: Path, *, job: Job, first_frame: np.ndarray | None = None
+    ) -> None:
         """Keep the default /rendered answer of the instance (frame 1, its own window, JPEG)
-        beside the job's derived images, so that viewers' most common request is a read.
+        beside the job's derived images, so that viewers' most common request is a read:
+        ``first_frame`` encoded when given (the same picture), else rendered from the file.
         An instance that cannot be rendered gets none (the request renders and says why)."""
         try:
-            picture = render_frame(
-                path, frame=1, params=RenderParams(), media_type=JPEG, limits=self._limits
-            )
+            if first_frame is not None:
+                rows, columns = first_frame.shape[:2]
+                picture = encode_picture(first_frame, size=(columns, rows), media_type=JPEG)
+            else:
+                picture = render_frame(
+                    path, frame=1, params=RenderParams(), media_type=JPEG, limits=self._limits
+                )
         except DicomlensError:
             return
         key = derived_key(job.job_id, DEFAULT_RENDITION_NAME)

@@ -271,7 +271,9 @@ class ImageProcessor:
                 # only when the analysis was quick: a slow file must not double its time
                 analysed_in = (self._clock.now() - started).total_seconds()
                 extras = analysed_in <= DICOMWEB_EXTRAS_WITHIN_S
-                instance = self._indexer.index_upload(path, job=job, extras=extras)
+                instance = self._indexer.index_upload(
+                    path, job=job, extras=extras, first_frame=analysis.first_frame
+                )
                 if instance is not None and self._reports is not None:
                     analysis = replace(
                         analysis, result=self._write_report(job, instance, analysis.result)
