@@ -300,7 +300,7 @@ def test_dicomweb_extras_are_kept_only_after_a_quick_analysis(
 
 
 @pytest.mark.parametrize("hand_over", [True, False])
-def test_the_kept_rendering_is_the_default_rendered_answer_whether_or_not_the_analysis_hands_its_frame_over(
+def test_the_kept_rendering_is_the_rendered_answer_with_or_without_the_analysed_frame(
     hand_over: bool, tmp_path: Path
 ) -> None:
     # Given a processor that indexes for DICOMweb, whose analysis hands over its rendering
