@@ -296,3 +296,35 @@ def test_ultrasound_with_burned_in_date_is_flagged(corpus: dict[str, Path]) -> N
     assert any("2011" in text for text in texts)
     # The text is PHI: it stays out of every message.
     assert all("2011" not in finding.message for finding in result.findings)
+
+
+def test_the_detector_s_table_normalisation_gives_rapidocr_s_exact_input_and_boxes() -> None:
+    """The engine's 8-bit normalisation by table (speed) feeds the model exactly the floats
+    RapidOCR's own ``DetPreProcess`` computes, so every detection is unchanged."""
+    from rapidocr_onnxruntime.ch_ppocr_det.utils import DetPreProcess
+
+    from dicomlens.analysis.analyzers.ocr import _engine
+
+    detector = _engine(512, 1).text_det
+    frames = [np.stack([frame.pixels] * 3, axis=-1) for frame in burned_in_set(count=6)]
+    rng = np.random.default_rng(7)
+    frames.append(rng.integers(0, 256, (300, 700, 3), dtype=np.uint8))
+    for frame in frames:
+        rgb = np.ascontiguousarray(frame[:, :, ::-1])
+        ours = detector.get_preprocess(max(rgb.shape[:2]))
+        theirs = DetPreProcess(ours.limit_side_len, ours.limit_type, ours.mean, ours.std)
+        assert type(ours) is not DetPreProcess
+        np.testing.assert_array_equal(ours(rgb), theirs(rgb))
+    # and the boxes of a frame with text are those of the original pre-processing
+    rgb = np.ascontiguousarray(frames[0][:, :, ::-1])
+    boxes, _ = detector(rgb)
+    table = detector.get_preprocess
+    try:
+        detector.get_preprocess = lambda max_wh: DetPreProcess(
+            detector.limit_side_len, detector.limit_type, detector.mean, detector.std
+        )
+        original, _ = detector(rgb)
+    finally:
+        detector.get_preprocess = table
+    assert len(boxes) > 0
+    np.testing.assert_array_equal(np.asarray(boxes), np.asarray(original))

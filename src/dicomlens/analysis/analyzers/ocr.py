@@ -72,12 +72,46 @@ def _engine(det_limit_side_len: int, threads: int) -> Any:
     detector = Path(module.__file__ or ".").parent / "models" / "ch_PP-OCRv4_det_infer.onnx"
     if detector.is_file():
         engine.text_det.infer.session = onnx_session(str(detector), threads)
+    _normalize_by_table(engine.text_det)
     # Every model run of the engine stops when the analyzer's time budget runs out.
     ort = require("onnxruntime", package="onnxruntime")
     for owner in (engine.text_det.infer, engine.text_rec.session):
         if not isinstance(owner.session, CancellableSession):
             owner.session = CancellableSession(owner.session, ort.RunOptions)
     return engine
+
+
+def _normalize_by_table(detector: Any) -> None:
+    """Make ``detector`` (RapidOCR's TextDetector) normalise 8-bit pictures by table lookup.
+
+    RapidOCR's ``DetPreProcess.normalize`` computes ``(x * scale - mean) / std`` on every
+    sample in float64 (its mean and std are float64 arrays), then casts to float32: about
+    12 ms of a 512x512 detection's ~70. An 8-bit sample has 256 values, so the same float32
+    values come from a 256-entry table per channel, computed the same way (about 1.3 ms,
+    laid out channel-first as the model takes them). Other pictures keep the original path.
+    """
+    base = type(detector.get_preprocess(1))
+    original = detector.get_preprocess
+
+    class TablePreProcess(base):  # type: ignore[misc,valid-type]
+        def __call__(self, img: np.ndarray) -> np.ndarray | None:
+            if img.dtype != np.uint8 or img.ndim != 3:
+                return super().__call__(img)  # type: ignore[no-any-return]
+            resized = self.resize(img)
+            if resized is None:
+                return None
+            values = (np.arange(256, dtype=np.float32) * self.scale)[:, None]
+            table = ((values - self.mean) / self.std).astype(np.float32)
+            out = np.empty((1, resized.shape[2], *resized.shape[:2]), dtype=np.float32)
+            for channel in range(resized.shape[2]):
+                np.take(table[:, channel], resized[:, :, channel], out=out[0, channel])
+            return out
+
+    def table_preprocess(max_wh: int) -> Any:
+        made = original(max_wh)
+        return TablePreProcess(made.limit_side_len, made.limit_type, made.mean, made.std)
+
+    detector.get_preprocess = table_preprocess
 
 
 def _bounded_aspect(rgb: np.ndarray) -> np.ndarray:
