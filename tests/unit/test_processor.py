@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
@@ -269,23 +270,12 @@ def test_dicomweb_extras_are_kept_only_after_a_quick_analysis(
     # Given a processor that indexes for DICOMweb, and an analysis taking analysis_s
     world = World()
     index = FakeInstanceIndex()
-    indexer = InstanceIndexer(
-        blobs=world.blobs, index=index, clock=world.clock, limits=ImagingLimits()
-    )
 
     def timed_analysis(path: Path, options: AnalysisOptions) -> Analysis:
         world.clock.advance(analysis_s)
         return analyze_file(path, options)
 
-    processor = ImageProcessor(
-        blobs=world.blobs,
-        jobs=world.jobs,
-        clock=world.clock,
-        options=AnalysisOptions(),
-        lease_s=60,
-        analyze=timed_analysis,
-        indexer=indexer,
-    )
+    processor = _indexing_processor(world, index, timed_analysis)
     job_id, key = world.uploaded(CT)
     # When the upload is processed
     assert processor.process_upload(key).outcome is UploadOutcome.COMPLETED
@@ -306,24 +296,13 @@ def test_the_kept_rendering_is_the_rendered_answer_with_or_without_the_analysed_
     # Given a processor that indexes for DICOMweb, whose analysis hands over its rendering
     # of the first frame (or not: a file whose preview frame is another one)
     world = World()
-    indexer = InstanceIndexer(
-        blobs=world.blobs, index=FakeInstanceIndex(), clock=world.clock, limits=ImagingLimits()
-    )
 
     def analysis(path: Path, options: AnalysisOptions) -> Analysis:
         done = analyze_file(path, options)
         assert done.first_frame is not None  # a one-frame CT at full resolution
         return done if hand_over else replace(done, first_frame=None)
 
-    processor = ImageProcessor(
-        blobs=world.blobs,
-        jobs=world.jobs,
-        clock=world.clock,
-        options=AnalysisOptions(),
-        lease_s=60,
-        analyze=analysis,
-        indexer=indexer,
-    )
+    processor = _indexing_processor(world, FakeInstanceIndex(), analysis)
     job_id, key = world.uploaded(CT)
     assert processor.process_upload(key).outcome is UploadOutcome.COMPLETED
     # Then the kept rendering is, byte for byte, what GET .../rendered answers from the file
@@ -333,3 +312,21 @@ def test_the_kept_rendering_is_the_rendered_answer_with_or_without_the_analysed_
         source, frame=1, params=RenderParams(), media_type=JPEG, limits=ImagingLimits()
     )
     assert world.blobs.objects[f"derived/{job_id}/{DEFAULT_RENDITION_NAME}"] == expected
+
+
+def _indexing_processor(
+    world: World, index: FakeInstanceIndex, analyze: Callable[[Path, AnalysisOptions], Analysis]
+) -> ImageProcessor:
+    """A processor of ``world``'s uploads that indexes them for DICOMweb into ``index``."""
+    indexer = InstanceIndexer(
+        blobs=world.blobs, index=index, clock=world.clock, limits=ImagingLimits()
+    )
+    return ImageProcessor(
+        blobs=world.blobs,
+        jobs=world.jobs,
+        clock=world.clock,
+        options=AnalysisOptions(),
+        lease_s=60,
+        analyze=analyze,
+        indexer=indexer,
+    )
