@@ -338,7 +338,7 @@ def _decode_reduced(
             return None
         return read_native_frame_reduced(
             located.path,
-            located.dataset,
+            ds,
             pixel.value_offset,
             choice.index,
             little=located.little_endian,
@@ -349,7 +349,7 @@ def _decode_reduced(
     codestream = _frame_codestream(located, pixel, choice)
     if codestream is None:
         return None
-    reduced = decode_reduced(codestream, located.dataset, max_side)
+    reduced = decode_reduced(codestream, ds, max_side)
     if reduced is None:
         return None
     pixels, levels = reduced

@@ -26,7 +26,12 @@ from PIL import Image
 from pydicom.dataset import Dataset
 
 from dicomlens.domain.errors import DicomlensError
-from dicomlens.imaging.codestream_header import BufferBytes, read_j2k_header, read_j2k_levels
+from dicomlens.imaging.codestream_header import (
+    BufferBytes,
+    CodestreamHeader,
+    read_j2k_header,
+    read_j2k_levels,
+)
 
 _GRAY = frozenset({"MONOCHROME1", "MONOCHROME2", "PALETTE COLOR"})
 _COLOUR = frozenset({"RGB", "YBR_ICT", "YBR_RCT"})
@@ -66,7 +71,7 @@ def decode_reduced(codestream: bytes, ds: Dataset, max_side: int) -> tuple[np.nd
     reduce = reduction_levels(header.rows, header.columns, levels, max_side)
     if reduce == 0:
         return None
-    pixels = decode_at_level(codestream, ds, reduce)
+    pixels = _decode(codestream, header, ds, reduce)
     return None if pixels is None else (pixels, reduce)
 
 
@@ -78,6 +83,13 @@ def decode_at_level(codestream: bytes, ds: Dataset, reduce: int) -> np.ndarray |
         header = read_j2k_header(BufferBytes(codestream))
     except DicomlensError:
         return None
+    return _decode(codestream, header, ds, reduce)
+
+
+def _decode(
+    codestream: bytes, header: CodestreamHeader, ds: Dataset, reduce: int
+) -> np.ndarray | None:
+    """:func:`decode_at_level` for a codestream whose SIZ header was read as ``header``."""
     if not _takes(header.samples, header.precision, header.signed, ds):
         return None
     try:

@@ -137,13 +137,11 @@ def read_native_frame_reduced(
     frame = mapped.transpose(1, 2, 0) if planar else mapped
     palette = str(ds.get("PhotometricInterpretation", "")).strip().upper() == "PALETTE COLOR"
     bits = int(ds.BitsAllocated)
+    native = dtype.newbyteorder("=")
     if palette:
-        sampled = _stored_values(
-            np.array(frame[::k, ::k]).astype(dtype.newbyteorder("=")), ds, bits
-        )
-        reduced = sampled
+        reduced = _stored_values(np.array(frame[::k, ::k]).astype(native), ds, bits)
     else:
-        reduced = _block_means(frame, k, ds, bits, dtype.newbyteorder("="))
+        reduced = _block_means(frame, k, ds, bits, native)
     del frame, mapped
     return (reduced[:, :, 0] if samples == 1 else reduced), k
 

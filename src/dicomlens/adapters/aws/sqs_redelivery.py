@@ -11,6 +11,8 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from botocore.exceptions import ClientError
+
 from dicomlens.adapters.aws.clients import AWS_ERRORS, error_code
 
 logger = logging.getLogger(__name__)
@@ -51,7 +53,7 @@ class SqsRedelivery:
             logger.warning("the record names no SQS queue; its redelivery keeps the queue's wait")
             return False
         except AWS_ERRORS as exc:
-            code = error_code(exc) if hasattr(exc, "response") else type(exc).__name__
+            code = error_code(exc) if isinstance(exc, ClientError) else type(exc).__name__
             logger.warning(
                 "the redelivery wait was not shortened; the queue's own wait applies",
                 extra={"errorCode": code},
