@@ -215,6 +215,23 @@ def stack_outputs(cloudformation: Any, name: str) -> dict[str, str]:
     return {item["OutputKey"]: item["OutputValue"] for item in stack.get("Outputs", [])}
 
 
+def required_outputs(
+    session: Any, *, command: str, stage: str, keys: Sequence[str]
+) -> dict[str, str] | None:
+    """The outputs of the ``stage`` stack when it has every one of ``keys``; otherwise None,
+    after saying on stderr (``dicomlens <command>: stack ... has no output ...``) which
+    it lacks."""
+    name = stack_name(stage)
+    outputs = stack_outputs(session.client("cloudformation"), name)
+    missing = [key for key in keys if not outputs.get(key)]
+    if missing:
+        say(
+            f"dicomlens {command}: stack {name} has no output {', '.join(missing)}", file=sys.stderr
+        )
+        return None
+    return outputs
+
+
 def _site_files(web_dir: Path) -> Iterator[tuple[str, Path]]:
     for path in sorted(web_dir.rglob("*")):
         if path.is_file() and "__pycache__" not in path.parts:

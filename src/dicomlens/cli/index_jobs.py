@@ -10,10 +10,9 @@ move it meanwhile). The table's name comes from the stack's ``TableName`` output
 from __future__ import annotations
 
 import argparse
-import sys
 from typing import Any
 
-from dicomlens.cli.deploy import _session, say, stack_name, stack_outputs
+from dicomlens.cli.deploy import _session, required_outputs, say
 
 TABLE_OUTPUT = "TableName"
 
@@ -34,15 +33,11 @@ def run_index_open_jobs(args: argparse.Namespace, *, session: Any = None) -> int
     from dicomlens.adapters.aws.dynamodb import DynamoJobStore  # noqa: PLC0415 - AWS only
 
     session = session or _session(args.region)
-    name = stack_name(args.stage)
-    outputs = stack_outputs(session.client("cloudformation"), name)
-    table = outputs.get(TABLE_OUTPUT)
-    if not table:
-        say(
-            f"dicomlens index-open-jobs: stack {name} has no output {TABLE_OUTPUT}", file=sys.stderr
-        )
+    keys = (TABLE_OUTPUT,)
+    outputs = required_outputs(session, command="index-open-jobs", stage=args.stage, keys=keys)
+    if outputs is None:
         return 2
-    store = DynamoJobStore(session.client("dynamodb"), table_name=table)
+    store = DynamoJobStore(session.client("dynamodb"), table_name=outputs[TABLE_OUTPUT])
     indexed = store.index_open_jobs()
     plural = "s" if indexed != 1 else ""
     say(f"indexed {indexed} open job{plural} for the sweeper")

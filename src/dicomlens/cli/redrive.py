@@ -16,7 +16,7 @@ import argparse
 import sys
 from typing import Any
 
-from dicomlens.cli.deploy import _session, say, stack_name, stack_outputs
+from dicomlens.cli.deploy import _session, required_outputs, say
 
 PROCESSING_QUEUE_OUTPUT = "ProcessingQueueUrl"
 FAILURE_QUEUE_OUTPUT = "FailureQueueUrl"
@@ -89,11 +89,9 @@ def move_messages(
 def run_redrive(args: argparse.Namespace, *, session: Any = None) -> int:
     """Move every failed message back; print how many. Returns the exit code."""
     session = session or _session(args.region)
-    name = stack_name(args.stage)
-    outputs = stack_outputs(session.client("cloudformation"), name)
-    missing = [key for key in (PROCESSING_QUEUE_OUTPUT, FAILURE_QUEUE_OUTPUT) if key not in outputs]
-    if missing:
-        say(f"dicomlens redrive: stack {name} has no output {', '.join(missing)}", file=sys.stderr)
+    keys = (PROCESSING_QUEUE_OUTPUT, FAILURE_QUEUE_OUTPUT)
+    outputs = required_outputs(session, command="redrive", stage=args.stage, keys=keys)
+    if outputs is None:
         return 2
     moved = move_messages(
         session.client("sqs"),
