@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import signal
+import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -37,6 +38,40 @@ def test_200_concurrent_uploads_all_complete(tmp_path: Path) -> None:
     assert {v["status"] for v in views.values()} == {"COMPLETED"}
     assert all(v["attempts"] == 1 for v in views.values())
     assert "database is locked" not in "".join(server.output)
+
+
+def test_a_job_read_with_wait_is_answered_once_the_job_has_ended(tmp_path: Path) -> None:
+    """``GET /jobs/{jobId}?wait=s``: one request instead of polling, never held longer than
+    asked, not held for an unknown job, and a wait out of range is refused."""
+    with running(tmp_path / "data") as server, requests.Session() as session:
+        job_id = upload(session, server.url, "scan.dcm", CT)
+        started = time.monotonic()
+        answer = session.get(f"{server.url}/jobs/{job_id}", params={"wait": "20"}, timeout=60)
+        assert answer.status_code == 200, answer.text
+        assert answer.json()["status"] == "COMPLETED"
+        assert time.monotonic() - started < 15
+
+        never_uploaded = create(session, server.url, "never.dcm", 10)["jobId"]
+        started = time.monotonic()
+        answer = session.get(f"{server.url}/jobs/{never_uploaded}", params={"wait": "0.6"})
+        held = time.monotonic() - started
+        assert answer.json()["status"] == "PENDING"
+        assert 0.55 <= held < 5, held
+
+        started = time.monotonic()
+        unknown = session.get(f"{server.url}/jobs/{'0' * 32}", params={"wait": "20"}, timeout=30)
+        assert unknown.status_code == 404
+        assert time.monotonic() - started < 5
+
+        for bad in ("21", "-1", "soon"):
+            refused = session.get(f"{server.url}/jobs/{job_id}", params={"wait": bad}, timeout=30)
+            assert refused.status_code == 400, (bad, refused.text)
+
+        document = session.get(f"{server.url}/openapi.json", timeout=30).json()
+        parameters = document["paths"]["/jobs/{jobId}"]["get"]["parameters"]
+        (wait,) = [p for p in parameters if p["name"] == "wait"]
+        assert wait["in"] == "query"
+        assert wait["schema"]["maximum"] == 20
 
 
 def completions(output: list[str]) -> dict[str, int]:

@@ -26,6 +26,8 @@ class JobStatus(StrEnum):
 
 
 TERMINAL = frozenset({JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.EXPIRED})
+MAX_JOB_WAIT_S = 20.0
+"""The longest ``GET /jobs/{jobId}?wait=`` a server holds an answer for the job to end."""
 
 _ALLOWED: dict[JobStatus, frozenset[JobStatus]] = {
     JobStatus.PENDING: frozenset({JobStatus.PROCESSING, JobStatus.FAILED, JobStatus.EXPIRED}),

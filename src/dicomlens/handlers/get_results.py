@@ -1,4 +1,11 @@
-"""``GET /jobs/{jobId}`` (status, results, fresh URLs) and ``GET /openapi.json``."""
+"""``GET /jobs/{jobId}`` (status, results, fresh URLs) and ``GET /openapi.json``.
+
+``?wait=s`` asks to hold the answer until the job has ended (COMPLETED, FAILED, EXPIRED) or
+``s`` seconds have passed. This function answers at once; the local server does the waiting
+before it calls it (:mod:`dicomlens.local.job_wait`), so an API client learns that its job
+ended at once instead of polling for it. A Lambda function would be held (and billed) for
+the wait, so on AWS the answer is immediate and clients poll as before.
+"""
 
 from __future__ import annotations
 
@@ -7,11 +14,12 @@ from typing import Annotated, Any
 
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.api_gateway import Router
-from aws_lambda_powertools.event_handler.openapi.params import Path
+from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from dicomlens import bootstrap
+from dicomlens.domain.jobs import MAX_JOB_WAIT_S
 from dicomlens.handlers.models import JobView
 from dicomlens.handlers.observability import count, logger, metrics, tracer
 from dicomlens.handlers.openapi import error_responses, json_response, openapi_document
@@ -27,8 +35,18 @@ router = Router()  # type: ignore[no-untyped-call]
 )
 def get_job(
     jobId: Annotated[str, Path(max_length=200, description="the id POST /uploads returned")],  # noqa: N803 - the API's name
+    wait: Annotated[
+        float,
+        Query(
+            ge=0,
+            le=MAX_JOB_WAIT_S,
+            description="seconds the server may hold the answer until the job has ended "
+            "(the local server does; on AWS the answer is immediate)",
+        ),
+    ] = 0,
 ) -> Response[str]:
-    """The job's status, results (PHI hidden unless enabled) and short-lived URLs."""
+    """The job's status, results (PHI hidden unless enabled) and short-lived URLs; any
+    waiting asked for by ``wait`` happened before this call (see the module)."""
     logger.append_keys(jobId=jobId if len(jobId) <= 64 else jobId[:64])
     view = JobView.of(bootstrap.get_services().results.job_details(jobId))
     count("JobsRead")

@@ -41,6 +41,7 @@ from dicomlens.local.apigw import LocalLambdaContext, http_api_event, http_reply
 from dicomlens.local.event_queue import EventQueue
 from dicomlens.local.guards import BearerToken, HostGuard, UnexpectedErrorGuard
 from dicomlens.local.isolated_calls import IsolatedCalls
+from dicomlens.local.job_wait import JOB_ROUTE_KEY, JobWaiter, requested_wait
 from dicomlens.local.s3_events import object_created_event
 from dicomlens.local.samples import bundled_samples
 from dicomlens.local.upload_endpoint import (
@@ -94,7 +95,10 @@ def _too_long(request: Request, limit: int) -> bool:
 
 
 def api_endpoint(
-    route: route_table.Route, *, max_body: int = MAX_API_BODY
+    route: route_table.Route,
+    *,
+    max_body: int = MAX_API_BODY,
+    job_waiter: JobWaiter | None = None,
 ) -> Callable[[Request], Awaitable[Response]]:
     """A Starlette endpoint that invokes the route's Lambda handler with a v2 event.
 
@@ -104,7 +108,9 @@ def api_endpoint(
     processes with a hard time limit (:mod:`dicomlens.local.isolated_calls`), started on
     first use, so that their memory and time never weigh on the server. A handler marked
     ``thread_safe`` (DICOMweb: frames and renderings for many viewers at once) runs on the
-    thread pool. ``max_body``: the largest request body taken.
+    thread pool. ``max_body``: the largest request body taken. ``job_waiter``: holds
+    ``GET /jobs/{jobId}?wait=s`` until the job has ended, before the handler answers
+    (:mod:`dicomlens.local.job_wait`).
     """
     handler = route_table.import_handler(route.handler)
     threaded = bool(getattr(handler, "thread_safe", False))
@@ -136,6 +142,12 @@ def api_endpoint(
                     "the request body is too large",
                     headers={"Connection": "close"},
                 )
+        if job_waiter is not None and route.route_key == JOB_ROUTE_KEY:
+            await job_waiter.until_ended(
+                str(request.path_params.get("jobId", "")),
+                requested_wait(request.url.query),
+                disconnected=request.is_disconnected,
+            )
         # A context per invocation, as Lambda gives: its own request id and deadline.
         context = LocalLambdaContext(function_name=route.function)
         client = request.client
@@ -341,6 +353,7 @@ def build_app(
     dicomweb_max_body: int = MAX_API_BODY,
     viewer_build: Path | None = None,
     dicomweb: bool = True,
+    job_waiter: JobWaiter | None = None,
 ) -> Starlette:
     """The whole local server.
 
@@ -354,7 +367,8 @@ def build_app(
     ``viewer_build``: the installed OHIF build served at ``/viewer/`` (None: a page there
     says how to install it). ``dicomweb``: whether the routes serve DICOMweb (the viewer's
     data); with an installed build, config.json then says ``viewerUrl`` and the page links
-    each study to the viewer.
+    each study to the viewer. ``job_waiter``: serves ``GET /jobs/{jobId}?wait=s``
+    (None: such requests are answered at once).
     """
     settings: dict[str, object] = {"apiBaseUrl": api_base_url}
     if api_token:
@@ -382,6 +396,7 @@ def build_app(
                 api_endpoint(
                     r,
                     max_body=dicomweb_max_body if r.path.startswith("/dicomweb") else MAX_API_BODY,
+                    job_waiter=job_waiter,
                 ),
                 session_reads=r.path.startswith("/dicomweb/"),
             ),

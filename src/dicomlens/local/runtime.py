@@ -52,6 +52,7 @@ from dicomlens.local import routes as route_table
 from dicomlens.local.app import build_app
 from dicomlens.local.event_queue import EventQueue
 from dicomlens.local.guards import allowed_host_headers, token_problem
+from dicomlens.local.job_wait import JobWaiter
 from dicomlens.local.read_timeouts import timed_protocol
 from dicomlens.local.s3_events import object_created_event
 from dicomlens.local.upload_endpoint import FormLimits
@@ -224,6 +225,7 @@ def local_app(
         dicomweb_max_body=settings.stow_max_body_bytes,
         viewer_build=ohif.installed(settings.viewer_dir or ohif.default_cache_dir()),
         dicomweb=settings.serves_dicomweb(),
+        job_waiter=JobWaiter(services.jobs) if isinstance(services.jobs, SqliteJobStore) else None,
     )
 
 

@@ -17,7 +17,7 @@ from dicomlens.adapters.local.sqlite_file import SqliteFile
 from dicomlens.domain import jobs
 from dicomlens.domain.errors import DicomlensError, ErrorCode, IllegalTransitionError
 from dicomlens.domain.job_records import job_from_record, job_to_record
-from dicomlens.domain.jobs import Job
+from dicomlens.domain.jobs import Job, JobStatus
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS jobs (
@@ -68,6 +68,12 @@ class SqliteJobStore(SqliteFile):
         """The job with ``job_id``, or None."""
         row = self._conn().execute("SELECT body FROM jobs WHERE job_id = ?", (job_id,)).fetchone()
         return None if row is None else job_from_json(row[0])
+
+    def status(self, job_id: str) -> JobStatus | None:
+        """The status of the job with ``job_id``, or None: one indexed column, without
+        reading the job itself (a cheap check for whoever waits for a job to end)."""
+        row = self._conn().execute("SELECT status FROM jobs WHERE job_id = ?", (job_id,)).fetchone()
+        return None if row is None else JobStatus(row[0])
 
     def claim(self, job_id: str, *, now: datetime, lease_s: float) -> Job | None:
         """PENDING (or PROCESSING with an expired lease) -> PROCESSING, atomically."""
