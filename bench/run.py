@@ -13,6 +13,7 @@ ORDER = (
     "bench_local.py",
     "bench_analyzers.py",
     "bench_deidentify.py",
+    "bench_text_detector.py",
     "bench_table_coverage.py",
     "bench_cold_start.py",
     "bench_dicomweb.py",
