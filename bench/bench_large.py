@@ -43,7 +43,7 @@ from pathlib import Path
 import dicomlens.analysis.pipeline as pipeline
 path, mode = Path(sys.argv[1]), sys.argv[2]
 if mode == "full":
-    pipeline.decode_side = lambda analyzers: None
+    pipeline.decode_side = lambda analyzers, header=None: None
 start = time.perf_counter()
 analysis = pipeline.analyze_file(path)
 elapsed = time.perf_counter() - start

@@ -29,7 +29,7 @@ from corpus.large_images import (
 from dicomlens.analysis import pipeline
 from dicomlens.analysis.analyzers.faces import HaarFaceDetector
 from dicomlens.analysis.analyzers.ocr import BurnedInTextReader
-from dicomlens.analysis.analyzers.spec import FrameRequirement
+from dicomlens.analysis.analyzers.spec import PHOTOGRAPHS, FrameRequirement, ImageScope
 from dicomlens.imaging.codestream_header import BufferBytes, read_j2k_levels
 from dicomlens.imaging.decode import read_image
 from dicomlens.imaging.j2k_reduced import decode_at_level, reduction_levels
@@ -281,6 +281,77 @@ def test_decode_side_is_the_largest_an_analyzer_looks_at() -> None:
     assert pipeline.decode_side((Greedy(),)) == 4000  # type: ignore[arg-type]
 
 
+class Looker:
+    """An analyzer that looks at up to ``side`` pixels, of pictures in ``scope``."""
+
+    def __init__(self, name: str, side: int, scope: ImageScope) -> None:
+        self.name = name
+        self.frame_requirement = FrameRequirement(max_side=side)
+        self.image_scope = scope
+
+    def analyze(self, frame: object) -> object:
+        raise NotImplementedError
+
+
+PHOTO_CLASSIFIER = Looker("photo-classifier", 2560, PHOTOGRAPHS)
+CT_ONLY = Looker("ct-model", 3000, ImageScope(modalities=frozenset({"CT"})))
+ANY = Looker("any", 1100, ImageScope())
+
+
+@pytest.mark.parametrize(
+    ("modality", "photometric", "side"),
+    [
+        ("MG", "MONOCHROME2", 1100),  # certainly medical: no photographs, not CT
+        ("OT", "MONOCHROME1", 1100),  # grayscale rendering: not a photograph whatever the modality
+        ("CT", "MONOCHROME2", 3000),  # the CT model applies
+        ("US", "RGB", 1100),  # colour, but an ultrasound is never a photograph
+        ("XC", "RGB", 2560),  # a colour photograph may be one: the classifier counts
+        ("OT", "YBR_FULL_422", 2560),  # colour secondary capture: its pixels will decide
+        ("", "RGB", 2560),  # no Modality: the CT model is out, the pixels decide the rest
+    ],
+)
+def test_analyzers_certain_to_be_skipped_for_a_header_do_not_enlarge_the_decode(
+    modality: str, photometric: str, side: int
+) -> None:
+    header = Dataset()
+    header.Modality = modality
+    header.PhotometricInterpretation = photometric
+    analyzers = (PHOTO_CLASSIFIER, CT_ONLY, ANY)
+    assert pipeline.decode_side(analyzers, header) == side  # type: ignore[arg-type]
+    assert pipeline.decode_side(analyzers) == 3000  # type: ignore[arg-type]  # no header: all count
+
+
+def test_a_grayscale_mammogram_is_decoded_for_the_analyzers_that_will_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With the default kind of analyzer set (a photographs-only classifier looking at
+    2560 px), a 2600-px grayscale frame is decoded at the others' size, and the classifier
+    is skipped as the header foretold."""
+    path = _native_file(image_dataset(mammogram(2600, 2100), bits_stored=12), tmp_path / "m.dcm")
+    decoded: list[int] = []
+    real_read = pipeline.read_image
+
+    def spy(*args: object, **kwargs: object) -> object:
+        image = real_read(*args, **kwargs)  # type: ignore[arg-type]
+        decoded.append(image.reduction)
+        return image
+
+    monkeypatch.setattr(pipeline, "read_image", spy)
+
+    class Silent(Looker):
+        def analyze(self, frame: object) -> object:
+            from dicomlens.ports import AnalyzerOutput
+
+            return AnalyzerOutput()
+
+    classifier = Silent("photo-classifier", 2560, PHOTOGRAPHS)
+    reader = Silent("reader", 1100, ImageScope())
+    options = pipeline.AnalysisOptions(analyzers=(classifier, reader))  # type: ignore[arg-type]
+    result = pipeline.analyze_file(path, options).result
+    assert decoded == [2]  # 2600 -> 1300 >= 1100, where 2560 would have kept it whole
+    assert [skip.name for skip in result.skipped_analyzers] == ["photo-classifier"]
+
+
 @pytest.mark.parametrize("kind", ["htj2k", "j2k", "native"])
 def test_previews_from_a_reduced_frame_match_the_full_frame_s(
     kind: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
@@ -296,7 +367,7 @@ def test_previews_from_a_reduced_frame_match_the_full_frame_s(
     else:
         path = _native_file(ds, tmp_path / "f.dcm")
     reduced = pipeline.analyze_file(path)
-    monkeypatch.setattr(pipeline, "decode_side", lambda analyzers: None)
+    monkeypatch.setattr(pipeline, "decode_side", lambda analyzers, header=None: None)
     full = pipeline.analyze_file(path)
     assert reduced.result.preview_size == full.result.preview_size
     assert reduced.result.window == full.result.window
@@ -340,7 +411,7 @@ def test_a_jpeg_preview_from_the_scaled_dct_matches_the_full_decode_s(
     path = _photo(tmp_path / "photo.jpg")
     monkeypatch.setattr(pipeline, "PREVIEW_MAX", 400)
     reduced = pipeline.analyze_file(path)
-    monkeypatch.setattr(pipeline, "decode_side", lambda analyzers: None)
+    monkeypatch.setattr(pipeline, "decode_side", lambda analyzers, header=None: None)
     full = pipeline.analyze_file(path)
     assert reduced.result.preview_size == full.result.preview_size
     a = np.asarray(Image.open(io.BytesIO(reduced.images["preview.png"])))

@@ -14,8 +14,9 @@ import numpy as np
 from pydicom.dataset import Dataset
 
 from dicomlens.analysis import phase
+from dicomlens.analysis.analyzers.image_scope import excluded_by_header
 from dicomlens.analysis.analyzers.registry import run_analyzers
-from dicomlens.analysis.analyzers.spec import ANALYZER_TIMEOUT_S, FrameRequirement
+from dicomlens.analysis.analyzers.spec import ANALYZER_TIMEOUT_S, FrameRequirement, ImageScope
 from dicomlens.domain.results import AnalysisResult, Finding, SkippedAnalyzer
 from dicomlens.imaging.decode import DecodedImage, read_image
 from dicomlens.imaging.limits import PNG_COMPRESS_LEVEL, ImagingLimits
@@ -70,7 +71,10 @@ def analyze_file(path: Path, options: AnalysisOptions | None = None) -> Analysis
     """
     options = options or AnalysisOptions()
     phase.enter(phase.Phase.DECODING)
-    image = read_image(path, limits=options.limits, max_side=decode_side(options.analyzers))
+    analyzers = options.analyzers
+    image = read_image(
+        path, limits=options.limits, max_side=lambda header: decode_side(analyzers, header)
+    )
     checked = check_summary(image)
     summary, phi = checked.summary, checked.phi
     labels = tag_labels(summary)
@@ -120,15 +124,20 @@ def analyze_file(path: Path, options: AnalysisOptions | None = None) -> Analysis
     return Analysis(result=result, images=images, first_frame=rendered.pixels if first else None)
 
 
-def decode_side(analyzers: tuple[Analyzer, ...]) -> int | None:
+def decode_side(analyzers: tuple[Analyzer, ...], header: Dataset | None = None) -> int | None:
     """The long side a frame is decoded at (at least): the preview's, or more when an
     analyzer looks at more; None (full resolution) when one may look at every pixel.
 
     An analyzer that declares no ``frame_requirement.max_side`` (a cloud service, a
-    third-party model) gets the full frame.
+    third-party model) gets the full frame. With ``header``, the DICOM data set being read,
+    an analyzer certain to be skipped for it (:func:`excluded_by_header`: a photographs-only
+    classifier on a mammogram) does not count.
     """
     sides = [PREVIEW_MAX]
     for analyzer in analyzers:
+        scope: ImageScope | None = getattr(analyzer, "image_scope", None)
+        if header is not None and scope is not None and excluded_by_header(scope, header):
+            continue
         requirement: FrameRequirement | None = getattr(analyzer, "frame_requirement", None)
         if requirement is None or requirement.max_side is None:
             return None

@@ -17,7 +17,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from dicomlens.imaging.decoded_image import DecodedImage
-from dicomlens.imaging.dicom_reader import read_deflated_image, read_dicom_image
+from dicomlens.imaging.dicom_reader import (
+    MaxSide,
+    read_deflated_image,
+    read_dicom_image,
+    resolve_max_side,
+)
 from dicomlens.imaging.limits import ImagingLimits
 from dicomlens.imaging.pixel_stream import is_deflated
 from dicomlens.imaging.raster import read_raster
@@ -50,7 +55,7 @@ def locate_file(path: Path, *, limits: ImagingLimits) -> SourceFile:
 
 
 def read_image(
-    path: Path, *, limits: ImagingLimits, frame: int | None = None, max_side: int | None = None
+    path: Path, *, limits: ImagingLimits, frame: int | None = None, max_side: MaxSide = None
 ) -> DecodedImage:
     """Read ``path`` and decode one frame (the middle one unless ``frame`` is given).
 
@@ -59,7 +64,8 @@ def read_image(
     long side still at least ``max_side`` (JPEG 2000 and HTJ2K resolution levels, k x k
     block means of native DICOM data, JPEG's scaled DCT); ``DecodedImage.reduction``
     says by how much.
-    None (the default): full resolution.
+    None (the default): full resolution. A function of the DICOM data set (pixels not
+    read yet; None for a PNG or JPEG) gives it once the file's header is known.
 
     Raises :class:`~dicomlens.domain.errors.DicomlensError` with NOT_AN_IMAGE,
     INVALID_DICOM, UNSUPPORTED_TRANSFER_SYNTAX, TRUNCATED_PIXEL_DATA, TOO_LARGE,
@@ -67,7 +73,7 @@ def read_image(
     """
     source = locate_file(path, limits=limits)
     if source.kind in RASTER_KINDS:
-        return read_raster(path, source.kind, limits, max_side=max_side)
+        return read_raster(path, source.kind, limits, max_side=resolve_max_side(max_side, None))
     if is_deflated(path):
         return read_deflated_image(path, limits, frame)
     return read_dicom_image(path, source.kind, source.size, limits, frame, max_side=max_side)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import struct
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import BinaryIO
@@ -106,6 +107,16 @@ class FrameChoice:
 _NO_PIXEL_DATA_CLASSES = frozenset({"1.2.840.10008.5.1.4.1.1.4.2"})  # MR Spectroscopy
 
 
+MaxSide = int | Callable[[Dataset | None], int | None] | None
+"""The long side a caller needs (None: full resolution), or a function that says it from the
+DICOM data set once its header is read (None for a PNG or JPEG picture)."""
+
+
+def resolve_max_side(max_side: MaxSide, header: Dataset | None) -> int | None:
+    """``max_side`` for the file whose data set is ``header`` (None: not DICOM)."""
+    return max_side(header) if callable(max_side) else max_side
+
+
 def read_dicom_image(
     path: Path,
     kind: FileKind,
@@ -113,11 +124,11 @@ def read_dicom_image(
     limits: ImagingLimits,
     frame: int | None,
     *,
-    max_side: int | None = None,
+    max_side: MaxSide = None,
 ) -> DecodedImage:
     """Read ``path`` (a DICOM file of ``size`` bytes, sniffed as ``kind``) and decode one
     frame: ``frame``, or the middle one when None; smaller when ``max_side`` allows (see
-    :func:`decode`)."""
+    :func:`decode`; a function is given the data set before any pixel is decoded)."""
     located = locate_pixel_data(path, kind, size)
     if located.transfer_syntax == DeflatedExplicitVRLittleEndian:
         return read_deflated_image(path, limits, frame)
@@ -137,7 +148,7 @@ def read_dicom_image(
     if pixel is None or not declares_image:
         return _without_image(ds)
     choice = validate(located, pixel, limits, frame)
-    return decode(located, pixel, choice, limits, max_side=max_side)
+    return decode(located, pixel, choice, limits, max_side=resolve_max_side(max_side, ds))
 
 
 def locate_pixel_data(path: Path, kind: FileKind, size: int) -> LocatedDicom:

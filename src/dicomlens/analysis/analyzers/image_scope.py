@@ -4,7 +4,10 @@ slice)."""
 
 from __future__ import annotations
 
+from pydicom.dataset import Dataset
+
 from dicomlens.analysis.analyzers._runtime import is_grayscale
+from dicomlens.analysis.analyzers.spec import ImageScope
 from dicomlens.ports import AnalyzerInput
 
 # Acquisition modalities whose pictures are never photographs, even in colour (Doppler
@@ -44,3 +47,29 @@ def is_photograph(frame: AnalyzerInput) -> bool:
         return False
     medical = frame.kind == "dicom" or bool(modality)
     return not (medical and is_grayscale(frame.pixels))
+
+
+def certainly_medical(header: Dataset) -> bool:
+    """Whether the DICOM picture of ``header`` (its data set, pixels not needed) is a medical
+    image whatever its pixels hold: its Modality is one of
+    :data:`NON_PHOTOGRAPHIC_MODALITIES`, or its photometric interpretation is MONOCHROME1 or
+    MONOCHROME2 (rendered grayscale). :func:`is_photograph` then says False."""
+    modality = str(header.get("Modality", "") or "").strip().upper()
+    photometric = str(header.get("PhotometricInterpretation", "") or "").strip().upper()
+    return modality in NON_PHOTOGRAPHIC_MODALITIES or photometric.startswith("MONOCHROME")
+
+
+def excluded_by_header(scope: ImageScope, header: Dataset) -> bool:
+    """Whether an analyzer of ``scope`` is certain to be skipped for the DICOM picture of
+    ``header``, before its pixels are decoded: a photographs-only analyzer on a
+    :func:`certainly_medical` picture, or one for other modalities. False whenever the
+    pixels could still decide otherwise."""
+    modality = str(header.get("Modality", "") or "").strip() or None
+    if certainly_medical(header):
+        return scope.unmet_by(photograph=False, modality=modality) is not None
+    if scope.modalities is None:
+        return False
+    return (
+        ImageScope(modalities=scope.modalities).unmet_by(photograph=True, modality=modality)
+        is not None
+    )
