@@ -281,6 +281,21 @@ def test_decode_side_is_the_largest_an_analyzer_looks_at() -> None:
     assert pipeline.decode_side((Greedy(),)) == 4000  # type: ignore[arg-type]
 
 
+def reductions_of_reads(module: object, monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The ``DecodedImage.reduction`` of every ``read_image`` call ``module`` makes from now
+    on (the list fills as it reads)."""
+    decoded: list[int] = []
+    real_read = module.read_image  # type: ignore[attr-defined]
+
+    def spy(*args: object, **kwargs: object) -> object:
+        image = real_read(*args, **kwargs)
+        decoded.append(image.reduction)
+        return image
+
+    monkeypatch.setattr(module, "read_image", spy)
+    return decoded
+
+
 class Looker:
     """An analyzer that looks at up to ``side`` pixels, of pictures in ``scope``."""
 
@@ -328,15 +343,7 @@ def test_a_grayscale_mammogram_is_decoded_for_the_analyzers_that_will_run(
     2560 px), a 2600-px grayscale frame is decoded at the others' size, and the classifier
     is skipped as the header foretold."""
     path = _native_file(image_dataset(mammogram(2600, 2100), bits_stored=12), tmp_path / "m.dcm")
-    decoded: list[int] = []
-    real_read = pipeline.read_image
-
-    def spy(*args: object, **kwargs: object) -> object:
-        image = real_read(*args, **kwargs)  # type: ignore[arg-type]
-        decoded.append(image.reduction)
-        return image
-
-    monkeypatch.setattr(pipeline, "read_image", spy)
+    decoded = reductions_of_reads(pipeline, monkeypatch)
 
     class Silent(Looker):
         def analyze(self, frame: object) -> object:
@@ -430,15 +437,8 @@ def test_dicomweb_pictures_of_a_large_frame_decode_it_smaller_and_look_the_same(
 
     source = mammogram(2600, 2100)
     path = save_j2k(image_dataset(source, bits_stored=12), tmp_path / "f.dcm")
-    decoded: list[int] = []
     real_read = rendered.read_image
-
-    def spy(*args: object, **kwargs: object) -> object:
-        image = real_read(*args, **kwargs)  # type: ignore[arg-type]
-        decoded.append(image.reduction)
-        return image
-
-    monkeypatch.setattr(rendered, "read_image", spy)
+    decoded = reductions_of_reads(rendered, monkeypatch)
 
     def picture() -> np.ndarray:
         if kind == "thumbnail":
