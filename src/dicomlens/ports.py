@@ -13,11 +13,13 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
-from dicomlens.dicomweb.model import IndexedInstance, PutOutcome, QidoQuery
 from dicomlens.domain.jobs import Job, JobStatus
 
 if TYPE_CHECKING:  # numpy only for annotations: API handlers never load it
     import numpy as np
+
+    # the DICOMweb index's records only for annotations: the upload API never builds them
+    from dicomlens.dicomweb.model import IndexedInstance, PutOutcome, QidoQuery
 
     # the result models (pydantic) only for annotations: uploads never build them
     from dicomlens.domain.results import (

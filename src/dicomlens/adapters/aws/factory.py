@@ -7,16 +7,17 @@ from typing import TYPE_CHECKING, Any
 
 from dicomlens.adapters.aws.clients import make_client
 from dicomlens.adapters.aws.dynamodb import DynamoJobStore
-from dicomlens.adapters.aws.dynamodb_index import DynamoInstanceIndex
 from dicomlens.adapters.aws.s3 import S3BlobStore
-from dicomlens.adapters.aws.secrets import SecretsManagerKey, secret_region
-from dicomlens.adapters.aws.sqs_redelivery import SqsRedelivery
 from dicomlens.config import Settings
 from dicomlens.domain.errors import DicomlensError, ErrorCode
 from dicomlens.ports import Analyzer, Clock
 
-if TYPE_CHECKING:  # the Rekognition module (numpy, Pillow) loads only when enabled
+if TYPE_CHECKING:
+    # Each loads where it is built: the upload and results functions need none of them
+    # (cold start), the Rekognition module (numpy, Pillow) only when enabled.
+    from dicomlens.adapters.aws.dynamodb_index import DynamoInstanceIndex
     from dicomlens.adapters.aws.rekognition import RekognitionTextLocator
+    from dicomlens.adapters.aws.sqs_redelivery import SqsRedelivery
 
 
 def build_adapters(
@@ -44,6 +45,8 @@ def build_adapters(
 
 def build_instance_index(settings: Settings, *, session: Any = None) -> DynamoInstanceIndex:
     """The DICOMweb instance index in the DynamoDB table ``instance_table_name``."""
+    from dicomlens.adapters.aws.dynamodb_index import DynamoInstanceIndex  # noqa: PLC0415
+
     dynamodb = make_client(
         "dynamodb",
         region=settings.aws_region,
@@ -55,6 +58,8 @@ def build_instance_index(settings: Settings, *, session: Any = None) -> DynamoIn
 
 def build_redelivery(settings: Settings, *, session: Any = None) -> SqsRedelivery:
     """ChangeMessageVisibility on the processing queue, for messages reported for redelivery."""
+    from dicomlens.adapters.aws.sqs_redelivery import SqsRedelivery  # noqa: PLC0415
+
     return SqsRedelivery(make_client("sqs", region=settings.aws_region, session=session))
 
 
@@ -93,5 +98,7 @@ def build_text_locator(settings: Settings) -> RekognitionTextLocator:
 def read_deid_key(secret_arn: str, *, session: Any = None) -> bytes:
     """The de-identification key in the Secrets Manager secret ``secret_arn``, read with a
     client in the secret's own region (see :class:`SecretsManagerKey`)."""
+    from dicomlens.adapters.aws.secrets import SecretsManagerKey, secret_region  # noqa: PLC0415
+
     client = make_client("secretsmanager", region=secret_region(secret_arn), session=session)
     return SecretsManagerKey(client).read(secret_arn)
