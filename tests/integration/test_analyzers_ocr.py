@@ -328,3 +328,29 @@ def test_the_detector_s_table_normalisation_gives_rapidocr_s_exact_input_and_box
         detector.get_preprocess = table
     assert len(boxes) > 0
     np.testing.assert_array_equal(np.asarray(boxes), np.asarray(original))
+
+
+def test_a_gray_frame_reaches_the_detector_as_its_rgb_copy_would() -> None:
+    """A gray frame skips the three-channel copy and the BGR swap (speed) and still gives the
+    model exactly the input, and the detector exactly the boxes, of its RGB copy: at the
+    detector's size, one it resizes, one the reader shrinks first, and a thin strip it pads."""
+    from rapidocr_onnxruntime.ch_ppocr_det.utils import DetPreProcess
+
+    from dicomlens.analysis.analyzers.ocr import _engine
+
+    reader = BurnedInTextReader()
+    detector = _engine(reader.config.det_limit_side_len, reader.config.threads).text_det
+    rng = np.random.default_rng(11)
+    named = burned_in_set(count=3)
+    frames = [frame.pixels for frame in named]
+    frames.append(np.asarray(Image.fromarray(named[0].pixels).resize((500, 300))))
+    frames.append(np.asarray(Image.fromarray(named[1].pixels).resize((1400, 1100))))
+    frames.append(rng.integers(0, 256, (40, 600), dtype=np.uint8))
+    for gray in frames:
+        ours = detector.get_preprocess(max(gray.shape[:2]))
+        theirs = DetPreProcess(ours.limit_side_len, ours.limit_type, ours.mean, ours.std)
+        bgr = np.ascontiguousarray(np.stack([gray] * 3, axis=-1))
+        np.testing.assert_array_equal(ours(gray), theirs(bgr))
+        np.testing.assert_array_equal(reader.detect(gray), reader.detect(bgr))
+        np.testing.assert_array_equal(reader.detect(gray[:, :, None]), reader.detect(bgr))
+    assert len(reader.detect(frames[0])) > 0

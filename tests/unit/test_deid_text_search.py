@@ -14,7 +14,7 @@ from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 from dicomlens.config import Settings
 from dicomlens.deid import ProfileOptions, deidentify_file
 from dicomlens.deid.pixels import padded_rect
-from dicomlens.deid.renderings import frame_renderings
+from dicomlens.deid.renderings import PERCENTILES, frame_renderings, percentiles
 from dicomlens.deid.text_search import (
     ORIENTATIONS,
     QUARTER_TURNS,
@@ -173,3 +173,27 @@ def test_float_pixel_data_is_rebuilt_as_float(tmp_path: Path) -> None:
 
 def test_a_refused_redaction_is_answered_422_by_the_api() -> None:
     assert STATUS_BY_CODE[ErrorCode.REDACTION_INCOMPLETE] == 422
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        np.random.default_rng(1).integers(0, 256, (512, 512)).astype(np.float32),  # 8-bit
+        np.random.default_rng(2).integers(-1024, 3072, (64, 80)).astype(np.float32),  # CT HU
+        np.random.default_rng(3).integers(0, 65536, (40, 40)).astype(np.float64),  # 16-bit
+        np.random.default_rng(4).integers(0, 4096, (100, 37)).astype(np.float64),
+        np.full((10, 10), 7.0, dtype=np.float32),
+        np.asarray([[5.0]], dtype=np.float32),
+        np.asarray([[0.0, 1.0], [1.0, 1.0]], dtype=np.float32),
+        np.random.default_rng(5).normal(0, 1, (64, 64)).astype(np.float32),  # not integers
+        (np.random.default_rng(6).integers(0, 4096, (50, 50)) * 0.5).astype(np.float32),
+        np.asarray([[0.0, 70000.0]], dtype=np.float32),  # wider than the histogram
+        np.asarray([[1e300, 1e300 + 2**1000]], dtype=np.float64),  # beyond int64
+    ],
+)
+def test_the_robust_window_s_percentiles_equal_numpy_s_to_the_last_bit(
+    values: np.ndarray,
+) -> None:
+    lo, hi = float(values.min()), float(values.max())
+    expected = tuple(float(v) for v in np.percentile(values, PERCENTILES))
+    assert percentiles(values, lo=lo, hi=hi) == expected

@@ -12,6 +12,7 @@ once.
 from __future__ import annotations
 
 import hashlib
+import math
 
 import numpy as np
 from pydicom.dataset import Dataset
@@ -76,10 +77,48 @@ def _gray_renderings(values: np.ndarray) -> list[np.ndarray]:
     it shows every value with the same contrast as min-max, within that margin."""
     lo, hi = float(values.min()), float(values.max())
     out = [_linear(values, lo, hi)]
-    p_lo, p_hi = (float(v) for v in np.percentile(values, PERCENTILES))
+    p_lo, p_hi = percentiles(values, lo=lo, hi=hi)
     if p_hi > p_lo and (p_hi - p_lo) < SAME_CONTRAST * (hi - lo):
         out.append(_linear(values, p_lo, p_hi))
     return out
+
+
+MAX_HISTOGRAM_BINS = 1 << 16
+
+
+def percentiles(values: np.ndarray, *, lo: float, hi: float) -> tuple[float, float]:
+    """``np.percentile(values, PERCENTILES)``, equal to the last bit; ``lo`` and ``hi``
+    are the values' minimum and maximum.
+
+    Integer values spanning at most :data:`MAX_HISTOGRAM_BINS` (8- to 16-bit pixels, with
+    an integer rescale) are counted in a histogram instead of partially sorted: the two
+    order statistics around each percentile are read off the cumulative counts, and numpy
+    interpolates between them with the fraction it would use (a quarter of the time on a
+    512x512 frame). Anything else is handed to ``np.percentile``.
+    """
+    exact_integers = abs(lo) < 2**52 and float(lo).is_integer()
+    if not (values.size and hi - lo < MAX_HISTOGRAM_BINS and exact_integers):
+        return _numpy_percentiles(values)
+    offsets = values.astype(np.int64) - int(lo)
+    if not np.array_equal(offsets, values - lo):  # a fractional value somewhere
+        return _numpy_percentiles(values)
+    cumulative = np.cumsum(np.bincount(offsets.ravel(), minlength=int(hi - lo) + 1))
+    last = values.size - 1
+    found = []
+    for percent in PERCENTILES:
+        position = (percent / 100) * last
+        below = math.floor(position)
+        pair = np.searchsorted(cumulative, [below + 1, min(below + 1, last) + 1])
+        neighbours = np.asarray(pair + int(lo), dtype=values.dtype)
+        # a float64 fraction, as numpy's own: float32 pixels interpolate in float64 there too
+        fraction = np.asarray([position - below], dtype=np.float64)
+        found.append(float(np.quantile(neighbours, fraction)[0]))
+    return found[0], found[1]
+
+
+def _numpy_percentiles(values: np.ndarray) -> tuple[float, float]:
+    low, high = (float(v) for v in np.percentile(values, PERCENTILES))
+    return low, high
 
 
 def _voi_lut_renderings(values: np.ndarray, ds: Dataset) -> list[np.ndarray]:

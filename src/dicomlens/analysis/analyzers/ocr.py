@@ -88,23 +88,38 @@ def _normalize_by_table(detector: Any) -> None:
     sample in float64 (its mean and std are float64 arrays), then casts to float32: about
     12 ms of a 512x512 detection's ~70. An 8-bit sample has 256 values, so the same float32
     values come from a 256-entry table per channel, computed the same way (about 1.3 ms,
-    laid out channel-first as the model takes them). Other pictures keep the original path.
+    laid out channel-first as the model takes them). A gray picture (``H x W``) is taken
+    as it is: each channel is what its BGR copy would give, and a channel whose table
+    equals the previous one's is a copy of it (mean and std are the same for the three).
+    Other pictures keep the original path.
     """
     base = type(detector.get_preprocess(1))
     original = detector.get_preprocess
 
     class TablePreProcess(base):  # type: ignore[misc,valid-type]
         def __call__(self, img: np.ndarray) -> np.ndarray | None:
-            if img.dtype != np.uint8 or img.ndim != 3:
+            if img.dtype != np.uint8 or img.ndim not in (2, 3):
                 return super().__call__(img)  # type: ignore[no-any-return]
             resized = self.resize(img)
             if resized is None:
                 return None
             values = (np.arange(256, dtype=np.float32) * self.scale)[:, None]
             table = ((values - self.mean) / self.std).astype(np.float32)
-            out = np.empty((1, resized.shape[2], *resized.shape[:2]), dtype=np.float32)
-            for channel in range(resized.shape[2]):
-                np.take(table[:, channel], resized[:, :, channel], out=out[0, channel])
+            if resized.ndim == 2:  # a gray picture: the same samples in all three channels
+                resized = resized[:, :, None]
+                channels = [0] * table.shape[1]
+            else:
+                channels = list(range(resized.shape[2]))
+            out = np.empty((1, len(channels), *resized.shape[:2]), dtype=np.float32)
+            for index, channel in enumerate(channels):
+                if (
+                    index
+                    and np.array_equal(table[:, index], table[:, index - 1])
+                    and (channel == channels[index - 1])
+                ):
+                    out[0, index] = out[0, index - 1]  # the same table on the same samples
+                else:
+                    np.take(table[:, index], resized[:, :, channel], out=out[0, index])
             return out
 
     def table_preprocess(max_wh: int) -> Any:
@@ -115,13 +130,14 @@ def _normalize_by_table(detector: Any) -> None:
 
 
 def _bounded_aspect(rgb: np.ndarray) -> np.ndarray:
-    """``rgb`` padded with black below or to the right to at most ``MAX_DETECTOR_ASPECT``."""
+    """``rgb`` (or a gray ``H x W`` picture) padded with black below or to the right to at
+    most ``MAX_DETECTOR_ASPECT``."""
     rows, columns = rgb.shape[:2]
     pad_rows = max(0, -(-columns // MAX_DETECTOR_ASPECT) - rows)
     pad_columns = max(0, -(-rows // MAX_DETECTOR_ASPECT) - columns)
     if not pad_rows and not pad_columns:
         return rgb
-    return np.pad(rgb, ((0, pad_rows), (0, pad_columns), (0, 0)))
+    return np.pad(rgb, ((0, pad_rows), (0, pad_columns), *((0, 0),) * (rgb.ndim - 2)))
 
 
 def _shrunk(rgb: np.ndarray, max_side: int) -> tuple[np.ndarray, float]:
@@ -186,10 +202,17 @@ class BurnedInTextReader:
     def detect(self, pixels: np.ndarray) -> np.ndarray:
         """Where text is in ``pixels`` (the detection model only, no reading): an ``(N, 4, 2)``
         array of quadrilaterals in pixel coordinates of ``pixels`` (x, y)."""
-        rgb, scale = _shrunk(as_rgb(pixels), self.config.max_side)
+        gray = pixels.ndim == 2 or (pixels.ndim == 3 and pixels.shape[2] == 1)
+        if gray:
+            source = np.ascontiguousarray(pixels.reshape(pixels.shape[:2]), dtype=np.uint8)
+        else:
+            source = as_rgb(pixels)
+        rgb, scale = _shrunk(source, self.config.max_side)
         rows, columns = rgb.shape[:2]
         engine = _engine(self.config.det_limit_side_len, self.config.threads)
-        picture = np.ascontiguousarray(_bounded_aspect(rgb)[:, :, ::-1])
+        bounded = _bounded_aspect(rgb)
+        # a gray picture goes in as it is (its BGR copy would hold the same three channels)
+        picture = np.ascontiguousarray(bounded if gray else bounded[:, :, ::-1])
         quads, _elapsed = engine.text_det(picture)
         if quads is None or len(quads) == 0:
             return np.zeros((0, 4, 2), dtype=np.float32)
