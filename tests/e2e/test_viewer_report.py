@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import requests
-from playwright.sync_api import Browser
+from playwright.sync_api import Browser, Locator, Page
 from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 from served_app import ServedApp
 from viewer_page import require_viewer_build, stow
@@ -40,6 +40,66 @@ def _finished_job(analysis_url: str, timeout_s: float = 180) -> dict[str, Any]:
             return job
         assert time.monotonic() < deadline, f"the analysis did not finish: {answer.text[:300]}"
         time.sleep(1)
+
+
+def _open_the_report(page: Page, viewer_url: str) -> None:
+    """Open the study in OHIF, then its SR series from the study browser, until the SR
+    viewport has drawn the report's region (PlaywrightTimeoutError when it never does)."""
+    page.goto(viewer_url)
+    page.wait_for_selector("canvas", timeout=60_000)
+    skip = page.get_by_text("Skip all")
+    if skip.count():
+        skip.first.click()
+    thumbnail = page.locator('[data-cy="study-browser-thumbnail"]', has_text="SR")
+    if not thumbnail.count():
+        thumbnail = page.get_by_text("dicomlens analysis").first
+    thumbnail.first.dblclick(timeout=30_000)
+    # Then OHIF offers to track the report's measurements (it read the TID 1500 groups)
+    prompt = page.get_by_text("continue tracking measurements").first
+    prompt.wait_for(timeout=60_000)
+    # And the SR viewport draws the region over the image: an annotation (SVG, in
+    # cornerstone's layer over the canvas) and its outline around the burned-in line.
+    _wait_for_the_annotation(page, thumbnail.first)
+
+
+def _wait_for_the_annotation(page: Page, thumbnail: Locator) -> None:
+    """Wait until the SR viewport has drawn the report's region as an annotation.
+
+    Most runs draw it within seconds of the tracking prompt. In about one run in three on
+    this machine OHIF 3.13 shows the referenced image without the region, and nothing
+    changes by waiting (the annotation was still missing 60 s later, with and without the
+    prompt answered). What a user would do then brings it: answer the prompt No, step to
+    the report's measurement with the viewport's arrows, and at last open the SR again.
+    """
+    annotation = page.locator("svg [data-annotation-uid]").first
+    no = page.get_by_role("button", name="No")
+    arrows = [
+        page.locator('[data-cy="viewport-action-arrows-right"]'),
+        page.locator('[data-cy="viewport-action-arrows-left"]'),
+    ]
+
+    def answer_no() -> None:
+        if no.count():
+            no.first.click()
+
+    def open_again() -> None:
+        thumbnail.dblclick(timeout=30_000)
+        page.wait_for_timeout(2_000)
+        answer_no()
+
+    steps = [lambda: None, answer_no, *(arrow.first.click for arrow in arrows), open_again]
+    for number, step in enumerate(steps):
+        try:
+            step()
+        except PlaywrightTimeoutError:
+            continue  # a control that is not there: the next step
+        try:
+            annotation.wait_for(state="attached", timeout=20_000 if number == 0 else 10_000)
+        except PlaywrightTimeoutError:
+            continue
+        print(f"SR annotation drawn after step {number} of {len(steps) - 1}")
+        return
+    annotation.wait_for(state="attached", timeout=30_000)
 
 
 def test_the_report_of_burned_in_text_opens_in_ohif_and_shows_its_region(
@@ -68,29 +128,15 @@ def test_the_report_of_burned_in_text_opens_in_ohif_and_shows_its_region(
     errors: list[str] = []
     page.on("pageerror", lambda error: errors.append(str(error)))
     try:
-        page.goto(f"{served_app.url}/viewer/viewer?StudyInstanceUIDs={study}")
-        page.wait_for_selector("canvas", timeout=60_000)
-        skip = page.get_by_text("Skip all")
-        if skip.count():
-            skip.first.click()
-        thumbnail = page.locator('[data-cy="study-browser-thumbnail"]', has_text="SR")
-        if not thumbnail.count():
-            thumbnail = page.get_by_text("dicomlens analysis").first
-        thumbnail.first.dblclick(timeout=30_000)
-        # Then OHIF offers to track the report's measurements (it read the TID 1500 groups)
-        prompt = page.get_by_text("continue tracking measurements").first
-        prompt.wait_for(timeout=60_000)
-        # And the SR viewport draws the region over the image: an annotation (SVG, in
-        # cornerstone's layer over the canvas) and its outline around the burned-in line.
-        # In one CI run the annotation was still missing 60 s after the prompt appeared; it
-        # is then looked for again once the prompt is answered No (which keeps the SR's own
-        # regions on screen).
-        annotation = page.locator("svg [data-annotation-uid]").first
+        viewer_url = f"{served_app.url}/viewer/viewer?StudyInstanceUIDs={study}"
         try:
-            annotation.wait_for(state="attached", timeout=20_000)
+            _open_the_report(page, viewer_url)
         except PlaywrightTimeoutError:
-            page.get_by_role("button", name="No").first.click()
-            annotation.wait_for(state="attached", timeout=45_000)
+            # OHIF's occasional missing drawing (see _wait_for_the_annotation) survived every
+            # step a user would take in the page: one fresh start of the viewer, as a user
+            # would reload it; the checks below are the same.
+            page.screenshot(path=str(artifacts / "viewer-sr-first-attempt.png"))
+            _open_the_report(page, viewer_url)
         canvas = page.locator("canvas").first.bounding_box()
         assert canvas is not None
         page.locator("svg polyline").first.wait_for(state="attached", timeout=30_000)
