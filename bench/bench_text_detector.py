@@ -21,8 +21,9 @@ the OCR analyzer and the de-identification search). Printed:
      probability map is above 0.003 (a second stage limited to those regions would make the
      90° run nearly free on text-free frames).
 
-   The frames are generated: a textured body on a dark or bright background, one line of a
-   name, an ID or a date in one of five fonts, 7 to 11 and 12 to 24 pixels tall, 512x512.
+   The frames are generated: the OCR recall set's textured body (``corpus.burned_in``) on a
+   dark or bright background, one line of a name, an ID or a date in one of five fonts, 7 to
+   11 and 12 to 24 pixels tall, 512x512.
 3. With ``--other-model``, the same for another DB detection model (e.g. PP-OCRv3's
    ``ch_PP-OCRv3_det_infer.onnx`` from ``rapidocr-onnxruntime==1.2.3``'s wheel).
 
@@ -42,7 +43,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from PIL import Image, ImageDraw, ImageFont
+from PIL import ImageDraw, ImageFont
 
 try:
     import cv2
@@ -50,6 +51,8 @@ try:
 except ImportError:  # pragma: no cover - dev and analyzers extras
     sys.exit("bench_text_detector needs opencv (the analyzers extra) and matplotlib (dev)")
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+from corpus.burned_in import anatomy
 from dicomlens.analysis.analyzers._runtime import onnx_session
 from dicomlens.analysis.analyzers.ocr import BurnedInTextReader, OcrConfig, _engine
 
@@ -63,19 +66,6 @@ FRAMES_PER_SIZE = 12
 Box = tuple[int, int, int, int]
 
 
-def body(rng: np.random.Generator, *, dark: bool, side: int = 512) -> Image.Image:
-    """A textured ellipse (a stand-in for a body section) on a dark or bright background."""
-    yy, xx = np.mgrid[0:side, 0:side].astype(np.float32)
-    cy, cx = side / 2 + rng.uniform(-20, 20), side / 2 + rng.uniform(-20, 20)
-    inside = ((yy - cy) / rng.uniform(150, 190)) ** 2 + ((xx - cx) / rng.uniform(170, 210)) ** 2
-    texture = rng.normal(0, 12, size=(side, side)).astype(np.float32)
-    if dark:
-        picture = np.where(inside <= 1, 110 + texture, 4 + texture / 4)
-    else:
-        picture = np.where(inside <= 1, 120 + texture, 225 + texture / 4)
-    return Image.fromarray(np.clip(picture, 0, 255).astype(np.uint8), mode="L")
-
-
 def frames(sizes: tuple[int, ...], seed: int) -> list[tuple[int, np.ndarray, Box]]:
     """(glyph size, 512x512 frame, text box) with one line of text each."""
     pick = random.Random(seed)
@@ -84,7 +74,7 @@ def frames(sizes: tuple[int, ...], seed: int) -> list[tuple[int, np.ndarray, Box
     for index in range(FRAMES_PER_SIZE * len(sizes)):
         size = sizes[index % len(sizes)]
         dark = index % 3 != 2
-        picture = body(rng, dark=dark)
+        picture = anatomy(rng, dark=dark)
         draw = ImageDraw.Draw(picture)
         name = (*FONTS, "pillow-default")[index % (len(FONTS) + 1)]
         font: Any = (

@@ -1,5 +1,6 @@
 """A generated instance with a patient's name burned into its pixels (for reports and the
-viewer): a secondary-capture-like US image, one frame or several."""
+viewer): a secondary-capture-like US image, one frame or several; and the text-free body
+section the OCR recall set and the text detector benchmark draw their text on."""
 
 from __future__ import annotations
 
@@ -19,6 +20,23 @@ _ROOT = "1.2.826.0.1.3680043.8.498.99.15"  # pydicom's UID root + a fixed test b
 BURNED_TEXT = "HOLLOWAY^PRUDENCE 4471"
 PATIENT_NAME = "HOLLOWAY^PRUDENCE"
 PATIENT_ID = "MRN4471"
+
+
+def anatomy(rng: np.random.Generator, *, dark: bool, side: int = 512) -> Image.Image:
+    """A blob with texture: a stand-in for a body section (no text in it), on a dark or a
+    bright background."""
+    yy, xx = np.mgrid[0:side, 0:side].astype(np.float32)
+    cy, cx = side / 2 + rng.uniform(-20, 20), side / 2 + rng.uniform(-20, 20)
+    ry, rx = rng.uniform(150, 190), rng.uniform(170, 210)
+    inside = ((yy - cy) / ry) ** 2 + ((xx - cx) / rx) ** 2 <= 1
+    texture = rng.normal(0, 12, size=(side, side)).astype(np.float32)
+    if dark:
+        picture = np.where(inside, 110 + texture, 4 + texture / 4)
+    else:
+        picture = np.where(inside, 120 + texture, 225 + texture / 4)
+    inner = ((yy - cy) / (ry / 3)) ** 2 + ((xx - cx - 40) / (rx / 4)) ** 2 <= 1
+    picture = np.where(inner, picture + (60 if dark else -60), picture)
+    return Image.fromarray(np.clip(picture, 0, 255).astype(np.uint8), mode="L")
 
 
 def burned_in_dataset(*, frames: int = 1, rows: int = 384, columns: int = 512) -> Dataset:

@@ -22,6 +22,7 @@ from PIL import Image, ImageDraw, ImageFont
 pytest.importorskip("rapidocr_onnxruntime")
 matplotlib = pytest.importorskip("matplotlib")
 
+from corpus.burned_in import anatomy  # noqa: E402
 from corpus.real import real_files  # noqa: E402
 from dicomlens.analysis.analyzers import (  # noqa: E402
     AnalyzerSelection,
@@ -99,22 +100,6 @@ def _font(name: str, size: int) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
     return ImageFont.truetype(str(FONT_DIR / name), size)
 
 
-def _anatomy(rng: np.random.Generator, *, dark: bool, side: int = 512) -> Image.Image:
-    """A blob with texture: a stand-in for a body section (no text in it)."""
-    yy, xx = np.mgrid[0:side, 0:side].astype(np.float32)
-    cy, cx = side / 2 + rng.uniform(-20, 20), side / 2 + rng.uniform(-20, 20)
-    ry, rx = rng.uniform(150, 190), rng.uniform(170, 210)
-    inside = ((yy - cy) / ry) ** 2 + ((xx - cx) / rx) ** 2 <= 1
-    texture = rng.normal(0, 12, size=(side, side)).astype(np.float32)
-    if dark:
-        picture = np.where(inside, 110 + texture, 4 + texture / 4)
-    else:
-        picture = np.where(inside, 120 + texture, 225 + texture / 4)
-    inner = ((yy - cy) / (ry / 3)) ** 2 + ((xx - cx - 40) / (rx / 4)) ** 2 <= 1
-    picture = np.where(inner, picture + (60 if dark else -60), picture)
-    return Image.fromarray(np.clip(picture, 0, 255).astype(np.uint8), mode="L")
-
-
 def burned_in_set(count: int = SET_SIZE, seed: int = 5) -> list[BurnedIn]:
     """``count`` frames, two thirds on dark backgrounds, with names in varied fonts/corners."""
     random_ = random.Random(seed)
@@ -149,7 +134,7 @@ def burned_in_set(count: int = SET_SIZE, seed: int = 5) -> list[BurnedIn]:
             lines.append(f"{birth[6:]}/{birth[4:6]}/{birth[:4]}")
         if random_.random() < 0.5:
             lines.append(random_.choice(("kVp 120  mAs 250", "W 400 L 40", "SE 3 IM 42")))
-        picture = _anatomy(rng, dark=dark)
+        picture = anatomy(rng, dark=dark)
         draw = ImageDraw.Draw(picture)
         font = _font(font_name, size)
         ink = random_.randrange(200, 256) if dark else random_.randrange(0, 50)
