@@ -12,6 +12,7 @@ ORDER = (
     "bench_large.py",
     "bench_local.py",
     "bench_analyzers.py",
+    "bench_analyze_cli.py",
     "bench_deidentify.py",
     "bench_text_detector.py",
     "bench_table_coverage.py",
