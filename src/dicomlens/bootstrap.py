@@ -362,27 +362,25 @@ def get_services() -> Services:
     return _current
 
 
-def build_during_lambda_init(
-    handler_module: str, *, processor: bool = False, deidentification: bool = False
-) -> None:
+def build_during_lambda_init(handler_module: str, *, build: tuple[str, ...] = ()) -> None:
     """Build the services now when ``handler_module`` is the one this Lambda execution
-    environment runs (``_HANDLER`` names it), with the processor or the de-identification
-    service when that function needs them, then turn the garbage collector back on (see
-    :mod:`dicomlens.handlers`); anywhere else (tests, the local runtime, a module imported by
-    another handler) do nothing.
+    environment runs (``_HANDLER`` names it), with the services named in ``build`` (the
+    :class:`Services` attributes that function's requests use, e.g. ``"processor"``), then
+    turn the garbage collector back on (see :mod:`dicomlens.handlers`); anywhere else
+    (tests, the local runtime, a module imported by another handler) do nothing.
 
-    Lambda runs init, the import of the handler module, with a full vCPU, whatever the
-    memory size: what is built here is not paid by the first request. A failure is logged and
-    left to the first request, which builds again and answers with the error.
+    Every handler module a Lambda function names must call this last: without it, its
+    first request pays for the wiring, and the collector stays off for the life of the
+    process. Lambda runs init, the import of the handler module, with a full vCPU, whatever
+    the memory size: what is built here is not paid by the first request. A failure is
+    logged and left to the first request, which builds again and answers with the error.
     """
     if os.environ.get("_HANDLER", "").rpartition(".")[0] != handler_module:
         return
     try:
         services = get_services()
-        if processor:
-            _ = services.processor
-        if deidentification:
-            _ = services.deidentification
+        for name in build:
+            getattr(services, name)
     except Exception as exc:  # any: the first request builds again and reports it
         logging.getLogger(__name__).warning(
             "services not built during init (%s); the first request builds them",

@@ -76,4 +76,4 @@ def warm_up() -> None:
     bootstrap.get_services().deidentification.warm_up()
 
 
-bootstrap.build_during_lambda_init(__name__, deidentification=True)
+bootstrap.build_during_lambda_init(__name__, build=("deidentification",))

@@ -456,4 +456,4 @@ def handler(event: dict[str, Any], context: LambdaContext) -> Reply:
 
 handler.thread_safe = True  # read by the local server
 
-bootstrap.build_during_lambda_init(__name__)
+bootstrap.build_during_lambda_init(__name__, build=("dicomweb",))

@@ -200,3 +200,6 @@ def _process(created: CreatedObject) -> dict[str, Any]:
     if metric is not None:
         count(metric)
     return {"jobId": report.job_id, "outcome": str(report.outcome), "errorCode": report.error_code}
+
+
+bootstrap.build_during_lambda_init(__name__, build=("processor",))

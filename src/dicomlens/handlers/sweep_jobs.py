@@ -24,3 +24,6 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, int]:
     count("JobsTimedOut", report.timed_out)
     logger.info("jobs swept", extra={"expired": report.expired, "timedOut": report.timed_out})
     return {"expired": report.expired, "timedOut": report.timed_out}
+
+
+bootstrap.build_during_lambda_init(__name__, build=("sweeper",))
