@@ -54,7 +54,7 @@ def test_only_the_pinned_tarball_is_accepted() -> None:
 def test_app_config_points_at_our_dicomweb_root() -> None:
     text = ohif.app_config_js("http://127.0.0.1:8080/dicomweb")
     assert text.startswith("window.config = ")
-    config = json.loads(text.removeprefix("window.config = ").rstrip().rstrip(";"))
+    config = json.loads(text.removeprefix("window.config = ").split(";\n", 1)[0])
     assert config["routerBasename"] == "/viewer"
     (source,) = config["dataSources"]
     roots = {source["configuration"][k] for k in ("qidoRoot", "wadoRoot", "wadoUriRoot")}

@@ -218,6 +218,38 @@ class OidcClient:
         }
 
 
+# Runs in every viewer page. OHIF 3.13's SR viewport registers a report's tracking identifiers
+# (which DICOMSRDisplay draws) after the referenced image's first render when the image comes
+# fast, and nothing renders the annotations again: the report's regions stayed undrawn until
+# the user touched the view (one page load in two or three here; cornerstone held the
+# annotation all along, and a forced annotation render drew it at once). So a few moments
+# after annotations are added, their layer is rendered again in every viewport: only the
+# SVG layer, no image render, so no event loop. tests/e2e/test_viewer_report.py checks that
+# the region is drawn without a user step.
+_SR_REDRAW = """
+(function () {
+  var ADDED = "CORNERSTONE_TOOLS_ANNOTATION_ADDED", timers = [];
+  function redraw() {
+    var core = window.cornerstone, tools = window.cornerstoneTools;
+    if (!core || !tools) return;
+    core.getRenderingEngines().forEach(function (engine) {
+      var ids = engine.getViewports().map(function (viewport) { return viewport.id; });
+      if (ids.length) tools.utilities.triggerAnnotationRenderForViewportIds(ids);
+    });
+  }
+  function schedule() {
+    timers.forEach(clearTimeout);
+    timers = [300, 1000, 3000].map(function (ms) { return setTimeout(redraw, ms); });
+  }
+  (function attach() {
+    var core = window.cornerstone;
+    if (!core || !core.eventTarget) return setTimeout(attach, 200);
+    core.eventTarget.addEventListener(ADDED, schedule);
+  })();
+})();
+"""
+
+
 # Runs in the viewer page when the server needs its API token and the browser has no viewer
 # session (an HttpOnly cookie, see dicomlens.local.viewer_session): /dicomweb answers 401,
 # so the page asks for the token, trades it for the cookie and opens the address it was
@@ -318,7 +350,7 @@ def app_config_js(
     }
     if oidc is not None:
         config["oidc"] = [oidc.app_config()]
-    text = f"window.config = {json.dumps(config, indent=2)};\n"
+    text = f"window.config = {json.dumps(config, indent=2)};\n" + _SR_REDRAW
     if session_path is not None:
         text += _SESSION_GATE % {
             "dicomweb": json.dumps(dicomweb_root),
