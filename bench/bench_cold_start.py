@@ -336,9 +336,18 @@ def main() -> None:
     parser.add_argument("--build-dir", type=Path, help="reuse this .aws-sam/build")
     parser.add_argument("--runs", type=int, default=5, help="clean processes per function")
     parser.add_argument("--show-answers", action="store_true", help="print each first answer")
+    parser.add_argument(
+        "--keep",
+        type=Path,
+        help="lay the harness out in this (new) directory and keep it, to study one function "
+        "by hand (python -X importtime with the printed environment)",
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="dicomlens-coldstart-") as tmp:
         work = Path(tmp)
+        if args.keep:
+            work = args.keep.resolve()
+            work.mkdir(parents=True)
         build = args.build_dir.resolve() if args.build_dir else sam_build(work)
         python = lambda_venv(work)
         opt, task = lay_out(build, work)

@@ -76,3 +76,23 @@ def test_window_presets_are_offered_for_ct_only(tmp_path: Path) -> None:
     assert {f"window-{name}.png" for name in ct.result.window_presets} <= set(ct.images)
     assert mr.result.window_presets == ()
     assert not any(name.startswith("window-") for name in mr.images)
+
+
+def test_a_thumbnail_half_the_preview_s_size_averages_each_2x2_block(tmp_path: Path) -> None:
+    # Given a 512 x 512 image (preview 512, thumbnail 256: a whole factor of 2)
+    path = tmp_path / "ct.dcm"
+    ds = new_dataset(CT_IMAGE, 61, "CT")
+    noise = np.random.default_rng(61).integers(0, 1000, size=(512, 512), dtype=np.uint16)
+    attach_grey(ds, noise, bits_stored=16)
+    ds.WindowCenter, ds.WindowWidth = 500, 1000
+    path.write_bytes(to_bytes(ds))
+    # When it is analysed
+    analysis = analyze_file(path)
+    with Image.open(io.BytesIO(analysis.images["preview.png"])) as img:
+        preview = np.asarray(img, dtype=np.float64)
+    with Image.open(io.BytesIO(analysis.images["thumbnail.png"])) as img:
+        thumbnail = np.asarray(img, dtype=np.float64)
+    # Then each thumbnail pixel is the mean of its 2x2 block of the preview (rounded)
+    blocks = preview.reshape(256, 2, 256, 2).mean(axis=(1, 3))
+    assert thumbnail.shape == (256, 256)
+    assert np.abs(thumbnail - blocks).max() <= 0.5

@@ -24,6 +24,7 @@ from dicomlens.imaging.metadata import check_summary
 from dicomlens.imaging.output import (
     PREVIEW_MAX,
     THUMBNAIL_MAX,
+    THUMBNAIL_REDUCING_GAP,
     display_size,
     to_png,
 )
@@ -159,6 +160,7 @@ def _pictures(
             rendered.pixels,
             size=display_size(rows, columns, aspect, THUMBNAIL_MAX),
             compress_level=level,
+            reducing_gap=THUMBNAIL_REDUCING_GAP,
         ),
     }
     presets: tuple[str, ...] = ()

@@ -94,10 +94,10 @@ def add_parser(subparsers: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Execute ``analyze``; return the exit code."""
-    examples = [Path(str(p)) for p in map(get_testdata_file, EXAMPLES) if p]
-    files = input_files(
-        "analyze", args.paths, workers=args.workers, extra=examples if args.examples else ()
-    )
+    # pydicom's example files are looked up only when asked for (a walk of its data folders)
+    wanted = EXAMPLES if args.examples else ()
+    examples = [Path(str(p)) for p in map(get_testdata_file, wanted) if p]
+    files = input_files("analyze", args.paths, workers=args.workers, extra=examples)
     if files is None:
         return USAGE_ERROR
     settings = Settings()

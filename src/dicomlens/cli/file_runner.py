@@ -9,6 +9,7 @@ succeeded, 1 some failed, 2 usage error, 130 interrupted.
 
 from __future__ import annotations
 
+import os
 import re
 import sys
 import time
@@ -16,20 +17,12 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TextIO
-
-from rich import box
-from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TextColumn,
-    TimeRemainingColumn,
-)
-from rich.table import Table
+from typing import TYPE_CHECKING, Any, TextIO
 
 from dicomlens.cli.timed_batch import ItemResult, Task, run_batch
+
+if TYPE_CHECKING:
+    from rich.console import Console
 
 USAGE_ERROR = 2
 INTERRUPTED = 130
@@ -158,14 +151,39 @@ def time_line(rows: list[dict[str, Any]], seconds: float) -> SummaryLine:
     return SummaryLine("time", f"{seconds:.1f}s", f" ({rate:.1f} files/s)")
 
 
+# What makes rich treat a stream that is not a TTY as a terminal.
+_RICH_TERMINAL_VARIABLES = ("FORCE_COLOR", "TTY_COMPATIBLE", "TTY_INTERACTIVE")
+
+
+def terminal_console(stream: TextIO) -> Console | None:
+    """A rich console on ``stream`` when rich sees a terminal there, else None.
+
+    rich (a fifth of a command's start) is imported only when the stream is a TTY or the
+    environment tells rich to treat it as one: pipes and log files get plain lines without it.
+    """
+    isatty = getattr(stream, "isatty", None)
+    if not (callable(isatty) and isatty()) and not any(
+        name in os.environ for name in _RICH_TERMINAL_VARIABLES
+    ):
+        return None
+    from rich.console import Console  # noqa: PLC0415 - see the docstring
+
+    console = Console(file=stream, highlight=False)
+    return console if console.is_terminal else None
+
+
 def print_summary(lines: list[SummaryLine], footer: str, *, stream: TextIO | None = None) -> None:
     """Print the summary to stdout: a table on a terminal, plain aligned lines otherwise."""
-    console = Console(file=stream or sys.stdout, highlight=False)
-    if not console.is_terminal:
+    out = stream or sys.stdout
+    console = terminal_console(out)
+    if console is None:
         text = "\n".join(f"{ln.label:<24}{ln.value:>8}{ln.note}" for ln in lines)
-        console.file.write(f"\n{text}\n{footer}\n")
-        console.file.flush()
+        out.write(f"\n{text}\n{footer}\n")
+        out.flush()
         return
+    from rich import box  # noqa: PLC0415 - a terminal only (terminal_console)
+    from rich.table import Table  # noqa: PLC0415
+
     table = Table(box=box.SIMPLE, show_header=False, pad_edge=False)
     table.add_column("what")
     table.add_column("count", justify="right")
@@ -185,9 +203,17 @@ class FileProgress:
         self.done = 0
         self.stream = stream
         self.start = time.monotonic()
-        console = Console(file=stream)
-        self._bar: Progress | None = None
-        if console.is_terminal:
+        console = terminal_console(stream)
+        self._bar: Any = None  # a rich Progress on a terminal
+        if console is not None:
+            from rich.progress import (  # noqa: PLC0415 - a terminal only (terminal_console)
+                BarColumn,
+                MofNCompleteColumn,
+                Progress,
+                TextColumn,
+                TimeRemainingColumn,
+            )
+
             self._bar = Progress(
                 BarColumn(),
                 MofNCompleteColumn(),
