@@ -14,6 +14,7 @@ from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.encaps import generate_frames
 from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 
+from dicomlens.analysis.pipeline import AnalysisOptions, analyze_file
 from dicomlens.dicomweb.bulk import read_bulk
 from dicomlens.dicomweb.frames import (
     frame_layout,
@@ -290,3 +291,45 @@ def test_frames_to_decode_are_not_read_by_ranges() -> None:
     with pytest.raises(DicomlensError) as raised:
         read_stored_frames(lambda o, n: b"", layout, (99,), transfer_syntax="*")
     assert raised.value.code == ErrorCode.NOT_FOUND
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        *ENCAPSULATED,
+        "CT_small.dcm",
+        "MR_small_implicit.dcm",
+        "MR_small_bigendian.dcm",  # read through byte patches
+        "rtdose.dcm",  # native, 15 frames
+        "emri_small.dcm",
+        "liver.dcm",  # 1-bit frames
+    ],
+)
+def test_the_layout_from_the_analysis_parse_is_the_layout_from_a_parse_of_its_own(
+    name: str,
+) -> None:
+    # Given a file the analysis has read (its parse up to the pixel data kept)
+    path = _file(name)
+    analysis = analyze_file(path, AnalysisOptions(analyzers=()))
+    assert analysis.located is not None and analysis.located.path == path
+    # Then the frame layout made from that parse is the one a fresh parse gives
+    assert frame_layout(path, LIMITS, located=analysis.located) == frame_layout(path, LIMITS)
+
+
+def test_a_deflated_file_has_no_parse_to_share_and_its_layout_is_made_as_before() -> None:
+    path = _file("image_dfl.dcm")
+    analysis = analyze_file(path, AnalysisOptions(analyzers=()))
+    assert analysis.located is None  # inflated whole, not located
+    assert frame_layout(path, LIMITS, located=analysis.located).stored_readable is False
+
+
+def test_a_parse_of_another_file_version_is_not_used(tmp_path: Path) -> None:
+    # Given the analysis's parse of a file that was then replaced by a longer one
+    path = tmp_path / "ct.dcm"
+    shutil.copyfile(_file("CT_small.dcm"), path)
+    located = analyze_file(path, AnalysisOptions(analyzers=())).located
+    shutil.copyfile(_file("rtdose.dcm"), path)
+    # Then the layout is the new file's
+    assert frame_layout(path, LIMITS, located=located).frame_count == _frame_count(
+        pydicom.dcmread(path)
+    )

@@ -10,9 +10,12 @@ import pytest
 from pydicom.data import get_testdata_file
 
 from dicomlens.analysis.pipeline import Analysis, AnalysisOptions, analyze_file
+from dicomlens.dicomweb import frames
+from dicomlens.dicomweb.frames import FRAME_LAYOUT_NAME, layout_from_json
 from dicomlens.dicomweb.rendered import DEFAULT_RENDITION_NAME, JPEG, RenderParams, render_frame
 from dicomlens.domain.errors import ErrorCode, TransientError
 from dicomlens.domain.jobs import JobStatus
+from dicomlens.imaging import dicom_reader
 from dicomlens.imaging.limits import ImagingLimits
 from dicomlens.services.dicomweb_store import InstanceIndexer
 from dicomlens.services.processing import ImageProcessor, UploadOutcome
@@ -330,3 +333,31 @@ def _indexing_processor(
         analyze=analyze,
         indexer=indexer,
     )
+
+
+def test_the_kept_frame_layout_comes_from_the_analysis_parse_without_another(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # Given a processor that indexes for DICOMweb, counting parses up to the pixel data
+    world = World()
+    parses: list[Path] = []
+    original = dicom_reader.locate_pixel_data
+
+    def counted(path: Path, *args: object) -> dicom_reader.LocatedDicom:
+        parses.append(path)
+        return original(path, *args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(dicom_reader, "locate_pixel_data", counted)
+    monkeypatch.setattr(frames, "locate_pixel_data", counted)
+    processor = _indexing_processor(world, FakeInstanceIndex(), analyze_file)
+    job_id, key = world.uploaded(CT)
+    # When the upload is processed
+    assert processor.process_upload(key).outcome is UploadOutcome.COMPLETED
+    # Then the file was parsed up to its pixel data once (by the analysis), and the kept
+    # layout is the one a parse of the same bytes gives
+    assert len(parses) == 1
+    kept = layout_from_json(world.blobs.objects[f"derived/{job_id}/{FRAME_LAYOUT_NAME}"])
+    source = tmp_path / "ct.dcm"
+    source.write_bytes(CT)
+    assert kept == frames.frame_layout(source, ImagingLimits())
+    assert len(parses) == 2  # that fresh parse

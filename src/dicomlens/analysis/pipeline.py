@@ -19,6 +19,7 @@ from dicomlens.analysis.analyzers.registry import run_analyzers
 from dicomlens.analysis.analyzers.spec import ANALYZER_TIMEOUT_S, FrameRequirement, ImageScope
 from dicomlens.domain.results import AnalysisResult, Finding, SkippedAnalyzer
 from dicomlens.imaging.decode import DecodedImage, read_image
+from dicomlens.imaging.dicom_reader import LocatedDicom
 from dicomlens.imaging.limits import PNG_COMPRESS_LEVEL, ImagingLimits
 from dicomlens.imaging.metadata import check_summary
 from dicomlens.imaging.output import (
@@ -56,11 +57,14 @@ class Analysis:
     ``first_frame``: for a DICOM image whose rendered frame is its first frame at full
     resolution in its own window, that 8-bit picture (what DICOMweb's default ``/rendered``
     shows), so a caller that keeps that rendering need not decode the file again; else None.
+    ``located``: for a DICOM image, its data set parsed up to the pixel data and where that
+    lies (what DICOMweb's frame layout is computed from), else None.
     """
 
     result: AnalysisResult
     images: dict[str, bytes]
     first_frame: np.ndarray | None = None
+    located: LocatedDicom | None = None
 
 
 def analyze_file(path: Path, options: AnalysisOptions | None = None) -> Analysis:
@@ -122,7 +126,12 @@ def analyze_file(path: Path, options: AnalysisOptions | None = None) -> Analysis
         skipped_analyzers=skipped,
     )
     first = image.kind == "dicom" and image.frame_index == 0 and image.reduction == 1
-    return Analysis(result=result, images=images, first_frame=rendered.pixels if first else None)
+    return Analysis(
+        result=result,
+        images=images,
+        first_frame=rendered.pixels if first else None,
+        located=image.located,
+    )
 
 
 def decode_side(analyzers: tuple[Analyzer, ...], header: Dataset | None = None) -> int | None:

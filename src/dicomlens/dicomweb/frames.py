@@ -38,7 +38,7 @@ from dicomlens.dicomweb.negotiation import (
 from dicomlens.domain.errors import DicomlensError, ErrorCode
 from dicomlens.imaging.codestream_check import PixelItems, locate_frames
 from dicomlens.imaging.decode import RASTER_KINDS, locate_file, read_image
-from dicomlens.imaging.dicom_reader import locate_pixel_data, validate
+from dicomlens.imaging.dicom_reader import LocatedDicom, locate_pixel_data, validate
 from dicomlens.imaging.limits import ImagingLimits
 from dicomlens.imaging.validation import check_geometry
 
@@ -331,12 +331,18 @@ def layout_from_json(data: bytes) -> FrameLayout:
         raise DicomlensError(ErrorCode.INTERNAL, "a kept frame layout is unreadable") from exc
 
 
-def frame_layout(path: Path, limits: ImagingLimits) -> FrameLayout:
-    """Where the frames of the DICOM file at ``path`` lie, read once per file version.
+def frame_layout(
+    path: Path, limits: ImagingLimits, *, located: LocatedDicom | None = None
+) -> FrameLayout:
+    """Where the frames of the DICOM file at ``path`` lie, read once per file version;
+    from ``located`` (the file as the analysis just parsed it, :attr:`Analysis.located`)
+    without parsing it again when that is this same file at its current size.
 
     Raises NOT_FOUND when it has no pixel data, and the reader's errors.
     """
     stat = path.stat()
+    if located is not None and located.path == path and located.size == stat.st_size:
+        return layout_of(located, limits)
     return _cached_layout(str(path), stat.st_size, stat.st_mtime_ns, stat.st_ino, limits)
 
 
@@ -350,7 +356,15 @@ def _cached_layout(
     source = locate_file(path, limits=limits)
     if source.kind in RASTER_KINDS:
         raise DicomlensError(ErrorCode.INVALID_DICOM, "the file is not DICOM")
-    located = locate_pixel_data(path, source.kind, size)
+    return layout_of(locate_pixel_data(path, source.kind, size), limits)
+
+
+def layout_of(located: LocatedDicom, limits: ImagingLimits) -> FrameLayout:
+    """The frame layout of a DICOM file parsed up to its pixel data (:func:`locate_pixel_data`).
+
+    Raises NOT_FOUND when it has no pixel data, and the reader's errors.
+    """
+    path, size = located.path, located.size
     ds, pixel = located.dataset, located.pixel
     tsyntax = located.transfer_syntax
     if tsyntax == DeflatedExplicitVRLittleEndian:

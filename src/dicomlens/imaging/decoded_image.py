@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 from pydicom.dataset import Dataset
 
 from dicomlens.domain.results import Finding
+
+if TYPE_CHECKING:
+    from dicomlens.imaging.dicom_reader import LocatedDicom
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -34,6 +37,9 @@ class DecodedImage:
     decoded smaller for a picture that needs fewer pixels; 1: full resolution."""
     full_size: tuple[int, int] | None = None
     """(rows, columns) of the frame at full resolution when ``reduction`` > 1."""
+    located: LocatedDicom | None = None
+    """For a DICOM file whose pixel data was located: where it lies, as read (the data set
+    is :attr:`dataset`), so a caller that needs the frame layout need not parse again."""
 
     @property
     def frame_size(self) -> tuple[int, int]:

@@ -148,7 +148,8 @@ def read_dicom_image(
     if pixel is None or not declares_image:
         return _without_image(ds)
     choice = validate(located, pixel, limits, frame)
-    return decode(located, pixel, choice, limits, max_side=resolve_max_side(max_side, ds))
+    image = decode(located, pixel, choice, limits, max_side=resolve_max_side(max_side, ds))
+    return replace(image, located=located)
 
 
 def locate_pixel_data(path: Path, kind: FileKind, size: int) -> LocatedDicom:

@@ -38,6 +38,7 @@ from dicomlens.domain.jobs import Job
 from dicomlens.domain.keys import derived_key, upload_key
 from dicomlens.imaging.decode import locate_file
 from dicomlens.imaging.dicom_dataset import parse_dataset, values_checked_already
+from dicomlens.imaging.dicom_reader import LocatedDicom
 from dicomlens.imaging.limits import ImagingLimits
 from dicomlens.imaging.pixel_stream import is_deflated
 from dicomlens.imaging.sniff import FileKind
@@ -201,6 +202,7 @@ class InstanceIndexer:
         job: Job,
         extras: bool = True,
         first_frame: np.ndarray | None = None,
+        located: LocatedDicom | None = None,
     ) -> Dataset | None:
         """Index the job's uploaded file ``path`` if it is a DICOM instance with its UIDs,
         and return its data set as read (so a caller need not parse the file again); None
@@ -209,7 +211,10 @@ class InstanceIndexer:
         being processed) is not written again. ``extras``: also keep its default rendering
         and frame layout; ``first_frame``, the analysis's rendering of frame 1 in the file's
         own window at full size (:attr:`~dicomlens.analysis.pipeline.Analysis.first_frame`),
-        is that rendering already, so only its JPEG encoding remains.
+        is that rendering already, so only its JPEG encoding remains; ``located``, the
+        analysis's parse of this file up to its pixel data
+        (:attr:`~dicomlens.analysis.pipeline.Analysis.located`), gives the frame layout
+        without a parse of its own.
 
         The extras read the file again, but without converting its values a second time:
         :func:`read_instance` has just converted every one of them without error, which is
@@ -226,14 +231,16 @@ class InstanceIndexer:
         if extras:
             with values_checked_already():
                 self._store_default_rendition(path, job=job, first_frame=first_frame)
-                self._store_frame_layout(path, job=job)
+                self._store_frame_layout(path, job=job, located=located)
         return ds
 
-    def _store_frame_layout(self, path: Path, *, job: Job) -> None:
+    def _store_frame_layout(
+        self, path: Path, *, job: Job, located: LocatedDicom | None = None
+    ) -> None:
         """Keep where the instance's frames lie (``/frames`` then reads them directly);
         none for an instance without readable pixel data."""
         try:
-            layout = frame_layout(path, self._limits)
+            layout = frame_layout(path, self._limits, located=located)
         except DicomlensError:
             return
         key = derived_key(job.job_id, FRAME_LAYOUT_NAME)

@@ -272,7 +272,11 @@ class ImageProcessor:
                 analysed_in = (self._clock.now() - started).total_seconds()
                 extras = analysed_in <= DICOMWEB_EXTRAS_WITHIN_S
                 instance = self._indexer.index_upload(
-                    path, job=job, extras=extras, first_frame=analysis.first_frame
+                    path,
+                    job=job,
+                    extras=extras,
+                    first_frame=analysis.first_frame,
+                    located=analysis.located,
                 )
                 if instance is not None and self._reports is not None:
                     analysis = replace(
