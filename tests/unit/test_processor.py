@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
@@ -11,12 +12,14 @@ from pydicom.data import get_testdata_file
 
 from dicomlens.analysis.pipeline import Analysis, AnalysisOptions, analyze_file
 from dicomlens.dicomweb import frames
+from dicomlens.dicomweb.attributes import metadata_json
 from dicomlens.dicomweb.frames import FRAME_LAYOUT_NAME, layout_from_json
 from dicomlens.dicomweb.rendered import DEFAULT_RENDITION_NAME, JPEG, RenderParams, render_frame
 from dicomlens.domain.errors import ErrorCode, TransientError
 from dicomlens.domain.jobs import JobStatus
 from dicomlens.imaging import dicom_reader
 from dicomlens.imaging.limits import ImagingLimits
+from dicomlens.services import dicomweb_store as dicomweb_store_module
 from dicomlens.services.dicomweb_store import InstanceIndexer
 from dicomlens.services.processing import ImageProcessor, UploadOutcome
 from dicomlens.services.uploads import UploadRules, UploadService
@@ -361,3 +364,30 @@ def test_the_kept_frame_layout_comes_from_the_analysis_parse_without_another(
     source.write_bytes(CT)
     assert kept == frames.frame_layout(source, ImagingLimits())
     assert len(parses) == 2  # that fresh parse
+
+
+def test_an_upload_is_indexed_from_the_analysis_parse_with_the_metadata_a_full_parse_gives(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # Given a processor that indexes for DICOMweb, counting full parses of the upload
+    world = World()
+    full_parses: list[Path] = []
+
+    def counted(path: Path, limits: ImagingLimits) -> object:
+        full_parses.append(path)
+        return dicomweb_store_module.parse_dataset(path, "instance", convert="all")
+
+    monkeypatch.setattr(dicomweb_store_module, "read_instance", counted)
+    index = FakeInstanceIndex()
+    processor = _indexing_processor(world, index, analyze_file)
+    data = Path(str(get_testdata_file("693_UNCI.dcm"))).read_bytes()  # nothing after its pixels
+    job_id, key = world.uploaded(data)
+    # When it is processed
+    assert processor.process_upload(key).outcome is UploadOutcome.COMPLETED
+    # Then it was not parsed whole again, and its metadata document is a full parse's
+    assert full_parses == []
+    source = tmp_path / "ct.dcm"
+    source.write_bytes(data)
+    expected = metadata_json(dicomweb_store_module.read_instance(source, ImagingLimits()))
+    kept = json.loads(world.blobs.objects[f"derived/{job_id}/dicomweb-metadata.json"])
+    assert kept == json.loads(json.dumps(expected))

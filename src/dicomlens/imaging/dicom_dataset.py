@@ -87,6 +87,26 @@ def parse_dataset(
     return ds
 
 
+def convert_all_values(ds: Dataset, what: str) -> None:
+    """Convert every value of ``ds`` (file meta included) at every depth, as
+    :func:`parse_dataset` does with ``convert="all"``; INVALID_DICOM naming ``what`` when
+    one does not convert."""
+    with quiet_warnings():
+        try:
+            meta = getattr(ds, "file_meta", None)
+            for part in (meta, ds) if meta is not None else (ds,):
+                for _ in part.iterall():
+                    pass
+        except PARSE_ERRORS as exc:
+            raise DicomlensError(
+                ErrorCode.INVALID_DICOM, f"the DICOM {what} cannot be parsed ({type(exc).__name__})"
+            ) from exc
+        except RecursionError as exc:  # pydicom reads each nested sequence recursively
+            raise DicomlensError(
+                ErrorCode.INVALID_DICOM, f"the DICOM {what} nests sequences too deeply to parse"
+            ) from exc
+
+
 _VALUES_CHECKED: ContextVar[bool] = ContextVar("dicomlens_values_checked", default=False)
 
 

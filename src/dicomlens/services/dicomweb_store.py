@@ -43,6 +43,7 @@ from dicomlens.imaging.limits import ImagingLimits
 from dicomlens.imaging.pixel_stream import is_deflated
 from dicomlens.imaging.sniff import FileKind
 from dicomlens.imaging.validation import check_inflated_size
+from dicomlens.imaging.whole_dataset import whole_dataset
 from dicomlens.ports import BlobStore, Clock, IdGenerator, InstanceIndex, JobStore, UploadIntake
 
 DICOM_MEDIA_TYPE = "application/dicom"
@@ -213,15 +214,18 @@ class InstanceIndexer:
         own window at full size (:attr:`~dicomlens.analysis.pipeline.Analysis.first_frame`),
         is that rendering already, so only its JPEG encoding remains; ``located``, the
         analysis's parse of this file up to its pixel data
-        (:attr:`~dicomlens.analysis.pipeline.Analysis.located`), gives the frame layout
-        without a parse of its own.
+        (:attr:`~dicomlens.analysis.pipeline.Analysis.located`), gives the data set
+        (:func:`~dicomlens.imaging.whole_dataset.whole_dataset`, when it can stand for the
+        file) and the frame layout without parses of their own.
 
         The extras read the file again, but without converting its values a second time:
         :func:`read_instance` has just converted every one of them without error, which is
         what :func:`~dicomlens.imaging.dicom_dataset.values_checked_already` asks (about a
         quarter of their time)."""
         try:
-            ds = read_instance(path, self._limits)  # NOT_AN_IMAGE for a PNG or JPEG
+            # the analysis's parse completed when it can stand for the file, else a parse
+            shared = whole_dataset(located, path) if located is not None else None
+            ds = shared or read_instance(path, self._limits)  # NOT_AN_IMAGE for a PNG/JPEG
             probe = self.record_of(ds, size=job.size)
         except DicomlensError:
             return None
