@@ -66,24 +66,14 @@ def parse_dataset(
     imaging core reads; ``"all"`` every value at every depth (for a reader that writes
     the whole dataset back). Raises INVALID_DICOM naming ``what`` failed.
     """
-    with quiet_warnings():
-        try:
-            ds = pydicom.dcmread(source, stop_before_pixels=stop_before_pixels, force=force)
-            meta = getattr(ds, "file_meta", None)
-            for part in (meta, ds) if meta is not None else (ds,):
-                if convert == "all":
-                    for _ in part.iterall():
-                        pass
-                elif not _VALUES_CHECKED.get():
-                    _convert_values(part)
-        except PARSE_ERRORS as exc:
-            raise DicomlensError(
-                ErrorCode.INVALID_DICOM, f"the DICOM {what} cannot be parsed ({type(exc).__name__})"
-            ) from exc
-        except RecursionError as exc:  # pydicom reads each nested sequence recursively
-            raise DicomlensError(
-                ErrorCode.INVALID_DICOM, f"the DICOM {what} nests sequences too deeply to parse"
-            ) from exc
+    with _invalid_dicom(what):
+        ds = pydicom.dcmread(source, stop_before_pixels=stop_before_pixels, force=force)
+        for part in _parts(ds):
+            if convert == "all":
+                for _ in part.iterall():
+                    pass
+            elif not _VALUES_CHECKED.get():
+                _convert_values(part)
     return ds
 
 
@@ -91,12 +81,25 @@ def convert_all_values(ds: Dataset, what: str) -> None:
     """Convert every value of ``ds`` (file meta included) at every depth, as
     :func:`parse_dataset` does with ``convert="all"``; INVALID_DICOM naming ``what`` when
     one does not convert."""
+    with _invalid_dicom(what):
+        for part in _parts(ds):
+            for _ in part.iterall():
+                pass
+
+
+def _parts(ds: Dataset) -> tuple[Dataset, ...]:
+    """The file meta (when there is one), then the data set."""
+    meta = getattr(ds, "file_meta", None)
+    return (meta, ds) if meta is not None else (ds,)
+
+
+@contextmanager
+def _invalid_dicom(what: str) -> Iterator[None]:
+    """pydicom's parse errors in the block as INVALID_DICOM naming ``what`` (warnings about
+    non-conformant values silenced)."""
     with quiet_warnings():
         try:
-            meta = getattr(ds, "file_meta", None)
-            for part in (meta, ds) if meta is not None else (ds,):
-                for _ in part.iterall():
-                    pass
+            yield
         except PARSE_ERRORS as exc:
             raise DicomlensError(
                 ErrorCode.INVALID_DICOM, f"the DICOM {what} cannot be parsed ({type(exc).__name__})"
