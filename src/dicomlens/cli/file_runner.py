@@ -23,6 +23,7 @@ from dicomlens.cli.timed_batch import ItemResult, Task, run_batch
 
 if TYPE_CHECKING:
     from rich.console import Console
+    from rich.progress import Progress
 
 USAGE_ERROR = 2
 INTERRUPTED = 130
@@ -204,7 +205,7 @@ class FileProgress:
         self.stream = stream
         self.start = time.monotonic()
         console = terminal_console(stream)
-        self._bar: Any = None  # a rich Progress on a terminal
+        self._bar: Progress | None = None
         if console is not None:
             from rich.progress import (  # noqa: PLC0415 - a terminal only (terminal_console)
                 BarColumn,

@@ -13,20 +13,10 @@ import importlib
 import sys
 from collections.abc import Sequence
 
-# Modules that contribute subcommands. A module that cannot be imported (an optional
-# extra that is not installed) is left out of the command.
-SUBCOMMAND_MODULES = (
-    "dicomlens.cli.analyze",
-    "dicomlens.cli.serve",
-    "dicomlens.cli.deploy",
-    "dicomlens.cli.deidentify",
-    "dicomlens.cli.redrive",
-    "dicomlens.cli.index_jobs",
-    "dicomlens.cli.viewer",
-)
-# The module that registers each command. A command line naming one of these first loads
-# only that module: the others' imports (the deploy tooling, the viewer, de-identification)
-# cost a tenth of a second that a command does not need.
+# The module that registers each command. A module that cannot be imported (an optional
+# extra that is not installed) is left out of the command. A command line naming one of
+# these first loads only that module: the others' imports (the deploy tooling, the viewer,
+# de-identification) cost a tenth of a second that a command does not need.
 COMMAND_MODULES = {
     "analyze": "dicomlens.cli.analyze",
     "serve": "dicomlens.cli.serve",
@@ -37,6 +27,8 @@ COMMAND_MODULES = {
     "index-open-jobs": "dicomlens.cli.index_jobs",
     "viewer": "dicomlens.cli.viewer",
 }
+# Every module that contributes subcommands, once each, in the order of the help.
+SUBCOMMAND_MODULES = tuple(dict.fromkeys(COMMAND_MODULES.values()))
 
 
 def requested_command(argv: Sequence[str]) -> str | None:

@@ -341,7 +341,7 @@ def frame_layout(
     Raises NOT_FOUND when it has no pixel data, and the reader's errors.
     """
     stat = path.stat()
-    if located is not None and located.path == path and located.size == stat.st_size:
+    if located is not None and located.is_file(path, stat.st_size):
         return layout_of(located, limits)
     return _cached_layout(str(path), stat.st_size, stat.st_mtime_ns, stat.st_ino, limits)
 

@@ -93,6 +93,11 @@ class LocatedDicom:
     """Where parsing stopped when no pixel data element followed: a tag, or the end."""
     findings: tuple[Finding, ...] = ()
 
+    def is_file(self, path: Path, size: int) -> bool:
+        """Whether this parse is of the file at ``path`` as it is now (``size`` bytes): a
+        caller may use it instead of parsing that file again."""
+        return self.path == path and self.size == size
+
 
 @dataclass(frozen=True, kw_only=True)
 class FrameChoice:

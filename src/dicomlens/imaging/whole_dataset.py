@@ -18,20 +18,20 @@ from __future__ import annotations
 import copy
 import struct
 from pathlib import Path
+from typing import IO
 
 from pydicom.dataelem import RawDataElement
 from pydicom.dataset import Dataset
 from pydicom.tag import Tag
 
+from dicomlens.domain.errors import DicomlensError
 from dicomlens.imaging.dicom_dataset import convert_all_values
 from dicomlens.imaging.dicom_reader import LocatedDicom
+from dicomlens.imaging.encapsulated_frames import walk_items
 from dicomlens.imaging.pixel_stream import PixelHeader
 
-# Items of an encapsulated pixel data value are walked to find its end; past this many the
-# file is parsed whole instead (a real file has a few per frame).
-MAX_ITEMS_WALKED = 100_000
-_ITEM = (0xFFFE, 0xE000)
-_SEQUENCE_DELIMITER = (0xFFFE, 0xE0DD)
+# (FFFE,E0DD) with a zero length, little endian as encapsulated pixel data always is.
+_SEQUENCE_DELIMITER = b"\xfe\xff\xdd\xe0\x00\x00\x00\x00"
 _UNDEFINED = 0xFFFFFFFF
 # The VRs a pixel data element is written with (a 4-byte length after 2 reserved bytes).
 _LONG_BINARY_VRS = frozenset({"OB", "OW", "OF", "OD", "OL", "OV", "UN"})
@@ -47,17 +47,14 @@ def whole_dataset(located: LocatedDicom, path: Path) -> Dataset | None:
     returned data set is a shallow copy: ``located.dataset`` gains nothing.
     """
     pixel = located.pixel
-    if (
-        located.path != path
-        or located.patches
-        or located.base
-        or pixel is None
-        or path.stat().st_size != located.size
-        or _value_end(path, pixel, located.size) != located.size
-    ):
+    size = path.stat().st_size
+    if not located.is_file(path, size) or located.patches or located.base or pixel is None:
         return None
     implicit, little = located.dataset.original_encoding
-    consistent, vr = _header_vr(path, pixel, implicit=bool(implicit), little=bool(little))
+    with path.open("rb") as file:
+        if _value_end(file, pixel, size) != size:
+            return None
+        consistent, vr = _header_vr(file, pixel, implicit=bool(implicit), little=bool(little))
     if not consistent:
         return None
     ds = copy.copy(located.dataset)
@@ -72,29 +69,25 @@ def whole_dataset(located: LocatedDicom, path: Path) -> Dataset | None:
     return ds
 
 
-def _value_end(path: Path, pixel: PixelHeader, size: int) -> int | None:
-    """Where the pixel data element's value ends in the file (after its sequence delimiter
-    when encapsulated); None when that cannot be told cheaply."""
+def _value_end(file: IO[bytes], pixel: PixelHeader, size: int) -> int | None:
+    """Where the pixel data element's value ends in the ``size``-byte file (after its
+    sequence delimiter when encapsulated); None when that cannot be told."""
     if not pixel.is_undefined_length:
         return pixel.value_offset + pixel.value_length
-    at = pixel.value_offset
-    with path.open("rb") as file:
-        for _ in range(MAX_ITEMS_WALKED):
-            file.seek(at)
-            head = file.read(8)
-            if len(head) < 8:
-                return None
-            group, element, length = struct.unpack("<HHI", head)
-            if (group, element) == _SEQUENCE_DELIMITER:
-                return at + 8
-            if (group, element) != _ITEM or length == _UNDEFINED:
-                return None
-            at += 8 + length
-    return None
+    try:
+        items = walk_items(file, pixel.value_offset, size)
+    except DicomlensError:
+        return None  # the full parse says what is wrong
+    if not items.fragments:
+        return None
+    last = items.fragments[-1]
+    end = last.offset + last.length
+    file.seek(end)
+    return end + 8 if file.read(8) == _SEQUENCE_DELIMITER else None
 
 
 def _header_vr(
-    path: Path, pixel: PixelHeader, *, implicit: bool, little: bool
+    file: IO[bytes], pixel: PixelHeader, *, implicit: bool, little: bool
 ) -> tuple[bool, str | None]:
     """Whether the bytes before the pixel data value are its element header in this
     encoding (a file that mixes encodings is parsed whole), and the VR as a full parse
@@ -103,9 +96,8 @@ def _header_vr(
     header = 8 if implicit else 12  # tag, (VR, reserved,) length
     if pixel.value_offset < header:
         return False, None
-    with path.open("rb") as file:
-        file.seek(pixel.value_offset - header)
-        data = file.read(header)
+    file.seek(pixel.value_offset - header)
+    data = file.read(header)
     group, element = struct.unpack("<HH" if little else ">HH", data[:4])
     if (group << 16 | element) != pixel.tag:
         return False, None
