@@ -203,6 +203,10 @@ def _process_main(
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when workers stop
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     bootstrap.use_services(bootstrap.build_services(settings))
+    # The processor and its stores (SQLite files it may create) before any event is taken:
+    # a worker that cannot open them dies holding no event, instead of leaving one leased
+    # (its jobs PENDING) until the lease runs out.
+    _ = bootstrap.get_services().processor
     phase.listen(lambda entered: slot.__setitem__(_SLOT_PHASE, float(entered)))
     Consumer(
         settings=settings,
