@@ -43,9 +43,19 @@ def read_or_create_key_file(path: Path) -> str:
 
 def create_private_file(path: Path) -> None:
     """Make sure ``path`` exists with mode 0600 (created so from the start; an existing file
-    is made private). SQLite gives a database's -wal and -shm files the database's mode."""
+    is made private). SQLite gives a database's -wal and -shm files the database's mode.
+
+    An existing file is never opened: closing any descriptor of a file drops every POSIX
+    lock this process holds on it, those of its open SQLite connections too. A process that
+    opened a second store on a database it already had open (the worker pool's monitor, after
+    a worker crash) lost its locks that way. A worker exiting next then saw itself as the
+    database's last user and deleted its WAL, and the server's later writes went to the
+    deleted file, unseen by any other process ("How To Corrupt An SQLite Database File",
+    section 2.2).
+    """
     path.parent.mkdir(parents=True, exist_ok=True, mode=PRIVATE_DIR_MODE)
-    os.close(os.open(path, os.O_WRONLY | os.O_CREAT, PRIVATE_FILE_MODE))
+    with contextlib.suppress(FileExistsError):  # an existing file may be open here: see above
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, PRIVATE_FILE_MODE))
     path.chmod(PRIVATE_FILE_MODE)
 
 

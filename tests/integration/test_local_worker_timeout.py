@@ -2,16 +2,18 @@
 and release their job at once.
 
 The pool runs here with a processor double: the real processing service, with an analysis
-step that hangs (``hang*`` files), kills its process (``crash*`` files) or takes a while and
-says which process runs it (``slow*`` files, pid files in ``$SLOW_JOB_PID_DIR``), and
-otherwise runs the real pipeline. The double lives in this module; the spawned workers import
-it by name, as they import the real handler from the template.
+step that hangs (``hang*`` files), kills its process (``crash*`` files), exits it with
+sys.exit() (``exit*`` files) or takes a while and says which process runs it (``slow*``
+files, pid files in ``$SLOW_JOB_PID_DIR``), and otherwise runs the real pipeline. The double
+lives in this module; the spawned workers import it by name, as they import the real handler
+from the template.
 """
 
 from __future__ import annotations
 
 import os
 import signal
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -43,6 +45,10 @@ def _analyze_or_misbehave(path: Path, options: AnalysisOptions) -> Analysis:
         time.sleep(3600)  # stands in for a C decoder that never returns
     if path.name.startswith("crash"):
         os._exit(3)  # stands in for a codec that takes its process down
+    if path.name.startswith("exit"):
+        # a library that calls sys.exit(): the worker's process exits cleanly, closing its
+        # SQLite connections on the way out
+        sys.exit(3)
     if path.name.startswith("slow"):
         pid_dir = Path(os.environ["SLOW_JOB_PID_DIR"])
         (pid_dir / f"{os.getpid()}.pid").write_text(path.name)
@@ -164,13 +170,14 @@ def test_a_hung_job_fails_with_decode_timeout_and_the_pool_keeps_serving(stack: 
     assert stack.job(hung).status is JobStatus.FAILED  # nothing finished it again
 
 
+@pytest.mark.parametrize("name", ["crash.dcm", "exit.dcm"])
 def test_a_file_that_always_crashes_fails_with_worker_crashed_within_seconds(
-    stack: Stack,
+    stack: Stack, name: str
 ) -> None:
     # Warm both workers, so that the timing below is about the crashes, not the start-up.
     stack.wait_finished([stack.submit(f"warm{i}.dcm") for i in range(2)])
     started = time.monotonic()
-    crashed = stack.submit("crash.dcm")
+    crashed = stack.submit(name)
     others = [stack.submit(f"ct{i}.dcm") for i in range(4)]
     jobs = stack.wait_finished([crashed, *others], timeout=60)
     took = time.monotonic() - started
@@ -181,7 +188,7 @@ def test_a_file_that_always_crashes_fails_with_worker_crashed_within_seconds(
     assert failed.status is JobStatus.FAILED
     assert failed.error is not None
     assert failed.error.code == "WORKER_CRASHED"
-    assert "crash.dcm" not in failed.error.message
+    assert name not in failed.error.message
     assert (failed.attempts, failed.crashes) == (3, 3)
     assert took < 30, f"the crashing job took {took:.1f} s to fail"
     deadline = time.monotonic() + 5
@@ -260,5 +267,41 @@ def test_an_event_that_keeps_killing_workers_is_given_up(tmp_path: Path) -> None
             "processing this file crashed repeatedly",
         )
         assert len(built.queue) == 0
+    finally:
+        bootstrap.use_services(None)
+
+
+def test_a_thread_worker_outlives_a_failure_outside_the_handler(tmp_path: Path) -> None:
+    # Given a thread worker (no monitor replaces it) and a queued upload
+    built = Stack(tmp_path / "data")
+    try:
+        job_id = built.submit("ct.dcm")
+        stop = threading.Event()
+        slot = [0.0] * 4
+        consumer = Consumer(
+            settings=built.settings,
+            handler_name=f"{__name__}.processor_double",
+            waker=threading.Semaphore(0),
+            stop=stop,
+            slot=slot,
+        )
+        leased: list[int] = []
+
+        def failing_deliver(delivery: Any) -> None:
+            leased.append(delivery.event_id)
+            stop.set()
+            raise RuntimeError("the job store went away")
+
+        consumer.deliver = failing_deliver  # type: ignore[method-assign]
+        # When its event handling fails outside the handler
+        consumer.run()
+        # Then the worker's loop went on (it returned because it was stopped, not raised),
+        # it holds no event, and the event is visible again later, not leased for 300 s
+        assert len(leased) == 1
+        assert slot[0] == 0.0
+        assert built.job(job_id).status is JobStatus.PENDING
+        wait = built.queue.next_visible_in()
+        assert wait is not None
+        assert 0 < wait <= 2.0
     finally:
         bootstrap.use_services(None)

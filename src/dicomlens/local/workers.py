@@ -156,8 +156,20 @@ class Consumer:
             self._slot[_SLOT_EVENT] = float(delivery.event_id)
             try:
                 self.deliver(delivery)
-            finally:
-                self._slot[_SLOT_EVENT] = 0.0
+            except Exception as exc:
+                if self._parent_pid is not None:
+                    # A process worker dies with the event still in its slot: the pool's
+                    # monitor releases the event's jobs and makes it visible again at once
+                    # (counted as a crash), instead of leaving it leased, its jobs
+                    # PROCESSING, until the lease runs out.
+                    raise
+                # A thread worker has no monitor to replace it: it lives on, and the event
+                # is retried later, as for a processor that raised.
+                log.error("worker failed on an event (%s); it will be retried", type(exc).__name__)
+                self._queue.retry_at(delivery.event_id, time.time() + 2.0**delivery.deliveries)
+            # Not on the way out of a dying process (SystemExit from a library, or the
+            # exception above): the event stays in the slot for the monitor.
+            self._slot[_SLOT_EVENT] = 0.0
 
     def deliver(self, delivery: Delivery) -> None:
         """Run the processor on one event, then acknowledge or reschedule it."""
