@@ -18,6 +18,10 @@ Crashed worker (process workers): the monitor sees the death at once. The proces
 the event's jobs still PROCESSING under the dead attempt, counting the crash
 (``ImageProcessor.release_crashed``), and the event is made visible again at once; after
 ``max_worker_crashes`` the job ends FAILED with WORKER_CRASHED instead of waiting out leases.
+A worker that dies through Python (an error outside the handler, a library's sys.exit())
+counts the same: it clears its slot only once the event is handled, so it dies with the
+event in it. A thread worker, which nothing would replace, logs such an error, reschedules
+the event and goes on.
 
 Hard time limit (process workers): decoders are C code that Python cannot interrupt, so the
 pool's monitor enforces it from outside with the kill-and-replace supervisor the CLI's
