@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import signal
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -171,3 +172,47 @@ def test_the_page_config_samples_and_signed_links_are_served(tmp_path: Path) -> 
         assert "attachment" in original.headers["content-disposition"]
         assert "phi" not in view["result"]
         assert session.get(f"{server.url}/").status_code == 200
+
+
+def _serving_children(server_pid: int, port: int) -> set[int]:
+    """The server's child processes that hold its listening socket: its extra HTTP
+    processes (the workers do not)."""
+    listening = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for row in Path(table).read_text().splitlines()[1:]:
+            cols = row.split()
+            if cols[3] == "0A" and int(cols[1].rsplit(":", 1)[1], 16) == port:
+                listening.add(f"socket:[{cols[9]}]")
+    children = Path(f"/proc/{server_pid}/task/{server_pid}/children").read_text().split()
+    found = set()
+    for child in map(int, children):
+        try:
+            links = {str(fd.readlink()) for fd in Path(f"/proc/{child}/fd").iterdir()}
+        except OSError:
+            continue
+        if links & listening:
+            found.add(child)
+    return found
+
+
+def test_a_killed_http_process_is_replaced_and_the_server_keeps_serving(tmp_path: Path) -> None:
+    with running(tmp_path / "data", env={"DICOMLENS_HTTP_PROCESSES": "2"}) as server:
+        port = int(server.url.rsplit(":", 1)[1].split("/")[0])
+        deadline = time.monotonic() + 30
+        while not (before := _serving_children(server.process.pid, port)):
+            assert time.monotonic() < deadline, "no extra HTTP process found"
+            time.sleep(0.1)
+        # When the extra HTTP process dies (an out-of-memory kill, a crash in C code)
+        (killed,) = before
+        os.kill(killed, signal.SIGKILL)
+        # Then another takes its place, and uploads keep completing meanwhile and after
+        with requests.Session() as session:
+            job_ids = [upload(session, server.url, "during.dcm", CT)]
+            while not (after := _serving_children(server.process.pid, port) - {killed}):
+                assert time.monotonic() < deadline + 30, "the HTTP process was not replaced"
+                time.sleep(0.1)
+            job_ids += [upload(session, server.url, f"after{i}.dcm", CT) for i in range(4)]
+        jobs = wait_all_finished(server.url, job_ids)
+        assert {view["status"] for view in jobs.values()} == {"COMPLETED"}
+        assert len(after) == 1
+    assert any("an HTTP process exited" in line for line in server.output)

@@ -323,19 +323,7 @@ class LocalServer:
         """Serve until SIGINT/SIGTERM, then shut down cleanly."""
         self.pool.start()
         extra = self.settings.http_processes - 1 if self.pool.kind == "process" else 0
-        context = multiprocessing.get_context("spawn")
-        for _ in range(max(0, extra)):
-            process = context.Process(
-                target=_http_process_main,
-                args=(self.settings, self._sock, self.routes, self.pool.waker),
-                name="dicomlens-http",
-                # Not daemonic: an HTTP process starts its own de-identification workers
-                # (multiprocessing forbids a daemon's children). It dies with us all the
-                # same (die_with_parent), and shutdown() stops and joins it.
-                daemon=False,
-            )
-            process.start()
-            self._extra_http.append(process)
+        self._extra_http = [self._start_http_process() for _ in range(max(0, extra))]
         # uvicorn runs in a thread so that the signals stay with us: we decide the order of
         # shutdown (stop accepting, drain requests, then drain workers).
         http = threading.Thread(
@@ -350,6 +338,7 @@ class LocalServer:
             while not self._stopping.wait(0.5):
                 if not http.is_alive():
                     break
+                self._replace_dead_http_processes()
                 if time.monotonic() >= next_sweep:
                     next_sweep = time.monotonic() + EXPIRY_SWEEP_S
                     self._sweep_expired()
@@ -357,6 +346,34 @@ class LocalServer:
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
             self.shutdown(http)
+
+    def _start_http_process(self) -> multiprocessing.process.BaseProcess:
+        process = multiprocessing.get_context("spawn").Process(
+            target=_http_process_main,
+            args=(self.settings, self._sock, self.routes, self.pool.waker),
+            name="dicomlens-http",
+            # Not daemonic: an HTTP process starts its own de-identification workers
+            # (multiprocessing forbids a daemon's children). It dies with us all the same
+            # (die_with_parent), and shutdown() stops and joins it.
+            daemon=False,
+        )
+        process.start()
+        return process
+
+    def _replace_dead_http_processes(self) -> None:
+        """Start another HTTP process for each extra one that has died (killed, or a crash in
+        C code): the listening socket is shared, so the others went on serving meanwhile."""
+        for index, process in enumerate(self._extra_http):
+            if process.is_alive() or self._stopping.is_set():
+                continue
+            log.warning("an HTTP process exited (code %s); starting another", process.exitcode)
+            try:
+                replacement = self._start_http_process()
+            except Exception:  # the server outlives a failed start; the next check retries
+                log.exception("starting an HTTP process failed")
+                continue
+            process.close()
+            self._extra_http[index] = replacement
 
     def _sweep_expired(self) -> None:
         try:
