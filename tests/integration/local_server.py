@@ -46,8 +46,15 @@ class Server:
         return self.process.wait(timeout)
 
 
-def start(data_dir: Path, *, env: dict[str, str] | None = None, workers: int = 2) -> Server:
-    """Start ``dicomlens serve --port 0`` and wait for the URL it prints."""
+def start(
+    data_dir: Path,
+    *,
+    env: dict[str, str] | None = None,
+    workers: int = 2,
+    own_process_group: bool = False,
+) -> Server:
+    """Start ``dicomlens serve --port 0`` and wait for the URL it prints (in a process group
+    of its own with ``own_process_group``, as a service manager starts it)."""
     process = subprocess.Popen(
         [
             sys.executable,
@@ -67,6 +74,7 @@ def start(data_dir: Path, *, env: dict[str, str] | None = None, workers: int = 2
         stderr=subprocess.STDOUT,
         text=True,
         env={**os.environ, **FAST_ENV, **(env or {})},
+        start_new_session=own_process_group,
     )
     assert process.stdout is not None
     output: list[str] = []

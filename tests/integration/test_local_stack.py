@@ -123,6 +123,33 @@ def test_sigterm_drains_and_a_restart_finishes_the_rest(tmp_path: Path) -> None:
     assert {v["status"] for v in views.values()} == {"COMPLETED"}
 
 
+def test_sigterm_to_the_whole_process_group_drains_instead_of_killing_workers(
+    tmp_path: Path,
+) -> None:
+    # Given a server in a process group of its own, busy with uploads
+    data = tmp_path / "data"
+    server = start(data, env={"DICOMLENS_SHUTDOWN_GRACE_S": "20"}, own_process_group=True)
+    with requests.Session() as session:
+        # (its workers past their start-up: the warm-up jobs are done)
+        wait_all_finished(
+            server.url, [upload(session, server.url, f"w{i}.dcm", CT) for i in range(4)]
+        )
+        job_ids = [upload(session, server.url, f"s{i}.dcm", CT) for i in range(20)]
+    # When every process of the group gets SIGTERM at once (systemd stopping the service)
+    os.killpg(server.process.pid, signal.SIGTERM)
+    # Then the server drains and exits cleanly, no worker died mid-job or was replaced
+    assert server.process.wait(60) == 0
+    output = "".join(server.output)
+    assert "dicomlens stopped" in output
+    assert "worker exited" not in output
+    assert "HTTP process exited" not in output
+    # and a restart finishes the rest, each job in one attempt (none was cut short)
+    with running(data) as again:
+        views = wait_all_finished(again.url, job_ids)
+    assert {v["status"] for v in views.values()} == {"COMPLETED"}
+    assert {v["attempts"] for v in views.values()} == {1}
+
+
 def test_a_second_server_on_the_same_data_dir_is_refused(tmp_path: Path) -> None:
     with running(tmp_path / "data"), pytest.raises(RuntimeError, match="another dicomlens"):
         start(tmp_path / "data")

@@ -63,8 +63,10 @@ def _worker_main(conn: Connection, settings: Settings, handler_name: str, functi
 
     die_with_parent()
     quiet_local_warnings()
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the server decides when workers stop
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    # The server decides when workers stop (it SIGKILLs them): a signal to the whole process
+    # group must not end a call while the server drains its requests (see local.workers).
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     bootstrap.use_services(bootstrap.build_services(settings))
     handler = import_handler(handler_name)
     context = LocalLambdaContext(function_name=function)

@@ -10,7 +10,9 @@ are deleted. PENDING jobs whose upload never arrived end EXPIRED, at start-up an
 
 On SIGINT/SIGTERM the server stops accepting connections, lets in-flight requests finish,
 lets workers finish their current job for up to ``shutdown_grace_s``, and otherwise kills
-them: their jobs are picked up again on the next start.
+them: their jobs are picked up again on the next start. Workers ignore both signals, so the
+same holds when the whole process group gets them (Ctrl-C, systemd stopping the service);
+a worker still starting up (importing) dies of it, holding no job.
 
 The data directory holds PHI (uploads, jobs, results): it is made 0700 and its files 0600
 at start-up (an older directory is fixed), and the server runs with umask 077 so that

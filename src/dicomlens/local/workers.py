@@ -216,8 +216,12 @@ def _process_main(
 ) -> None:
     die_with_parent(parent_pid)
     quiet_local_warnings()
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when workers stop
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    # The parent decides when workers stop: it asks them (the stop flag) and SIGKILLs those
+    # still busy after the grace. A SIGINT or SIGTERM sent to the whole process group (a
+    # terminal's Ctrl-C, systemd stopping the service) must not kill them mid-job, which
+    # would count a crash against the job and have the monitor start replacements.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     bootstrap.use_services(bootstrap.build_services(settings))
     # The processor and its stores (SQLite files it may create) before any event is taken:
     # a worker that cannot open them dies holding no event, instead of leaving one leased
