@@ -9,6 +9,8 @@ it runs, and the next request is served.
 from __future__ import annotations
 
 import io
+import os
+import signal
 import threading
 import time
 from collections.abc import Iterator
@@ -18,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import requests
-from local_server import Server, running, upload, wait_all_finished
+from local_server import Server, running, start, upload, wait_all_finished
 from pydicom.data import get_testdata_file
 
 from corpus.generate import SECONDARY_CAPTURE, new_dataset, to_bytes
@@ -139,3 +141,43 @@ def test_every_http_process_serves_deidentification(tmp_path: Path) -> None:
             answers = list(pool.map(lambda _: requests.post(url, timeout=120), range(18)))
     # Then every one is served, whichever process took it
     assert [a.status_code for a in answers] == [201] * len(answers), [a.text for a in answers]
+
+
+def test_a_sigterm_to_the_process_group_lets_a_running_deidentification_finish(
+    tmp_path: Path,
+) -> None:
+    # Given a server in a process group of its own (as a service manager runs it), whose
+    # de-identification worker is up and busy with a file of a dozen frames
+    env = {
+        "DICOMLENS_HTTP_PROCESSES": "1",
+        "DICOMLENS_DEID_PIXEL_TEXT": "required",
+        "DICOMLENS_SHUTDOWN_GRACE_S": "30",
+    }
+    server = start(tmp_path / "data", env=env, own_process_group=True)
+    try:
+        with requests.Session() as session:
+            ids = [
+                upload(session, server.url, "ct.dcm", CT),
+                upload(session, server.url, "frames.dcm", _heavy_multiframe(frames=12)),
+            ]
+        views = wait_all_finished(server.url, ids, timeout=90)
+        assert {view["status"] for view in views.values()} == {"COMPLETED"}, views
+        warm = requests.post(f"{server.url}/jobs/{ids[0]}/deidentify", timeout=120)
+        assert warm.status_code == 201, warm.text
+        answers: list[requests.Response] = []
+        call = threading.Thread(
+            target=lambda: answers.append(
+                requests.post(f"{server.url}/jobs/{ids[1]}/deidentify", timeout=120)
+            )
+        )
+        call.start()
+        time.sleep(0.5)
+        # When every process of the group gets SIGTERM (systemd stopping the service)
+        os.killpg(server.process.pid, signal.SIGTERM)
+        call.join(120)
+        # Then the running call is answered in full while the server drains, and it exits 0
+        assert [answer.status_code for answer in answers] == [201], answers[0].text
+        assert server.process.wait(60) == 0
+    finally:
+        if server.process.poll() is None:
+            server.process.kill()
