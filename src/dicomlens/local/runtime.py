@@ -67,6 +67,7 @@ from dicomlens.local.workers import (
     quiet_local_warnings,
 )
 from dicomlens.private_files import PRIVATE_DIR_MODE, PRIVATE_FILE_MODE, create_private_file
+from dicomlens.process_supervision import ProcessSupervisor, RunningJob
 from dicomlens.viewer import ohif
 
 log = logging.getLogger(__name__)
@@ -269,6 +270,20 @@ def _http_process_main(
     http_server(app, settings).run(sockets=[sock])
 
 
+@dataclass(kw_only=True)
+class _HttpProcess:
+    """An extra HTTP process, as the supervisor that replaces it when it dies sees it."""
+
+    process: multiprocessing.process.BaseProcess
+
+    def running_job(self) -> RunningJob | None:
+        """None: requests have no time limit enforced from here."""
+        return None
+
+    def close(self) -> None:
+        """Nothing beyond the process to release."""
+
+
 class LocalServer:
     """The whole local system on one machine."""
 
@@ -318,14 +333,14 @@ class LocalServer:
         self._server = http_server(self.app, settings)
         # Extra HTTP processes share the listening socket (the kernel spreads connections):
         # the API handlers are CPU-bound Python, and one event loop uses one core.
-        self._extra_http: list[multiprocessing.process.BaseProcess] = []
+        self._extra_http: ProcessSupervisor[_HttpProcess] | None = None
         self._stopping = threading.Event()
 
     def run(self) -> None:
         """Serve until SIGINT/SIGTERM, then shut down cleanly."""
         self.pool.start()
         extra = self.settings.http_processes - 1 if self.pool.kind == "process" else 0
-        self._extra_http = [self._start_http_process() for _ in range(max(0, extra))]
+        self._extra_http = ProcessSupervisor(self._start_http_process, size=max(0, extra))
         # uvicorn runs in a thread so that the signals stay with us: we decide the order of
         # shutdown (stop accepting, drain requests, then drain workers).
         http = threading.Thread(
@@ -349,7 +364,7 @@ class LocalServer:
                 signal.signal(sig, handler)
             self.shutdown(http)
 
-    def _start_http_process(self) -> multiprocessing.process.BaseProcess:
+    def _start_http_process(self) -> _HttpProcess:
         process = multiprocessing.get_context("spawn").Process(
             target=_http_process_main,
             args=(self.settings, self._sock, self.routes, self.pool.waker),
@@ -360,22 +375,21 @@ class LocalServer:
             daemon=False,
         )
         process.start()
-        return process
+        return _HttpProcess(process=process)
 
     def _replace_dead_http_processes(self) -> None:
         """Start another HTTP process for each extra one that has died (killed, or a crash in
         C code): the listening socket is shared, so the others went on serving meanwhile."""
-        for index, process in enumerate(self._extra_http):
-            if process.is_alive() or self._stopping.is_set():
-                continue
-            log.warning("an HTTP process exited (code %s); starting another", process.exitcode)
-            try:
-                replacement = self._start_http_process()
-            except Exception:  # the server outlives a failed start; the next check retries
-                log.exception("starting an HTTP process failed")
-                continue
-            process.close()
-            self._extra_http[index] = replacement
+        if self._extra_http is None or self._stopping.is_set():
+            return
+        try:
+            replaced = self._extra_http.sweep()
+        except Exception:  # the server outlives a failed start; the next check retries
+            log.exception("starting an HTTP process failed")
+            return
+        for replacement in replaced:
+            exitcode = replacement.worker.process.exitcode
+            log.warning("an HTTP process exited (code %s); starting another", exitcode)
 
     def _sweep_expired(self) -> None:
         try:
@@ -393,14 +407,15 @@ class LocalServer:
     def shutdown(self, http: threading.Thread) -> None:
         """Stop accepting, drain in-flight requests, then drain or re-queue worker jobs."""
         self._server.should_exit = True
-        for process in self._extra_http:
-            if process.pid is not None and process.is_alive():
-                os.kill(process.pid, signal.SIGTERM)
+        extra = self._extra_http.workers if self._extra_http is not None else []
+        for worker in extra:
+            if worker.process.pid is not None and worker.process.is_alive():
+                os.kill(worker.process.pid, signal.SIGTERM)
         http.join(timeout=15)
-        for process in self._extra_http:
-            process.join(timeout=15)
-            if process.is_alive():
-                process.kill()
+        for worker in extra:
+            worker.process.join(timeout=15)
+            if worker.process.is_alive():
+                worker.process.kill()
         clean = self.pool.stop(grace_s=self.settings.shutdown_grace_s)
         if not clean:
             # The killed workers' events and claims are released for the next start.
