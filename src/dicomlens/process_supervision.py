@@ -7,6 +7,11 @@ takes its place, and so is one that died. Both supervised pools use this one imp
 server's event consumers (:mod:`dicomlens.local.workers`). What a pool does with the job a
 replaced worker held (report it, fail it, retry it) stays with the pool. Workers of both
 pools die with their parent (:func:`die_with_parent`).
+
+A long-running pool (the local server's) also gives the supervisor a :class:`RestartBackoff`:
+a slot whose workers keep dying soon after they start, holding no job (a broken install, a
+library that crashes on load, memory too short to start), is restarted later and later
+instead of in a tight loop that burns the CPU and floods the log while nothing gets done.
 """
 
 from __future__ import annotations
@@ -69,11 +74,59 @@ class ReplacedBecause(StrEnum):
 
 @dataclass(frozen=True, kw_only=True)
 class Replacement(Generic[Worker]):
-    """A worker that was replaced, and the job it was running when that was decided."""
+    """A worker that was replaced, and the job it was running when that was decided.
+
+    ``quick_deaths``: how many workers in a row died in this slot soon after starting,
+    holding no job, this one included (0 when this one does not count: it overran, held a
+    job, or had been up for a while); ``restart_in_s``: when its replacement starts (0: it
+    has started already).
+    """
 
     worker: Worker
     because: ReplacedBecause
     job: RunningJob | None
+    quick_deaths: int = 0
+    restart_in_s: float = 0.0
+
+    def restart_note(self, what: str) -> str:
+        """How the log says when ``what`` (e.g. "another worker") starts."""
+        if self.restart_in_s <= 0:
+            return f"starting {what}"
+        return (
+            f"{self.quick_deaths} in a row died soon after starting; "
+            f"starting {what} in {self.restart_in_s:g} s"
+        )
+
+
+@dataclass(frozen=True, kw_only=True)
+class RestartBackoff:
+    """When a slot whose workers keep dying soon after they start is restarted.
+
+    A worker that dies holding no job within ``quick_s`` of its start died quickly. The
+    first quick death is restarted at once (a one-off crash costs nothing); each further
+    one in a row waits twice as long as the last, from ``first_delay_s`` up to
+    ``max_delay_s``. A worker that stays up for ``quick_s`` clears the slot's count.
+    """
+
+    quick_s: float = 10.0
+    first_delay_s: float = 1.0
+    max_delay_s: float = 60.0
+
+    def delay_s(self, quick_deaths: int) -> float:
+        """How long to wait before restarting after ``quick_deaths`` quick deaths in a row."""
+        if quick_deaths <= 1:
+            return 0.0
+        return min(self.max_delay_s, self.first_delay_s * 2.0 ** (quick_deaths - 2))
+
+
+@dataclass(kw_only=True)
+class _Slot:
+    """A place in the pool: when its worker started, its quick deaths in a row, and when a
+    dead worker waiting out its back-off is restarted (None: not waiting)."""
+
+    started: float
+    quick_deaths: int = 0
+    restart_at: float | None = None
 
 
 def die_with_parent(parent_pid: int | None = None) -> None:
@@ -108,10 +161,21 @@ class ProcessSupervisor(Generic[Worker]):
 
     The pool that owns the supervisor calls :meth:`sweep` (or :meth:`replace`, when it learns
     of a death first) from one thread; the supervisor never decides what happens to a job.
+    With a ``backoff``, :meth:`sweep` may leave a dead worker in its slot until its restart
+    is due (see :class:`RestartBackoff`): such a pool hands work only through the workers'
+    own queue or socket, never to a worker it picks from :attr:`workers`.
     """
 
-    def __init__(self, spawn: Callable[[], Worker], *, size: int) -> None:
+    def __init__(
+        self,
+        spawn: Callable[[], Worker],
+        *,
+        size: int,
+        backoff: RestartBackoff | None = None,
+    ) -> None:
         self._spawn = spawn
+        self._backoff = backoff
+        self._slots = [_Slot(started=time.monotonic()) for _ in range(size)]
         self.workers: list[Worker] = [spawn() for _ in range(size)]
 
     def replace(self, worker: Worker) -> Worker:
@@ -119,28 +183,74 @@ class ProcessSupervisor(Generic[Worker]):
         index = self.workers.index(worker)
         kill(worker.process)
         worker.close()
+        return self._restart(index)
+
+    def _restart(self, index: int) -> Worker:
+        slot = self._slots[index]
+        slot.restart_at = None
+        # set first: a start that fails counts as a quick death at the next sweep
+        slot.started = time.monotonic()
         fresh = self._spawn()
         self.workers[index] = fresh
         return fresh
 
+    def waiting(self) -> int:
+        """How many slots hold a dead worker waiting out its back-off."""
+        return sum(1 for slot in self._slots if slot.restart_at is not None)
+
     def next_deadline(self) -> float | None:
         """The earliest ``time.monotonic`` moment a running job overruns, or None if all idle."""
-        jobs = [job for job in (w.running_job() for w in self.workers) if job is not None]
+        jobs = [
+            job
+            for worker, slot in zip(self.workers, self._slots, strict=True)
+            if slot.restart_at is None and (job := worker.running_job()) is not None
+        ]
         return min((job.deadline for job in jobs), default=None)
 
     def sweep(self) -> list[Replacement[Worker]]:
-        """Replace every worker that has died or overrun its job's limit; return them."""
+        """Replace every worker that has died or overrun its job's limit; return them. A dead
+        worker whose restart is delayed (see :class:`RestartBackoff`) is returned once, when
+        found dead; its replacement starts at a later sweep, once due."""
         replaced: list[Replacement[Worker]] = []
-        for worker in list(self.workers):
+        for index, worker in enumerate(list(self.workers)):
+            slot = self._slots[index]
+            now = time.monotonic()
+            if slot.restart_at is not None:
+                if now >= slot.restart_at:
+                    self._restart(index)
+                continue
             job = worker.running_job()
             if not worker.process.is_alive():
                 because = ReplacedBecause.DIED
-            elif job is not None and time.monotonic() > job.deadline:
+            elif job is not None and now > job.deadline:
                 because = ReplacedBecause.OVERRAN
             else:
+                if self._backoff is not None and now - slot.started >= self._backoff.quick_s:
+                    slot.quick_deaths = 0  # it stayed up: the slot is healthy again
                 continue
-            self.replace(worker)
-            replaced.append(Replacement(worker=worker, because=because, job=job))
+            quick = (
+                self._backoff is not None
+                and because is ReplacedBecause.DIED
+                and job is None
+                and now - slot.started < self._backoff.quick_s
+            )
+            slot.quick_deaths = slot.quick_deaths + 1 if quick else 0
+            delay = self._backoff.delay_s(slot.quick_deaths) if self._backoff else 0.0
+            if delay > 0:
+                kill(worker.process)
+                worker.close()
+                slot.restart_at = now + delay
+            else:
+                self.replace(worker)
+            replaced.append(
+                Replacement(
+                    worker=worker,
+                    because=because,
+                    job=job,
+                    quick_deaths=slot.quick_deaths,
+                    restart_in_s=delay,
+                )
+            )
         return replaced
 
     def stop(self, *, grace_s: float) -> bool:
@@ -150,9 +260,10 @@ class ProcessSupervisor(Generic[Worker]):
         for worker in self.workers:
             worker.process.join(max(0.0, deadline - time.monotonic()))
         clean = True
-        for worker in self.workers:
+        for worker, slot in zip(self.workers, self._slots, strict=True):
             if worker.process.is_alive():
                 clean = False
                 kill(worker.process)
-            worker.close()
+            if slot.restart_at is None:  # a waiting one was closed when found dead
+                worker.close()
         return clean

@@ -243,3 +243,31 @@ def test_a_killed_http_process_is_replaced_and_the_server_keeps_serving(tmp_path
         assert {view["status"] for view in jobs.values()} == {"COMPLETED"}
         assert len(after) == 1
     assert any("an HTTP process exited" in line for line in server.output)
+
+
+def test_workers_that_die_at_every_start_are_restarted_with_a_back_off(tmp_path: Path) -> None:
+    # Given an install where every worker and extra HTTP process dies as it starts (a library
+    # that crashes on load, memory too short): a sitecustomize that ends spawned children
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "sitecustomize.py").write_text(
+        "import os, sys\nif '--multiprocessing-fork' in sys.argv:\n    os._exit(3)\n"
+    )
+    path = os.pathsep.join(filter(None, [str(site), os.environ.get("PYTHONPATH", "")]))
+    env = {"PYTHONPATH": path, "DICOMLENS_HTTP_PROCESSES": "2"}
+    # The server still takes uploads (they wait in the durable queue)
+    with running(tmp_path / "data", env=env, workers=2) as server, requests.Session() as session:
+        job_id = upload(session, server.url, "waits.dcm", CT)
+        time.sleep(6)
+        assert job(session, server.url, job_id)["status"] == "PENDING"
+    deaths = [line for line in server.output if "worker exited (code 3)" in line]
+    http_deaths = [line for line in server.output if "an HTTP process exited (code 3)" in line]
+    # Then restarts slow down (0, 1, 2 s ... per slot) instead of one per check (every
+    # 0.25 s per worker, 0.5 s per HTTP process: over 50 in 6 s), and the log says so
+    assert 2 <= len(deaths) <= 16, deaths
+    assert 1 <= len(http_deaths) <= 8, http_deaths
+    assert any("in a row died soon after starting" in line for line in deaths)
+    assert any('"level":"ERROR"' in line for line in deaths)
+    # And once the install is mended, the upload that waited is processed
+    with running(tmp_path / "data") as server:
+        assert wait_all_finished(server.url, [job_id])[job_id]["status"] == "COMPLETED"

@@ -67,7 +67,7 @@ from dicomlens.local.workers import (
     quiet_local_warnings,
 )
 from dicomlens.private_files import PRIVATE_DIR_MODE, PRIVATE_FILE_MODE, create_private_file
-from dicomlens.process_supervision import ProcessSupervisor, RunningJob
+from dicomlens.process_supervision import ProcessSupervisor, RestartBackoff, RunningJob
 from dicomlens.viewer import ohif
 
 log = logging.getLogger(__name__)
@@ -340,7 +340,9 @@ class LocalServer:
         """Serve until SIGINT/SIGTERM, then shut down cleanly."""
         self.pool.start()
         extra = self.settings.http_processes - 1 if self.pool.kind == "process" else 0
-        self._extra_http = ProcessSupervisor(self._start_http_process, size=max(0, extra))
+        self._extra_http = ProcessSupervisor(
+            self._start_http_process, size=max(0, extra), backoff=RestartBackoff()
+        )
         # uvicorn runs in a thread so that the signals stay with us: we decide the order of
         # shutdown (stop accepting, drain requests, then drain workers).
         http = threading.Thread(
@@ -389,7 +391,11 @@ class LocalServer:
             return
         for replacement in replaced:
             exitcode = replacement.worker.process.exitcode
-            log.warning("an HTTP process exited (code %s); starting another", exitcode)
+            note = replacement.restart_note("another")
+            if replacement.restart_in_s > 0:
+                log.error("an HTTP process exited (code %s); %s", exitcode, note)
+            else:
+                log.warning("an HTTP process exited (code %s); %s", exitcode, note)
 
     def _sweep_expired(self) -> None:
         try:

@@ -61,6 +61,7 @@ from dicomlens.process_supervision import (
     ProcessSupervisor,
     ReplacedBecause,
     Replacement,
+    RestartBackoff,
     RunningJob,
     die_with_parent,
 )
@@ -295,7 +296,9 @@ class WorkerPool:
         if self.kind != "process":
             self._threads = [self._start_thread() for _ in range(self._size)]
             return
-        self._processes = ProcessSupervisor(self._start_process, size=self._size)
+        self._processes = ProcessSupervisor(
+            self._start_process, size=self._size, backoff=RestartBackoff()
+        )
         self._monitor = threading.Thread(target=self._watch, name="worker-monitor", daemon=True)
         self._monitor.start()
 
@@ -351,7 +354,11 @@ class WorkerPool:
         if replacement.because is ReplacedBecause.DIED:
             exitcode = replacement.worker.process.exitcode
             if job is None:
-                log.warning("worker exited (code %s); starting another", exitcode)
+                note = replacement.restart_note("another")
+                if replacement.restart_in_s > 0:  # not processing: say so louder
+                    log.error("worker exited (code %s); %s", exitcode, note)
+                else:
+                    log.warning("worker exited (code %s); %s", exitcode, note)
                 return
             log.warning(
                 "worker exited (code %s) while running event %s; starting another",
