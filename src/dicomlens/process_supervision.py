@@ -188,15 +188,28 @@ class ProcessSupervisor(Generic[Worker]):
     def _restart(self, index: int) -> Worker:
         slot = self._slots[index]
         slot.restart_at = None
-        # set first: a start that fails counts as a quick death at the next sweep
         slot.started = time.monotonic()
-        fresh = self._spawn()
+        try:
+            fresh = self._spawn()
+        except BaseException:
+            # a start that fails is a quick death: the slot keeps its dead worker and, with a
+            # back-off, waits before the next try (without one, the next sweep tries again)
+            if self._backoff is not None:
+                slot.quick_deaths += 1
+                wait_s = self._backoff.delay_s(slot.quick_deaths)
+                slot.restart_at = slot.started + max(self._backoff.first_delay_s, wait_s)
+            raise
         self.workers[index] = fresh
         return fresh
 
     def waiting(self) -> int:
         """How many slots hold a dead worker waiting out its back-off."""
         return sum(1 for slot in self._slots if slot.restart_at is not None)
+
+    def next_restart(self) -> float | None:
+        """The earliest ``time.monotonic`` moment a waiting slot is due, or None."""
+        due = [slot.restart_at for slot in self._slots if slot.restart_at is not None]
+        return min(due, default=None)
 
     def next_deadline(self) -> float | None:
         """The earliest ``time.monotonic`` moment a running job overruns, or None if all idle."""
@@ -211,14 +224,13 @@ class ProcessSupervisor(Generic[Worker]):
         """Replace every worker that has died or overrun its job's limit; return them. A dead
         worker whose restart is delayed (see :class:`RestartBackoff`) is returned once, when
         found dead; its replacement starts at a later sweep, once due."""
+        self.start_due()
         replaced: list[Replacement[Worker]] = []
         for index, worker in enumerate(list(self.workers)):
             slot = self._slots[index]
-            now = time.monotonic()
             if slot.restart_at is not None:
-                if now >= slot.restart_at:
-                    self._restart(index)
                 continue
+            now = time.monotonic()
             job = worker.running_job()
             if not worker.process.is_alive():
                 because = ReplacedBecause.DIED
@@ -228,30 +240,53 @@ class ProcessSupervisor(Generic[Worker]):
                 if self._backoff is not None and now - slot.started >= self._backoff.quick_s:
                     slot.quick_deaths = 0  # it stayed up: the slot is healthy again
                 continue
-            quick = (
-                self._backoff is not None
-                and because is ReplacedBecause.DIED
-                and job is None
-                and now - slot.started < self._backoff.quick_s
-            )
-            slot.quick_deaths = slot.quick_deaths + 1 if quick else 0
-            delay = self._backoff.delay_s(slot.quick_deaths) if self._backoff else 0.0
-            if delay > 0:
-                kill(worker.process)
-                worker.close()
-                slot.restart_at = now + delay
-            else:
-                self.replace(worker)
-            replaced.append(
-                Replacement(
-                    worker=worker,
-                    because=because,
-                    job=job,
-                    quick_deaths=slot.quick_deaths,
-                    restart_in_s=delay,
-                )
-            )
+            replaced.append(self._end(index, because, job))
         return replaced
+
+    def report_death(self, worker: Worker) -> Replacement[Worker]:
+        """``worker`` died before doing any work (its pool learnt it first, e.g. it never said
+        it was ready): end it as :meth:`sweep` would, restarting it now or, after quick deaths
+        in a row, once due (:meth:`start_due` starts it then)."""
+        index = self.workers.index(worker)
+        return self._end(index, ReplacedBecause.DIED, None)
+
+    def start_due(self) -> list[Worker]:
+        """Start the workers of the slots whose back-off has run out; return them."""
+        now = time.monotonic()
+        return [
+            self._restart(index)
+            for index, slot in enumerate(self._slots)
+            if slot.restart_at is not None and now >= slot.restart_at
+        ]
+
+    def _end(
+        self, index: int, because: ReplacedBecause, job: RunningJob | None
+    ) -> Replacement[Worker]:
+        """Kill the worker of slot ``index`` and restart it now or after its back-off."""
+        worker = self.workers[index]
+        slot = self._slots[index]
+        now = time.monotonic()
+        quick = (
+            self._backoff is not None
+            and because is ReplacedBecause.DIED
+            and job is None
+            and now - slot.started < self._backoff.quick_s
+        )
+        slot.quick_deaths = slot.quick_deaths + 1 if quick else 0
+        delay = self._backoff.delay_s(slot.quick_deaths) if self._backoff else 0.0
+        if delay > 0:
+            kill(worker.process)
+            worker.close()
+            slot.restart_at = now + delay
+        else:
+            self.replace(worker)
+        return Replacement(
+            worker=worker,
+            because=because,
+            job=job,
+            quick_deaths=slot.quick_deaths,
+            restart_in_s=delay,
+        )
 
     def stop(self, *, grace_s: float) -> bool:
         """Wait up to ``grace_s`` for every worker to exit (its pool has asked it to), then

@@ -181,3 +181,47 @@ def test_a_sigterm_to_the_process_group_lets_a_running_deidentification_finish(
     finally:
         if server.process.poll() is None:
             server.process.kill()
+
+
+def test_a_deidentification_worker_that_dies_at_start_gives_503_then_recovers(
+    tmp_path: Path,
+) -> None:
+    # Given a server whose de-identification worker dies as it starts (a library that
+    # crashes on load), once a flag file exists: the event workers started before it
+    flag = tmp_path / "crash-new-workers"
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "sitecustomize.py").write_text(
+        "import os, sys\n"
+        f"if '--multiprocessing-fork' in sys.argv and os.path.exists({str(flag)!r}):\n"
+        "    os._exit(3)\n"
+    )
+    path = os.pathsep.join(filter(None, [str(site), os.environ.get("PYTHONPATH", "")]))
+    env = {"PYTHONPATH": path, "DICOMLENS_HTTP_PROCESSES": "1"}
+    with running(tmp_path / "data", env=env) as server, requests.Session() as session:
+        job_id = upload(session, server.url, "ct.dcm", CT)
+        assert wait_all_finished(server.url, [job_id])[job_id]["status"] == "COMPLETED"
+        flag.touch()
+        # When a de-identification is asked for, then another
+        started = time.monotonic()
+        first = session.post(f"{server.url}/jobs/{job_id}/deidentify", timeout=150)
+        waited = time.monotonic() - started
+        second = session.post(f"{server.url}/jobs/{job_id}/deidentify", timeout=150)
+        # Then both get the stable 503 at once (not SERVER_BUSY after a 120 s wait)
+        for answer in (first, second):
+            assert answer.status_code == 503, answer.text
+            assert answer.json()["error"]["code"] == "SERVICE_UNAVAILABLE"
+        assert waited < 30
+        # And once the install is mended, the next restart (after its back-off) serves
+        flag.unlink()
+        deadline = time.monotonic() + 90
+        while True:
+            answer = session.post(f"{server.url}/jobs/{job_id}/deidentify", timeout=150)
+            if answer.status_code != 503:
+                break
+            assert time.monotonic() < deadline, answer.text
+            time.sleep(0.5)
+        assert answer.status_code == 201, answer.text
+    starts = [line for line in server.output if "died while starting (code 3)" in line]
+    assert 2 <= len(starts) <= 6, starts
+    assert any("in a row died soon after starting" in line for line in starts)

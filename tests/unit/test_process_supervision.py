@@ -208,3 +208,19 @@ def test_restart_notes_say_when_the_next_one_starts() -> None:
     assert now.restart_note("another") == "starting another"
     assert "3 in a row" in later.restart_note("another")
     assert later.restart_note("another").endswith("starting another in 2 s")
+
+
+def test_a_death_the_pool_learns_first_follows_the_same_back_off(clock: Clock) -> None:
+    # The de-identification pool learns of a death first (a worker that never said ready)
+    supervisor, spawned = pool()
+    first = supervisor.report_death(supervisor.workers[0])
+    assert (first.quick_deaths, first.restart_in_s) == (1, 0.0)
+    second = supervisor.report_death(supervisor.workers[0])
+    assert (second.quick_deaths, second.restart_in_s) == (2, 1.0)
+    assert supervisor.next_restart() == clock.now + 1.0
+    assert supervisor.start_due() == []
+    clock.now += 1.0
+    (fresh,) = supervisor.start_due()
+    assert fresh is spawned[-1] is supervisor.workers[0]
+    assert supervisor.next_restart() is None
+    assert len(spawned) == 3

@@ -10,8 +10,13 @@ kill-and-replace supervisor as the event consumers
 (:mod:`dicomlens.process_supervision`), and the client gets 422 ``PROCESSING_TIMEOUT``;
 a worker that dies during a call (a decoder that took its process down: the file's
 doing, not the server's) gives 422 ``WORKER_CRASHED``; when every worker is busy and ``MAX_WAITING``
-calls already wait, 503 ``SERVER_BUSY``. All three carry the stable error body. Workers die
-with their parent (``PR_SET_PDEATHSIG``, and end of their pipe).
+calls already wait, 503 ``SERVER_BUSY``. A worker that dies before it is ready (a library
+that crashes on load, memory too short) is restarted at once, then with a back-off
+(:class:`~dicomlens.process_supervision.RestartBackoff`) instead of in a loop that would stall
+the event loop with process starts; while every worker waits out its back-off, calls get 503
+``SERVICE_UNAVAILABLE`` at once instead of waiting for a worker that cannot come. All carry
+the stable error body. Workers die with their parent (``PR_SET_PDEATHSIG``, and end of their
+pipe).
 
 The pool starts on its first call (a server that never de-identifies never starts one), from
 the event loop's thread: the parent-death signal follows the thread that started a process,
@@ -38,7 +43,7 @@ from dicomlens.config import Settings
 from dicomlens.domain.errors import ErrorCode, error_body
 from dicomlens.local.apigw import LocalLambdaContext
 from dicomlens.local.routes import import_handler
-from dicomlens.process_supervision import ProcessSupervisor, RunningJob
+from dicomlens.process_supervision import ProcessSupervisor, RestartBackoff, RunningJob
 
 log = logging.getLogger(__name__)
 
@@ -121,6 +126,10 @@ class _CallWorker:
         self.conn.close()
 
 
+class _WorkersDownError(Exception):
+    """Every worker of the pool is waiting out its back-off: none can take a call now."""
+
+
 @dataclass(eq=False)
 class _Waiter:
     future: asyncio.Future[_CallWorker] = field(default_factory=asyncio.Future)
@@ -141,6 +150,7 @@ class IsolatedCalls:
         self._supervisor: ProcessSupervisor[_CallWorker] | None = None
         self._idle: deque[_CallWorker] = deque()
         self._waiting: deque[_Waiter] = deque()
+        self._restart_timer: asyncio.TimerHandle | None = None
 
     def _spawn(self) -> _CallWorker:
         parent, child = self._context.Pipe()
@@ -165,12 +175,55 @@ class IsolatedCalls:
         except (EOFError, OSError):
             message = None
         if message != READY or self._supervisor is None:
-            log.warning("an isolated worker failed to start; starting another")
             if self._supervisor is not None and worker in self._supervisor.workers:
-                self._supervisor.replace(worker)
+                self._failed_to_start(worker)
             return
         worker.ready = True
         self._release(worker)
+
+    def _failed_to_start(self, worker: _CallWorker) -> None:
+        """Restart ``worker``, which died before it was ready: now, or after a back-off when
+        its slot's workers keep dying so (see :mod:`dicomlens.process_supervision`)."""
+        supervisor = self._supervisor
+        if supervisor is None:
+            return
+        try:
+            replacement = supervisor.report_death(worker)
+        except Exception:  # the fresh start failed too: its slot waits out a back-off
+            log.exception("starting an isolated worker failed")
+        else:
+            exitcode = worker.process.exitcode  # reaped by now
+            note = replacement.restart_note("another")
+            if replacement.restart_in_s > 0:
+                log.error("an isolated worker died while starting (code %s); %s", exitcode, note)
+            else:
+                log.warning("an isolated worker died while starting (code %s); %s", exitcode, note)
+        self._after_restart_change()
+
+    def _after_restart_change(self) -> None:
+        """Time the next delayed start; fail the waiting calls when no worker can come."""
+        supervisor = self._supervisor
+        if supervisor is None:
+            return
+        due = supervisor.next_restart()
+        if due is not None and self._restart_timer is None:
+            delay = max(0.0, due - time.monotonic())
+            self._restart_timer = asyncio.get_running_loop().call_later(delay, self._start_due)
+        if supervisor.waiting() == len(supervisor.workers):
+            while self._waiting:
+                waiter = self._waiting.popleft()
+                if not waiter.future.done():
+                    waiter.future.set_exception(_WorkersDownError())
+
+    def _start_due(self) -> None:
+        self._restart_timer = None
+        if self._supervisor is None:
+            return
+        try:
+            self._supervisor.start_due()
+        except Exception:  # its slot waits out a longer back-off; the next timer tries again
+            log.exception("starting an isolated worker failed")
+        self._after_restart_change()
 
     def _release(self, worker: _CallWorker) -> None:
         """Hand an idle worker to the first caller still waiting, or keep it."""
@@ -184,7 +237,11 @@ class IsolatedCalls:
     async def _acquire(self) -> _CallWorker | None:
         """An idle worker, after waiting in line; None when too many already wait."""
         if self._supervisor is None:
-            self._supervisor = ProcessSupervisor(self._spawn, size=self._size)
+            self._supervisor = ProcessSupervisor(
+                self._spawn, size=self._size, backoff=RestartBackoff()
+            )
+        if self._supervisor.waiting() == len(self._supervisor.workers):
+            raise _WorkersDownError
         while self._idle:
             worker = self._idle.popleft()
             if worker.process.is_alive():
@@ -200,7 +257,11 @@ class IsolatedCalls:
             waiter.future.cancel()
             return None
         except asyncio.CancelledError:
-            if waiter.future.done() and not waiter.future.cancelled():
+            if (
+                waiter.future.done()
+                and not waiter.future.cancelled()
+                and waiter.future.exception() is None
+            ):
                 self._release(waiter.future.result())
             else:
                 waiter.future.cancel()
@@ -209,7 +270,15 @@ class IsolatedCalls:
     async def invoke(self, event: dict[str, Any]) -> dict[str, Any]:
         """The handler's response to ``event`` (an API Gateway proxy response), or the stable
         error response when the pool is full, the call overran or its worker died."""
-        worker = await self._acquire()
+        try:
+            worker = await self._acquire()
+        except _WorkersDownError:
+            return _reply(
+                503,
+                ErrorCode.SERVICE_UNAVAILABLE,
+                "the worker process for this request keeps failing to start (see the "
+                "server's log); try again later",
+            )
         if worker is None:
             return _reply(503, ErrorCode.SERVER_BUSY, "the server is busy; try again shortly")
         loop = asyncio.get_running_loop()
@@ -260,6 +329,9 @@ class IsolatedCalls:
 
     def stop(self) -> None:
         """Kill the workers (they hold no state worth waiting for)."""
+        if self._restart_timer is not None:
+            self._restart_timer.cancel()
+            self._restart_timer = None
         if self._supervisor is not None:
             self._supervisor.stop(grace_s=0)
             self._supervisor = None
