@@ -79,6 +79,26 @@ def test_an_unexpected_error_is_a_500_without_details(
     assert body == {"error": {"code": "INTERNAL", "message": "internal error"}}
 
 
+def test_a_transient_failure_is_a_503_the_client_can_act_on(
+    world: FakeWorld, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from dicomlens.domain.errors import TransientError
+
+    def full(**kwargs: Any) -> None:
+        raise TransientError("the server's storage is full; try again later")
+
+    # A full disk (locally) or a throttled table (on AWS): nothing about the request
+    monkeypatch.setattr(world.services.uploads, "create_upload", full)
+    status, body = call(create_upload, load_event("http_api_create_upload"))
+    assert status == 503
+    assert body == {
+        "error": {
+            "code": "SERVICE_UNAVAILABLE",
+            "message": "the server's storage is full; try again later",
+        }
+    }
+
+
 def upload_and_process(world: FakeWorld) -> dict[str, Any]:
     call(create_upload, load_event("http_api_create_upload"))
     world.blobs.receive_upload(f"uploads/{JOB}/CT_small.dcm", CT)

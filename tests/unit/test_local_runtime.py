@@ -317,3 +317,53 @@ def test_start_up_recovery_requeues_every_unfinished_uploaded_job(tmp_path: Path
     assert (report.released_events, report.expired_leases, report.requeued_jobs) == (1, 1, 1)
     assert queue.queued_keys() == {f"uploads/{ids[0]}/a.dcm", f"uploads/{ids[1]}/a.dcm"}
     assert jobs.claim(ids[1], now=clock.now() + timedelta(seconds=1), lease_s=60) is not None
+
+
+def test_an_upload_the_full_disk_cannot_hold_is_refused_503_and_leaves_nothing(
+    local: Local, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import errno
+    import tempfile
+
+    real_mkstemp = tempfile.mkstemp
+
+    def full(*args: Any, **kwargs: Any) -> Any:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    # Given a disk that has no room for the upload's file
+    monkeypatch.setattr(tempfile, "mkstemp", full)
+    response = local.post(local.form().fields, b"x" * 100)
+    # Then the client is told to retry later, with the stable code, and nothing is stored
+    assert response.status_code == 503
+    assert response.json()["error"]["code"] == "SERVICE_UNAVAILABLE"
+    assert "storage is full" in response.json()["error"]["message"]
+    assert local.stored() == []
+    assert len(local.queue) == 0
+    # And once there is room, the same form is accepted
+    monkeypatch.setattr(tempfile, "mkstemp", real_mkstemp)
+    assert local.post(local.form().fields, b"x" * 100).status_code == 204
+
+
+def test_an_upload_whose_event_cannot_be_queued_is_not_kept(
+    local: Local, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from dicomlens.domain.errors import TransientError
+
+    real_put = local.queue.put
+
+    def full(*args: Any, **kwargs: Any) -> bool:
+        raise TransientError("the server's storage is full; try again later")
+
+    # Given a queue that cannot take the upload's event (its database's disk is full)
+    monkeypatch.setattr(local.queue, "put", full)
+    response = local.post(local.form().fields, b"x" * 100)
+    # Then the upload is refused 503 and its file is not kept: a published file with no
+    # event would wait for a restart, and the form could not be posted again (409)
+    assert response.status_code == 503
+    assert response.json()["error"]["code"] == "SERVICE_UNAVAILABLE"
+    assert local.stored() == []
+    # And the client's retry is accepted and queued
+    monkeypatch.setattr(local.queue, "put", real_put)
+    assert local.post(local.form().fields, b"x" * 100).status_code == 204
+    assert (local.store.root / KEY).read_bytes() == b"x" * 100
+    assert len(local.queue) == 1

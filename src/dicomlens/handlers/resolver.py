@@ -2,7 +2,8 @@
 
 Errors are ``{"error": {"code", "message"}}`` (:func:`dicomlens.domain.errors.error_body`).
 Codes map to statuses once, here; anything else is a 500 whose body says nothing about the
-cause (the log has the exception type).
+cause (the log has the exception type). ``SERVICE_UNAVAILABLE`` (a throttled service, a full
+disk: try again later) is a 503 that keeps its code and message, so a client knows to retry.
 
 A request body is read only as JSON, and whatever a client sends there is a 400 or a 415,
 never a 500: a body that is not UTF-8, a number longer than Python reads (4300 digits), or
@@ -111,6 +112,9 @@ def _install_error_handlers(app: APIGatewayHttpResolver) -> None:
     @app.exception_handler(DicomlensError)  # type: ignore[untyped-decorator]
     def _domain_error(exc: DicomlensError) -> Response[str]:
         status = status_for(exc.code)
+        if exc.code == ErrorCode.SERVICE_UNAVAILABLE:  # transient (throttled, disk full)
+            logger.warning("request refused for now", extra={"errorCode": str(exc.code)})
+            return error_response(status, exc.code, exc.message)
         if status >= 500:
             logger.error("request failed", extra={"errorCode": str(exc.code)})
             return error_response(status, ErrorCode.INTERNAL, "internal error")

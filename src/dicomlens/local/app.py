@@ -35,7 +35,8 @@ from starlette.staticfiles import StaticFiles
 
 from dicomlens import bootstrap
 from dicomlens.adapters.local.files import BLOBS_PATH, UPLOAD_PATH, LocalBlobStore
-from dicomlens.domain.errors import DicomlensError, ErrorCode, error_body
+from dicomlens.adapters.local.storage_full import STORAGE_FULL_MESSAGE, is_storage_full
+from dicomlens.domain.errors import DicomlensError, ErrorCode, TransientError, error_body
 from dicomlens.local import routes as route_table
 from dicomlens.local.apigw import LocalLambdaContext, http_api_event, http_reply
 from dicomlens.local.event_queue import EventQueue
@@ -226,9 +227,17 @@ class UploadReceiver:
         except UploadRefusedError as refused:
             form.discard()
             return _refusal(refused)
+        except TransientError as exc:
+            form.discard()
+            return _unavailable(exc.message)
         except DicomlensError as exc:
             form.discard()
             return _error(400, ErrorCode.UPLOAD_REJECTED, exc.message)
+        except OSError as exc:
+            form.discard()
+            if not is_storage_full(exc):
+                raise
+            return _unavailable(STORAGE_FULL_MESSAGE)
         except ClientDisconnect:
             form.discard()
             log.warning("an upload was abandoned: the client disconnected mid-request")
@@ -245,7 +254,15 @@ class UploadReceiver:
             source_ip=client.host if client else "127.0.0.1",
             sequencer=time.time_ns() + self._sequence,
         )
-        self._queue.put(stored.key, event)
+        try:
+            self._queue.put(stored.key, event)
+        except Exception as exc:
+            # Not queued, so not accepted: the file goes too, and the client may post the
+            # form again (a published file without its event would wait for a restart)
+            self._blobs.path_of(stored.key).unlink(missing_ok=True)
+            if isinstance(exc, TransientError):
+                return _unavailable(exc.message)
+            raise
         self._notify()
         return Response(status_code=204, headers={"ETag": f'"{stored.etag}"'})
 
@@ -262,6 +279,17 @@ class UploadReceiver:
             form.feed(chunk)
         # fsync of a large file would stall every other request on this event loop.
         return await run_in_threadpool(form.finish)
+
+
+def _unavailable(message: str) -> Response:
+    """503 SERVICE_UNAVAILABLE (a full disk): nothing was stored; the form may be posted
+    again. The connection closes, as for a refusal (the body may be unread)."""
+    return _error(
+        503,
+        ErrorCode.SERVICE_UNAVAILABLE,
+        message,
+        headers={"Connection": "close", "Retry-After": "30"},
+    )
 
 
 def _refusal(refused: UploadRefusedError) -> Response:

@@ -26,10 +26,13 @@ _SCHEMA = (
         body         TEXT NOT NULL,
         available_at REAL NOT NULL,
         lease_until  REAL,
-        deliveries   INTEGER NOT NULL DEFAULT 0
+        deliveries   INTEGER NOT NULL DEFAULT 0,
+        transient_retries INTEGER NOT NULL DEFAULT 0
     )""",
     "CREATE INDEX IF NOT EXISTS events_ready ON events (available_at)",
 )
+TRANSIENT_FIRST_WAIT_S = 2.0  # then doubled on each transient retry of the event ...
+TRANSIENT_MAX_WAIT_S = 60.0  # ... up to this
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -48,6 +51,12 @@ class EventQueue(SqliteFile):
     def __init__(self, path: Path) -> None:
         create_private_file(path)
         super().__init__(path, _SCHEMA)
+        with self._write() as conn:  # a queue from before transient retries were counted
+            columns = {row[1] for row in conn.execute("PRAGMA table_info(events)")}
+            if "transient_retries" not in columns:
+                conn.execute(
+                    "ALTER TABLE events ADD COLUMN transient_retries INTEGER NOT NULL DEFAULT 0"
+                )
 
     def put(self, dedupe_key: str, body: dict[str, Any], *, now: float | None = None) -> bool:
         """Queue ``body`` unless an event with ``dedupe_key`` is queued. True if queued."""
@@ -94,6 +103,27 @@ class EventQueue(SqliteFile):
         self._conn().execute(
             "UPDATE events SET lease_until = NULL, available_at = ? WHERE id = ?", (when, event_id)
         )
+
+    def retry_transient(self, event_id: int, *, now: float | None = None) -> float:
+        """Make a leased event visible again after a transient failure (a full disk): after
+        2 s, doubled on each such retry of the event up to 60 s, and without counting this
+        delivery (a transient failure is no reason to give up on the file). Returns the
+        wait in seconds."""
+        now = now or time.time()
+        with self._write() as conn:
+            row = conn.execute(
+                "SELECT transient_retries FROM events WHERE id = ?", (event_id,)
+            ).fetchone()
+            if row is None:
+                return 0.0
+            wait = min(TRANSIENT_MAX_WAIT_S, TRANSIENT_FIRST_WAIT_S * 2.0 ** min(int(row[0]), 16))
+            conn.execute(
+                "UPDATE events SET lease_until = NULL, available_at = ?,"
+                " deliveries = max(0, deliveries - 1), transient_retries = transient_retries + 1"
+                " WHERE id = ?",
+                (now + wait, event_id),
+            )
+        return wait
 
     def release_all(self) -> int:
         """End every lease (at start-up, when no consumer of the previous run is alive)."""

@@ -29,7 +29,8 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from dicomlens.adapters.local.signing import same_text
-from dicomlens.domain.errors import ErrorCode, error_body
+from dicomlens.adapters.local.storage_full import STORAGE_FULL_MESSAGE, is_storage_full
+from dicomlens.domain.errors import ErrorCode, TransientError, error_body
 
 if TYPE_CHECKING:
     from dicomlens.local.viewer_session import ViewerSessions
@@ -168,7 +169,8 @@ class BearerToken:
 
 
 class UnexpectedErrorGuard:
-    """ASGI middleware: an exception no route handled becomes a 500 with the error body.
+    """ASGI middleware: an exception no route handled becomes a 500 with the error body (a
+    503 ``SERVICE_UNAVAILABLE`` for a transient one, such as a full disk).
 
     A client that went away (``ClientDisconnect``) is one warning line and no answer.
     """
@@ -193,6 +195,14 @@ class UnexpectedErrorGuard:
         except ClientDisconnect:
             log.warning("a client disconnected mid-request")
         except Exception as exc:
+            if isinstance(exc, TransientError) or is_storage_full(exc):
+                # a full disk (or another transient failure): 503, the client retries later
+                log.warning("request refused for now: %s", where_raised(exc))
+                message = exc.message if isinstance(exc, TransientError) else STORAGE_FULL_MESSAGE
+                if not started:
+                    unavailable = _error_response(503, ErrorCode.SERVICE_UNAVAILABLE, message)
+                    await unavailable(scope, receive, send)
+                return
             log.error("unexpected error: %s", where_raised(exc))
             if not started:
                 response = _error_response(500, ErrorCode.INTERNAL, "internal error")

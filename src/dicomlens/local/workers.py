@@ -53,6 +53,7 @@ from typing import Any, Protocol
 from dicomlens import bootstrap
 from dicomlens.analysis import phase
 from dicomlens.config import Settings
+from dicomlens.domain.errors import TransientError
 from dicomlens.domain.keys import decode_event_key, job_id_from_upload_key
 from dicomlens.local.apigw import LocalLambdaContext
 from dicomlens.local.event_queue import Delivery, EventQueue
@@ -72,6 +73,7 @@ log = logging.getLogger(__name__)
 
 MAX_DELIVERIES = 5
 IDLE_POLL_S = 0.5
+TRANSIENT_POLL_S = 2.0  # between tries of a queue that could not be written (a full disk)
 PROCESSOR_FUNCTION = "ProcessImageFunction"
 JOB_GRACE_S = 5.0  # beyond decode_timeout_s: rendering, PNG encoding, analyzers
 WATCH_INTERVAL_S = 0.25
@@ -142,13 +144,22 @@ class Consumer:
         self._parent_pid = parent_pid
         self._slot = slot
         self._queue = EventQueue(queue_path(settings))
+        self._queue_unwritable = False
 
     def run(self) -> None:
         """Consume events until the stop flag is set (or the parent process is gone)."""
         while not self._stop.is_set():
             if self._parent_pid is not None and os.getppid() != self._parent_pid:
                 return
-            delivery = self._queue.lease(lease_s=self._settings.lease_timeout_s)
+            try:
+                delivery = self._queue.lease(lease_s=self._settings.lease_timeout_s)
+            except TransientError:  # the queue cannot be written now (a full disk)
+                if not self._queue_unwritable:
+                    log.warning("the event queue cannot be written now; trying again every 2 s")
+                self._queue_unwritable = True
+                self._waker.acquire(timeout=TRANSIENT_POLL_S)
+                continue
+            self._queue_unwritable = False
             if delivery is None:
                 self._waker.acquire(timeout=IDLE_POLL_S)
                 continue
@@ -161,6 +172,11 @@ class Consumer:
             self._slot[_SLOT_EVENT] = float(delivery.event_id)
             try:
                 self.deliver(delivery)
+            except TransientError as exc:
+                # The queue or job store could not be written (a full disk): nothing crashed.
+                # The event stays leased and comes again when its lease ends; the worker
+                # lives on (dying would count a crash against the file's job).
+                log.warning("a transient failure (%s); the event comes again later", exc.message)
             except Exception as exc:
                 if self._parent_pid is not None:
                     # A process worker dies with the event still in its slot: the pool's
@@ -186,10 +202,17 @@ class Consumer:
             self._queue.ack(delivery.event_id)
             return
         try:
-            self._handler(delivery.body, LocalLambdaContext(function_name=PROCESSOR_FUNCTION))
+            answer = self._handler(
+                delivery.body, LocalLambdaContext(function_name=PROCESSOR_FUNCTION)
+            )
         except Exception as exc:
             log.error("processor raised %s; the event will be retried", type(exc).__name__)
             self._queue.retry_at(delivery.event_id, time.time() + 2.0**delivery.deliveries)
+            return
+        if _outcomes(answer) & {"RETRY"}:
+            # a transient failure (a full disk): its jobs were released, not failed
+            wait = self._queue.retry_transient(delivery.event_id)
+            log.warning("a transient failure; the event will be retried in %g s", wait)
             return
         retry_at: float | None = None
         for job in processor.unfinished(job_ids):
@@ -199,6 +222,14 @@ class Consumer:
             self._queue.ack(delivery.event_id)
         else:
             self._queue.retry_at(delivery.event_id, retry_at)
+
+
+def _outcomes(answer: Any) -> set[str]:
+    """The outcomes the processor's summary (``{"records": [{"outcome": ...}]}``) reports."""
+    records = answer.get("records") if isinstance(answer, dict) else None
+    if not isinstance(records, list):
+        return set()
+    return {str(record.get("outcome")) for record in records if isinstance(record, dict)}
 
 
 def quiet_local_warnings() -> None:

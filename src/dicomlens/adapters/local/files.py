@@ -20,6 +20,7 @@ from typing import BinaryIO
 from urllib.parse import quote, urlencode
 
 from dicomlens.adapters.local.signing import Signer, UploadPolicy
+from dicomlens.adapters.local.storage_full import full_storage_is_transient
 from dicomlens.domain.errors import DicomlensError, ErrorCode
 from dicomlens.ports import Clock, PresignedPost
 from dicomlens.private_files import PRIVATE_DIR_MODE
@@ -119,21 +120,22 @@ class LocalBlobStore:
         """A binary file that appears at ``target`` only when the block completes.
 
         On an exception the partial file is removed and ``target`` is untouched. ``durable``
-        flushes the bytes to disk before the rename.
+        flushes the bytes to disk before the rename. A full disk raises TransientError.
         """
-        make_private_dirs(target.parent)
-        fd, tmp_name = tempfile.mkstemp(dir=self._tmp, prefix="part-")
-        tmp = Path(tmp_name)
-        try:
-            with os.fdopen(fd, "wb") as handle:
-                yield handle
-                if durable:
-                    handle.flush()
-                    os.fsync(handle.fileno())
-            tmp.replace(target)
-        except BaseException:
-            tmp.unlink(missing_ok=True)
-            raise
+        with full_storage_is_transient():  # a full disk: TransientError (storage_full)
+            make_private_dirs(target.parent)
+            fd, tmp_name = tempfile.mkstemp(dir=self._tmp, prefix="part-")
+            tmp = Path(tmp_name)
+            try:
+                with os.fdopen(fd, "wb") as handle:
+                    yield handle
+                    if durable:
+                        handle.flush()
+                        os.fsync(handle.fileno())
+                tmp.replace(target)
+            except BaseException:
+                tmp.unlink(missing_ok=True)
+                raise
 
     def remove_partial_files(self) -> int:
         """Delete what writes interrupted by a crash left in the temporary directory.

@@ -3,26 +3,45 @@ local job store, instance index and event queue.
 
 WAL journal, a long busy timeout, and ``BEGIN IMMEDIATE`` for every read-modify-write (a
 deferred transaction that upgrades to a write lock can fail at once with "database is
-locked", whatever the busy timeout).
+locked", whatever the busy timeout). A full disk is a
+:class:`~dicomlens.domain.errors.TransientError` (:mod:`.storage_full`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 import threading
 import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
+
+from dicomlens.adapters.local.storage_full import full_storage_is_transient
 
 BUSY_TIMEOUT_MS = 60_000
 
 
+class _Connection(sqlite3.Connection):
+    """A connection whose statements raise TransientError when the disk is full."""
+
+    def execute(self, sql: str, parameters: Any = (), /) -> sqlite3.Cursor:
+        """``sqlite3.Connection.execute``; a full disk raises TransientError."""
+        with full_storage_is_transient():
+            return super().execute(sql, parameters)
+
+
 def connect(path: Path) -> sqlite3.Connection:
     """A connection in autocommit mode with WAL, a busy timeout and synchronous=NORMAL."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    with full_storage_is_transient():
+        path.parent.mkdir(parents=True, exist_ok=True)
     conn = sqlite3.connect(
-        path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None, check_same_thread=False
+        path,
+        timeout=BUSY_TIMEOUT_MS / 1000,
+        isolation_level=None,
+        check_same_thread=False,
+        factory=_Connection,
     )
     conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
     _use_wal(conn)
@@ -78,10 +97,14 @@ class SqliteFile:
         conn.execute("BEGIN IMMEDIATE")
         try:
             yield conn
+            conn.execute("COMMIT")
         except BaseException:
-            conn.execute("ROLLBACK")
+            # also when COMMIT failed (a full disk): SQLite leaves that transaction open, and
+            # this thread's next BEGIN would fail on it
+            if conn.in_transaction:
+                with contextlib.suppress(sqlite3.Error):
+                    conn.execute("ROLLBACK")
             raise
-        conn.execute("COMMIT")
 
     def close(self) -> None:
         """Close this thread's connection."""

@@ -1,0 +1,88 @@
+"""A full disk while a job is processed: the job waits (released, PENDING) and is retried
+with a back-off that never gives up on the file, then completes once there is room."""
+
+from __future__ import annotations
+
+import errno
+import tempfile
+import threading
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pydicom.data import get_testdata_file
+
+from dicomlens import bootstrap
+from dicomlens.config import Settings
+from dicomlens.domain.jobs import TERMINAL, JobStatus
+from dicomlens.local.event_queue import EventQueue
+from dicomlens.local.s3_events import object_created_event
+from dicomlens.local.workers import MAX_DELIVERIES, Consumer, queue_path
+
+CT = Path(str(get_testdata_file("CT_small.dcm"))).read_bytes()
+HANDLER = "dicomlens.handlers.process_image.handler"
+
+
+def test_a_job_meeting_a_full_disk_waits_and_completes_once_there_is_room(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings = Settings(data_dir=tmp_path / "data", analyzers=(), worker_kind="thread")
+    services = bootstrap.build_services(settings)
+    bootstrap.use_services(services)
+    try:
+        queue = EventQueue(queue_path(settings))
+        grant = services.uploads.create_upload(
+            file_name="ct.dcm", content_type="application/dicom", size=len(CT)
+        )
+        job = services.jobs.get(grant.job_id)
+        assert job is not None
+        services.blobs.put_bytes(job.upload_key, CT, content_type="application/dicom")
+        assert queue.put(
+            job.upload_key, object_created_event(key=job.upload_key, size=len(CT), etag="")
+        )
+        consumer = Consumer(
+            settings=settings,
+            handler_name=HANDLER,
+            waker=threading.Semaphore(0),
+            stop=threading.Event(),
+        )
+        # Given a disk with no room for the job's outputs (previews, DICOMweb files)
+        real_mkstemp = tempfile.mkstemp
+        room = {"left": False}
+
+        def mkstemp(*args: Any, **kwargs: Any) -> Any:
+            if not room["left"]:
+                raise OSError(errno.ENOSPC, "No space left on device")
+            return real_mkstemp(*args, **kwargs)
+
+        monkeypatch.setattr(tempfile, "mkstemp", mkstemp)
+        # When the event is delivered more times than a crashing file is allowed
+        waits = []
+        for _ in range(MAX_DELIVERIES + 3):
+            delivery = queue.lease(lease_s=60, now=time.time() + 10_000)  # whatever its wait
+            assert delivery is not None
+            consumer.deliver(delivery)
+            # Then the job is released each time (its lease ended, no crash counted), never
+            # failed, and the event waits longer each time
+            released = services.jobs.get(grant.job_id)
+            assert released is not None
+            assert released.status not in TERMINAL
+            assert released.error is None
+            assert released.lease_until is None or released.lease_until <= datetime.now(UTC)
+            wait = queue.next_visible_in()
+            assert wait is not None
+            waits.append(wait)
+        assert waits[0] == pytest.approx(2, abs=0.5)
+        assert waits[1] == pytest.approx(4, abs=0.5)
+        assert waits[-1] == pytest.approx(60, abs=0.5)  # at most a minute apart
+        # And once there is room, the next delivery completes the job
+        room["left"] = True
+        delivery = queue.lease(lease_s=60, now=time.time() + 10_000)
+        assert delivery is not None
+        consumer.deliver(delivery)
+        assert services.jobs.status(grant.job_id) is JobStatus.COMPLETED
+        assert len(queue) == 0
+    finally:
+        bootstrap.use_services(None)
