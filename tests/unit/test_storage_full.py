@@ -88,3 +88,18 @@ def test_a_write_that_fills_the_disk_midway_leaves_no_partial_file(tmp_path: Pat
         write_until_full()
     assert not target.exists()
     assert store.remove_partial_files() == 0
+
+
+def test_an_sqlite_io_error_counts_as_full_only_when_its_disk_has_no_room(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from dicomlens.adapters.local import storage_full
+
+    # SQLite says "disk I/O error" when it cannot grow its shared-memory file on a full disk
+    shm = sqlite3.OperationalError("disk I/O error")
+    shm.sqlite_errorcode = sqlite3.SQLITE_IOERR | (19 << 8)  # type: ignore[attr-defined]
+    database = tmp_path / "queue.sqlite3"
+    assert not is_storage_full(shm)  # no disk to look at
+    assert not is_storage_full(shm, where=database)  # this disk has room: a real I/O error
+    monkeypatch.setattr(storage_full, "_LOW_ROOM_BYTES", 1 << 62)  # as if it had none
+    assert is_storage_full(shm, where=database)

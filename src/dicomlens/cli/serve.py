@@ -92,6 +92,13 @@ def run(args: argparse.Namespace) -> int:
     except DicomlensError as exc:
         print(f"dicomlens serve: {exc.message}", file=sys.stderr)  # noqa: T201
         return 2
+    except OSError as exc:  # the data directory cannot be written (full, read-only, denied)
+        print(  # noqa: T201
+            f"dicomlens serve: cannot use the data directory {settings.data_dir}: "
+            f"{exc.strerror or type(exc).__name__}",
+            file=sys.stderr,
+        )
+        return 2
     recovery = server.recovery
     if recovery.requeued_jobs or recovery.expired_leases or recovery.released_events:
         print(  # noqa: T201

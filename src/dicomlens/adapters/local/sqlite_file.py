@@ -26,9 +26,11 @@ BUSY_TIMEOUT_MS = 60_000
 class _Connection(sqlite3.Connection):
     """A connection whose statements raise TransientError when the disk is full."""
 
+    path: Path | None = None  # the database file (set by connect)
+
     def execute(self, sql: str, parameters: Any = (), /) -> sqlite3.Cursor:
         """``sqlite3.Connection.execute``; a full disk raises TransientError."""
-        with full_storage_is_transient():
+        with full_storage_is_transient(self.path):
             return super().execute(sql, parameters)
 
 
@@ -43,6 +45,7 @@ def connect(path: Path) -> sqlite3.Connection:
         check_same_thread=False,
         factory=_Connection,
     )
+    conn.path = path
     conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
     _use_wal(conn)
     # NORMAL in WAL mode: a committed transaction survives a process crash (kill -9); only a
