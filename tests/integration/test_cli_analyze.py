@@ -163,3 +163,50 @@ def _first_progress_line(process: subprocess.Popen[str], *, timeout_s: float) ->
     reader.start()
     reader.join(timeout_s)
     return found[0] if found else ""
+
+
+def test_a_full_disk_fails_the_files_it_hits_and_leaves_no_partial_output(
+    inputs: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    import errno
+
+    from dicomlens.cli import analyze
+
+    real_write = analyze.write_output
+
+    def full_for_us(target: Path, data: bytes | str) -> None:
+        if target.name.startswith("us.bin.") and target.suffix == ".json":
+            raise OSError(errno.ENOSPC, "No space left on device")
+        real_write(target, data)
+
+    # Given an output disk that fills up while one file's results are written (the
+    # workers are forked: they write through this too)
+    monkeypatch.setattr(analyze, "write_output", full_for_us)
+    out = tmp_path / "out"
+    code = main(["analyze", str(inputs), "--out", str(out), "--workers", "2"])
+    # Then that file failed with the reason, its images are not kept either, the others are
+    # complete, and no partial file is left
+    assert code == 1
+    rows = {Path(r["file"]).name: r for r in json.loads((out / "results.json").read_text())}
+    assert rows["us.bin"]["status"] == "failed"
+    assert "No space left on device" in rows["us.bin"]["message"]
+    assert {rows["ct.dcm"]["status"], rows["plan.dcm"]["status"]} == {"ok"}
+    assert not list(out.glob("us.bin.*"))
+    assert not list(out.glob(".*partial*"))
+
+    # And when even the index cannot be written, the command says so in one line
+    def full_for_index(target: Path, data: bytes | str) -> None:
+        if target.name == "results.json":
+            raise OSError(errno.ENOSPC, "No space left on device")
+        real_write(target, data)
+
+    monkeypatch.setattr(analyze, "write_output", full_for_index)
+    capsys.readouterr()
+    code = main(["analyze", str(inputs), "--out", str(tmp_path / "out2"), "--workers", "1"])
+    assert code == 1
+    err = capsys.readouterr().err
+    assert "the index: the results could not be written (No space left on device)" in err
+    assert "Traceback" not in err

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import os
 import time
+from pathlib import Path
 from typing import Any
 
-from dicomlens.cli.timed_batch import run_batch
+import pytest
+
+from dicomlens.cli.timed_batch import failure_text, run_batch
 from dicomlens.domain.errors import ErrorCode
 
 
@@ -52,5 +55,20 @@ def test_a_crashing_worker_or_exception_fails_only_its_item() -> None:
     outcomes = {o.item: o for o in run_batch(items, _slow_or_crash, workers=1, timeout_s=10)}
     # Then both are failures with a reason, and the rest still complete
     assert outcomes["die"].value is None and outcomes["die"].error_message
-    assert outcomes["raise"].value is None and "boom" in str(outcomes["raise"].error_message)
+    # (the type and where it was raised, never the message: it may quote a file's content)
+    reason = str(outcomes["raise"].error_message)
+    assert outcomes["raise"].value is None and reason.startswith("ValueError at test_batch.py:")
+    assert "boom" not in reason
     assert outcomes["x"].value == {"ok": "x"} and outcomes["y"].value == {"ok": "y"}
+
+
+def test_a_failure_report_never_quotes_a_message_or_a_path() -> None:
+    with pytest.raises(FileNotFoundError) as missing:
+        Path("/nonexistent/ZEBRA^QUINCE ZQ-55321.dcm").read_bytes()
+    assert failure_text(missing.value) == "FileNotFoundError: No such file or directory"
+    try:
+        raise KeyError("Patient's Name: ZEBRA^QUINCE")
+    except KeyError as exc:
+        text = failure_text(exc)
+    assert text.startswith("KeyError at test_batch.py:")
+    assert "ZEBRA" not in text

@@ -14,8 +14,10 @@ import argparse
 import csv
 import dataclasses
 import functools
+import io
 import json
 import os
+import sys
 import time
 from collections import Counter
 from pathlib import Path
@@ -32,14 +34,16 @@ from dicomlens.cli.file_runner import (
     exit_code,
     failure_lines,
     input_files,
+    output_error,
     output_names,
     print_summary,
     run_files,
     time_line,
+    write_output,
 )
 from dicomlens.cli.timed_batch import ItemResult
 from dicomlens.config import Settings
-from dicomlens.domain.errors import DicomlensError, error_body
+from dicomlens.domain.errors import DicomlensError, ErrorCode, error_body
 
 # pydicom's documentation examples (pydicom.examples), minus ``no_meta``, which is not a
 # readable dataset (pydicom itself parses it as one unknown element).
@@ -117,8 +121,14 @@ def run(args: argparse.Namespace) -> int:
         timeout_s=settings.processing_time_limit_s(),
         to_row=functools.partial(_row, out=out),
     )
-    index = _write_index(rows, out, args.format)
-    _print_summary(rows, time.monotonic() - start, index, interrupted, total=len(files))
+    seconds = time.monotonic() - start
+    try:
+        index = _write_index(rows, out, args.format)
+    except OSError as exc:
+        _print_summary(rows, seconds, out, None, interrupted, total=len(files))
+        print(f"dicomlens analyze: the index: {output_error(exc)}", file=sys.stderr)  # noqa: T201
+        return 1
+    _print_summary(rows, seconds, out, index.name, interrupted, total=len(files))
     return exit_code(rows, interrupted)
 
 
@@ -132,18 +142,32 @@ def _analyze_one(
         analysis = analyze_file(Path(path), options)
     except DicomlensError as exc:
         document: dict[str, Any] = {"file": path, "status": "failed", **exc.body()}
-        (folder / f"{name}.json").write_text(json.dumps(document, indent=2))
+        try:
+            write_output(folder / f"{name}.json", json.dumps(document, indent=2))
+        except OSError as write_error:
+            return _unwritten(write_error)
         return {"status": "failed", "code": str(exc.code), "message": exc.message}
     written = {}
-    for image_name, data in analysis.images.items():
-        target = folder / f"{name}.{image_name}"
-        target.write_bytes(data)
-        written[image_name] = target.name
     result = analysis.result.to_json_dict()
     if not include_phi:
         result.pop("phi", None)
-    document = {"file": path, "status": "ok", "result": result, "images": written, "error": None}
-    (folder / f"{name}.json").write_text(json.dumps(document, indent=2))
+    try:
+        for image_name, data in analysis.images.items():
+            target = folder / f"{name}.{image_name}"
+            write_output(target, data)
+            written[image_name] = target.name
+        document = {
+            "file": path,
+            "status": "ok",
+            "result": result,
+            "images": written,
+            "error": None,
+        }
+        write_output(folder / f"{name}.json", json.dumps(document, indent=2))
+    except OSError as exc:  # a full disk: this file's outputs are incomplete, so not kept
+        for image in written.values():
+            (folder / image).unlink(missing_ok=True)
+        return _unwritten(exc)
     summary: dict[str, Any] = analysis.result.summary.to_json_dict()
     return {
         "status": "ok",
@@ -152,6 +176,11 @@ def _analyze_one(
         "labels": ", ".join(label.name for label in analysis.result.labels),
         "json": f"{name}.json",
     }
+
+
+def _unwritten(exc: OSError) -> dict[str, Any]:
+    """The row of a file whose results could not be written (none of them is kept)."""
+    return {"status": "failed", "code": str(ErrorCode.INTERNAL), "message": output_error(exc)}
 
 
 def _row(result: ItemResult, *, out: Path) -> dict[str, Any]:
@@ -165,7 +194,10 @@ def _row(result: ItemResult, *, out: Path) -> dict[str, Any]:
         code, message = str(result.error_code), str(result.error_message)
         row.update(status="failed", code=result.error_code, message=result.error_message)
         document = {"file": path, "status": "failed", **error_body(code, message)}
-        (out / f"{name}.json").write_text(json.dumps(document, indent=2))
+        try:
+            write_output(out / f"{name}.json", json.dumps(document, indent=2))
+        except OSError as exc:
+            row["message"] = f"{message}; {output_error(exc)}"
     return row
 
 
@@ -183,22 +215,30 @@ def _write_index(rows: list[dict[str, Any]], out: Path, fmt: str) -> Path:
             "seconds",
             "json",
         ]
-        with target.open("w", newline="") as f:
-            writer = csv.DictWriter(f, fieldnames=columns, extrasaction="ignore")
-            writer.writeheader()
-            writer.writerows(rows)
+        text = io.StringIO(newline="")
+        writer = csv.DictWriter(text, fieldnames=columns, extrasaction="ignore")
+        writer.writeheader()
+        writer.writerows(rows)
+        write_output(target, text.getvalue())
         return target
     target = out / "results.json"
-    target.write_text(json.dumps(rows, indent=2))
+    write_output(target, json.dumps(rows, indent=2))
     return target
 
 
 def _print_summary(
-    rows: list[dict[str, Any]], seconds: float, index: Path, interrupted: bool, *, total: int
+    rows: list[dict[str, Any]],
+    seconds: float,
+    out: Path,
+    index: str | None,
+    interrupted: bool,
+    *,
+    total: int,
 ) -> None:
     lines = count_lines(rows, total=total, done="analysed", interrupted=interrupted)
     modalities = Counter(str(r.get("modality")) for r in rows if r["status"] == "ok")
     lines.extend(SummaryLine(f"  {m}", str(n)) for m, n in sorted(modalities.items()))
     lines.extend(failure_lines(rows))
     lines.append(time_line(rows, seconds))
-    print_summary(lines, f"results in {index.parent.resolve()} (index: {index.name})")
+    where = "no index written" if index is None else f"index: {index}"
+    print_summary(lines, f"results in {out.resolve()} ({where})")

@@ -30,9 +30,11 @@ from dicomlens.cli.file_runner import (
     exit_code,
     failure_lines,
     input_files,
+    output_error,
     print_summary,
     run_files,
     time_line,
+    write_output,
 )
 from dicomlens.cli.timed_batch import ItemResult
 from dicomlens.config import Settings
@@ -104,8 +106,14 @@ def run(args: argparse.Namespace) -> int:
         timeout_s=limits.decode_timeout_s * 2 + 30,
         to_row=functools.partial(_row, shown=shown),
     )
-    (out / INDEX).write_text(json.dumps(rows, indent=2))
-    _print_summary(rows, time.monotonic() - start, out, interrupted, total=len(files))
+    seconds = time.monotonic() - start
+    try:
+        write_output(out / INDEX, json.dumps(rows, indent=2))
+    except OSError as exc:
+        _print_summary(rows, seconds, out, interrupted, total=len(files), index=None)
+        print(f"dicomlens deidentify: the index: {output_error(exc)}", file=sys.stderr)  # noqa: T201
+        return 1
+    _print_summary(rows, seconds, out, interrupted, total=len(files))
     return exit_code(rows, interrupted)
 
 
@@ -151,11 +159,18 @@ def _row(result: ItemResult, *, shown: dict[str, str]) -> dict[str, Any]:
 
 
 def _print_summary(
-    rows: list[dict[str, Any]], seconds: float, out: Path, interrupted: bool, *, total: int
+    rows: list[dict[str, Any]],
+    seconds: float,
+    out: Path,
+    interrupted: bool,
+    *,
+    total: int,
+    index: str | None = INDEX,
 ) -> None:
     lines = count_lines(rows, total=total, done="de-identified", interrupted=interrupted)
     redacted = sum(1 for r in rows if r["status"] == "ok" and r.get("redacted"))
     lines.insert(2, SummaryLine("  pixels redacted", str(redacted)))
     lines.extend(failure_lines(rows))
     lines.append(time_line(rows, seconds))
-    print_summary(lines, f"de-identified files in {out.resolve()} (index: {INDEX})")
+    where = "no index written" if index is None else f"index: {index}"
+    print_summary(lines, f"de-identified files in {out.resolve()} ({where})")

@@ -29,6 +29,27 @@ USAGE_ERROR = 2
 INTERRUPTED = 130
 
 
+def write_output(target: Path, data: bytes | str) -> None:
+    """Write ``target`` whole or not at all: a temporary file beside it, renamed into place.
+
+    A full disk (or any error) leaves no partial output behind and raises the OSError.
+    """
+    partial = target.with_name(f".{target.name}.{os.getpid()}.partial")
+    try:
+        with partial.open("wb") as handle:
+            handle.write(data.encode("utf-8") if isinstance(data, str) else data)
+        partial.replace(target)
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
+
+
+def output_error(exc: OSError) -> str:
+    """What a failed output write says (the system's words, never a path: paths may be
+    patients' names)."""
+    return f"the results could not be written ({exc.strerror or type(exc).__name__})"
+
+
 def collect_files(paths: list[Path], *, extra: Sequence[Path] = ()) -> list[Path]:
     """Files under ``paths`` (folders recursively, hidden entries skipped), then ``extra``,
     without duplicates. Raises FileNotFoundError for a path that does not exist."""

@@ -21,7 +21,7 @@ from multiprocessing.connection import Connection, wait
 from multiprocessing.process import BaseProcess
 from typing import Any
 
-from dicomlens.domain.errors import ErrorCode
+from dicomlens.domain.errors import ErrorCode, where_raised
 from dicomlens.process_supervision import (
     ProcessSupervisor,
     ReplacedBecause,
@@ -71,7 +71,17 @@ def _worker_main(conn: Connection, parent_end: Connection, task: Task, parent_pi
         try:
             conn.send((index, task(item), None))
         except Exception as exc:  # reported per item: one bad file never crashes the batch
-            conn.send((index, None, f"{type(exc).__name__}: {exc}"))
+            conn.send((index, None, failure_text(exc)))
+
+
+def failure_text(exc: Exception) -> str:
+    """What an item that raised reports: the exception's type and where it was raised, and
+    for an OSError the system's words (``No space left on device``). Never the exception's
+    message, nor an OSError's file name: they may quote the file's content or a path that
+    names a patient, and the report goes to the index and the progress lines."""
+    if isinstance(exc, OSError) and exc.strerror:
+        return f"{type(exc).__name__}: {exc.strerror}"
+    return where_raised(exc)
 
 
 class _PipeWorker:

@@ -7,7 +7,9 @@ with ``raise ... from exc``; one mapping (in the handlers) turns codes into HTTP
 
 from __future__ import annotations
 
+import traceback
 from enum import StrEnum
+from pathlib import PurePath
 
 
 class ErrorCode(StrEnum):
@@ -85,3 +87,13 @@ class TransientError(DicomlensError):
 
     def __init__(self, message: str) -> None:
         super().__init__(ErrorCode.SERVICE_UNAVAILABLE, message)
+
+
+def where_raised(exc: BaseException) -> str:
+    """``Type at file.py:line`` of the innermost frame: enough to find a bug, and free of
+    the exception's message (which may quote request or file content)."""
+    frames = traceback.extract_tb(exc.__traceback__)
+    if not frames:
+        return type(exc).__name__
+    last = frames[-1]
+    return f"{type(exc).__name__} at {PurePath(last.filename).name}:{last.lineno}"

@@ -19,9 +19,7 @@ from __future__ import annotations
 import ipaddress
 import json
 import logging
-import traceback
 from collections.abc import Awaitable, Callable, Iterable
-from pathlib import PurePath
 from typing import TYPE_CHECKING
 
 from starlette.requests import ClientDisconnect, Request
@@ -30,7 +28,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from dicomlens.adapters.local.signing import same_text
 from dicomlens.adapters.local.storage_full import STORAGE_FULL_MESSAGE, is_storage_full
-from dicomlens.domain.errors import ErrorCode, TransientError, error_body
+from dicomlens.domain.errors import ErrorCode, TransientError, error_body, where_raised
 
 if TYPE_CHECKING:
     from dicomlens.local.viewer_session import ViewerSessions
@@ -207,13 +205,3 @@ class UnexpectedErrorGuard:
             if not started:
                 response = _error_response(500, ErrorCode.INTERNAL, "internal error")
                 await response(scope, receive, send)
-
-
-def where_raised(exc: BaseException) -> str:
-    """``Type at file.py:line`` of the innermost frame: enough to find a bug, and free of
-    the exception's message (which may quote request or file content)."""
-    frames = traceback.extract_tb(exc.__traceback__)
-    if not frames:
-        return type(exc).__name__
-    last = frames[-1]
-    return f"{type(exc).__name__} at {PurePath(last.filename).name}:{last.lineno}"
