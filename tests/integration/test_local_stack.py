@@ -214,6 +214,10 @@ def _serving_children(server_pid: int, port: int) -> set[int]:
     found = set()
     for child in map(int, children):
         try:
+            # a child between fork and exec (a worker being started) still holds every file
+            # of the server: only a started process (multiprocessing's spawn) counts
+            if b"multiprocessing" not in Path(f"/proc/{child}/cmdline").read_bytes():
+                continue
             links = {str(fd.readlink()) for fd in Path(f"/proc/{child}/fd").iterdir()}
         except OSError:
             continue
