@@ -16,6 +16,7 @@ from pydicom.data import get_testdata_file
 
 from dicomlens import bootstrap
 from dicomlens.config import Settings
+from dicomlens.dicomweb.multipart import Part
 from dicomlens.domain.jobs import TERMINAL, JobStatus
 from dicomlens.local.event_queue import EventQueue
 from dicomlens.local.s3_events import object_created_event
@@ -84,5 +85,36 @@ def test_a_job_meeting_a_full_disk_waits_and_completes_once_there_is_room(
         consumer.deliver(delivery)
         assert services.jobs.status(grant.job_id) is JobStatus.COMPLETED
         assert len(queue) == 0
+    finally:
+        bootstrap.use_services(None)
+
+
+def test_a_stow_instance_meeting_a_full_disk_fails_out_of_resources(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+
+    settings = Settings(data_dir=tmp_path / "data", analyzers=(), worker_kind="thread")
+    services = bootstrap.build_services(settings)
+    bootstrap.use_services(services)
+    try:
+        mr = Path(str(get_testdata_file("MR_small.dcm"))).read_bytes()
+        real_mkstemp = tempfile.mkstemp
+
+        def full(*args: Any, **kwargs: Any) -> Any:
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+        # Given a data directory with no room for the instance
+        monkeypatch.setattr(tempfile, "mkstemp", full)
+        part = Part(content_type="application/dicom", headers=(), data=mr)
+        answer = services.stow.store([part], study_uid=None, root_url="http://x/dicomweb")
+        # Then it failed with PS3.18's "out of resources" (A700: the server's side, retry
+        # later), not "processing failure" (0110)
+        assert answer.status == 409
+        (failed,) = answer.body["00081198"]["Value"]
+        assert failed["00081197"]["Value"] == [0xA700]
+        # And once there is room, the same instance is stored
+        monkeypatch.setattr(tempfile, "mkstemp", real_mkstemp)
+        again = services.stow.store([part], study_uid=None, root_url="http://x/dicomweb")
+        assert again.status == 200
     finally:
         bootstrap.use_services(None)

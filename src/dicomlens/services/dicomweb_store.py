@@ -33,7 +33,7 @@ from dicomlens.dicomweb.rendered import (
     render_frame,
 )
 from dicomlens.domain import jobs as job_rules
-from dicomlens.domain.errors import DicomlensError, ErrorCode
+from dicomlens.domain.errors import DicomlensError, ErrorCode, TransientError
 from dicomlens.domain.jobs import Job
 from dicomlens.domain.keys import derived_key, upload_key
 from dicomlens.imaging.decode import locate_file
@@ -50,7 +50,7 @@ DICOM_MEDIA_TYPE = "application/dicom"
 METADATA_NAME = "dicomweb-metadata.json"
 
 # Failure Reason values (0008,1197) of PS3.18 10.5.3 / PS3.4 Annex GG (Storage statuses).
-OUT_OF_RESOURCES = 0xA700  # the part is larger than one instance may be
+OUT_OF_RESOURCES = 0xA700  # larger than one instance may be, or no room now (retry later)
 DATA_SET_MISMATCH = 0xA900  # here: the Study Instance UID differs from the request's path
 CANNOT_UNDERSTAND = 0xC000  # not DICOM, not parseable, or without its UIDs
 PROCESSING_FAILURE = 0x0110  # storing it failed on our side
@@ -150,6 +150,12 @@ class StoreService:
                 )
             try:
                 self._keep(path, ds, probe)
+            except TransientError:  # no room now (a full disk), a throttled store: retry
+                return _Failed(
+                    reason=OUT_OF_RESOURCES,
+                    sop_class_uid=probe.sop_class_uid,
+                    sop_uid=probe.sop_uid,
+                )
             except DicomlensError:
                 return _Failed(
                     reason=PROCESSING_FAILURE,
