@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import logging
 import multiprocessing
 import os
 import signal
@@ -87,6 +88,12 @@ class Replacement(Generic[Worker]):
     job: RunningJob | None
     quick_deaths: int = 0
     restart_in_s: float = 0.0
+
+    @property
+    def log_level(self) -> int:
+        """How loud the log says it: an error once the slot is on hold (nothing it should
+        run is running), a warning otherwise."""
+        return logging.ERROR if self.restart_in_s > 0 else logging.WARNING
 
     def restart_note(self, what: str) -> str:
         """How the log says when ``what`` (e.g. "another worker") starts."""

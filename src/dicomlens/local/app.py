@@ -35,7 +35,6 @@ from starlette.staticfiles import StaticFiles
 
 from dicomlens import bootstrap
 from dicomlens.adapters.local.files import BLOBS_PATH, UPLOAD_PATH, LocalBlobStore
-from dicomlens.adapters.local.storage_full import STORAGE_FULL_MESSAGE, is_storage_full
 from dicomlens.domain.errors import DicomlensError, ErrorCode, TransientError, error_body
 from dicomlens.local import routes as route_table
 from dicomlens.local.apigw import LocalLambdaContext, http_api_event, http_reply
@@ -233,11 +232,6 @@ class UploadReceiver:
         except DicomlensError as exc:
             form.discard()
             return _error(400, ErrorCode.UPLOAD_REJECTED, exc.message)
-        except OSError as exc:
-            form.discard()
-            if not is_storage_full(exc):
-                raise
-            return _unavailable(STORAGE_FULL_MESSAGE)
         except ClientDisconnect:
             form.discard()
             log.warning("an upload was abandoned: the client disconnected mid-request")

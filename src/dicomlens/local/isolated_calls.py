@@ -194,10 +194,12 @@ class IsolatedCalls:
         else:
             exitcode = worker.process.exitcode  # reaped by now
             note = replacement.restart_note("another")
-            if replacement.restart_in_s > 0:
-                log.error("an isolated worker died while starting (code %s); %s", exitcode, note)
-            else:
-                log.warning("an isolated worker died while starting (code %s); %s", exitcode, note)
+            log.log(
+                replacement.log_level,
+                "an isolated worker died while starting (code %s); %s",
+                exitcode,
+                note,
+            )
         self._after_restart_change()
 
     def _after_restart_change(self) -> None:

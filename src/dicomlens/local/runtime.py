@@ -392,10 +392,7 @@ class LocalServer:
         for replacement in replaced:
             exitcode = replacement.worker.process.exitcode
             note = replacement.restart_note("another")
-            if replacement.restart_in_s > 0:
-                log.error("an HTTP process exited (code %s); %s", exitcode, note)
-            else:
-                log.warning("an HTTP process exited (code %s); %s", exitcode, note)
+            log.log(replacement.log_level, "an HTTP process exited (code %s); %s", exitcode, note)
 
     def _sweep_expired(self) -> None:
         try:

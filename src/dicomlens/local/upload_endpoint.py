@@ -25,6 +25,7 @@ from python_multipart.multipart import MultipartParser, parse_options_header
 
 from dicomlens.adapters.local.files import LocalBlobStore, make_private_dirs
 from dicomlens.adapters.local.signing import UploadPolicy
+from dicomlens.adapters.local.storage_full import full_storage_is_transient
 from dicomlens.domain.errors import DicomlensError, ErrorCode, error_body
 from dicomlens.ports import Clock
 
@@ -232,16 +233,23 @@ class FormUpload:
 
     def feed(self, chunk: bytes) -> None:
         """Parse the next chunk of the request body (:class:`UploadRefusedError` when the
-        form breaks a rule or is not multipart the parser can read)."""
+        form breaks a rule or is not multipart the parser can read; TransientError when the
+        disk is full)."""
         try:
-            self._parser.write(chunk)
+            with full_storage_is_transient():
+                self._parser.write(chunk)
         except FormParserError as exc:
             raise UploadRefusedError(
                 400, str(ErrorCode.UPLOAD_REJECTED), "the body is not a readable multipart form"
             ) from exc
 
     def finish(self) -> StoredUpload:
-        """Publish the file at its key; raises :class:`UploadRefusedError` if it is incomplete."""
+        """Publish the file at its key; raises :class:`UploadRefusedError` if it is incomplete,
+        TransientError when the disk is full."""
+        with full_storage_is_transient():
+            return self._publish()
+
+    def _publish(self) -> StoredUpload:
         try:
             self._parser.finalize()
         except FormParserError as exc:

@@ -209,7 +209,9 @@ class Consumer:
             log.error("processor raised %s; the event will be retried", type(exc).__name__)
             self._queue.retry_at(delivery.event_id, time.time() + 2.0**delivery.deliveries)
             return
-        if _outcomes(answer) & {"RETRY"}:
+        from dicomlens.services.processing import UploadOutcome  # noqa: PLC0415 (see _time_out)
+
+        if str(UploadOutcome.RETRY) in _outcomes(answer):
             # a transient failure (a full disk): its jobs were released, not failed
             wait = self._queue.retry_transient(delivery.event_id)
             log.warning("a transient failure; the event will be retried in %g s", wait)
@@ -386,10 +388,7 @@ class WorkerPool:
             exitcode = replacement.worker.process.exitcode
             if job is None:
                 note = replacement.restart_note("another")
-                if replacement.restart_in_s > 0:  # not processing: say so louder
-                    log.error("worker exited (code %s); %s", exitcode, note)
-                else:
-                    log.warning("worker exited (code %s); %s", exitcode, note)
+                log.log(replacement.log_level, "worker exited (code %s); %s", exitcode, note)
                 return
             log.warning(
                 "worker exited (code %s) while running event %s; starting another",
